@@ -1,0 +1,119 @@
+//! `wirebench serve`: every protocol server over one shared store, in one process.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use wirebench_domain::{Profiles, Store, StoreConfig};
+use wirebench_servers::{Running, SERVERS, ServerConfig, ServerContext};
+
+/// Options of `wirebench serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Payload profile to load (see domain/profiles.toml).
+    #[arg(long, default_value = "small")]
+    pub payload: String,
+    /// Seed for the fixtures; the same seed gives the same shop.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// A profiles file to use instead of the built-in one.
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
+    /// Address to bind. Loopback by default: nothing here is meant for a network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// First port; each protocol takes the next one, in the order printed. 0 = any free ports.
+    #[arg(long, default_value_t = 7800)]
+    pub port_base: u16,
+    /// Simulated latency added to every store call, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub store_latency_us: u64,
+    /// Largest request body or message accepted, in bytes.
+    #[arg(long, default_value_t = ServerConfig::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+}
+
+/// Servers started by [`start`], with the handle that stops them.
+#[derive(Debug)]
+pub struct Started {
+    pub store: Arc<Store>,
+    pub servers: Vec<Running>,
+    pub shutdown: CancellationToken,
+}
+
+impl Started {
+    /// Stops every server and waits (bounded) for them to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for server in self.servers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server.task).await;
+        }
+    }
+}
+
+/// Binds every protocol, then loads the fixtures (readiness turns true when they are in).
+pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
+    let profiles = match &args.profiles {
+        Some(path) => Profiles::from_file(path)?,
+        None => Profiles::builtin(),
+    };
+    let profile = profiles.get(&args.payload)?.clone();
+    let store = Arc::new(Store::new(StoreConfig {
+        latency: Duration::from_micros(args.store_latency_us),
+        ..StoreConfig::default()
+    }));
+    let ctx =
+        ServerContext { store: store.clone(), config: ServerConfig { max_body_bytes: args.max_body_bytes } };
+    let shutdown = CancellationToken::new();
+    let mut servers = Vec::with_capacity(SERVERS.len());
+    for (i, server) in SERVERS.iter().enumerate() {
+        let port = if args.port_base == 0 { 0 } else { args.port_base + i as u16 };
+        let addr = SocketAddr::new(args.bind, port);
+        let running = wirebench_servers::spawn(*server, addr, ctx.clone(), shutdown.child_token())
+            .await
+            .with_context(|| format!("binding {} on {addr}", server.name()))?;
+        servers.push(running);
+    }
+    let seed = args.seed;
+    let loader = store.clone();
+    tokio::task::spawn_blocking(move || loader.load(wirebench_domain::generate(&profile, seed)))
+        .await
+        .context("loading fixtures")?;
+    Ok(Started { store, servers, shutdown })
+}
+
+/// Runs `wirebench serve` until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let started = start(&args).await?;
+    for s in &started.servers {
+        let describe = wirebench_servers::server(s.name).map_or("", |p| p.describe());
+        println!("{:<8} {:<32} {describe}", s.name, s.url);
+    }
+    let (users, orders) = started.store.counts();
+    println!(
+        "ready: payload {} seed {}: {users} users, {orders} orders. Ctrl-C stops.",
+        args.payload, args.seed
+    );
+    wait_for_signal().await;
+    println!("shutting down");
+    started.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

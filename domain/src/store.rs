@@ -1,0 +1,656 @@
+//! The in-memory store every protocol serves. One `Arc<Store>` is shared by all servers in a
+//! process, so a write through one protocol is visible through every other.
+//!
+//! Every public async method is one "store call": it waits the configured simulated latency
+//! once and bumps [`Store::calls`]. That makes GraphQL's N+1 problem (many calls) and the
+//! DataLoader fix (one batched call) visible in time and in the counter.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use tokio::sync::broadcast;
+
+use crate::DomainError;
+use crate::fixtures::Fixtures;
+use crate::idempotency::{Claim, DEFAULT_TTL, Idempotency};
+use crate::model::{Id, LineItem, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, User};
+use crate::query::{OrderQuery, Page, Sort, check_limit, decode_user_cursor, user_cursor};
+
+/// Most line items one order may have.
+pub const MAX_ITEMS_PER_ORDER: usize = 1000;
+/// Most orders one batch create may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// How many order events a slow subscriber may fall behind before it misses some.
+const EVENT_BUFFER: usize = 4096;
+
+/// Knobs of a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Added to every store call, to model a database round trip. Zero by default.
+    pub latency: Duration,
+    /// How long idempotency keys are remembered.
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { latency: Duration::ZERO, idempotency_ttl: DEFAULT_TTL }
+    }
+}
+
+/// The outcome stored per idempotency key: the order as first created, or the error.
+type CreateOutcome = Result<Order, DomainError>;
+
+/// A created (or replayed) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub order: Order,
+    /// True when an idempotency key replayed an earlier creation instead of creating.
+    pub replayed: bool,
+}
+
+/// One entry of a batch create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    pub idempotency_key: Option<String>,
+    pub order: NewOrder,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    users: BTreeMap<Id, User>,
+    orders: BTreeMap<Id, Order>,
+    /// Order ids per user, for "a user's orders" without a scan.
+    by_user: HashMap<Id, BTreeSet<Id>>,
+    next_order_id: Id,
+    next_event_seq: u64,
+}
+
+/// The shop: users, orders, idempotency keys and the order event feed.
+#[derive(Debug)]
+pub struct Store {
+    tables: RwLock<Tables>,
+    idempotency: Idempotency<NewOrder, CreateOutcome>,
+    events: broadcast::Sender<OrderEvent>,
+    config: StoreConfig,
+    /// Set once fixtures are loaded; drives readiness probes.
+    ready: AtomicBool,
+    calls: AtomicU64,
+}
+
+/// Sum of quantity × unit price, or an error if it overflows.
+pub fn checked_order_total(items: &[LineItem]) -> Option<i64> {
+    items.iter().try_fold(0i64, |sum, item| {
+        item.unit_price_cents.checked_mul(i64::from(item.quantity)).and_then(|v| sum.checked_add(v))
+    })
+}
+
+/// Sum of quantity × unit price for items already known to be in range.
+pub fn order_total(items: &[LineItem]) -> i64 {
+    checked_order_total(items).expect("order total overflow")
+}
+
+impl Store {
+    /// An empty store, not ready until [`Store::load`] is called.
+    pub fn new(config: StoreConfig) -> Self {
+        Store {
+            tables: RwLock::new(Tables { next_order_id: 1, ..Tables::default() }),
+            idempotency: Idempotency::new(config.idempotency_ttl),
+            events: broadcast::channel(EVENT_BUFFER).0,
+            config,
+            ready: AtomicBool::new(false),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// A store loaded with `fixtures` and ready.
+    pub fn with_fixtures(config: StoreConfig, fixtures: Fixtures) -> Self {
+        let store = Store::new(config);
+        store.load(fixtures);
+        store
+    }
+
+    /// Replaces the contents with `fixtures` and marks the store ready.
+    pub fn load(&self, fixtures: Fixtures) {
+        let mut t = self.write();
+        t.by_user.clear();
+        for order in &fixtures.orders {
+            t.by_user.entry(order.user_id).or_default().insert(order.id);
+        }
+        t.next_order_id = fixtures.orders.iter().map(|o| o.id).max().unwrap_or(0) + 1;
+        t.users = fixtures.users.into_iter().map(|u| (u.id, u)).collect();
+        t.orders = fixtures.orders.into_iter().map(|o| (o.id, o)).collect();
+        drop(t);
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// True once fixtures are loaded.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Store calls made so far (see the module docs).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The configured simulated latency per call.
+    pub fn latency(&self) -> Duration {
+        self.config.latency
+    }
+
+    /// Number of users and orders.
+    pub fn counts(&self) -> (usize, usize) {
+        let t = self.read();
+        (t.users.len(), t.orders.len())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.tables.read().expect("store lock poisoned")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
+        self.tables.write().expect("store lock poisoned")
+    }
+
+    /// Counts one store call and waits the simulated latency.
+    async fn call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if !self.config.latency.is_zero() {
+            tokio::time::sleep(self.config.latency).await;
+        }
+    }
+
+    /// One user.
+    pub async fn get_user(&self, id: Id) -> Result<User, DomainError> {
+        self.call().await;
+        self.read().users.get(&id).cloned().ok_or(DomainError::NotFound { kind: "user", id })
+    }
+
+    /// Users in id order, a page at a time.
+    pub async fn list_users(&self, cursor: Option<&str>, limit: u32) -> Result<Page<User>, DomainError> {
+        self.call().await;
+        check_limit(limit)?;
+        let after = cursor.map(decode_user_cursor).transpose()?.unwrap_or(0);
+        let t = self.read();
+        let mut items: Vec<User> =
+            t.users.range(after + 1..).take(limit as usize + 1).map(|(_, u)| u.clone()).collect();
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_cursor = if more { items.last().map(|u| user_cursor(u.id)) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A user's orders, filtered, sorted and paged. Unknown user → not found.
+    pub async fn user_orders(&self, user_id: Id, query: &OrderQuery) -> Result<Page<Order>, DomainError> {
+        self.call().await;
+        self.user_orders_now(user_id, query)
+    }
+
+    fn user_orders_now(&self, user_id: Id, query: &OrderQuery) -> Result<Page<Order>, DomainError> {
+        query.validate()?;
+        let orders = {
+            let t = self.read();
+            if !t.users.contains_key(&user_id) {
+                return Err(DomainError::NotFound { kind: "user", id: user_id });
+            }
+            t.by_user
+                .get(&user_id)
+                .map(|ids| ids.iter().filter_map(|id| t.orders.get(id).cloned()).collect())
+                .unwrap_or_default()
+        };
+        query.page(orders)
+    }
+
+    /// Orders of many users in one call (what a DataLoader asks for). Users that do not
+    /// exist are left out of the map.
+    pub async fn orders_of_users(
+        &self,
+        user_ids: &[Id],
+        query: &OrderQuery,
+    ) -> Result<HashMap<Id, Page<Order>>, DomainError> {
+        self.call().await;
+        let mut out = HashMap::with_capacity(user_ids.len());
+        for &id in user_ids {
+            match self.user_orders_now(id, query) {
+                Ok(page) => {
+                    out.insert(id, page);
+                }
+                Err(DomainError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// All orders, filtered, sorted and paged.
+    pub async fn list_orders(&self, query: &OrderQuery) -> Result<Page<Order>, DomainError> {
+        self.call().await;
+        let cursor = query.validate()?;
+        let orders: Vec<Order> = {
+            let t = self.read();
+            if query.sort == Sort::default() {
+                // Fast path: id order is the map's own order, so read only one page.
+                let from = cursor.as_ref().map_or(1, |c| c.last_id() + 1);
+                t.orders
+                    .range(from..)
+                    .map(|(_, o)| o)
+                    .filter(|o| query.status.is_none_or(|s| o.status == s))
+                    .take(query.limit as usize + 1)
+                    .cloned()
+                    .collect()
+            } else {
+                t.orders.values().cloned().collect()
+            }
+        };
+        query.page(orders)
+    }
+
+    /// One order.
+    pub async fn get_order(&self, id: Id) -> Result<Order, DomainError> {
+        self.call().await;
+        self.read().orders.get(&id).cloned().ok_or(DomainError::NotFound { kind: "order", id })
+    }
+
+    /// Creates an order. With a key, Stripe's idempotency rules apply (module
+    /// [`crate::idempotency`]): the outcome of the first request is replayed to repeats.
+    pub async fn create_order(&self, key: Option<&str>, new: NewOrder) -> Result<Created, DomainError> {
+        validate_new_order(&new)?;
+        let pending = match key {
+            None => None,
+            Some(key) => match self.idempotency.claim(key, &new)? {
+                Claim::Replay(outcome) => return outcome.map(|order| Created { order, replayed: true }),
+                Claim::New(pending) => Some(pending),
+            },
+        };
+        self.call().await;
+        let outcome = self.insert_order(new);
+        if let Some(pending) = pending {
+            pending.complete(outcome.clone());
+        }
+        outcome.map(|order| Created { order, replayed: false })
+    }
+
+    /// Creates many orders in one store call; each item has its own outcome and may carry
+    /// its own idempotency key.
+    pub async fn create_orders(
+        &self,
+        batch: Vec<BatchItem>,
+    ) -> Result<Vec<Result<Created, DomainError>>, DomainError> {
+        if batch.len() > MAX_BATCH {
+            return Err(DomainError::TooLarge(format!(
+                "a batch holds at most {MAX_BATCH} orders, got {}",
+                batch.len()
+            )));
+        }
+        // Claim every key first, then pay the store call once, then insert.
+        let mut claims = Vec::with_capacity(batch.len());
+        for item in &batch {
+            let claim = validate_new_order(&item.order).and_then(|()| match &item.idempotency_key {
+                None => Ok(None),
+                Some(key) => self.idempotency.claim(key, &item.order).map(Some),
+            });
+            claims.push(claim);
+        }
+        self.call().await;
+        let mut out = Vec::with_capacity(batch.len());
+        for (item, claim) in batch.into_iter().zip(claims) {
+            out.push(match claim {
+                Err(e) => Err(e),
+                Ok(Some(Claim::Replay(outcome))) => outcome.map(|order| Created { order, replayed: true }),
+                Ok(pending) => {
+                    let outcome = self.insert_order(item.order);
+                    if let Some(Claim::New(pending)) = pending {
+                        pending.complete(outcome.clone());
+                    }
+                    outcome.map(|order| Created { order, replayed: false })
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    fn insert_order(&self, new: NewOrder) -> Result<Order, DomainError> {
+        let mut t = self.write();
+        if !t.users.contains_key(&new.user_id) {
+            return Err(DomainError::NotFound { kind: "user", id: new.user_id });
+        }
+        let id = t.next_order_id;
+        t.next_order_id += 1;
+        let order = Order {
+            id,
+            user_id: new.user_id,
+            status: OrderStatus::Pending,
+            total_cents: order_total(&new.items),
+            items: new.items,
+            currency: new.currency,
+            shipping_address: new.shipping_address,
+            // Millisecond precision survives every wire format unchanged.
+            created_at: Utc::now().trunc_subsecs(3),
+        };
+        t.orders.insert(id, order.clone());
+        t.by_user.entry(order.user_id).or_default().insert(id);
+        self.publish(&mut t, OrderEventKind::Created, &order);
+        Ok(order)
+    }
+
+    /// Moves an order to `status`. Delivered and cancelled orders are final.
+    pub async fn update_order_status(&self, id: Id, status: OrderStatus) -> Result<Order, DomainError> {
+        self.call().await;
+        let mut t = self.write();
+        let order = t.orders.get_mut(&id).ok_or(DomainError::NotFound { kind: "order", id })?;
+        if order.status != status && matches!(order.status, OrderStatus::Delivered | OrderStatus::Cancelled) {
+            return Err(DomainError::Conflict(format!(
+                "order {id} is {} and can no longer change status",
+                order.status
+            )));
+        }
+        order.status = status;
+        let order = order.clone();
+        self.publish(&mut t, OrderEventKind::StatusChanged, &order);
+        Ok(order)
+    }
+
+    /// Deletes an order, returning it as it was.
+    pub async fn delete_order(&self, id: Id) -> Result<Order, DomainError> {
+        self.call().await;
+        let mut t = self.write();
+        let order = t.orders.remove(&id).ok_or(DomainError::NotFound { kind: "order", id })?;
+        if let Some(ids) = t.by_user.get_mut(&order.user_id) {
+            ids.remove(&id);
+        }
+        self.publish(&mut t, OrderEventKind::Deleted, &order);
+        Ok(order)
+    }
+
+    /// The feed of order events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<OrderEvent> {
+        self.events.subscribe()
+    }
+
+    fn publish(&self, t: &mut Tables, kind: OrderEventKind, order: &Order) {
+        t.next_event_seq += 1;
+        // No subscribers is fine: the event is simply not observed.
+        let _ = self.events.send(OrderEvent { seq: t.next_event_seq, kind, order: order.clone() });
+    }
+}
+
+/// Checks a new order before anything is stored or claimed (so a rejected request does not
+/// use up its idempotency key, as with Stripe).
+pub fn validate_new_order(new: &NewOrder) -> Result<(), DomainError> {
+    let invalid = |msg: String| Err(DomainError::Invalid(msg));
+    if new.user_id == 0 {
+        return invalid("user_id must be positive".into());
+    }
+    if new.items.is_empty() {
+        return invalid("an order needs at least one item".into());
+    }
+    if new.items.len() > MAX_ITEMS_PER_ORDER {
+        return Err(DomainError::TooLarge(format!(
+            "an order holds at most {MAX_ITEMS_PER_ORDER} items, got {}",
+            new.items.len()
+        )));
+    }
+    for (i, item) in new.items.iter().enumerate() {
+        if item.sku.is_empty() {
+            return invalid(format!("items[{i}].sku must not be empty"));
+        }
+        if item.quantity == 0 {
+            return invalid(format!("items[{i}].quantity must be at least 1"));
+        }
+        if item.unit_price_cents < 0 {
+            return invalid(format!("items[{i}].unit_price_cents must not be negative"));
+        }
+    }
+    if checked_order_total(&new.items).is_none() {
+        return invalid("order total overflows".into());
+    }
+    if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return invalid(format!("currency must be an ISO 4217 code such as EUR, got {:?}", new.currency));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::Address;
+    use crate::profile::Profiles;
+    use crate::query::Sort;
+
+    fn store_with(latency: Duration) -> Store {
+        let profile = Profiles::builtin().get("small").unwrap().clone();
+        let config = StoreConfig { latency, ..StoreConfig::default() };
+        Store::with_fixtures(config, crate::generate(&profile, 42))
+    }
+
+    fn store() -> Store {
+        store_with(Duration::ZERO)
+    }
+
+    fn new_order(user_id: Id, quantity: u32) -> NewOrder {
+        NewOrder {
+            user_id,
+            items: vec![LineItem {
+                sku: "SKU-1".into(),
+                name: "thing".into(),
+                quantity,
+                unit_price_cents: 250,
+            }],
+            currency: "EUR".into(),
+            shipping_address: Address {
+                line1: "1 Main St".into(),
+                line2: String::new(),
+                city: "Berlin".into(),
+                region: "BE".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            },
+        }
+    }
+
+    /// Follows next_cursor to the end and returns every id seen, in page order.
+    async fn walk(store: &Store, user: Option<Id>, mut query: OrderQuery) -> Vec<Id> {
+        let mut ids = Vec::new();
+        loop {
+            let page = match user {
+                Some(u) => store.user_orders(u, &query).await.unwrap(),
+                None => store.list_orders(&query).await.unwrap(),
+            };
+            assert!(page.items.len() <= query.limit as usize);
+            ids.extend(page.items.iter().map(|o| o.id));
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => return ids,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn user_orders_pages_cover_every_order_once_newest_first() {
+        let s = store();
+        let ids = walk(&s, Some(3), OrderQuery::recent(2)).await;
+        let all = s.user_orders(3, &OrderQuery::recent(1000)).await.unwrap().items;
+        assert_eq!(ids, all.iter().map(|o| o.id).collect::<Vec<_>>());
+        assert_eq!(ids.len(), 5);
+        for pair in all.windows(2) {
+            assert!(pair[0].created_at >= pair[1].created_at);
+        }
+        assert!(all.iter().all(|o| o.user_id == 3));
+    }
+
+    #[tokio::test]
+    async fn list_orders_fast_and_general_paths_agree() {
+        let s = store();
+        let by_id = walk(&s, None, OrderQuery { limit: 7, ..OrderQuery::default() }).await;
+        assert_eq!(by_id, (1..=500).collect::<Vec<_>>());
+        let sort: Sort = "-total_cents".parse().unwrap();
+        let by_total = walk(&s, None, OrderQuery { sort, limit: 33, ..OrderQuery::default() }).await;
+        let mut sorted = by_total.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, by_id);
+    }
+
+    #[tokio::test]
+    async fn status_filter_and_bad_input() {
+        let s = store();
+        let query = OrderQuery { status: Some(OrderStatus::Paid), limit: 1000, ..OrderQuery::default() };
+        let paid = s.list_orders(&query).await.unwrap().items;
+        assert!(!paid.is_empty() && paid.iter().all(|o| o.status == OrderStatus::Paid));
+
+        let page = s.list_orders(&OrderQuery { limit: 2, ..OrderQuery::default() }).await.unwrap();
+        let reused =
+            OrderQuery { sort: Sort::NEWEST_FIRST, cursor: page.next_cursor, ..OrderQuery::default() };
+        assert!(matches!(s.list_orders(&reused).await, Err(DomainError::InvalidCursor(_))));
+        let zero = OrderQuery { limit: 0, ..OrderQuery::default() };
+        assert!(matches!(s.list_orders(&zero).await, Err(DomainError::Invalid(_))));
+        assert!(matches!(
+            s.user_orders(9999, &OrderQuery::default()).await,
+            Err(DomainError::NotFound { .. })
+        ));
+        assert!(matches!(s.get_user(0).await, Err(DomainError::NotFound { kind: "user", id: 0 })));
+    }
+
+    #[tokio::test]
+    async fn list_users_pages_in_id_order() {
+        let s = store();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s.list_users(cursor.as_deref(), 30).await.unwrap();
+            seen.extend(page.items.iter().map(|u| u.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, (1..=100).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn create_update_delete_publish_events_in_sequence() {
+        let s = store();
+        let mut events = s.subscribe();
+        let created = s.create_order(None, new_order(5, 4)).await.unwrap();
+        assert!(!created.replayed);
+        assert_eq!(created.order.id, 501);
+        assert_eq!(created.order.total_cents, 1000);
+        assert_eq!(created.order.status, OrderStatus::Pending);
+        assert_eq!(s.get_order(501).await.unwrap(), created.order);
+        assert!(s.user_orders(5, &OrderQuery::recent(1)).await.unwrap().items[0].id == 501);
+
+        s.update_order_status(501, OrderStatus::Cancelled).await.unwrap();
+        assert!(matches!(s.update_order_status(501, OrderStatus::Paid).await, Err(DomainError::Conflict(_))));
+        s.delete_order(501).await.unwrap();
+        assert!(matches!(s.get_order(501).await, Err(DomainError::NotFound { .. })));
+
+        let kinds: Vec<_> = (0..3).map(|_| events.try_recv().unwrap()).collect();
+        assert_eq!(
+            kinds.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [OrderEventKind::Created, OrderEventKind::StatusChanged, OrderEventKind::Deleted]
+        );
+        assert_eq!(kinds[0].seq + 2, kinds[2].seq);
+    }
+
+    #[tokio::test]
+    async fn invalid_orders_are_rejected_before_the_key_is_used() {
+        let s = store();
+        let mut bad = new_order(1, 1);
+        bad.items.clear();
+        assert!(matches!(s.create_order(Some("k1"), bad).await, Err(DomainError::Invalid(_))));
+        // The key is still free: a valid request with it runs.
+        let ok = s.create_order(Some("k1"), new_order(1, 1)).await.unwrap();
+        assert!(!ok.replayed);
+        let mut bad_currency = new_order(1, 1);
+        bad_currency.currency = "euro".into();
+        assert!(s.create_order(None, bad_currency).await.is_err());
+        let mut overflow = new_order(1, u32::MAX);
+        overflow.items[0].unit_price_cents = i64::MAX / 2;
+        assert!(matches!(s.create_order(None, overflow).await, Err(DomainError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn execution_errors_are_replayed_like_successes() {
+        let s = store();
+        let missing_user = new_order(4242, 1);
+        let first = s.create_order(Some("ghost"), missing_user.clone()).await.unwrap_err();
+        let again = s.create_order(Some("ghost"), missing_user).await.unwrap_err();
+        assert_eq!(first, DomainError::NotFound { kind: "user", id: 4242 });
+        assert_eq!(first, again);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_duplicates_have_exactly_one_effect() {
+        // Latency keeps the first request in flight while the duplicates arrive.
+        let s = Arc::new(store_with(Duration::from_millis(50)));
+        let (_, orders_before) = s.counts();
+        let barrier = Arc::new(tokio::sync::Barrier::new(32));
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.create_order(Some("dup-key"), new_order(7, 3)).await
+                })
+            })
+            .collect();
+        let mut created = Vec::new();
+        let mut in_flight = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(c) => created.push(c),
+                Err(DomainError::IdempotencyInFlight { key }) => {
+                    assert_eq!(key, "dup-key");
+                    in_flight += 1;
+                }
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(s.counts().1, orders_before + 1, "exactly one order is created");
+        assert_eq!(created.iter().filter(|c| !c.replayed).count(), 1);
+        assert_eq!(created.len() + in_flight, 32);
+        // Once finished, every repeat replays the same order.
+        let replay = s.create_order(Some("dup-key"), new_order(7, 3)).await.unwrap();
+        assert!(replay.replayed);
+        assert!(created.iter().all(|c| c.order == replay.order));
+    }
+
+    #[tokio::test]
+    async fn simulated_latency_is_paid_once_per_call_and_batches_pay_once() {
+        let s = store_with(Duration::from_millis(20));
+        let before = s.calls();
+        let start = std::time::Instant::now();
+        s.get_user(1).await.unwrap();
+        s.get_user(2).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(40));
+        assert_eq!(s.calls() - before, 2);
+
+        let many = s.orders_of_users(&[1, 2, 3, 999], &OrderQuery::recent(2)).await.unwrap();
+        assert_eq!(s.calls() - before, 3, "one call for many users");
+        assert_eq!(many.len(), 3);
+        assert!(many.values().all(|p| p.items.len() == 2));
+    }
+
+    #[tokio::test]
+    async fn batch_create_reports_each_item() {
+        let s = store();
+        let batch = vec![
+            BatchItem { idempotency_key: Some("b1".into()), order: new_order(1, 1) },
+            BatchItem { idempotency_key: None, order: new_order(4242, 1) },
+            BatchItem { idempotency_key: Some("b1".into()), order: new_order(1, 1) },
+        ];
+        let out = s.create_orders(batch).await.unwrap();
+        assert!(!out[0].as_ref().unwrap().replayed);
+        assert!(matches!(out[1], Err(DomainError::NotFound { .. })));
+        // The same key twice in one batch: the second sees the first in flight.
+        assert!(matches!(out[2], Err(DomainError::IdempotencyInFlight { .. })));
+        let again =
+            s.create_orders(vec![BatchItem { idempotency_key: Some("b1".into()), order: new_order(1, 1) }]);
+        assert!(again.await.unwrap()[0].as_ref().unwrap().replayed);
+    }
+}
