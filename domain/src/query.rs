@@ -164,6 +164,12 @@ impl OrderQuery {
         OrderQuery { sort: Sort::NEWEST_FIRST, limit, ..OrderQuery::default() }
     }
 
+    /// The cursor that continues this listing right after `order` (per-item cursors, as in
+    /// a GraphQL connection's edges).
+    pub fn cursor_after(&self, order: &Order) -> String {
+        Cursor::after(order, self.sort).encode()
+    }
+
     /// Checks the limit; decodes the cursor.
     pub(crate) fn validate(&self) -> Result<Option<Cursor>, DomainError> {
         check_limit(self.limit)?;

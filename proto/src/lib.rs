@@ -1,8 +1,9 @@
 //! Generated gRPC types and service stubs for `wirebench.v1` (see `proto/wirebench/v1/shop.proto`).
 
-#![allow(missing_debug_implementations, clippy::all)]
+pub mod convert;
 
 /// The `wirebench.v1` package.
+#[allow(missing_debug_implementations, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("wirebench.v1");
 }

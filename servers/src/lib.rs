@@ -13,7 +13,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wirebench_domain::Store;
 
+pub mod floor;
+pub mod graphql;
+pub mod grpc;
+pub mod pb_ops;
 pub mod rest;
+pub mod ws;
 
 /// Settings every server shares. Limits are per request or message.
 #[derive(Debug, Clone)]
@@ -57,7 +62,8 @@ pub trait ProtocolServer: Sync {
 }
 
 /// Every protocol server, in the order they are printed and bound (port base + index).
-pub static SERVERS: &[&dyn ProtocolServer] = &[&rest::Rest];
+pub static SERVERS: &[&dyn ProtocolServer] =
+    &[&rest::Rest, &grpc::Grpc, &graphql::Graphql, &ws::Ws, &floor::Floor];
 
 /// Looks a server up by name.
 pub fn server(name: &str) -> Option<&'static dyn ProtocolServer> {

@@ -518,6 +518,33 @@ async fn list_orders(State(ctx): Ctx, headers: HeaderMap, Query(p): Query<OrderL
     Ok(json_response(StatusCode::OK, &headers, &body))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct StreamParams {
+    /// How many orders, in id order, 1 to 1000 (default 20).
+    limit: Option<u32>,
+    /// Only orders with this status.
+    status: Option<OrderStatus>,
+}
+
+/// Orders as newline-delimited JSON, one chunk per order (the catalog's stream-orders).
+#[utoipa::path(get, path = "/v1/orders/stream", tag = "orders", params(StreamParams),
+    responses((status = 200, description = "One JSON Order per line", content_type = "application/x-ndjson",
+        body = Order), (status = 400, body = ErrorBody)))]
+async fn stream_orders(State(ctx): Ctx, Query(p): Query<StreamParams>) -> ApiResult {
+    let query =
+        OrderQuery { status: p.status, limit: p.limit.unwrap_or(DEFAULT_LIMIT), ..OrderQuery::default() };
+    let page = ctx.store.list_orders(&query).await.map_err(ApiError::domain)?;
+    let lines = futures::stream::iter(page.items.into_iter().map(|order| {
+        let mut line = serde_json::to_vec(&order).expect("orders serialize");
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line))
+    }));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
+        .into_response())
+}
+
 /// The `Idempotency-Key` header, if any.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     headers
@@ -667,6 +694,7 @@ fn routes() -> (Router<ServerContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(user_orders))
         .routes(routes!(list_orders, create_order))
         .routes(routes!(create_orders_batch))
+        .routes(routes!(stream_orders))
         .routes(routes!(get_order, update_order, delete_order))
         .split_for_parts()
 }

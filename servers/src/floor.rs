@@ -1,0 +1,268 @@
+//! The floor: a raw-TCP, length-prefixed protocol that gives the machine's own
+//! request/response cost. It carries the same protobuf messages as gRPC and does the same
+//! store work (through [`crate::pb_ops`]), but with no HTTP, no HTTP/2 framing and no gRPC
+//! prefix — so the gap between a protocol and the floor is what that protocol's layers cost.
+//!
+//! Wire format, both directions: `u32` big-endian length of what follows, then the body.
+//! A request body is `[op: u8][protobuf message]`; a reply body is `[kind: u8][bytes]`.
+//! Requests on one connection are answered in order.
+//!
+//! | op | request message | reply |
+//! |---|---|---|
+//! | 0 `ECHO` | any bytes | `OK` with the same bytes (pure transport floor) |
+//! | 1 `GET_USER` | GetUserRequest | `OK` User |
+//! | 2 `USER_ORDERS` | GetUserOrdersRequest | `OK` UserOrders |
+//! | 3 `LIST_ORDERS` | ListOrdersRequest | `OK` OrderPage |
+//! | 4 `STREAM_ORDERS` | ListOrdersRequest | one `ITEM` Order per order, then `END` |
+//! | 5 `CREATE_ORDER` | CreateOrderRequest | `OK` CreateOrderResponse |
+//! | 6 `IMPORT_ITEM` | CreateOrderRequest | none (buffered) |
+//! | 7 `IMPORT_COMMIT` | empty | `OK` ImportSummary for the buffered items |
+//! | 8 `TRACK` | TrackRequest | `OK` TrackReply |
+//!
+//! Errors are `ERROR` replies whose bytes are `code: message` in UTF-8 (domain codes, or
+//! `malformed_message`, `unknown_op`, `too_large`); the connection stays usable.
+
+use futures::future::BoxFuture;
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use wirebench_domain::store::MAX_BATCH;
+use wirebench_domain::{BatchItem, DomainError, Store};
+use wirebench_proto::convert::ConvertError;
+use wirebench_proto::v1 as pb;
+
+use crate::pb_ops::{self, OpError};
+use crate::{ProtocolServer, ServerContext};
+
+/// Request operations.
+pub mod op {
+    pub const ECHO: u8 = 0;
+    pub const GET_USER: u8 = 1;
+    pub const USER_ORDERS: u8 = 2;
+    pub const LIST_ORDERS: u8 = 3;
+    pub const STREAM_ORDERS: u8 = 4;
+    pub const CREATE_ORDER: u8 = 5;
+    pub const IMPORT_ITEM: u8 = 6;
+    pub const IMPORT_COMMIT: u8 = 7;
+    pub const TRACK: u8 = 8;
+}
+
+/// Reply kinds.
+pub mod kind {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const ITEM: u8 = 2;
+    pub const END: u8 = 3;
+}
+
+/// Bytes of the length prefix.
+pub const PREFIX: usize = 4;
+
+/// The floor server.
+#[derive(Debug)]
+pub struct Floor;
+
+impl ProtocolServer for Floor {
+    fn name(&self) -> &'static str {
+        "floor"
+    }
+
+    fn describe(&self) -> &'static str {
+        "raw TCP, length-prefixed protobuf: the machine's own request/response floor"
+    }
+
+    fn url(&self, addr: std::net::SocketAddr) -> String {
+        format!("tcp://{addr}")
+    }
+
+    fn serve(
+        &self,
+        listener: TcpListener,
+        ctx: ServerContext,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, std::io::Result<()>> {
+        Box::pin(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    accepted = listener.accept() => {
+                        let Ok((socket, _)) = accepted else { continue };
+                        let _ = socket.set_nodelay(true);
+                        let (ctx, stop) = (ctx.clone(), shutdown.clone());
+                        connections.spawn(async move {
+                            tokio::select! {
+                                _ = stop.cancelled() => {}
+                                _ = connection(socket, ctx) => {}
+                            }
+                        });
+                    }
+                }
+            }
+            connections.shutdown().await;
+            Ok(())
+        })
+    }
+}
+
+/// Reads one frame body into `buf` (reused). `Ok(false)` at a clean end of stream.
+/// A frame over `max` is skipped and reported as `Err(len)` after reading it off the wire.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Result<bool, usize>> {
+    let mut len = [0u8; PREFIX];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Ok(false)),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        tokio::io::copy(&mut r.take(len as u64), &mut tokio::io::sink()).await?;
+        return Ok(Err(len));
+    }
+    buf.clear();
+    buf.resize(len, 0);
+    r.read_exact(buf).await?;
+    Ok(Ok(true))
+}
+
+/// Writes one frame: prefix, tag byte, message.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, tag: u8, msg: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(msg.len() + 1).map_err(|_| std::io::Error::other("frame over 4 GiB"))?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&[tag]).await?;
+    w.write_all(msg).await
+}
+
+/// Writes one frame carrying an encoded protobuf message, encoding into `scratch`.
+pub async fn write_message<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    tag: u8,
+    msg: &impl Message,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    scratch.clear();
+    msg.encode(scratch).expect("Vec grows as needed");
+    write_frame(w, tag, scratch).await
+}
+
+fn error_text(e: &OpError) -> String {
+    match e {
+        OpError::Domain(d) => format!("{}: {d}", d.code()),
+        OpError::Convert(c) => format!("malformed_message: {c}"),
+    }
+}
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, OpError> {
+    M::decode(bytes).map_err(|e| OpError::Convert(ConvertError(e.to_string())))
+}
+
+/// Decodes the request, runs the operation and encodes its reply into `scratch`.
+async fn run<Req, Resp, Fut>(
+    body: &[u8],
+    scratch: &mut Vec<u8>,
+    f: impl FnOnce(Req) -> Fut,
+) -> Result<bool, OpError>
+where
+    Req: Message + Default,
+    Resp: Message,
+    Fut: std::future::Future<Output = Result<Resp, OpError>>,
+{
+    let reply = f(decode(body)?).await?;
+    scratch.clear();
+    reply.encode(scratch).expect("Vec grows as needed");
+    Ok(true)
+}
+
+async fn connection(socket: TcpStream, ctx: ServerContext) -> std::io::Result<()> {
+    let (r, w) = socket.into_split();
+    let mut r = BufReader::new(r);
+    let mut w = BufWriter::new(w);
+    let mut frame = Vec::new();
+    let mut scratch = Vec::new();
+    let mut import: Vec<BatchItem> = Vec::new();
+    let store: &Store = &ctx.store;
+    loop {
+        match read_frame(&mut r, &mut frame, ctx.config.max_body_bytes).await? {
+            Ok(false) => return w.flush().await,
+            Err(len) => {
+                let msg = format!(
+                    "too_large: frame of {len} bytes over the {} byte limit",
+                    ctx.config.max_body_bytes
+                );
+                write_frame(&mut w, kind::ERROR, msg.as_bytes()).await?;
+            }
+            Ok(true) => {
+                let Some((&code, body)) = frame.split_first() else {
+                    write_frame(&mut w, kind::ERROR, b"malformed_message: empty frame").await?;
+                    w.flush().await?;
+                    continue;
+                };
+                let sc = &mut scratch;
+                let reply: Result<bool, OpError> = match code {
+                    op::ECHO => {
+                        sc.clear();
+                        sc.extend_from_slice(body);
+                        Ok(true)
+                    }
+                    op::GET_USER => run(body, sc, |req| pb_ops::get_user(store, req)).await,
+                    op::USER_ORDERS => run(body, sc, |req| pb_ops::user_orders(store, req)).await,
+                    op::LIST_ORDERS => run(body, sc, |req| pb_ops::list_orders(store, req)).await,
+                    op::CREATE_ORDER => run(body, sc, |req| pb_ops::create_order(store, req)).await,
+                    op::TRACK => {
+                        run(body, sc, |req| async move {
+                            Ok(pb_ops::track(store, req, |e| e.code().to_owned()).await)
+                        })
+                        .await
+                    }
+                    op::IMPORT_COMMIT => {
+                        let items = std::mem::take(&mut import);
+                        run(&[], sc, |()| pb_ops::import(store, items)).await
+                    }
+                    op::STREAM_ORDERS => {
+                        match async { pb_ops::list_orders(store, decode(body)?).await }.await {
+                            Ok(page) => {
+                                for order in &page.orders {
+                                    write_message(&mut w, kind::ITEM, order, sc).await?;
+                                }
+                                write_frame(&mut w, kind::END, &(page.orders.len() as u32).to_be_bytes())
+                                    .await?;
+                                Ok(false)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    op::IMPORT_ITEM => {
+                        // No reply by design: import is N messages in, one summary out.
+                        match decode::<pb::CreateOrderRequest>(body).and_then(|m| Ok(pb_ops::batch_item(m)?))
+                        {
+                            Ok(item) if import.len() < MAX_BATCH => {
+                                import.push(item);
+                                continue;
+                            }
+                            Ok(_) => Err(OpError::Domain(DomainError::TooLarge(format!(
+                                "an import holds at most {MAX_BATCH} orders"
+                            )))),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    other => {
+                        write_frame(&mut w, kind::ERROR, format!("unknown_op: {other}").as_bytes()).await?;
+                        w.flush().await?;
+                        continue;
+                    }
+                };
+                match reply {
+                    Ok(true) => write_frame(&mut w, kind::OK, &scratch).await?,
+                    Ok(false) => {}
+                    Err(e) => write_frame(&mut w, kind::ERROR, error_text(&e).as_bytes()).await?,
+                }
+            }
+        }
+        w.flush().await?;
+    }
+}

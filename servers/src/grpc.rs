@@ -1,0 +1,191 @@
+//! gRPC + Protobuf with tonic: the `wirebench.v1.Shop` service in all four call modes, plus
+//! the standard health service and server reflection so stock tools (grpcurl, generated
+//! clients in any language) work against it.
+//!
+//! Domain errors map to status codes in [`status`]; a message over the size limit is
+//! RESOURCE_EXHAUSTED (tonic's own check); a body that is not valid protobuf is tonic's
+//! INTERNAL "failed to decode Protobuf message".
+
+use std::pin::Pin;
+
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+use wirebench_domain::store::MAX_BATCH;
+use wirebench_domain::{DomainError, Store};
+use wirebench_proto::v1 as pb;
+use wirebench_proto::v1::shop_server::{Shop, ShopServer};
+
+use crate::pb_ops::{self, OpError};
+use crate::{ProtocolServer, ServerContext};
+
+/// The gRPC server.
+#[derive(Debug)]
+pub struct Grpc;
+
+impl ProtocolServer for Grpc {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+
+    fn describe(&self) -> &'static str {
+        "gRPC+Protobuf (h2c), all four call modes, health + reflection"
+    }
+
+    fn url(&self, addr: std::net::SocketAddr) -> String {
+        format!("http://{addr}")
+    }
+
+    fn serve(
+        &self,
+        listener: TcpListener,
+        ctx: ServerContext,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, std::io::Result<()>> {
+        Box::pin(async move {
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<ShopServer<ShopService>>().await;
+            let reflection = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(wirebench_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .map_err(std::io::Error::other)?;
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(service(&ctx))
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+                .map_err(std::io::Error::other)
+        })
+    }
+}
+
+/// The Shop service with the configured message size limits.
+pub fn service(ctx: &ServerContext) -> ShopServer<ShopService> {
+    ShopServer::new(ShopService { store: ctx.store.clone() })
+        .max_decoding_message_size(ctx.config.max_body_bytes)
+        .max_encoding_message_size(usize::MAX)
+}
+
+/// Implements `wirebench.v1.Shop` over the shared store.
+#[derive(Debug, Clone)]
+pub struct ShopService {
+    store: std::sync::Arc<Store>,
+}
+
+/// The status code a domain error maps to.
+pub fn status_code(e: &DomainError) -> tonic::Code {
+    match e {
+        DomainError::NotFound { .. } => tonic::Code::NotFound,
+        DomainError::Invalid(_) | DomainError::InvalidCursor(_) => tonic::Code::InvalidArgument,
+        DomainError::TooLarge(_) => tonic::Code::ResourceExhausted,
+        DomainError::Conflict(_) => tonic::Code::FailedPrecondition,
+        DomainError::IdempotencyMismatch { .. } => tonic::Code::AlreadyExists,
+        DomainError::IdempotencyInFlight { .. } => tonic::Code::Aborted,
+    }
+}
+
+/// The status a failed operation answers with.
+pub fn status(e: OpError) -> Status {
+    match e {
+        OpError::Domain(e) => Status::new(status_code(&e), e.to_string()),
+        OpError::Convert(e) => Status::invalid_argument(e.0),
+    }
+}
+
+/// The canonical name of a domain error's status code, as grpcurl and the gRPC docs spell it.
+fn code_name(e: &DomainError) -> String {
+    let name = match status_code(e) {
+        tonic::Code::NotFound => "NOT_FOUND",
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+        tonic::Code::Aborted => "ABORTED",
+        _ => "UNKNOWN",
+    };
+    name.to_owned()
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Shop for ShopService {
+    async fn get_user(&self, req: Request<pb::GetUserRequest>) -> Result<Response<pb::User>, Status> {
+        pb_ops::get_user(&self.store, req.into_inner()).await.map(Response::new).map_err(status)
+    }
+
+    async fn get_user_orders(
+        &self,
+        req: Request<pb::GetUserOrdersRequest>,
+    ) -> Result<Response<pb::UserOrders>, Status> {
+        pb_ops::user_orders(&self.store, req.into_inner()).await.map(Response::new).map_err(status)
+    }
+
+    type ListOrdersStream = BoxStream<pb::Order>;
+
+    async fn list_orders(
+        &self,
+        req: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<Self::ListOrdersStream>, Status> {
+        let page = pb_ops::list_orders(&self.store, req.into_inner()).await.map_err(status)?;
+        Ok(Response::new(Box::pin(futures::stream::iter(page.orders.into_iter().map(Ok)))))
+    }
+
+    async fn create_order(
+        &self,
+        req: Request<pb::CreateOrderRequest>,
+    ) -> Result<Response<pb::CreateOrderResponse>, Status> {
+        pb_ops::create_order(&self.store, req.into_inner()).await.map(Response::new).map_err(status)
+    }
+
+    async fn import_orders(
+        &self,
+        req: Request<Streaming<pb::CreateOrderRequest>>,
+    ) -> Result<Response<pb::ImportSummary>, Status> {
+        let mut inbound = req.into_inner();
+        let mut items = Vec::new();
+        while let Some(msg) = inbound.next().await {
+            if items.len() == MAX_BATCH {
+                return Err(Status::resource_exhausted(format!(
+                    "an import holds at most {MAX_BATCH} orders"
+                )));
+            }
+            items.push(pb_ops::batch_item(msg?).map_err(|e| Status::invalid_argument(e.0))?);
+        }
+        pb_ops::import(&self.store, items).await.map(Response::new).map_err(status)
+    }
+
+    type TrackOrdersStream = BoxStream<pb::TrackReply>;
+
+    async fn track_orders(
+        &self,
+        req: Request<Streaming<pb::TrackRequest>>,
+    ) -> Result<Response<Self::TrackOrdersStream>, Status> {
+        let store = self.store.clone();
+        // One reply per request, in order; a bad id is an error reply, not the end.
+        let replies = req.into_inner().then(move |msg| {
+            let store = store.clone();
+            async move { Ok(pb_ops::track(&store, msg?, code_name).await) }
+        });
+        Ok(Response::new(Box::pin(replies)))
+    }
+
+    type WatchOrdersStream = BoxStream<pb::OrderEvent>;
+
+    async fn watch_orders(
+        &self,
+        _: Request<pb::WatchOrdersRequest>,
+    ) -> Result<Response<Self::WatchOrdersStream>, Status> {
+        // A subscriber that falls behind skips the events it missed rather than failing.
+        let events = BroadcastStream::new(self.store.subscribe())
+            .filter_map(|e| futures::future::ready(e.ok().map(|e| Ok(e.into()))));
+        Ok(Response::new(Box::pin(events)))
+    }
+}
