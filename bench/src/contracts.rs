@@ -5,7 +5,9 @@ use std::path::Path;
 
 /// Every generated contract: `(file name in schema/, contents)`.
 pub fn all() -> Vec<(&'static str, String)> {
-    wirebench_servers::SERVERS.iter().flat_map(|s| s.contracts()).collect()
+    let mut all: Vec<_> = wirebench_servers::SERVERS.iter().flat_map(|s| s.contracts()).collect();
+    all.push(("results.schema.json", crate::results::schema_json()));
+    all
 }
 
 /// Writes every contract into `dir`.

@@ -1,9 +1,22 @@
 //! The wirebench harness and command line.
 //!
+//! - [`catalog`]: the logical operations, their parameters and decoded outcomes.
+//! - [`clients`]: one client per protocol behind one trait, and the registry list.
+//! - [`wire`]: byte and turn counting around each client socket.
+//! - [`load`]: the load engine (closed and open loop) that measures one cell.
+//! - [`kernel`]: what the kernel counted (TCP_INFO), CPU time, peak memory.
+//! - [`equivalence`]: every protocol must agree with the reference before it is timed.
+//! - [`run`]: `wirebench run`, the sweep; [`results`]: results.json and its schema.
 //! - [`serve`]: `wirebench serve`, every protocol over one shared store.
 //! - [`contracts`]: the generated contracts in `schema/`.
-//!
-//! The measuring harness (`wirebench run`) is not built yet; see the README.
 
+pub mod catalog;
+pub mod clients;
 pub mod contracts;
+pub mod equivalence;
+pub mod kernel;
+pub mod load;
+pub mod results;
+pub mod run;
 pub mod serve;
+pub mod wire;

@@ -16,7 +16,11 @@ struct Cli {
 enum Command {
     /// Serve the shop over every protocol on loopback until Ctrl-C.
     Serve(wirebench::serve::ServeArgs),
-    /// Write the generated contracts (OpenAPI, ...) into a directory, or check them.
+    /// Measure: start the servers, check equivalence, sweep, write reports/<time>/results.json.
+    Run(wirebench::run::RunArgs),
+    /// List the protocol variants and what each sends over the wire.
+    Protocols,
+    /// Write the generated contracts (OpenAPI, SDL, JSON schemas) into a directory, or check them.
     Schemas {
         /// Directory to write to.
         #[arg(long, default_value = "schema")]
@@ -27,23 +31,45 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Serve(args) => wirebench::serve::run(args).await,
-        Command::Schemas { out, check } => {
-            if check {
-                let drifted = wirebench::contracts::drifted(&out);
-                if !drifted.is_empty() {
-                    bail!("out of date in {}: {} (run `make schemas`)", out.display(), drifted.join(", "));
-                }
-                println!("contracts in {} match the code", out.display());
-            } else {
-                for name in wirebench::contracts::write(&out)? {
-                    println!("wrote {}", out.join(name).display());
-                }
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Pin before the runtime exists: its worker threads inherit the affinity.
+    if let Command::Serve(args) = &cli.command {
+        for core in &args.cpus {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: *core }) {
+                eprintln!("warning: could not pin to core {core}");
             }
-            Ok(())
         }
     }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => wirebench::serve::run(args).await,
+            Command::Run(args) => wirebench::run::run(args).await.map(|_| ()),
+            Command::Protocols => {
+                for p in wirebench::clients::PROTOCOLS {
+                    println!("{:<14} (server {:<7}) {}", p.name(), p.server(), p.describe());
+                }
+                Ok(())
+            }
+            Command::Schemas { out, check } => {
+                if check {
+                    let drifted = wirebench::contracts::drifted(&out);
+                    if !drifted.is_empty() {
+                        bail!(
+                            "out of date in {}: {} (run `make schemas`)",
+                            out.display(),
+                            drifted.join(", ")
+                        );
+                    }
+                    println!("contracts in {} match the code", out.display());
+                } else {
+                    for name in wirebench::contracts::write(&out)? {
+                        println!("wrote {}", out.join(name).display());
+                    }
+                }
+                Ok(())
+            }
+        }
+    })
 }

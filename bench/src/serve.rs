@@ -34,6 +34,30 @@ pub struct ServeArgs {
     /// Largest request body or message accepted, in bytes.
     #[arg(long, default_value_t = ServerConfig::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Once ready, write `{"server name": "address", ...}` to this file (for `wirebench run`).
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
+    /// Pin the server's threads to these cores (comma-separated), e.g. `--cpus 0`.
+    #[arg(long, value_delimiter = ',')]
+    pub cpus: Vec<usize>,
+}
+
+impl ServeArgs {
+    /// Every server on an ephemeral loopback port, no latency, default limits: what tests
+    /// and embedded uses want.
+    pub fn ephemeral(payload: &str, seed: u64) -> Self {
+        ServeArgs {
+            payload: payload.to_owned(),
+            seed,
+            profiles: None,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port_base: 0,
+            store_latency_us: 0,
+            max_body_bytes: ServerConfig::default().max_body_bytes,
+            addr_file: None,
+            cpus: Vec::new(),
+        }
+    }
 }
 
 /// Servers started by [`start`], with the handle that stops them.
@@ -91,6 +115,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for s in &started.servers {
         let describe = wirebench_servers::server(s.name).map_or("", |p| p.describe());
         println!("{:<8} {:<32} {describe}", s.name, s.url);
+    }
+    if let Some(path) = &args.addr_file {
+        let addrs: std::collections::BTreeMap<_, _> =
+            started.servers.iter().map(|s| (s.name, s.addr.to_string())).collect();
+        // Write then rename, so a reader never sees half a file.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_string(&addrs)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)?;
     }
     let (users, orders) = started.store.counts();
     println!(

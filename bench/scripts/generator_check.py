@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Is wirebench's load generator the bottleneck? Measure it against wrk (HTTP/1.1) and
+h2load (h2c, and gRPC with a pre-framed body) on the same server, endpoint and concurrency,
+in one run, and print the ratios.
+
+Usage: generator_check.py [--binary target/release/wirebench] [--seconds 5] [--connections 16]
+
+The server is pinned to core 0 and every client to core 1 (taskset), one client at a time.
+Requests/s: each tool's own figure. CPU per request: wrk and h2load, their whole process
+CPU (getrusage of the child) over their requests; wirebench, the client CPU per operation
+its results.json records for the cell's recorded window. Note what wirebench does that the
+others do not: it decodes every response into domain types and counts every byte.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_child(cmd):
+    """Runs cmd, returns (stdout, cpu seconds of the child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out, cpu
+
+
+def pinned(core, cmd):
+    return (["taskset", "-c", str(core)] if shutil.which("taskset") else []) + cmd
+
+
+def wirebench_cell(binary, target, protocol, seconds, conns, out_dir):
+    cmd = pinned(1, [binary, "run", "--target", target, "--protocols", protocol,
+                     "--operations", "get-user", "--concurrency", str(conns),
+                     "--duration", str(seconds), "--warmup", "1", "--no-open-loop",
+                     "--no-pin", "--out", out_dir])
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    with open(os.path.join(out_dir, "latest", "results.json")) as f:
+        cell = json.load(f)["cells"][0]
+    return cell["throughput_ops_s"], cell["resources"]["client_cpu_us_per_op"], cell["errors"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default="target/release/wirebench")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--port-base", type=int, default=17800)
+    args = ap.parse_args()
+    for tool in ("wrk", "h2load"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed (Debian: apt-get install wrk nghttp2-client)")
+
+    work = tempfile.mkdtemp(prefix="wirebench-generator-")
+    addr_file = os.path.join(work, "servers.json")
+    server = subprocess.Popen(pinned(0, [args.binary, "serve", "--port-base", str(args.port_base),
+                                         "--payload", "small", "--addr-file", addr_file]),
+                              stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not os.path.exists(addr_file):
+            if time.time() > deadline or server.poll() is not None:
+                sys.exit("the server did not start")
+            time.sleep(0.05)
+        with open(addr_file) as f:
+            addrs = json.load(f)
+        rest, grpc = addrs["rest"], addrs["grpc"]
+        target = rest
+        c, secs = args.connections, args.seconds
+        rows = []
+
+        # HTTP/1.1: wrk vs wirebench rest.
+        out, cpu = run_child(pinned(1, ["wrk", "-t1", f"-c{c}", f"-d{secs}s", f"http://{rest}/v1/users/1"]))
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        rows.append(("HTTP/1.1 GET /v1/users/1", "wrk", rps, cpu * 1e6 / total,
+                     wirebench_cell(args.binary, target, "rest", secs, c, os.path.join(work, "rest"))))
+
+        # h2c: h2load vs wirebench rest-h2 (one stream per connection, like wirebench).
+        out, cpu = run_child(pinned(1, ["h2load", "-t1", f"-c{c}", "-m1", "-D", str(secs),
+                                        f"http://{rest}/v1/users/1"]))
+        rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+        total = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
+        rows.append(("h2c GET /v1/users/1", "h2load", rps, cpu * 1e6 / total,
+                     wirebench_cell(args.binary, target, "rest-h2", secs, c, os.path.join(work, "h2"))))
+
+        # gRPC: h2load with a pre-framed GetUserRequest{id: 1} vs wirebench grpc.
+        body = os.path.join(work, "get_user.bin")
+        with open(body, "wb") as f:
+            msg = bytes([0x08, 0x01])  # field 1 (id), varint 1
+            f.write(b"\x00" + len(msg).to_bytes(4, "big") + msg)
+        out, cpu = run_child(pinned(1, ["h2load", "-t1", f"-c{c}", "-m1", "-D", str(secs), "-d", body,
+                                        "-H", "content-type: application/grpc", "-H", "te: trailers",
+                                        f"http://{grpc}/wirebench.v1.Shop/GetUser"]))
+        rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+        total = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
+        rows.append(("gRPC GetUser (h2c)", "h2load", rps, cpu * 1e6 / total,
+                     wirebench_cell(args.binary, target, "grpc", secs, c, os.path.join(work, "grpc"))))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"{'endpoint':<26} {'tool':<7} {'tool req/s':>11} {'wirebench req/s':>16} {'ratio':>6}"
+          f" {'tool CPU µs/req':>16} {'wirebench CPU µs/req':>21}")
+    report = []
+    for endpoint, tool, rps, cpu_us, (wb_rps, wb_cpu, errors) in rows:
+        ratio = wb_rps / rps if rps else 0.0
+        print(f"{endpoint:<26} {tool:<7} {rps:>11.0f} {wb_rps:>16.0f} {ratio:>6.2f} {cpu_us:>16.1f} {wb_cpu:>21.1f}"
+              + (f"  errors {errors}" if errors else ""))
+        report.append({"endpoint": endpoint, "tool": tool, "tool_rps": rps, "tool_cpu_us_per_req": cpu_us,
+                       "wirebench_rps": wb_rps, "wirebench_cpu_us_per_req": wb_cpu, "ratio_rps": ratio})
+    print(f"connections {args.connections}, {args.seconds} s each; ratio = wirebench req/s ÷ tool req/s")
+    os.makedirs("reports", exist_ok=True)
+    with open(os.path.join("reports", "generator-check.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

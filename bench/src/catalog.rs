@@ -1,0 +1,243 @@
+//! The operation catalog: the logical operations every protocol implements, their
+//! parameters, and their outcomes as domain types — so answers from different protocols
+//! can be compared with each other and with the store.
+
+use serde::{Deserialize, Serialize};
+use wirebench_domain::{Address, Id, LineItem, NewOrder, Order, OrderQuery, OrderStatus, Store, User};
+
+/// One logical operation of the catalog (see the design's table).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// One full user.
+    GetUser,
+    /// A user's name and their N most recent orders' id, total and status.
+    UserOrders,
+    /// A page of N full orders.
+    ListOrders,
+    /// N orders delivered as N messages, timed per message.
+    StreamOrders,
+    /// One idempotent create.
+    CreateOrder,
+    /// N creates, one summary.
+    ImportOrders,
+    /// N request/reply pairs in one conversation.
+    TrackOrders,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 7] = [
+        Operation::GetUser,
+        Operation::UserOrders,
+        Operation::ListOrders,
+        Operation::StreamOrders,
+        Operation::CreateOrder,
+        Operation::ImportOrders,
+        Operation::TrackOrders,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::GetUser => "get-user",
+            Operation::UserOrders => "user-orders",
+            Operation::ListOrders => "list-orders",
+            Operation::StreamOrders => "stream-orders",
+            Operation::CreateOrder => "create-order",
+            Operation::ImportOrders => "import-orders",
+            Operation::TrackOrders => "track-orders",
+        }
+    }
+
+    /// True for operations that change the store.
+    pub fn writes(self) -> bool {
+        matches!(self, Operation::CreateOrder | Operation::ImportOrders)
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Operation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Operation::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| {
+            let known: Vec<_> = Operation::ALL.iter().map(|o| o.name()).collect();
+            format!("unknown operation {s:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// Parameters of one execution of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpParams {
+    /// The user that get-user and user-orders ask about.
+    pub user_id: Id,
+    /// N: orders per page, stream, import or conversation.
+    pub n: u32,
+    /// Orders that track-orders asks about, in order (length N).
+    pub order_ids: Vec<Id>,
+    /// The order create-order and import-orders create (copied N times for import).
+    pub new_order: NewOrder,
+    /// Idempotency key of create-order; import item i uses `{key}-{i}`. None: no key.
+    pub idempotency_key: Option<String>,
+}
+
+impl OpParams {
+    /// Parameters that work against any fixtures of at least one user with orders.
+    pub fn new(user_id: Id, n: u32, order_ids: Vec<Id>) -> Self {
+        OpParams { user_id, n, order_ids, new_order: sample_new_order(user_id), idempotency_key: None }
+    }
+
+    /// The key of import item `i`.
+    pub fn item_key(&self, i: usize) -> Option<String> {
+        self.idempotency_key.as_ref().map(|k| format!("{k}-{i}"))
+    }
+}
+
+/// A small, valid order for `user_id`.
+pub fn sample_new_order(user_id: Id) -> NewOrder {
+    NewOrder {
+        user_id,
+        items: vec![
+            LineItem {
+                sku: "SKU-000042".into(),
+                name: "wire bench".into(),
+                quantity: 2,
+                unit_price_cents: 1999,
+            },
+            LineItem { sku: "SKU-000007".into(), name: "cable".into(), quantity: 1, unit_price_cents: 550 },
+        ],
+        currency: "EUR".into(),
+        shipping_address: Address {
+            line1: "1 Loopback Way".into(),
+            line2: String::new(),
+            city: "Berlin".into(),
+            region: "BE".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+    }
+}
+
+/// The summary fields of an order that user-orders asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub id: Id,
+    pub total_cents: i64,
+    pub status: OrderStatus,
+}
+
+impl From<&Order> for OrderSummary {
+    fn from(o: &Order) -> Self {
+        OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status }
+    }
+}
+
+/// The summary of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub received: u32,
+    pub created: u32,
+    pub replayed: u32,
+    pub failed: u32,
+    pub order_ids: Vec<Id>,
+    pub total_cents: i64,
+}
+
+/// What an operation returned, decoded to domain types.
+// One outcome exists per call and is compared, not stored: boxing the user would only add
+// an allocation per get-user call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    User(User),
+    UserOrders { name: String, orders: Vec<OrderSummary> },
+    Orders(Vec<Order>),
+    Created { order: Order, replayed: bool },
+    Imported(ImportSummary),
+}
+
+impl Outcome {
+    /// Number of records the outcome holds (for sanity checks and reporting).
+    pub fn records(&self) -> usize {
+        match self {
+            Outcome::User(_) | Outcome::Created { .. } => 1,
+            Outcome::UserOrders { orders, .. } => orders.len(),
+            Outcome::Orders(orders) => orders.len(),
+            Outcome::Imported(s) => s.order_ids.len(),
+        }
+    }
+}
+
+/// The store's own answer for a read operation; `None` for writes (which are checked by
+/// reading back what they created).
+pub async fn expected(
+    store: &Store,
+    op: Operation,
+    p: &OpParams,
+) -> Result<Option<Outcome>, wirebench_domain::DomainError> {
+    Ok(Some(match op {
+        Operation::GetUser => Outcome::User(store.get_user(p.user_id).await?),
+        Operation::UserOrders => {
+            let name = store.get_user(p.user_id).await?.name;
+            let orders = store.user_orders(p.user_id, &OrderQuery::recent(p.n)).await?.items;
+            Outcome::UserOrders { name, orders: orders.iter().map(OrderSummary::from).collect() }
+        }
+        Operation::ListOrders | Operation::StreamOrders => Outcome::Orders(
+            store.list_orders(&OrderQuery { limit: p.n, ..OrderQuery::default() }).await?.items,
+        ),
+        Operation::TrackOrders => {
+            let mut orders = Vec::with_capacity(p.order_ids.len());
+            for id in &p.order_ids {
+                orders.push(store.get_order(*id).await?);
+            }
+            Outcome::Orders(orders)
+        }
+        Operation::CreateOrder | Operation::ImportOrders => return Ok(None),
+    }))
+}
+
+/// Checks a write's outcome against its request, without access to the server's store:
+/// every order created belongs to the request's user, carries its items and currency, is
+/// new (pending) and has the total the items add up to; an import's summary adds up.
+pub fn check_write(p: &OpParams, outcome: &Outcome) -> Result<(), String> {
+    let want_total = wirebench_domain::store::order_total(&p.new_order.items);
+    let check = |o: &Order| -> Result<(), String> {
+        if o.user_id != p.new_order.user_id
+            || o.items != p.new_order.items
+            || o.currency != p.new_order.currency
+            || o.shipping_address != p.new_order.shipping_address
+            || o.total_cents != want_total
+        {
+            return Err(format!("created order {} does not match the request: {o:?}", o.id));
+        }
+        Ok(())
+    };
+    match outcome {
+        Outcome::Created { order, .. } => check(order),
+        Outcome::Imported(s) => {
+            let n = p.n;
+            if s.received != n
+                || s.created + s.replayed != n
+                || s.failed != 0
+                || s.order_ids.len() != n as usize
+            {
+                return Err(format!("import summary does not add up for {n} orders: {s:?}"));
+            }
+            if s.total_cents != want_total * i64::from(n) {
+                return Err(format!(
+                    "import total {} but {n} orders of {want_total} were sent",
+                    s.total_cents
+                ));
+            }
+            Ok(())
+        }
+        other => Err(format!("a write returned {other:?}")),
+    }
+}

@@ -1,0 +1,237 @@
+//! gRPC client (tonic) over a counted TCP stream: all four call modes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use hyper_util::rt::TokioIo;
+use prost::Message;
+use tonic::transport::{Endpoint, Uri};
+use wirebench_proto::v1 as pb;
+use wirebench_proto::v1::shop_client::ShopClient;
+
+use super::{Call, ClientError, Connection, Marks, Protocol};
+use crate::catalog::{ImportSummary, OpParams, Operation, OrderSummary, Outcome};
+use crate::wire::WireCounters;
+
+/// gRPC over h2c.
+#[derive(Debug)]
+pub struct Grpc;
+
+impl Protocol for Grpc {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+
+    fn describe(&self) -> &'static str {
+        "gRPC over HTTP/2 cleartext (tonic), protobuf messages"
+    }
+
+    fn server(&self) -> &'static str {
+        "grpc"
+    }
+
+    fn connect(
+        &'static self,
+        addr: SocketAddr,
+        _: Operation,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
+        Box::pin(async move {
+            let counters = Arc::new(WireCounters::default());
+            let c = counters.clone();
+            let connector = tower::service_fn(move |_: Uri| {
+                let c = c.clone();
+                async move { Ok::<_, std::io::Error>(TokioIo::new(crate::wire::connect_with(addr, c).await?)) }
+            });
+            let channel = Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?
+                .connect_with_connector(connector)
+                .await
+                .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?;
+            let client = ShopClient::new(channel).max_decoding_message_size(usize::MAX);
+            Ok(Box::new(GrpcConnection { client, counters }) as Box<dyn Connection>)
+        })
+    }
+}
+
+struct GrpcConnection {
+    client: ShopClient<tonic::transport::Channel>,
+    counters: Arc<WireCounters>,
+}
+
+fn server_error(s: tonic::Status) -> ClientError {
+    ClientError::Server { code: format!("{:?}", s.code()), message: s.message().to_owned() }
+}
+
+/// Protobuf orders as domain orders.
+pub(crate) fn orders(list: Vec<pb::Order>) -> Result<Vec<wirebench_domain::Order>, ClientError> {
+    list.into_iter().map(|o| o.try_into().map_err(ClientError::decode)).collect()
+}
+
+/// A UserOrders reply as an outcome.
+pub(crate) fn user_orders(reply: pb::UserOrders) -> Result<Outcome, ClientError> {
+    let orders = reply
+        .orders
+        .into_iter()
+        .map(|o| {
+            let status = wirebench_proto::convert::status(o.status)
+                .map_err(ClientError::decode)?
+                .ok_or_else(|| ClientError::decode("order without status"))?;
+            Ok(OrderSummary { id: o.id, total_cents: o.total_cents, status })
+        })
+        .collect::<Result<_, ClientError>>()?;
+    Ok(Outcome::UserOrders { name: reply.name, orders })
+}
+
+/// An ImportSummary message as the catalog's summary.
+pub(crate) fn import_summary(s: pb::ImportSummary) -> ImportSummary {
+    ImportSummary {
+        received: s.received,
+        created: s.created,
+        replayed: s.replayed,
+        failed: s.failed,
+        order_ids: s.order_ids,
+        total_cents: s.total_cents,
+    }
+}
+
+/// The order of a TrackReply, checking it answers request `correlation_id`.
+pub(crate) fn tracked(
+    reply: pb::TrackReply,
+    correlation_id: u64,
+) -> Result<wirebench_domain::Order, ClientError> {
+    if reply.correlation_id != correlation_id {
+        return Err(ClientError::Decode(format!(
+            "reply for request {} while waiting for {correlation_id}",
+            reply.correlation_id
+        )));
+    }
+    match reply.result {
+        Some(pb::track_reply::Result::Order(o)) => o.try_into().map_err(ClientError::decode),
+        Some(pb::track_reply::Result::Error(e)) => {
+            Err(ClientError::Server { code: e.code, message: e.message })
+        }
+        None => Err(ClientError::decode("empty track reply")),
+    }
+}
+
+fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
+    pb::CreateOrderRequest {
+        idempotency_key: key.unwrap_or_default(),
+        order: Some(p.new_order.clone().into()),
+    }
+}
+
+impl Connection for GrpcConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
+    fn call<'a>(
+        &'a mut self,
+        op: Operation,
+        p: &'a OpParams,
+    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
+        Box::pin(async move {
+            let one = |outcome, sent: usize, received: usize| Call {
+                outcome,
+                payload_sent: sent as u64,
+                payload_received: received as u64,
+                round_trips: 1,
+                message_times: Vec::new(),
+            };
+            let c = &mut self.client;
+            Ok(match op {
+                Operation::GetUser => {
+                    let req = pb::GetUserRequest { id: p.user_id };
+                    let sent = req.encoded_len();
+                    let user = c.get_user(req).await.map_err(server_error)?.into_inner();
+                    let received = user.encoded_len();
+                    one(Outcome::User(user.try_into().map_err(ClientError::decode)?), sent, received)
+                }
+                Operation::UserOrders => {
+                    let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
+                    let sent = req.encoded_len();
+                    let reply = c.get_user_orders(req).await.map_err(server_error)?.into_inner();
+                    let received = reply.encoded_len();
+                    one(user_orders(reply)?, sent, received)
+                }
+                Operation::ListOrders | Operation::StreamOrders => {
+                    let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+                    let sent = req.encoded_len();
+                    let mut marks = Marks::start(p.n as usize);
+                    let mut stream = c.list_orders(req).await.map_err(server_error)?.into_inner();
+                    let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0);
+                    while let Some(order) = stream.message().await.map_err(server_error)? {
+                        marks.mark();
+                        received += order.encoded_len();
+                        got.push(order);
+                    }
+                    let mut call = one(Outcome::Orders(orders(got)?), sent, received);
+                    if op == Operation::StreamOrders {
+                        call.message_times = marks.into_times();
+                    }
+                    call
+                }
+                Operation::CreateOrder => {
+                    let req = create_request(p, p.idempotency_key.clone());
+                    let sent = req.encoded_len();
+                    let reply = c.create_order(req).await.map_err(server_error)?.into_inner();
+                    let received = reply.encoded_len();
+                    let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
+                    let order = order.try_into().map_err(ClientError::decode)?;
+                    one(Outcome::Created { order, replayed: reply.replayed }, sent, received)
+                }
+                Operation::ImportOrders => {
+                    let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
+                    let sent = reqs.iter().map(Message::encoded_len).sum();
+                    let summary = c
+                        .import_orders(futures::stream::iter(reqs))
+                        .await
+                        .map_err(server_error)?
+                        .into_inner();
+                    let received = summary.encoded_len();
+                    one(Outcome::Imported(import_summary(summary)), sent, received)
+                }
+                Operation::TrackOrders => {
+                    // A real conversation: send one request, wait for its reply, then the next.
+                    let (tx, rx) = tokio::sync::mpsc::channel(1);
+                    let outbound = tokio_stream::wrappers::ReceiverStream::new(rx);
+                    let first = pb::TrackRequest {
+                        correlation_id: 0,
+                        order_id: p.order_ids.first().copied().unwrap_or(0),
+                    };
+                    let mut sent = first.encoded_len();
+                    tx.send(first).await.map_err(|_| ClientError::decode("request stream closed"))?;
+                    let mut inbound = c.track_orders(outbound).await.map_err(server_error)?.into_inner();
+                    let (mut got, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
+                    for i in 0..p.order_ids.len() {
+                        if i > 0 {
+                            let req = pb::TrackRequest { correlation_id: i as u64, order_id: p.order_ids[i] };
+                            sent += req.encoded_len();
+                            tx.send(req).await.map_err(|_| ClientError::decode("request stream closed"))?;
+                        }
+                        let reply = inbound
+                            .message()
+                            .await
+                            .map_err(server_error)?
+                            .ok_or_else(|| ClientError::decode("conversation ended early"))?;
+                        received += reply.encoded_len();
+                        got.push(tracked(reply, i as u64)?);
+                    }
+                    drop(tx);
+                    // Drain the end of the stream so its trailers are part of this call.
+                    while inbound.next().await.is_some() {}
+                    Call {
+                        outcome: Outcome::Orders(got),
+                        payload_sent: sent as u64,
+                        payload_received: received as u64,
+                        round_trips: p.order_ids.len() as u32,
+                        message_times: Vec::new(),
+                    }
+                }
+            })
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! Protocol clients: one file per protocol, one [`Protocol`] per named variant, and the one
+//! registry list [`PROTOCOLS`]. Nothing outside a client's own file names its protocol.
+//!
+//! A [`Protocol`] opens [`Connection`]s; a connection runs catalog operations one at a time
+//! and reports, per call, the decoded [`Outcome`], the payload bytes (the serialized
+//! messages themselves, as the protocol's codec counts them) and the application round
+//! trips it waited for. Everything else on the wire is measured by the connection's
+//! [`WireCounters`]: total minus payload is protocol overhead.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::future::LocalBoxFuture;
+
+use crate::catalog::{OpParams, Operation, Outcome};
+use crate::wire::WireCounters;
+
+pub mod floor;
+pub mod graphql;
+pub mod grpc;
+pub mod rest;
+pub mod ws;
+
+/// Every protocol variant the harness can drive, in report order.
+pub static PROTOCOLS: &[&dyn Protocol] = &[
+    &rest::REST,
+    &rest::REST_H2,
+    &rest::REST_INCLUDE,
+    &grpc::Grpc,
+    &graphql::GRAPHQL,
+    &graphql::GRAPHQL_NO_DATALOADER,
+    &ws::Ws,
+    &floor::Floor,
+];
+
+/// Looks a variant up by name.
+pub fn protocol(name: &str) -> Option<&'static dyn Protocol> {
+    PROTOCOLS.iter().copied().find(|p| p.name() == name)
+}
+
+/// A way of talking to one of the servers.
+pub trait Protocol: Sync {
+    /// Name on the command line and in results, e.g. `rest-h2`.
+    fn name(&self) -> &'static str;
+    /// One line: what goes over the wire.
+    fn describe(&self) -> &'static str;
+    /// Name of the server (in `wirebench_servers::SERVERS`) this variant talks to.
+    fn server(&self) -> &'static str;
+    /// Why this variant does not run `op`, if it does not.
+    fn unsupported(&self, op: Operation) -> Option<&'static str> {
+        let _ = op;
+        None
+    }
+    /// Opens a connection ready to run `op` (set-up handshakes included).
+    fn connect(
+        &'static self,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>>;
+}
+
+/// One open connection (or conversation) with a server.
+pub trait Connection {
+    /// Runs one operation and waits for all of its answer.
+    fn call<'a>(
+        &'a mut self,
+        op: Operation,
+        params: &'a OpParams,
+    ) -> LocalBoxFuture<'a, Result<Call, ClientError>>;
+    /// Bytes and turns on this connection's socket so far.
+    fn counters(&self) -> &WireCounters;
+}
+
+/// What one call returned and cost, as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub outcome: Outcome,
+    /// Serialized message bytes sent (bodies, protobuf messages, JSON texts).
+    pub payload_sent: u64,
+    /// Serialized message bytes received.
+    pub payload_received: u64,
+    /// Requests the operation had to wait for in sequence.
+    pub round_trips: u32,
+    /// For streams: when each message arrived, from the start of the call.
+    pub message_times: Vec<Duration>,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server answered with an error of its protocol (HTTP status, gRPC status, ...).
+    #[error("server error {code}: {message}")]
+    Server { code: String, message: String },
+    /// The server answered something the client cannot decode.
+    #[error("bad response: {0}")]
+    Decode(String),
+    #[error("timed out")]
+    Timeout,
+}
+
+impl ClientError {
+    /// Short kind, for counting errors by kind.
+    pub fn kind(&self) -> String {
+        match self {
+            ClientError::Connect(_) => "connect".into(),
+            ClientError::Io(_) => "io".into(),
+            ClientError::Server { code, .. } => format!("server:{code}"),
+            ClientError::Decode(_) => "decode".into(),
+            ClientError::Timeout => "timeout".into(),
+        }
+    }
+
+    pub(crate) fn decode(e: impl std::fmt::Display) -> Self {
+        ClientError::Decode(e.to_string())
+    }
+}
+
+/// Records message arrival times for stream operations.
+#[derive(Debug)]
+pub(crate) struct Marks {
+    start: Instant,
+    times: Vec<Duration>,
+}
+
+impl Marks {
+    pub(crate) fn start(expected: usize) -> Self {
+        Marks { start: Instant::now(), times: Vec::with_capacity(expected) }
+    }
+
+    pub(crate) fn mark(&mut self) {
+        self.times.push(self.start.elapsed());
+    }
+
+    pub(crate) fn into_times(self) -> Vec<Duration> {
+        self.times
+    }
+}

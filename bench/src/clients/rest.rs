@@ -1,0 +1,391 @@
+//! REST+JSON client (hyper) over HTTP/1.1 keep-alive or HTTP/2 cleartext, in three variants:
+//! the classic API (`rest`, `rest-h2`) and the same API using its round-trip savers
+//! (`rest-include`: `include=orders` and the batch endpoint).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Deserialize;
+use wirebench_domain::Order;
+
+use super::{Call, ClientError, Connection, Marks, Protocol};
+use crate::catalog::{ImportSummary, OpParams, Operation, OrderSummary, Outcome};
+use crate::wire::WireCounters;
+
+/// A REST variant.
+#[derive(Debug)]
+pub struct Rest {
+    name: &'static str,
+    describe: &'static str,
+    http2: bool,
+    /// Use `include=orders` and `POST /v1/orders/batch` instead of several requests.
+    fewer_round_trips: bool,
+}
+
+pub static REST: Rest = Rest {
+    name: "rest",
+    describe: "REST+JSON over HTTP/1.1 keep-alive; user-orders is two GETs, import is N POSTs",
+    http2: false,
+    fewer_round_trips: false,
+};
+pub static REST_H2: Rest = Rest {
+    name: "rest-h2",
+    describe: "the same REST calls over HTTP/2 cleartext (prior knowledge)",
+    http2: true,
+    fewer_round_trips: false,
+};
+pub static REST_INCLUDE: Rest = Rest {
+    name: "rest-include",
+    describe: "REST over HTTP/1.1 using include=orders (1 GET) and the batch endpoint (1 POST)",
+    http2: false,
+    fewer_round_trips: true,
+};
+
+impl Protocol for Rest {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn describe(&self) -> &'static str {
+        self.describe
+    }
+
+    fn server(&self) -> &'static str {
+        "rest"
+    }
+
+    fn unsupported(&self, op: Operation) -> Option<&'static str> {
+        match op {
+            Operation::UserOrders | Operation::ImportOrders => None,
+            _ if self.fewer_round_trips => {
+                Some("same requests as `rest`: this variant differs only in user-orders and import-orders")
+            }
+            _ => None,
+        }
+    }
+
+    fn connect(
+        &'static self,
+        addr: SocketAddr,
+        _: Operation,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
+        Box::pin(async move {
+            let (stream, counters) = crate::wire::connect(addr).await.map_err(ClientError::Connect)?;
+            let io = TokioIo::new(stream);
+            let sender = if self.http2 {
+                let (mut sender, conn) =
+                    http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;
+                tokio::spawn(conn);
+                sender.ready().await.map_err(hyper_error)?;
+                Sender::H2(sender)
+            } else {
+                let (mut sender, conn) = http1::handshake(io).await.map_err(hyper_error)?;
+                tokio::spawn(conn);
+                sender.ready().await.map_err(hyper_error)?;
+                Sender::H1(sender)
+            };
+            let authority = addr.to_string();
+            Ok(Box::new(RestConnection { sender, authority, counters, variant: self }) as Box<dyn Connection>)
+        })
+    }
+}
+
+fn hyper_error(e: hyper::Error) -> ClientError {
+    ClientError::Io(std::io::Error::other(e))
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+struct RestConnection {
+    sender: Sender,
+    authority: String,
+    counters: Arc<WireCounters>,
+    variant: &'static Rest,
+}
+
+/// A response: status, body, and the time each body chunk arrived (for streams).
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Deserialize)]
+struct PageOf<T> {
+    data: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct NameOnly {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct NameAndOrders {
+    name: String,
+    orders: Vec<OrderSummary>,
+}
+
+#[derive(Deserialize)]
+struct BatchReply {
+    received: u32,
+    created: u32,
+    replayed: u32,
+    failed: u32,
+    total_cents: i64,
+    results: Vec<BatchItemReply>,
+}
+
+#[derive(Deserialize)]
+struct BatchItemReply {
+    order: Option<Order>,
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(ClientError::decode)
+}
+
+impl RestConnection {
+    fn request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(Bytes, Option<&str>)>,
+    ) -> Request<Full<Bytes>> {
+        // HTTP/2 needs the scheme and authority in the URI; HTTP/1.1 gets a Host header.
+        let mut req = match self.sender {
+            Sender::H2(_) => Request::builder().uri(format!("http://{}{path_and_query}", self.authority)),
+            Sender::H1(_) => Request::builder().uri(path_and_query).header(header::HOST, &self.authority),
+        }
+        .method(method);
+        let body = match body {
+            None => Full::default(),
+            Some((bytes, key)) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                if let Some(key) = key {
+                    req = req.header("idempotency-key", key);
+                }
+                Full::new(bytes)
+            }
+        };
+        req.body(body).expect("valid request")
+    }
+
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<hyper::Response<Incoming>, ClientError> {
+        match &mut self.sender {
+            Sender::H1(s) => {
+                s.ready().await.map_err(hyper_error)?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(hyper_error)?;
+                s.send_request(req).await
+            }
+        }
+        .map_err(hyper_error)
+    }
+
+    /// One request, whole response, 2xx required.
+    async fn exchange(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
+        let res = self.send(req).await?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(hyper_error)?.to_bytes();
+        if !parts.status.is_success() {
+            return Err(server_error(parts.status, &body));
+        }
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
+    }
+
+    async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {
+        let req = self.request(Method::GET, path, None);
+        self.exchange(req).await
+    }
+
+    async fn post(&mut self, path: &str, body: Bytes, key: Option<&str>) -> Result<Reply, ClientError> {
+        let req = self.request(Method::POST, path, Some((body, key)));
+        self.exchange(req).await
+    }
+
+    async fn create(
+        &mut self,
+        p: &OpParams,
+        key: Option<&str>,
+        body: Bytes,
+    ) -> Result<(Order, bool, u64), ClientError> {
+        let reply = self.post("/v1/orders", body, key).await?;
+        if reply.status != StatusCode::CREATED {
+            return Err(ClientError::Decode(format!("create answered {}", reply.status)));
+        }
+        let replayed = reply.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
+        let _ = p;
+        Ok((json(&reply.body)?, replayed, reply.body.len() as u64))
+    }
+}
+
+fn server_error(status: StatusCode, body: &[u8]) -> ClientError {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+        message: String,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => ClientError::Server { code: format!("{} {}", status.as_u16(), e.error), message: e.message },
+        Err(_) => ClientError::Server {
+            code: status.as_u16().to_string(),
+            message: String::from_utf8_lossy(body).into(),
+        },
+    }
+}
+
+impl Connection for RestConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
+    fn call<'a>(
+        &'a mut self,
+        op: Operation,
+        p: &'a OpParams,
+    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
+        Box::pin(async move {
+            let call = |outcome, sent: u64, received: u64, round_trips| Call {
+                outcome,
+                payload_sent: sent,
+                payload_received: received,
+                round_trips,
+                message_times: Vec::new(),
+            };
+            let user = p.user_id;
+            Ok(match op {
+                Operation::GetUser => {
+                    let reply = self.get(&format!("/v1/users/{user}")).await?;
+                    call(Outcome::User(json(&reply.body)?), 0, reply.body.len() as u64, 1)
+                }
+                Operation::UserOrders if self.variant.fewer_round_trips => {
+                    let path = format!(
+                        "/v1/users/{user}?fields=name&include=orders&orders_limit={}&fields[orders]=id,total_cents,status",
+                        p.n
+                    );
+                    let reply = self.get(&path).await?;
+                    let v: NameAndOrders = json(&reply.body)?;
+                    call(
+                        Outcome::UserOrders { name: v.name, orders: v.orders },
+                        0,
+                        reply.body.len() as u64,
+                        1,
+                    )
+                }
+                Operation::UserOrders => {
+                    let first = self.get(&format!("/v1/users/{user}?fields=name")).await?;
+                    let path = format!("/v1/users/{user}/orders?limit={}&fields=id,total_cents,status", p.n);
+                    let second = self.get(&path).await?;
+                    let name: NameOnly = json(&first.body)?;
+                    let orders: PageOf<OrderSummary> = json(&second.body)?;
+                    let received = (first.body.len() + second.body.len()) as u64;
+                    call(Outcome::UserOrders { name: name.name, orders: orders.data }, 0, received, 2)
+                }
+                Operation::ListOrders => {
+                    let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
+                    let page: PageOf<Order> = json(&reply.body)?;
+                    call(Outcome::Orders(page.data), 0, reply.body.len() as u64, 1)
+                }
+                Operation::StreamOrders => {
+                    let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
+                    let mut marks = Marks::start(p.n as usize);
+                    let res = self.send(req).await?;
+                    let (parts, mut body) = res.into_parts();
+                    if !parts.status.is_success() {
+                        let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();
+                        return Err(server_error(parts.status, &bytes));
+                    }
+                    // Each complete line is one message; note when each arrives.
+                    let (mut pending, mut orders, mut received) =
+                        (Vec::new(), Vec::with_capacity(p.n as usize), 0u64);
+                    while let Some(frame) = body.frame().await {
+                        let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
+                        received += data.len() as u64;
+                        pending.extend_from_slice(&data);
+                        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                            marks.mark();
+                            orders.push(json::<Order>(&pending[..end])?);
+                            pending.drain(..=end);
+                        }
+                    }
+                    Call {
+                        outcome: Outcome::Orders(orders),
+                        payload_sent: 0,
+                        payload_received: received,
+                        round_trips: 1,
+                        message_times: marks.into_times(),
+                    }
+                }
+                Operation::CreateOrder => {
+                    let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
+                    let sent = body.len() as u64;
+                    let (order, replayed, received) =
+                        self.create(p, p.idempotency_key.as_deref(), body).await?;
+                    call(Outcome::Created { order, replayed }, sent, received, 1)
+                }
+                Operation::ImportOrders if self.variant.fewer_round_trips => {
+                    let items: Vec<_> = (0..p.n as usize)
+                        .map(|i| serde_json::json!({"idempotency_key": p.item_key(i), "order": &p.new_order}))
+                        .collect();
+                    let body = Bytes::from(
+                        serde_json::to_vec(&serde_json::json!({ "items": items })).expect("serializes"),
+                    );
+                    let sent = body.len() as u64;
+                    let reply = self.post("/v1/orders/batch", body, None).await?;
+                    let b: BatchReply = json(&reply.body)?;
+                    let summary = ImportSummary {
+                        received: b.received,
+                        created: b.created,
+                        replayed: b.replayed,
+                        failed: b.failed,
+                        order_ids: b.results.iter().filter_map(|r| r.order.as_ref().map(|o| o.id)).collect(),
+                        total_cents: b.total_cents,
+                    };
+                    call(Outcome::Imported(summary), sent, reply.body.len() as u64, 1)
+                }
+                Operation::ImportOrders => {
+                    // N POSTs, one after another; the summary is the client's own tally.
+                    let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
+                    let mut summary = ImportSummary { received: p.n, ..ImportSummary::default() };
+                    let (mut sent, mut received) = (0, 0);
+                    for i in 0..p.n as usize {
+                        sent += body.len() as u64;
+                        let (order, replayed, r) =
+                            self.create(p, p.item_key(i).as_deref(), body.clone()).await?;
+                        received += r;
+                        if replayed {
+                            summary.replayed += 1;
+                        } else {
+                            summary.created += 1;
+                        }
+                        summary.order_ids.push(order.id);
+                        summary.total_cents += order.total_cents;
+                    }
+                    call(Outcome::Imported(summary), sent, received, p.n)
+                }
+                Operation::TrackOrders => {
+                    let (mut orders, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
+                    for id in &p.order_ids {
+                        let reply = self.get(&format!("/v1/orders/{id}")).await?;
+                        received += reply.body.len() as u64;
+                        orders.push(json::<Order>(&reply.body)?);
+                    }
+                    call(Outcome::Orders(orders), 0, received, p.order_ids.len() as u32)
+                }
+            })
+        })
+    }
+}

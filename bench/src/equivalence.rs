@@ -1,0 +1,81 @@
+//! Before anything is timed: does every protocol tell the same truth?
+//!
+//! Each (protocol, operation) runs once over a real connection; its decoded outcome is
+//! compared with a reference store's answer (reads) or with its own request (writes). A
+//! protocol that disagrees is reported as a failure and is not timed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::catalog::{OpParams, Operation, Outcome, check_write, expected};
+use crate::clients::{ClientError, Protocol};
+use wirebench_domain::Store;
+
+/// How long one check may take before it counts as failed.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The verdict for one (protocol, operation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Same data as the reference.
+    Agrees,
+    /// The protocol variant does not run this operation, for this reason.
+    Unsupported(&'static str),
+    /// Different data, or an error.
+    Fails(String),
+}
+
+/// Runs `op` once through `protocol` and compares. `reference` must hold the same data as
+/// the server for the records the reads touch (the same fixtures, or the server's own store).
+pub async fn verify(
+    protocol: &'static dyn Protocol,
+    addr: SocketAddr,
+    op: Operation,
+    params: &OpParams,
+    reference: &Store,
+) -> Verdict {
+    if let Some(reason) = protocol.unsupported(op) {
+        return Verdict::Unsupported(reason);
+    }
+    match tokio::time::timeout(CHECK_TIMEOUT, run(protocol, addr, op, params, reference)).await {
+        Ok(Ok(())) => Verdict::Agrees,
+        Ok(Err(why)) => Verdict::Fails(why),
+        Err(_) => Verdict::Fails(ClientError::Timeout.to_string()),
+    }
+}
+
+async fn run(
+    protocol: &'static dyn Protocol,
+    addr: SocketAddr,
+    op: Operation,
+    params: &OpParams,
+    reference: &Store,
+) -> Result<(), String> {
+    let mut conn = protocol.connect(addr, op).await.map_err(|e| e.to_string())?;
+    let call = conn.call(op, params).await.map_err(|e| e.to_string())?;
+    if call.round_trips == 0 {
+        return Err("the client reported no round trip".into());
+    }
+    if op == Operation::StreamOrders && call.message_times.len() != params.n as usize {
+        return Err(format!("{} messages timed for a stream of {}", call.message_times.len(), params.n));
+    }
+    match expected(reference, op, params).await.map_err(|e| format!("reference: {e}"))? {
+        Some(want) if want == call.outcome => Ok(()),
+        Some(want) => Err(difference(&want, &call.outcome)),
+        None => check_write(params, &call.outcome),
+    }
+}
+
+/// A short description of how two outcomes differ.
+fn difference(want: &Outcome, got: &Outcome) -> String {
+    match (want, got) {
+        (Outcome::Orders(w), Outcome::Orders(g)) if w.len() != g.len() => {
+            format!("{} orders, expected {}", g.len(), w.len())
+        }
+        (Outcome::Orders(w), Outcome::Orders(g)) => {
+            let i = w.iter().zip(g).position(|(a, b)| a != b).unwrap_or(0);
+            format!("order #{i} differs: got {:?}, expected {:?}", g[i], w[i])
+        }
+        _ => format!("got {got:?}, expected {want:?}"),
+    }
+}

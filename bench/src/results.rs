@@ -1,0 +1,324 @@
+//! `results.json`: everything a run measured, versioned and described by
+//! `schema/results.schema.json` (generated from these types, drift-checked by a test).
+//!
+//! Units are in the field names: `_ns`, `_us`, `_bytes`, `_s`. Per-operation byte figures
+//! are means over the recorded operations of a cell. Latency histograms are kept whole
+//! (HdrHistogram V2 + DEFLATE, base64) so runs from several machines can be merged later.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Operation;
+use crate::load::CellStats;
+
+/// Version of this file's shape. Bump when a field changes meaning or is removed.
+pub const RESULTS_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Results {
+    pub version: u32,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Why it ended early, when it did.
+    pub message: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The exact command line, to reproduce the run.
+    pub command: String,
+    pub environment: Environment,
+    pub options: RunOptions,
+    pub protocols: Vec<ProtocolInfo>,
+    /// Cross-protocol equivalence, checked before anything was timed.
+    pub equivalence: Vec<EquivalenceResult>,
+    pub cells: Vec<Cell>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Complete,
+    /// Stopped by Ctrl-C; what was measured is kept.
+    Interrupted,
+    /// Stopped because the server died or could not start; what was measured is kept.
+    Aborted,
+}
+
+/// The machine and build that produced the numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Environment {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub os: String,
+    pub rustc: String,
+    pub git_revision: String,
+    pub wirebench_version: String,
+    /// Versions of the crates that shape the wire.
+    pub crate_versions: BTreeMap<String, String>,
+    /// Cores the server was pinned to (empty: not pinned).
+    pub server_cores: Vec<usize>,
+    /// Cores the client threads were pinned to (empty: not pinned).
+    pub client_cores: Vec<usize>,
+    /// Whether the binary was built with optimizations.
+    pub release_build: bool,
+}
+
+impl Environment {
+    /// Reads this machine's description.
+    pub fn detect(server_cores: Vec<usize>, client_cores: Vec<usize>) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, v)| v.trim().to_owned());
+        let crate_versions = env!("WIREBENCH_CRATES")
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Environment {
+            cpu_model,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".into(), |s| s.trim().into()),
+            os: std::env::consts::OS.to_owned(),
+            rustc: env!("WIREBENCH_RUSTC").to_owned(),
+            git_revision: env!("WIREBENCH_GIT").to_owned(),
+            wirebench_version: env!("CARGO_PKG_VERSION").to_owned(),
+            crate_versions,
+            server_cores,
+            client_cores,
+            release_build: !cfg!(debug_assertions),
+        }
+    }
+}
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunOptions {
+    /// smoke, quick or full.
+    pub profile: String,
+    pub protocols: Vec<String>,
+    pub operations: Vec<Operation>,
+    pub payloads: Vec<String>,
+    pub concurrency: Vec<u32>,
+    /// Open-loop rate in operations per second, when an open-loop point was run.
+    pub rate: Option<f64>,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    /// N of the catalog (orders per page, stream, import, conversation).
+    pub n: u32,
+    pub seed: u64,
+    /// Servers already running elsewhere, when given.
+    pub target: Option<String>,
+    /// Simulated latency per store call, in microseconds.
+    pub store_latency_us: u64,
+}
+
+/// A protocol variant that took part.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProtocolInfo {
+    pub name: String,
+    pub describe: String,
+    pub server: String,
+}
+
+/// One equivalence verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EquivalenceResult {
+    pub protocol: String,
+    pub payload: String,
+    pub operation: Operation,
+    /// agrees, unsupported or fails.
+    pub verdict: String,
+    /// The reason (unsupported) or the difference (fails).
+    pub detail: Option<String>,
+}
+
+/// Latency summary plus the whole histogram.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Latency {
+    pub count: u64,
+    pub min_ns: u64,
+    pub mean_ns: f64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    /// HdrHistogram V2 + DEFLATE, base64: the full distribution (3 significant figures).
+    pub histogram: String,
+}
+
+impl Latency {
+    /// Summarises a histogram; `None` when it is empty.
+    pub fn of(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new().serialize(h, &mut bytes).expect("histogram serializes");
+        use base64::Engine as _;
+        Some(Latency {
+            count: h.len(),
+            min_ns: h.min(),
+            mean_ns: h.mean(),
+            p50_ns: h.value_at_quantile(0.50),
+            p90_ns: h.value_at_quantile(0.90),
+            p99_ns: h.value_at_quantile(0.99),
+            p999_ns: h.value_at_quantile(0.999),
+            max_ns: h.max(),
+            histogram: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
+    }
+
+    /// Decodes the stored histogram.
+    pub fn histogram(&self) -> Option<Histogram<u64>> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.histogram).ok()?;
+        hdrhistogram::serialization::Deserializer::new().deserialize(&mut &bytes[..]).ok()
+    }
+}
+
+/// Bytes in one direction, per operation, split into layers.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Layers {
+    /// Every byte the socket carried.
+    pub total_bytes: f64,
+    /// The serialized messages themselves.
+    pub payload_bytes: f64,
+    /// Everything else on the socket during the operation: HTTP start lines and headers,
+    /// HTTP/2 frame headers, HPACK, gRPC prefixes, WebSocket frame headers and masks,
+    /// chunked-encoding lines, floor length prefixes.
+    pub overhead_bytes: f64,
+}
+
+/// Bytes of a cell.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Bytes {
+    pub sent_per_op: Layers,
+    pub received_per_op: Layers,
+    /// Connection set-up (handshakes until ready: HTTP/2 preface and SETTINGS, WebSocket
+    /// upgrade), per connection; reported apart and not included in the per-op figures.
+    pub setup_sent_per_connection: f64,
+    pub setup_received_per_connection: f64,
+    pub connections: u64,
+    /// TCP/IP header bytes per operation, estimated from the kernel's segment counts
+    /// (both directions, 52 bytes a segment).
+    pub tcp_ip_headers_per_op_estimate: f64,
+}
+
+/// CPU and memory.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Resources {
+    /// Server CPU time per operation (all its threads), when the server process is known.
+    pub server_cpu_us_per_op: Option<f64>,
+    /// Harness CPU time per operation (the whole client process).
+    pub client_cpu_us_per_op: Option<f64>,
+    pub server_peak_rss_bytes: Option<u64>,
+    pub client_peak_rss_bytes: Option<u64>,
+}
+
+/// One measured (protocol, operation, payload, load point).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Cell {
+    pub protocol: String,
+    pub operation: Operation,
+    pub payload: String,
+    /// N of the catalog for this cell.
+    pub n: u32,
+    /// closed or open.
+    pub mode: String,
+    pub concurrency: u32,
+    /// Open loop: the intended total rate, operations per second.
+    pub rate: Option<f64>,
+    /// Recorded successful operations.
+    pub ops: u64,
+    /// Errors by kind (connect, io, timeout, decode, server:CODE).
+    pub errors: BTreeMap<String, u64>,
+    /// One example message per error kind.
+    pub error_samples: BTreeMap<String, String>,
+    pub elapsed_s: f64,
+    pub throughput_ops_s: f64,
+    /// Closed loop: from send. Open loop: from the intended send (corrected).
+    pub latency: Option<Latency>,
+    /// Open loop only: from the actual send (not corrected for coordinated omission).
+    pub latency_uncorrected: Option<Latency>,
+    /// Streams: each message's arrival from the start of its call.
+    pub message_latency: Option<Latency>,
+    pub bytes: Bytes,
+    /// Requests the operation waited for in sequence (application round trips).
+    pub round_trips_per_op: f64,
+    /// Direction changes on the socket per operation (a request and its answer are 2).
+    pub turns_per_op: f64,
+    pub resources: Resources,
+}
+
+/// Builds a cell from the engine's measurements.
+#[allow(clippy::too_many_arguments)]
+pub fn cell(
+    protocol: &str,
+    operation: Operation,
+    payload: &str,
+    n: u32,
+    concurrency: u32,
+    rate: Option<f64>,
+    stats: &CellStats,
+    resources: Resources,
+) -> Cell {
+    let ops = stats.ops.max(1) as f64;
+    let per = |v: u64| v as f64 / ops;
+    let conns = stats.connections.max(1) as f64;
+    let layers = |total: u64, payload: u64| Layers {
+        total_bytes: per(total),
+        payload_bytes: per(payload),
+        overhead_bytes: per(total.saturating_sub(payload)),
+    };
+    Cell {
+        protocol: protocol.to_owned(),
+        operation,
+        payload: payload.to_owned(),
+        n,
+        mode: if rate.is_some() { "open" } else { "closed" }.to_owned(),
+        concurrency,
+        rate,
+        ops: stats.ops,
+        errors: stats.errors.clone(),
+        error_samples: stats.error_samples.clone(),
+        elapsed_s: stats.elapsed.as_secs_f64(),
+        throughput_ops_s: if stats.elapsed.is_zero() {
+            0.0
+        } else {
+            stats.ops as f64 / stats.elapsed.as_secs_f64()
+        },
+        latency: Latency::of(&stats.latency),
+        latency_uncorrected: stats.uncorrected.as_ref().and_then(Latency::of),
+        message_latency: Latency::of(&stats.messages),
+        bytes: Bytes {
+            sent_per_op: layers(stats.wire.sent, stats.payload_sent),
+            received_per_op: layers(stats.wire.received, stats.payload_received),
+            setup_sent_per_connection: stats.setup.sent as f64 / conns,
+            setup_received_per_connection: stats.setup.received as f64 / conns,
+            connections: stats.connections,
+            tcp_ip_headers_per_op_estimate: per(stats.segments * crate::kernel::HEADER_BYTES_PER_SEGMENT),
+        },
+        round_trips_per_op: per(stats.round_trips),
+        turns_per_op: per(stats.wire.turns),
+        resources,
+    }
+}
+
+/// The JSON Schema of results.json, as written to `schema/results.schema.json`.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Results);
+    let mut text = serde_json::to_string_pretty(&schema).expect("schema serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,118 @@
+//! `wirebench run` as a user runs it: the binary, its own server child, results on disk.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn results_of(dir: &Path) -> serde_json::Value {
+    let latest = dir.join("latest").join("results.json");
+    let text = std::fs::read_to_string(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn smoke_run_writes_results_for_every_protocol_and_operation() {
+    let out = tempdir("smoke");
+    let status = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+        .args(["run", "--profile", "smoke", "--no-pin", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = results_of(&out);
+    assert_eq!(r["status"], "complete");
+    assert_eq!(r["version"], 1);
+    // Every equivalence verdict agrees or says why the variant does not apply.
+    for e in r["equivalence"].as_array().unwrap() {
+        assert_ne!(e["verdict"], "fails", "{e}");
+    }
+    let cells = r["cells"].as_array().unwrap();
+    for protocol in r["protocols"].as_array().unwrap() {
+        let name = protocol["name"].as_str().unwrap();
+        let mine: Vec<_> = cells.iter().filter(|c| c["protocol"] == name).collect();
+        assert!(!mine.is_empty(), "{name} has no cells");
+        for c in mine {
+            let what = format!("{name} {}", c["operation"]);
+            assert!(c["ops"].as_u64().unwrap() > 0, "{what}");
+            assert!(c["bytes"]["sent_per_op"]["total_bytes"].as_f64().unwrap() > 0.0, "{what}");
+            assert!(c["bytes"]["received_per_op"]["total_bytes"].as_f64().unwrap() > 0.0, "{what}");
+            assert!(c["round_trips_per_op"].as_f64().unwrap() >= 1.0, "{what}");
+            assert!(c["latency"]["p50_ns"].as_u64().unwrap() > 0, "{what}");
+            assert_eq!(c["errors"].as_object().unwrap().len(), 0, "{what}: {}", c["error_samples"]);
+        }
+    }
+    let ops: std::collections::BTreeSet<_> = cells.iter().map(|c| c["operation"].as_str().unwrap()).collect();
+    assert_eq!(ops.len(), 7, "{ops:?}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_server_killed_mid_run_leaves_finished_results_and_a_clear_exit() {
+    let out = tempdir("killed");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+        .args([
+            "run",
+            "--profile",
+            "smoke",
+            "--no-pin",
+            "--protocols",
+            "floor,rest",
+            "--duration",
+            "0.6",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run announces its server child on stderr (the progress bar's stream).
+    let stderr = BufReader::new(run.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        let mut rest = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if !sent && let Some(pid) = line.split("server: pid ").nth(1).and_then(|s| s.split(',').next()) {
+                let _ = tx.send(pid.trim().parse::<u32>().unwrap());
+                sent = true;
+            }
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    let pid = rx.recv_timeout(Duration::from_secs(60)).expect("the run names its server");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run hangs after its server died");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "a run whose server died is not a success");
+    let r = results_of(&out);
+    assert_eq!(r["status"], "aborted");
+    assert!(r["message"].as_str().unwrap().contains("server exited"), "{}", r["message"]);
+    let errors: u64 = r["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["errors"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert!(errors > 0, "the cell running when the server died counts its errors");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wirebench-run-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
