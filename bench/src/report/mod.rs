@@ -1,0 +1,430 @@
+//! `index.html`: one self-contained page (inline CSS and SVG, no script, no network) that
+//! explains a `results.json`.
+//!
+//! - [`write`] reads a results file, the criterion codec figures ([`serialization`]) and the
+//!   claims ([`claims`]), and writes `index.html` beside the results.
+//! - [`render`] builds the page: every section is a `#[derive(Serialize)]` struct filled here
+//!   from the data, rendered by minijinja from `bench/templates/report.html` (compiled in).
+//!   Each section is built in [`sections`]; charts are SVG strings from [`charts`]; findings
+//!   sentences come from [`findings`].
+//!
+//! The report names no protocol: colours follow the run's protocol order, and the one
+//! protocol it treats specially, the raw-TCP floor, is named by `floor` in `claims.toml`.
+//! Per-operation figures come from each (payload, operation, protocol)'s closed-loop cell
+//! at the lowest concurrency run ([`View::closed`]), unless a section says otherwise.
+
+mod charts;
+pub mod claims;
+mod findings;
+mod fmt;
+mod sections;
+pub mod serialization;
+
+use std::path::{Path, PathBuf};
+
+use plotters::style::RGBColor;
+use serde::Serialize;
+
+use self::charts::ChartError;
+use self::claims::{ClaimRow, ClaimsError};
+use self::serialization::CodecData;
+use crate::catalog::Operation;
+use crate::results::{Cell, Results, RunStatus};
+
+/// The page template, compiled in.
+const TEMPLATE: &str = include_str!("../../templates/report.html");
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a wirebench results file: {source}")]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    #[error("rendering the page: {0:#}")]
+    Template(#[from] minijinja::Error),
+}
+
+/// Where the report's extra inputs are.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// criterion's output directory (default: `target/criterion`, or under `$CARGO_TARGET_DIR`).
+    pub criterion: Option<PathBuf>,
+    /// A claims file added to the built-in `bench/claims.toml`.
+    pub claims: Option<PathBuf>,
+}
+
+/// Renders `index.html` beside `results_path`; returns its path.
+pub fn write(results_path: &Path, opts: &ReportOptions) -> Result<PathBuf, ReportError> {
+    let text = std::fs::read_to_string(results_path)
+        .map_err(|source| ReportError::Read { path: results_path.to_owned(), source })?;
+    let results: Results = serde_json::from_str(&text)
+        .map_err(|source| ReportError::Parse { path: results_path.to_owned(), source })?;
+    let codecs = serialization::read(&opts.criterion.clone().unwrap_or_else(serialization::default_dir));
+    let claims = claims::load(opts.claims.as_deref())?;
+    let html = render(&results, &codecs, &claims)?;
+    let out = results_path.with_file_name("index.html");
+    std::fs::write(&out, html).map_err(|source| ReportError::Write { path: out.clone(), source })?;
+    Ok(out)
+}
+
+/// The run seen through the questions the report asks.
+#[derive(Debug)]
+pub struct View<'a> {
+    pub r: &'a Results,
+    pub codecs: &'a CodecData,
+    /// The raw-TCP reference protocol, when it took part.
+    pub floor: Option<String>,
+}
+
+/// Colours of the protocols, in the run's order (Tableau 10, with darker yellow and pink).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(201, 162, 39),
+    RGBColor(176, 122, 161),
+    RGBColor(156, 117, 95),
+    RGBColor(211, 114, 149),
+    RGBColor(121, 112, 110),
+];
+/// The floor's colour: near black, drawn dashed in line charts.
+const FLOOR_COLOR: RGBColor = RGBColor(40, 40, 40);
+
+impl<'a> View<'a> {
+    pub fn new(r: &'a Results, codecs: &'a CodecData, floor: Option<&str>) -> Self {
+        let floor = floor.filter(|f| r.cells.iter().any(|c| c.protocol == *f)).map(str::to_owned);
+        View { r, codecs, floor }
+    }
+
+    /// Payloads in run order (those with cells, plus any listed in the options).
+    pub fn payloads(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.r.options.payloads.clone();
+        for c in &self.r.cells {
+            if !out.contains(&c.payload) {
+                out.push(c.payload.clone());
+            }
+        }
+        out
+    }
+
+    /// Operations that have at least one cell, in catalog order.
+    pub fn ops(&self) -> Vec<Operation> {
+        Operation::ALL.into_iter().filter(|op| self.r.cells.iter().any(|c| c.operation == *op)).collect()
+    }
+
+    /// Protocols that have at least one cell, in run order.
+    pub fn protocols(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .r
+            .protocols
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|n| self.r.cells.iter().any(|c| c.protocol == *n))
+            .collect();
+        for c in &self.r.cells {
+            if !out.contains(&c.protocol) {
+                out.push(c.protocol.clone());
+            }
+        }
+        out
+    }
+
+    /// The closed-loop cell of (payload, op, protocol) at `concurrency`, or at the lowest
+    /// concurrency run when `None`. Cells without a recorded operation do not count.
+    pub fn closed(
+        &self,
+        payload: &str,
+        op: Operation,
+        protocol: &str,
+        concurrency: Option<u32>,
+    ) -> Option<&'a Cell> {
+        self.r
+            .cells
+            .iter()
+            .filter(|c| {
+                c.mode == "closed"
+                    && c.ops > 0
+                    && c.payload == payload
+                    && c.operation == op
+                    && c.protocol == protocol
+                    && concurrency.is_none_or(|n| c.concurrency == n)
+            })
+            .min_by_key(|c| c.concurrency)
+    }
+
+    /// Closed-loop concurrency levels run, ascending.
+    fn levels(&self, payload: &str) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .r
+            .cells
+            .iter()
+            .filter(|c| c.mode == "closed" && c.payload == payload)
+            .map(|c| c.concurrency)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn is_floor(&self, protocol: &str) -> bool {
+        self.floor.as_deref() == Some(protocol)
+    }
+
+    /// The protocol's colour (stable across every chart of the page).
+    pub fn color(&self, protocol: &str) -> RGBColor {
+        if self.is_floor(protocol) {
+            return FLOOR_COLOR;
+        }
+        let i =
+            self.protocols().iter().filter(|p| !self.is_floor(p)).position(|p| p == protocol).unwrap_or(0);
+        PALETTE[i % PALETTE.len()]
+    }
+}
+
+/// A chart, or the sentence saying why there is none.
+#[derive(Debug, Clone, Serialize)]
+struct Chart {
+    /// The SVG, when there was data to draw.
+    svg: Option<String>,
+    /// What the chart shows and how the figures were selected.
+    caption: String,
+    /// Why there is no chart.
+    missing: Option<String>,
+    /// Spans the page instead of one grid column.
+    wide: bool,
+}
+
+impl Chart {
+    fn drawn(svg: String, caption: impl Into<String>, wide: bool) -> Self {
+        Chart { svg: Some(svg), caption: caption.into(), missing: None, wide }
+    }
+    fn missing(why: impl Into<String>, wide: bool) -> Self {
+        Chart { svg: None, caption: String::new(), missing: Some(why.into()), wide }
+    }
+}
+
+/// A table cell: text and an optional CSS class (best, worst, holds, …).
+#[derive(Debug, Clone, Serialize)]
+struct TCell {
+    text: String,
+    class: &'static str,
+}
+
+fn td(text: impl Into<String>) -> TCell {
+    TCell { text: text.into(), class: "" }
+}
+
+fn td_class(text: impl Into<String>, class: &'static str) -> TCell {
+    TCell { text: text.into(), class }
+}
+
+/// A table: first column is the row's name.
+#[derive(Debug, Clone, Serialize)]
+struct Table {
+    head: Vec<String>,
+    rows: Vec<Vec<TCell>>,
+    /// CSS class: "" (numbers, right-aligned) or "text" (prose, left-aligned).
+    class: &'static str,
+}
+
+impl Table {
+    fn new(head: &[&str]) -> Self {
+        Table::with_head(head.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    fn with_head(head: Vec<String>) -> Self {
+        Table { head, rows: Vec::new(), class: "" }
+    }
+}
+
+/// A block of a section: one payload's (or operation's) charts and tables.
+#[derive(Debug, Clone, Serialize)]
+struct Block {
+    heading: String,
+    intro: Option<String>,
+    charts: Vec<Chart>,
+    tables: Vec<Table>,
+}
+
+/// Key–value rows (environment, run).
+#[derive(Debug, Clone, Serialize)]
+struct Kv {
+    key: String,
+    value: String,
+}
+
+fn kv(key: &str, value: impl Into<String>) -> Kv {
+    Kv { key: key.into(), value: value.into() }
+}
+
+/// A headline finding: a short title and the sentence with its numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub title: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ProtocolRow {
+    name: String,
+    label: String,
+    describe: String,
+    server: String,
+    color: String,
+    floor: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct MethodNote {
+    title: &'static str,
+    text: String,
+}
+
+/// Everything the template shows.
+#[derive(Debug, Clone, Serialize)]
+struct Page {
+    title: String,
+    subtitle: String,
+    status: String,
+    warnings: Vec<String>,
+    findings: Vec<Finding>,
+    claims: Vec<ClaimRow>,
+    claims_summary: String,
+    protocols: Vec<ProtocolRow>,
+    run: Vec<Kv>,
+    wire: Vec<Block>,
+    round_trips: Vec<Block>,
+    latency: Vec<Block>,
+    throughput: Vec<Block>,
+    serialization: Vec<Block>,
+    cpu: Vec<Block>,
+    equivalence: Vec<Block>,
+    environment: Vec<Kv>,
+    method: Vec<MethodNote>,
+    command: String,
+    floor: Option<String>,
+}
+
+/// Builds the page.
+pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
+    let view = View::new(results, codecs, claims.floor.as_deref());
+    let claim_rows = claims::evaluate(&view, &claims.claims);
+    let page = Page {
+        title: "wirebench report".into(),
+        subtitle: format!(
+            "{} profile · payloads {} · N = {} · {} → {}",
+            results.options.profile,
+            view.payloads().join(", "),
+            results.options.n,
+            results.started_at,
+            results.finished_at
+        ),
+        status: match results.status {
+            RunStatus::Complete => "complete".into(),
+            RunStatus::Interrupted => "interrupted".into(),
+            RunStatus::Aborted => "aborted".into(),
+        },
+        warnings: sections::warnings(&view),
+        findings: findings::all(&view, &claim_rows),
+        claims_summary: sections::claims_summary(&claim_rows),
+        claims: claim_rows,
+        protocols: sections::protocol_rows(&view),
+        run: sections::run_rows(results),
+        wire: sections::wire_blocks(&view)?,
+        round_trips: sections::round_trip_blocks(&view)?,
+        latency: sections::latency_blocks(&view)?,
+        throughput: sections::throughput_blocks(&view)?,
+        serialization: sections::serialization_blocks(&view)?,
+        cpu: sections::cpu_blocks(&view)?,
+        equivalence: sections::equivalence_blocks(&view),
+        environment: sections::environment_rows(results),
+        method: sections::method_notes(&view),
+        command: results.command.clone(),
+        floor: view.floor.clone(),
+    };
+    let mut env = minijinja::Environment::new();
+    env.add_template("report.html", TEMPLATE)?;
+    Ok(env.get_template("report.html")?.render(minijinja::context! { page => page })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results file with the given cells (as JSON values).
+    fn results(cells: serde_json::Value) -> Results {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "status": "aborted", "message": "the server exited", "started_at": "a",
+            "finished_at": "b", "command": "wirebench run --profile smoke",
+            "environment": {
+                "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
+                "git_revision": "g", "wirebench_version": "0", "crate_versions": {},
+                "server_cores": [], "client_cores": [], "release_build": true
+            },
+            "options": {
+                "profile": "smoke", "protocols": ["a", "b"], "operations": ["get-user"],
+                "payloads": ["tiny"], "concurrency": [2], "rate": null, "warmup_s": 0.0,
+                "duration_s": 0.1, "n": 10, "seed": 1, "target": null, "store_latency_us": 0
+            },
+            "protocols": [
+                {"name": "a", "describe": "A", "server": "a"},
+                {"name": "b", "describe": "B", "server": "b"}
+            ],
+            "equivalence": [],
+            "cells": cells
+        }))
+        .unwrap()
+    }
+
+    fn cell(protocol: &str, sent: f64, received: f64) -> serde_json::Value {
+        let layers = |t: f64| serde_json::json!({"total_bytes": t, "payload_bytes": t / 2.0, "overhead_bytes": t / 2.0});
+        serde_json::json!({
+            "protocol": protocol, "operation": "user-orders", "payload": "tiny", "n": 10, "mode": "closed",
+            "concurrency": 2, "rate": null, "ops": 100, "errors": {}, "error_samples": {}, "elapsed_s": 0.1,
+            "throughput_ops_s": 1000.0, "latency": null, "latency_uncorrected": null, "message_latency": null,
+            "bytes": {
+                "sent_per_op": layers(sent), "received_per_op": layers(received),
+                "setup_sent_per_connection": 0.0, "setup_received_per_connection": 0.0,
+                "connections": 2, "tcp_ip_headers_per_op_estimate": 208.0
+            },
+            "round_trips_per_op": 1.0, "turns_per_op": 2.0,
+            "resources": {
+                "server_cpu_us_per_op": null, "client_cpu_us_per_op": null,
+                "server_peak_rss_bytes": null, "client_peak_rss_bytes": null
+            }
+        })
+    }
+
+    fn render_it(r: &Results) -> String {
+        let codecs = CodecData { dir: "nowhere".into(), figures: Vec::new() };
+        render(r, &codecs, &claims::load(None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_empty_run_says_what_is_missing() {
+        let html = render_it(&results(serde_json::json!([])));
+        assert!(html.contains("Nothing was measured for payload tiny"));
+        assert!(html.contains("The run did not complete (aborted): the server exited"));
+        assert!(html.contains("not measured"));
+        assert!(!html.contains("<figure"), "no empty charts");
+    }
+
+    #[test]
+    fn findings_rank_whatever_protocols_ran() {
+        let html = render_it(&results(serde_json::json!([cell("a", 100.0, 300.0), cell("b", 50.0, 60.0)])));
+        assert!(html.contains("Fewest bytes for user-orders: b (110 B per operation)"), "{html}");
+        assert!(html.contains("The largest, a, moves 3.64× as much."));
+        assert!(html.contains("Latency above the floor: the floor protocol was not part of this run"));
+        assert!(html.contains("No CPU time was recorded."));
+        assert!(html.contains("protocol rest was not in this run"));
+    }
+}

@@ -1,0 +1,92 @@
+//! Serialization figures for the report: what `cargo bench -p wirebench --bench codecs`
+//! left in criterion's directory, read with [`crate::codecs::read_estimates`] (criterion's
+//! mean time per encode/decode) and [`crate::codecs::read_sizes`] (encoded sizes raw, gzip,
+//! zstd), joined per (format, dataset, payload).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::codecs;
+
+/// Encode/decode time and encoded sizes of one (format, dataset, payload).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodecFigure {
+    pub format: String,
+    pub dataset: String,
+    pub payload: String,
+    pub encode_ns: Option<f64>,
+    pub decode_ns: Option<f64>,
+    pub raw_bytes: Option<f64>,
+    pub gzip_bytes: Option<f64>,
+    pub zstd_bytes: Option<f64>,
+}
+
+impl CodecFigure {
+    /// Encode plus decode, when both were measured.
+    pub fn round_trip_ns(&self) -> Option<f64> {
+        Some(self.encode_ns? + self.decode_ns?)
+    }
+
+    /// "dataset/payload", the case a figure belongs to.
+    pub fn case(&self) -> String {
+        format!("{}/{}", self.dataset, self.payload)
+    }
+}
+
+/// Everything found about serialization.
+#[derive(Debug, Clone, Default)]
+pub struct CodecData {
+    /// Where it was looked for.
+    pub dir: PathBuf,
+    pub figures: Vec<CodecFigure>,
+}
+
+/// criterion's output directory: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
+/// else `target/criterion` here or in this workspace.
+pub fn default_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    let here = PathBuf::from("target").join("criterion");
+    if here.is_dir() {
+        return here;
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("criterion");
+    if workspace.is_dir() { workspace } else { here }
+}
+
+/// Reads the codec benches' figures under `dir` (none when they have not run).
+pub fn read(dir: &Path) -> CodecData {
+    let mut by_key: BTreeMap<(String, String, String), CodecFigure> = BTreeMap::new();
+    fn entry<'m>(
+        map: &'m mut BTreeMap<(String, String, String), CodecFigure>,
+        format: &str,
+        dataset: &str,
+        payload: &str,
+    ) -> &'m mut CodecFigure {
+        map.entry((format.into(), dataset.into(), payload.into())).or_insert_with(|| CodecFigure {
+            format: format.into(),
+            dataset: dataset.into(),
+            payload: payload.into(),
+            ..CodecFigure::default()
+        })
+    }
+    for t in codecs::read_estimates(dir) {
+        let f = entry(&mut by_key, &t.format, &t.dataset, &t.payload);
+        match t.op.as_str() {
+            "encode" => f.encode_ns = Some(t.mean_ns),
+            "decode" => f.decode_ns = Some(t.mean_ns),
+            _ => {}
+        }
+    }
+    for s in codecs::read_sizes(dir) {
+        let f = entry(&mut by_key, &s.format, &s.dataset, &s.payload);
+        f.raw_bytes = Some(s.raw_bytes as f64);
+        f.gzip_bytes = Some(s.gzip_bytes as f64);
+        f.zstd_bytes = Some(s.zstd_bytes as f64);
+    }
+    CodecData { dir: dir.to_owned(), figures: by_key.into_values().collect() }
+}
