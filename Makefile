@@ -4,8 +4,10 @@ WIREBENCH = target/release/wirebench
 
 .PHONY: bench bench-generator build test serve report schemas fmt fmt-check lint
 
-## bench: release build, then the quick profile: servers start inside, results in reports/latest
+## bench: release build, codec benches (a quick criterion setting), then the quick profile:
+## servers start inside, results and the HTML report in reports/latest
 bench: build
+	$(CARGO) bench -p wirebench --bench codecs -- --warm-up-time 0.2 --measurement-time 0.5 --nresamples 20000
 	$(WIREBENCH) run --profile quick
 
 ## bench-generator: wirebench's load generator against wrk and h2load on the same server
@@ -15,9 +17,11 @@ bench-generator: build
 build:
 	$(CARGO) build --release -p wirebench
 
-## test: format check, lints, every test (the harness's smoke profile included)
+## test: format check, lints, every test (the harness's smoke profile included), then the
+## cross-language interop check (Python gRPC stubs, plain HTTP and WebSocket clients)
 test: fmt-check lint
 	$(CARGO) test --workspace --all-targets
+	python3 interop/check.py --binary target/debug/wirebench
 
 ## serve: every protocol on 127.0.0.1, ports from 7800
 serve: build
@@ -27,9 +31,9 @@ serve: build
 schemas:
 	$(CARGO) run -q -p wirebench -- schemas --out schema
 
-## report: not built yet (the HTML report is the next issue)
-report:
-	@echo "wirebench report is not built yet: results are in reports/latest/results.json" && exit 1
+## report: re-render reports/latest/index.html from its results.json (and the codec benches)
+report: build
+	$(WIREBENCH) report reports/latest/results.json
 
 fmt:
 	$(CARGO) fmt --all

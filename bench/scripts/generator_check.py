@@ -54,9 +54,13 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--port-base", type=int, default=17800)
     args = ap.parse_args()
-    for tool in ("wrk", "h2load"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is not installed (Debian: apt-get install wrk nghttp2-client)")
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("h2load", "nghttp2-client")) if not shutil.which(tool)]
+    if missing:
+        # Debian's packages; apt needs root (as on the project's machines and CI).
+        print(f"installing {' '.join(missing)} from Debian's packages", file=sys.stderr)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
 
     work = tempfile.mkdtemp(prefix="wirebench-generator-")
     addr_file = os.path.join(work, "servers.json")

@@ -163,18 +163,6 @@ pub enum Outcome {
     Imported(ImportSummary),
 }
 
-impl Outcome {
-    /// Number of records the outcome holds (for sanity checks and reporting).
-    pub fn records(&self) -> usize {
-        match self {
-            Outcome::User(_) | Outcome::Created { .. } => 1,
-            Outcome::UserOrders { orders, .. } => orders.len(),
-            Outcome::Orders(orders) => orders.len(),
-            Outcome::Imported(s) => s.order_ids.len(),
-        }
-    }
-}
-
 /// The store's own answer for a read operation; `None` for writes (which are checked by
 /// reading back what they created).
 pub async fn expected(

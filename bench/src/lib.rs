@@ -7,15 +7,19 @@
 //! - [`kernel`]: what the kernel counted (TCP_INFO), CPU time, peak memory.
 //! - [`equivalence`]: every protocol must agree with the reference before it is timed.
 //! - [`run`]: `wirebench run`, the sweep; [`results`]: results.json and its schema.
+//! - [`report`]: `index.html`, the self-contained report of a results file.
 //! - [`serve`]: `wirebench serve`, every protocol over one shared store.
 //! - [`contracts`]: the generated contracts in `schema/`.
 
 pub mod catalog;
 pub mod clients;
+pub mod codecs;
+pub mod compare;
 pub mod contracts;
 pub mod equivalence;
 pub mod kernel;
 pub mod load;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod serve;

@@ -18,6 +18,19 @@ enum Command {
     Serve(wirebench::serve::ServeArgs),
     /// Measure: start the servers, check equivalence, sweep, write reports/<time>/results.json.
     Run(wirebench::run::RunArgs),
+    /// What changed between two results files (terminal table and an HTML page).
+    Compare(wirebench::compare::CompareArgs),
+    /// Render index.html beside a results.json (charts, claims checked, findings).
+    Report {
+        /// The results.json to render.
+        results: PathBuf,
+        /// criterion's output directory with the codec benches (default: target/criterion).
+        #[arg(long)]
+        criterion: Option<PathBuf>,
+        /// More claims to check, in the shape of bench/claims.toml.
+        #[arg(long)]
+        claims: Option<PathBuf>,
+    },
     /// List the protocol variants and what each sends over the wire.
     Protocols,
     /// Write the generated contracts (OpenAPI, SDL, JSON schemas) into a directory, or check them.
@@ -46,6 +59,12 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => wirebench::serve::run(args).await,
             Command::Run(args) => wirebench::run::run(args).await.map(|_| ()),
+            Command::Compare(args) => wirebench::compare::run(&args).map(|_| ()),
+            Command::Report { results, criterion, claims } => {
+                let opts = wirebench::report::ReportOptions { criterion, claims };
+                println!("{}", wirebench::report::write(&results, &opts)?.display());
+                Ok(())
+            }
             Command::Protocols => {
                 for p in wirebench::clients::PROTOCOLS {
                     println!("{:<14} (server {:<7}) {}", p.name(), p.server(), p.describe());

@@ -446,6 +446,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     update_latest(&args.out, &stamp);
     print_summary(&results);
     println!("results: {}", path.display());
+    match crate::report::write(&path, &crate::report::ReportOptions::default()) {
+        Ok(report) => println!("report: {}", report.display()),
+        Err(e) => eprintln!("report not written: {e}"),
+    }
     match results.status {
         RunStatus::Complete => Ok(path),
         _ => bail!(

@@ -101,10 +101,6 @@ impl<S> Counted<S> {
     pub fn new(inner: S, counters: Arc<WireCounters>) -> Self {
         Counted { inner, counters }
     }
-
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

@@ -45,6 +45,22 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     }
     let ops: std::collections::BTreeSet<_> = cells.iter().map(|c| c["operation"].as_str().unwrap()).collect();
     assert_eq!(ops.len(), 7, "{ops:?}");
+
+    // A run compared with itself: every cell matched, nothing changed, a page written.
+    let results = out.join("latest").join("results.json");
+    let html = out.join("compare.html");
+    let compare = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+        .arg("compare")
+        .args([&results, &results])
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(compare.status.success(), "{}", String::from_utf8_lossy(&compare.stderr));
+    let table = String::from_utf8(compare.stdout).unwrap();
+    assert!(!table.contains("better") && !table.contains("worse") && !table.contains("only in"), "{table}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("What changed") && page.contains(r#"class="same""#));
     std::fs::remove_dir_all(&out).unwrap();
 }
 

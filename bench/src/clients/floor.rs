@@ -8,7 +8,7 @@ use prost::Message;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use wirebench_proto::v1 as pb;
-use wirebench_servers::floor::{PREFIX, kind, op, read_frame, write_frame};
+use wirebench_servers::floor::{kind, op, read_frame, write_frame};
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -214,6 +214,3 @@ impl Connection for FloorConnection {
         })
     }
 }
-
-/// Bytes of framing the floor adds per message: the length prefix and the tag byte.
-pub const FRAMING: usize = PREFIX + 1;

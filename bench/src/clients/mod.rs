@@ -26,6 +26,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &rest::REST,
     &rest::REST_H2,
     &rest::REST_INCLUDE,
+    &rest::REST_GZIP,
     &grpc::Grpc,
     &graphql::GRAPHQL,
     &graphql::GRAPHQL_NO_DATALOADER,

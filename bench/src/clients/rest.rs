@@ -27,6 +27,8 @@ pub struct Rest {
     http2: bool,
     /// Use `include=orders` and `POST /v1/orders/batch` instead of several requests.
     fewer_round_trips: bool,
+    /// Ask for gzip responses (`Accept-Encoding: gzip`) and decompress them.
+    gzip: bool,
 }
 
 pub static REST: Rest = Rest {
@@ -34,18 +36,28 @@ pub static REST: Rest = Rest {
     describe: "REST+JSON over HTTP/1.1 keep-alive; user-orders is two GETs, import is N POSTs",
     http2: false,
     fewer_round_trips: false,
+    gzip: false,
 };
 pub static REST_H2: Rest = Rest {
     name: "rest-h2",
     describe: "the same REST calls over HTTP/2 cleartext (prior knowledge)",
     http2: true,
     fewer_round_trips: false,
+    gzip: false,
 };
 pub static REST_INCLUDE: Rest = Rest {
     name: "rest-include",
     describe: "REST over HTTP/1.1 using include=orders (1 GET) and the batch endpoint (1 POST)",
     http2: false,
     fewer_round_trips: true,
+    gzip: false,
+};
+pub static REST_GZIP: Rest = Rest {
+    name: "rest-gzip",
+    describe: "the same REST GETs over HTTP/1.1 with Accept-Encoding: gzip (payload = compressed body)",
+    http2: false,
+    fewer_round_trips: false,
+    gzip: true,
 };
 
 impl Protocol for Rest {
@@ -63,6 +75,12 @@ impl Protocol for Rest {
 
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
         match op {
+            _ if self.gzip && matches!(op, Operation::CreateOrder | Operation::ImportOrders) => {
+                Some("request bodies are not compressed: writes are the same as `rest`")
+            }
+            _ if self.gzip && op == Operation::StreamOrders => Some(
+                "a gzip stream is buffered by the compressor, so per-message timing would not be a stream's",
+            ),
             Operation::UserOrders | Operation::ImportOrders => None,
             _ if self.fewer_round_trips => {
                 Some("same requests as `rest`: this variant differs only in user-orders and import-orders")
@@ -113,11 +131,12 @@ struct RestConnection {
     variant: &'static Rest,
 }
 
-/// A response: status, body, and the time each body chunk arrived (for streams).
+/// A whole response.
 struct Reply {
     status: StatusCode,
     headers: http::HeaderMap,
     body: Bytes,
+    wire_len: u64,
 }
 
 #[derive(Deserialize)]
@@ -195,15 +214,27 @@ impl RestConnection {
         .map_err(hyper_error)
     }
 
-    /// One request, whole response, 2xx required.
-    async fn exchange(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
+    /// One request, whole response, 2xx required. `wire_len` is the body as it crossed
+    /// the wire (compressed, when it was); `body` is what the codec decodes.
+    async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
+        if self.variant.gzip {
+            req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("gzip"));
+        }
         let res = self.send(req).await?;
         let (parts, body) = res.into_parts();
         let body = body.collect().await.map_err(hyper_error)?.to_bytes();
         if !parts.status.is_success() {
             return Err(server_error(parts.status, &body));
         }
-        Ok(Reply { status: parts.status, headers: parts.headers, body })
+        let wire_len = body.len() as u64;
+        let body = if parts.headers.get(header::CONTENT_ENCODING).is_some_and(|v| v == "gzip") {
+            let mut plain = Vec::with_capacity(body.len() * 4);
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)?;
+            Bytes::from(plain)
+        } else {
+            body
+        };
+        Ok(Reply { status: parts.status, headers: parts.headers, body, wire_len })
     }
 
     async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {
@@ -216,19 +247,14 @@ impl RestConnection {
         self.exchange(req).await
     }
 
-    async fn create(
-        &mut self,
-        p: &OpParams,
-        key: Option<&str>,
-        body: Bytes,
-    ) -> Result<(Order, bool, u64), ClientError> {
+    /// One POST /v1/orders: the order, whether it was replayed, and the reply's body bytes.
+    async fn create(&mut self, key: Option<&str>, body: Bytes) -> Result<(Order, bool, u64), ClientError> {
         let reply = self.post("/v1/orders", body, key).await?;
         if reply.status != StatusCode::CREATED {
             return Err(ClientError::Decode(format!("create answered {}", reply.status)));
         }
         let replayed = reply.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
-        let _ = p;
-        Ok((json(&reply.body)?, replayed, reply.body.len() as u64))
+        Ok((json(&reply.body)?, replayed, reply.wire_len))
     }
 }
 
@@ -269,7 +295,7 @@ impl Connection for RestConnection {
             Ok(match op {
                 Operation::GetUser => {
                     let reply = self.get(&format!("/v1/users/{user}")).await?;
-                    call(Outcome::User(json(&reply.body)?), 0, reply.body.len() as u64, 1)
+                    call(Outcome::User(json(&reply.body)?), 0, reply.wire_len, 1)
                 }
                 Operation::UserOrders if self.variant.fewer_round_trips => {
                     let path = format!(
@@ -278,12 +304,7 @@ impl Connection for RestConnection {
                     );
                     let reply = self.get(&path).await?;
                     let v: NameAndOrders = json(&reply.body)?;
-                    call(
-                        Outcome::UserOrders { name: v.name, orders: v.orders },
-                        0,
-                        reply.body.len() as u64,
-                        1,
-                    )
+                    call(Outcome::UserOrders { name: v.name, orders: v.orders }, 0, reply.wire_len, 1)
                 }
                 Operation::UserOrders => {
                     let first = self.get(&format!("/v1/users/{user}?fields=name")).await?;
@@ -291,13 +312,13 @@ impl Connection for RestConnection {
                     let second = self.get(&path).await?;
                     let name: NameOnly = json(&first.body)?;
                     let orders: PageOf<OrderSummary> = json(&second.body)?;
-                    let received = (first.body.len() + second.body.len()) as u64;
+                    let received = first.wire_len + second.wire_len;
                     call(Outcome::UserOrders { name: name.name, orders: orders.data }, 0, received, 2)
                 }
                 Operation::ListOrders => {
                     let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
                     let page: PageOf<Order> = json(&reply.body)?;
-                    call(Outcome::Orders(page.data), 0, reply.body.len() as u64, 1)
+                    call(Outcome::Orders(page.data), 0, reply.wire_len, 1)
                 }
                 Operation::StreamOrders => {
                     let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
@@ -332,8 +353,7 @@ impl Connection for RestConnection {
                 Operation::CreateOrder => {
                     let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
                     let sent = body.len() as u64;
-                    let (order, replayed, received) =
-                        self.create(p, p.idempotency_key.as_deref(), body).await?;
+                    let (order, replayed, received) = self.create(p.idempotency_key.as_deref(), body).await?;
                     call(Outcome::Created { order, replayed }, sent, received, 1)
                 }
                 Operation::ImportOrders if self.variant.fewer_round_trips => {
@@ -354,7 +374,7 @@ impl Connection for RestConnection {
                         order_ids: b.results.iter().filter_map(|r| r.order.as_ref().map(|o| o.id)).collect(),
                         total_cents: b.total_cents,
                     };
-                    call(Outcome::Imported(summary), sent, reply.body.len() as u64, 1)
+                    call(Outcome::Imported(summary), sent, reply.wire_len, 1)
                 }
                 Operation::ImportOrders => {
                     // N POSTs, one after another; the summary is the client's own tally.
@@ -364,7 +384,7 @@ impl Connection for RestConnection {
                     for i in 0..p.n as usize {
                         sent += body.len() as u64;
                         let (order, replayed, r) =
-                            self.create(p, p.item_key(i).as_deref(), body.clone()).await?;
+                            self.create(p.item_key(i).as_deref(), body.clone()).await?;
                         received += r;
                         if replayed {
                             summary.replayed += 1;
@@ -380,7 +400,7 @@ impl Connection for RestConnection {
                     let (mut orders, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
                     for id in &p.order_ids {
                         let reply = self.get(&format!("/v1/orders/{id}")).await?;
-                        received += reply.body.len() as u64;
+                        received += reply.wire_len;
                         orders.push(json::<Order>(&reply.body)?);
                     }
                     call(Outcome::Orders(orders), 0, received, p.order_ids.len() as u32)
