@@ -91,6 +91,10 @@ pub struct CellStats {
     pub uncorrected: Option<Histogram<u64>>,
     /// Streams: each message's arrival, in ns from the start of its call.
     pub messages: Histogram<u64>,
+    /// Open loop only: how late each request was actually sent after its intended time
+    /// (the generator's own scheduling lag, tokio's 1 ms timer granularity included). It is
+    /// part of the corrected latency, so it is reported to make that visible.
+    pub send_lag: Option<Histogram<u64>>,
     /// Recorded (successful, post-warm-up) operations.
     pub ops: u64,
     pub errors: BTreeMap<String, u64>,
@@ -116,6 +120,7 @@ impl CellStats {
             latency: histogram(),
             uncorrected: open.then(histogram),
             messages: histogram(),
+            send_lag: open.then(histogram),
             ops: 0,
             errors: BTreeMap::new(),
             elapsed: Duration::ZERO,
@@ -136,6 +141,9 @@ impl CellStats {
             a.add(b).expect("same bounds");
         }
         self.messages.add(&other.messages).expect("same bounds");
+        if let (Some(a), Some(b)) = (&mut self.send_lag, &other.send_lag) {
+            a.add(b).expect("same bounds");
+        }
         self.ops += other.ops;
         for (k, v) in other.errors {
             *self.errors.entry(k).or_default() += v;
@@ -288,6 +296,9 @@ async fn worker(
                     stats.latency.saturating_record(nanos(done - from));
                     if let Some(u) = &mut stats.uncorrected {
                         u.saturating_record(nanos(done - sent_at));
+                    }
+                    if let Some(lag) = &mut stats.send_lag {
+                        lag.saturating_record(nanos(sent_at.saturating_duration_since(from)));
                     }
                     for t in &call.message_times {
                         stats.messages.saturating_record(nanos(*t));

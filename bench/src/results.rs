@@ -253,6 +253,10 @@ pub struct Cell {
     pub latency_uncorrected: Option<Latency>,
     /// Streams: each message's arrival from the start of its call.
     pub message_latency: Option<Latency>,
+    /// Open loop only: how late requests were sent after their intended time (the
+    /// generator's scheduling lag, including tokio's 1 ms timer granularity). It is inside
+    /// `latency`; compare with it before reading a low-rate open-loop p50.
+    pub send_lag: Option<Latency>,
     pub bytes: Bytes,
     /// Requests the operation waited for in sequence (application round trips).
     pub round_trips_per_op: f64,
@@ -301,6 +305,7 @@ pub fn cell(
         latency: Latency::of(&stats.latency),
         latency_uncorrected: stats.uncorrected.as_ref().and_then(Latency::of),
         message_latency: Latency::of(&stats.messages),
+        send_lag: stats.send_lag.as_ref().and_then(Latency::of),
         bytes: Bytes {
             sent_per_op: layers(stats.wire.sent, stats.payload_sent),
             received_per_op: layers(stats.wire.received, stats.payload_received),

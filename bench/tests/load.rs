@@ -100,9 +100,14 @@ async fn open_loop_corrects_for_a_stall_and_closed_loop_hides_it() {
     // order of the stall itself, uncorrected p99 only sees the few requests caught in flight.
     assert!(corrected > 300_000_000, "corrected p99 {corrected} ns");
     assert!(corrected > 10 * uncorrected, "corrected {corrected} vs uncorrected {uncorrected}");
+    // The generator's own lateness is measured apart: small next to the stall it reveals.
+    let lag = open.send_lag.as_ref().expect("open loop records send lag");
+    assert_eq!(lag.len(), open.ops);
+    assert!(lag.value_at_quantile(0.5) < 20_000_000, "send lag p50 {} ns", lag.value_at_quantile(0.5));
 
     let closed = with_stall(spec(proxy, Mode::Closed, 1), paused.clone()).await;
     let closed_p99 = closed.latency.value_at_quantile(0.99);
+    assert!(closed.send_lag.is_none() && closed.uncorrected.is_none());
     assert!(closed.ops > 500, "ran {} ops", closed.ops);
     assert!(closed.latency.max() > 300_000_000, "the stalled request itself is recorded");
     assert!(closed_p99 < 50_000_000, "closed-loop p99 {closed_p99} ns hides the stall");

@@ -53,12 +53,14 @@ const ORDER: &str = "id user_id: userId status items { sku name quantity unit_pr
     total_cents: totalCents currency shipping_address: shippingAddress { line1 line2 city region \
     postal_code: postalCode country } created_at: createdAt";
 
-const GET_USER: &str = "query($id: ID!) { user(id: $id) { id name email phone address { line1 line2 city region \
+/// The catalog's get-user query (the codec benches execute the same text).
+pub const GET_USER: &str = "query($id: ID!) { user(id: $id) { id name email phone address { line1 line2 city region \
     postal_code: postalCode country } company avatar_url: avatarUrl bio preferences { language currency \
     newsletter theme notifications } tags created_at: createdAt updated_at: updatedAt } }";
 const USER_ORDERS: &str = "query($id: ID!, $n: Int!) { user(id: $id) { name orders(first: $n) { nodes { id total_cents: totalCents status } } } }";
 
-fn list_orders() -> String {
+/// The catalog's list-orders query, for `$n` orders (the codec benches execute it too).
+pub fn list_orders() -> String {
     format!("query($n: Int!) {{ orders(first: $n) {{ nodes {{ {ORDER} }} }} }}")
 }
 fn stream_orders() -> String {
@@ -487,6 +489,18 @@ impl GraphqlConnection {
             }
         }
     }
+}
+
+/// Decodes a get-user response body to the domain user.
+pub fn decode_user(body: &[u8]) -> Result<d::User, ClientError> {
+    let r: Response<UserData> = serde_json::from_slice(body).map_err(ClientError::decode)?;
+    data(r)?.user.ok_or_else(|| ClientError::decode("user is null"))?.into_domain()
+}
+
+/// Decodes a list-orders response body to domain orders.
+pub fn decode_orders(body: &[u8]) -> Result<Vec<d::Order>, ClientError> {
+    let r: Response<OrdersData> = serde_json::from_slice(body).map_err(ClientError::decode)?;
+    data(r)?.orders.nodes.into_iter().map(GOrder::into_domain).collect()
 }
 
 impl Connection for GraphqlConnection {

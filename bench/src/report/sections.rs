@@ -650,7 +650,8 @@ fn open_loop_chart(
         svg,
         "Open loop: requests are due at a fixed rate. Corrected latency runs from when a request was due \
          (what a user waiting for it sees); uncorrected from when it was actually sent, which hides queueing \
-         (coordinated omission).",
+         (coordinated omission). Send lag is how late the generator itself sent requests (tokio's timer \
+         has 1 ms granularity): it is inside the corrected figure, so at low rates read the two together.",
         false,
     ))
 }
@@ -666,6 +667,8 @@ fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
         "uncorrected p50",
         "p99",
         "p99.9",
+        "send lag p50",
+        "p99",
     ]);
     for c in cells {
         let three = |l: Option<&Latency>| match l {
@@ -679,6 +682,8 @@ fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
         ];
         row.extend(three(c.latency.as_ref()));
         row.extend(three(c.latency_uncorrected.as_ref()));
+        let lag = three(c.send_lag.as_ref());
+        row.extend(lag.into_iter().take(2));
         t.rows.push(row);
     }
     t
