@@ -124,15 +124,7 @@ impl ProtocolServer for Graphql {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, std::io::Result<()>> {
-        use axum::serve::ListenerExt as _;
-        let app = router(ctx, shutdown.clone());
-        Box::pin(async move {
-            // Small request/response exchanges must not wait for Nagle's algorithm.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
-        })
+        crate::serve_axum(listener, router(ctx, shutdown.clone()), shutdown)
     }
 }
 

@@ -65,6 +65,23 @@ pub trait ProtocolServer: Sync {
 pub static SERVERS: &[&dyn ProtocolServer] =
     &[&rest::Rest, &grpc::Grpc, &graphql::Graphql, &ws::Ws, &floor::Floor];
 
+/// Serves an axum app on `listener` (HTTP/1.1 and h2c, with Nagle's algorithm off so small
+/// request/response exchanges are not delayed) until `shutdown`, then drains. Shared by the
+/// HTTP-based servers.
+pub fn serve_axum(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> BoxFuture<'static, std::io::Result<()>> {
+    use axum::serve::ListenerExt as _;
+    Box::pin(async move {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    })
+}
+
 /// Looks a server up by name.
 pub fn server(name: &str) -> Option<&'static dyn ProtocolServer> {
     SERVERS.iter().copied().find(|s| s.name() == name)

@@ -58,15 +58,7 @@ impl ProtocolServer for Rest {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, std::io::Result<()>> {
-        use axum::serve::ListenerExt as _;
-        let app = app(ctx);
-        Box::pin(async move {
-            // Small request/response exchanges must not wait for Nagle's algorithm.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
-        })
+        crate::serve_axum(listener, app(ctx), shutdown)
     }
 }
 

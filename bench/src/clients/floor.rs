@@ -121,28 +121,21 @@ impl Connection for FloorConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let simple = |outcome, sent, received| Call {
-                outcome,
-                payload_sent: sent,
-                payload_received: received,
-                round_trips: 1,
-                message_times: Vec::new(),
-            };
             Ok(match op {
                 Operation::GetUser => {
                     let (user, s, r): (pb::User, _, _) =
                         self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
-                    simple(Outcome::User(user.try_into().map_err(ClientError::decode)?), s, r)
+                    Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?), s, r, 1)
                 }
                 Operation::UserOrders => {
                     let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
                     let (reply, s, r) = self.unary(op::USER_ORDERS, &req).await?;
-                    simple(user_orders(reply)?, s, r)
+                    Call::new(user_orders(reply)?, s, r, 1)
                 }
                 Operation::ListOrders => {
                     let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
                     let (page, s, r): (pb::OrderPage, _, _) = self.unary(op::LIST_ORDERS, &req).await?;
-                    simple(Outcome::Orders(orders(page.orders)?), s, r)
+                    Call::new(Outcome::Orders(orders(page.orders)?), s, r, 1)
                 }
                 Operation::StreamOrders => {
                     let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
@@ -180,7 +173,7 @@ impl Connection for FloorConnection {
                         self.unary(op::CREATE_ORDER, &req).await?;
                     let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
                     let order = order.try_into().map_err(ClientError::decode)?;
-                    simple(Outcome::Created { order, replayed: reply.replayed }, s, r)
+                    Call::new(Outcome::Created { order, replayed: reply.replayed }, s, r, 1)
                 }
                 Operation::ImportOrders => {
                     let mut sent = 0;
@@ -192,7 +185,7 @@ impl Connection for FloorConnection {
                         sent += self.send(op::IMPORT_ITEM, &req).await?;
                     }
                     let (summary, s, r) = self.unary(op::IMPORT_COMMIT, &()).await?;
-                    simple(Outcome::Imported(import_summary(summary)), sent + s, r)
+                    Call::new(Outcome::Imported(import_summary(summary)), sent + s, r, 1)
                 }
                 Operation::TrackOrders => {
                     let (mut got, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
@@ -202,13 +195,7 @@ impl Connection for FloorConnection {
                         got.push(crate::clients::grpc::tracked(reply, i as u64)?);
                         (sent, received) = (sent + s, received + r);
                     }
-                    Call {
-                        outcome: Outcome::Orders(got),
-                        payload_sent: sent,
-                        payload_received: received,
-                        round_trips: p.order_ids.len() as u32,
-                        message_times: Vec::new(),
-                    }
+                    Call::new(Outcome::Orders(got), sent, received, p.order_ids.len() as u32)
                 }
             })
         })

@@ -514,19 +514,12 @@ impl Connection for GraphqlConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let one = |outcome, sent, received| Call {
-                outcome,
-                payload_sent: sent,
-                payload_received: received,
-                round_trips: 1,
-                message_times: Vec::new(),
-            };
             let user = p.user_id.to_string();
             Ok(match op {
                 Operation::GetUser => {
                     let (d, s, r): (UserData, _, _) = self.post(GET_USER, json!({ "id": user })).await?;
                     let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-                    one(Outcome::User(u.into_domain()?), s, r)
+                    Call::new(Outcome::User(u.into_domain()?), s, r, 1)
                 }
                 Operation::UserOrders => {
                     let (d, s, r): (UserOrdersData, _, _) =
@@ -544,14 +537,14 @@ impl Connection for GraphqlConnection {
                             })
                         })
                         .collect::<Result<_, ClientError>>()?;
-                    one(Outcome::UserOrders { name: u.name, orders }, s, r)
+                    Call::new(Outcome::UserOrders { name: u.name, orders }, s, r, 1)
                 }
                 Operation::ListOrders => {
                     let (d, s, r): (OrdersData, _, _) =
                         self.post(&list_orders(), json!({ "n": p.n })).await?;
                     let orders =
                         d.orders.nodes.into_iter().map(GOrder::into_domain).collect::<Result<_, _>>()?;
-                    one(Outcome::Orders(orders), s, r)
+                    Call::new(Outcome::Orders(orders), s, r, 1)
                 }
                 Operation::StreamOrders => {
                     let mut marks = Marks::start(p.n as usize);
@@ -580,7 +573,12 @@ impl Connection for GraphqlConnection {
                     let vars = json!({ "input": new_order_input(&p.new_order), "key": p.idempotency_key });
                     let (d, s, r): (CreateData, _, _) = self.post(&create_order(), vars).await?;
                     let c = d.create_order.ok_or_else(|| ClientError::decode("createOrder is null"))?;
-                    one(Outcome::Created { order: c.order.into_domain()?, replayed: c.replayed }, s, r)
+                    Call::new(
+                        Outcome::Created { order: c.order.into_domain()?, replayed: c.replayed },
+                        s,
+                        r,
+                        1,
+                    )
                 }
                 Operation::ImportOrders => {
                     let input = new_order_input(&p.new_order);
@@ -598,7 +596,7 @@ impl Connection for GraphqlConnection {
                         order_ids: g.order_ids.iter().map(|s| id(s)).collect::<Result<_, _>>()?,
                         total_cents: g.total_cents,
                     };
-                    one(Outcome::Imported(summary), s, r)
+                    Call::new(Outcome::Imported(summary), s, r, 1)
                 }
                 Operation::TrackOrders => {
                     let query = get_order();
@@ -616,13 +614,7 @@ impl Connection for GraphqlConnection {
                         orders.push(order.into_domain()?);
                         (sent, received) = (sent + s, received + r1 + r2);
                     }
-                    Call {
-                        outcome: Outcome::Orders(orders),
-                        payload_sent: sent,
-                        payload_received: received,
-                        round_trips: p.order_ids.len() as u32,
-                        message_times: Vec::new(),
-                    }
+                    Call::new(Outcome::Orders(orders), sent, received, p.order_ids.len() as u32)
                 }
             })
         })

@@ -134,13 +134,6 @@ impl Connection for GrpcConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let one = |outcome, sent: usize, received: usize| Call {
-                outcome,
-                payload_sent: sent as u64,
-                payload_received: received as u64,
-                round_trips: 1,
-                message_times: Vec::new(),
-            };
             let c = &mut self.client;
             Ok(match op {
                 Operation::GetUser => {
@@ -148,14 +141,19 @@ impl Connection for GrpcConnection {
                     let sent = req.encoded_len();
                     let user = c.get_user(req).await.map_err(server_error)?.into_inner();
                     let received = user.encoded_len();
-                    one(Outcome::User(user.try_into().map_err(ClientError::decode)?), sent, received)
+                    Call::new(
+                        Outcome::User(user.try_into().map_err(ClientError::decode)?),
+                        sent as u64,
+                        received as u64,
+                        1,
+                    )
                 }
                 Operation::UserOrders => {
                     let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
                     let sent = req.encoded_len();
                     let reply = c.get_user_orders(req).await.map_err(server_error)?.into_inner();
                     let received = reply.encoded_len();
-                    one(user_orders(reply)?, sent, received)
+                    Call::new(user_orders(reply)?, sent as u64, received as u64, 1)
                 }
                 Operation::ListOrders | Operation::StreamOrders => {
                     let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
@@ -168,7 +166,7 @@ impl Connection for GrpcConnection {
                         received += order.encoded_len();
                         got.push(order);
                     }
-                    let mut call = one(Outcome::Orders(orders(got)?), sent, received);
+                    let mut call = Call::new(Outcome::Orders(orders(got)?), sent as u64, received as u64, 1);
                     if op == Operation::StreamOrders {
                         call.message_times = marks.into_times();
                     }
@@ -181,18 +179,23 @@ impl Connection for GrpcConnection {
                     let received = reply.encoded_len();
                     let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
                     let order = order.try_into().map_err(ClientError::decode)?;
-                    one(Outcome::Created { order, replayed: reply.replayed }, sent, received)
+                    Call::new(
+                        Outcome::Created { order, replayed: reply.replayed },
+                        sent as u64,
+                        received as u64,
+                        1,
+                    )
                 }
                 Operation::ImportOrders => {
                     let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
-                    let sent = reqs.iter().map(Message::encoded_len).sum();
+                    let sent: usize = reqs.iter().map(Message::encoded_len).sum();
                     let summary = c
                         .import_orders(futures::stream::iter(reqs))
                         .await
                         .map_err(server_error)?
                         .into_inner();
                     let received = summary.encoded_len();
-                    one(Outcome::Imported(import_summary(summary)), sent, received)
+                    Call::new(Outcome::Imported(import_summary(summary)), sent as u64, received as u64, 1)
                 }
                 Operation::TrackOrders => {
                     // A real conversation: send one request, wait for its reply, then the next.
@@ -223,13 +226,7 @@ impl Connection for GrpcConnection {
                     drop(tx);
                     // Drain the end of the stream so its trailers are part of this call.
                     while inbound.next().await.is_some() {}
-                    Call {
-                        outcome: Outcome::Orders(got),
-                        payload_sent: sent as u64,
-                        payload_received: received as u64,
-                        round_trips: p.order_ids.len() as u32,
-                        message_times: Vec::new(),
-                    }
+                    Call::new(Outcome::Orders(got), sent as u64, received as u64, p.order_ids.len() as u32)
                 }
             })
         })

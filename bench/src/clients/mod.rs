@@ -86,6 +86,13 @@ pub struct Call {
     pub message_times: Vec<Duration>,
 }
 
+impl Call {
+    /// A call of `round_trips` sequential exchanges, without per-message timing.
+    pub fn new(outcome: Outcome, payload_sent: u64, payload_received: u64, round_trips: u32) -> Call {
+        Call { outcome, payload_sent, payload_received, round_trips, message_times: Vec::new() }
+    }
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

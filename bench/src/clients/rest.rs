@@ -284,18 +284,11 @@ impl Connection for RestConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let call = |outcome, sent: u64, received: u64, round_trips| Call {
-                outcome,
-                payload_sent: sent,
-                payload_received: received,
-                round_trips,
-                message_times: Vec::new(),
-            };
             let user = p.user_id;
             Ok(match op {
                 Operation::GetUser => {
                     let reply = self.get(&format!("/v1/users/{user}")).await?;
-                    call(Outcome::User(json(&reply.body)?), 0, reply.wire_len, 1)
+                    Call::new(Outcome::User(json(&reply.body)?), 0, reply.wire_len, 1)
                 }
                 Operation::UserOrders if self.variant.fewer_round_trips => {
                     let path = format!(
@@ -304,7 +297,7 @@ impl Connection for RestConnection {
                     );
                     let reply = self.get(&path).await?;
                     let v: NameAndOrders = json(&reply.body)?;
-                    call(Outcome::UserOrders { name: v.name, orders: v.orders }, 0, reply.wire_len, 1)
+                    Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }, 0, reply.wire_len, 1)
                 }
                 Operation::UserOrders => {
                     let first = self.get(&format!("/v1/users/{user}?fields=name")).await?;
@@ -313,12 +306,12 @@ impl Connection for RestConnection {
                     let name: NameOnly = json(&first.body)?;
                     let orders: PageOf<OrderSummary> = json(&second.body)?;
                     let received = first.wire_len + second.wire_len;
-                    call(Outcome::UserOrders { name: name.name, orders: orders.data }, 0, received, 2)
+                    Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }, 0, received, 2)
                 }
                 Operation::ListOrders => {
                     let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
                     let page: PageOf<Order> = json(&reply.body)?;
-                    call(Outcome::Orders(page.data), 0, reply.wire_len, 1)
+                    Call::new(Outcome::Orders(page.data), 0, reply.wire_len, 1)
                 }
                 Operation::StreamOrders => {
                     let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
@@ -354,7 +347,7 @@ impl Connection for RestConnection {
                     let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
                     let sent = body.len() as u64;
                     let (order, replayed, received) = self.create(p.idempotency_key.as_deref(), body).await?;
-                    call(Outcome::Created { order, replayed }, sent, received, 1)
+                    Call::new(Outcome::Created { order, replayed }, sent, received, 1)
                 }
                 Operation::ImportOrders if self.variant.fewer_round_trips => {
                     let items: Vec<_> = (0..p.n as usize)
@@ -374,7 +367,7 @@ impl Connection for RestConnection {
                         order_ids: b.results.iter().filter_map(|r| r.order.as_ref().map(|o| o.id)).collect(),
                         total_cents: b.total_cents,
                     };
-                    call(Outcome::Imported(summary), sent, reply.wire_len, 1)
+                    Call::new(Outcome::Imported(summary), sent, reply.wire_len, 1)
                 }
                 Operation::ImportOrders => {
                     // N POSTs, one after another; the summary is the client's own tally.
@@ -394,7 +387,7 @@ impl Connection for RestConnection {
                         summary.order_ids.push(order.id);
                         summary.total_cents += order.total_cents;
                     }
-                    call(Outcome::Imported(summary), sent, received, p.n)
+                    Call::new(Outcome::Imported(summary), sent, received, p.n)
                 }
                 Operation::TrackOrders => {
                     let (mut orders, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
@@ -403,7 +396,7 @@ impl Connection for RestConnection {
                         received += reply.wire_len;
                         orders.push(json::<Order>(&reply.body)?);
                     }
-                    call(Outcome::Orders(orders), 0, received, p.order_ids.len() as u32)
+                    Call::new(Outcome::Orders(orders), 0, received, p.order_ids.len() as u32)
                 }
             })
         })

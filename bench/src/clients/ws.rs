@@ -145,18 +145,11 @@ impl Connection for WsConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let one = |outcome, sent, received| Call {
-                outcome,
-                payload_sent: sent,
-                payload_received: received,
-                round_trips: 1,
-                message_times: Vec::new(),
-            };
             Ok(match op {
                 Operation::GetUser => {
                     let msg = ClientMessage::GetUser { id: self.id(), user_id: p.user_id };
                     let (user, s, r) = self.request(msg).await?;
-                    one(Outcome::User(user), s, r)
+                    Call::new(Outcome::User(user), s, r, 1)
                 }
                 Operation::UserOrders => {
                     let msg = ClientMessage::UserOrders { id: self.id(), user_id: p.user_id, limit: p.n };
@@ -166,7 +159,7 @@ impl Connection for WsConnection {
                         .into_iter()
                         .map(|o| OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status })
                         .collect();
-                    one(Outcome::UserOrders { name: v.name, orders }, s, r)
+                    Call::new(Outcome::UserOrders { name: v.name, orders }, s, r, 1)
                 }
                 Operation::ListOrders => {
                     let msg = ClientMessage::ListOrders {
@@ -177,7 +170,7 @@ impl Connection for WsConnection {
                         sort: None,
                     };
                     let (page, s, r): (OrderPage, _, _) = self.request(msg).await?;
-                    one(Outcome::Orders(page.data), s, r)
+                    Call::new(Outcome::Orders(page.data), s, r, 1)
                 }
                 Operation::StreamOrders => {
                     let id = self.id();
@@ -214,7 +207,7 @@ impl Connection for WsConnection {
                         order: p.new_order.clone(),
                     };
                     let (c, s, r): (CreatedOrder, _, _) = self.request(msg).await?;
-                    one(Outcome::Created { order: c.order, replayed: c.replayed }, s, r)
+                    Call::new(Outcome::Created { order: c.order, replayed: c.replayed }, s, r, 1)
                 }
                 Operation::ImportOrders => {
                     let batch = format!("import-{}", self.next_id);
@@ -238,7 +231,7 @@ impl Connection for WsConnection {
                         order_ids: s.order_ids,
                         total_cents: s.total_cents,
                     };
-                    one(Outcome::Imported(summary), sent + sent_commit, r)
+                    Call::new(Outcome::Imported(summary), sent + sent_commit, r, 1)
                 }
                 Operation::TrackOrders => {
                     let (mut orders, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
@@ -248,13 +241,7 @@ impl Connection for WsConnection {
                         orders.push(order);
                         (sent, received) = (sent + s, received + r);
                     }
-                    Call {
-                        outcome: Outcome::Orders(orders),
-                        payload_sent: sent,
-                        payload_received: received,
-                        round_trips: p.order_ids.len() as u32,
-                        message_times: Vec::new(),
-                    }
+                    Call::new(Outcome::Orders(orders), sent, received, p.order_ids.len() as u32)
                 }
             })
         })
