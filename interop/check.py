@@ -69,7 +69,17 @@ def check_grpc(addr):
             raise AssertionError("missing user did not fail")
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.NOT_FOUND, e.code()
+        # The standard health service and server reflection, with the stock Python clients.
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service="wirebench.v1.Shop"))
+        assert health.status == health_pb2.HealthCheckResponse.SERVING, health
+        from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+        services = ProtoReflectionDescriptorDatabase(ch).get_services()
+        assert "wirebench.v1.Shop" in services and "grpc.health.v1.Health" in services, services
+        shop_file = ProtoReflectionDescriptorDatabase(ch).FindFileContainingSymbol("wirebench.v1.Shop")
+        assert shop_file.name.endswith("shop.proto"), shop_file.name
     print("grpc: unary, server streaming, client streaming and bidirectional calls from generated Python stubs: ok")
+    print("grpc: health SERVING and server reflection lists the Shop service: ok")
 
 
 def check_graphql(base):
@@ -132,7 +142,7 @@ def main():
         check_grpc(addrs["grpc"])
         check_graphql(f"http://{addrs['graphql']}")
         asyncio.run(check_ws(f"ws://{addrs['ws']}/ws", f"ws://{addrs['graphql']}/graphql/ws", f"http://{addrs['rest']}"))
-        print("interop: 4 passed, 0 failed")
+        print("interop: 5 passed, 0 failed")
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -49,21 +49,44 @@ impl ProtocolServer for Grpc {
         Box::pin(async move {
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<ShopServer<ShopService>>().await;
-            let reflection = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(wirebench_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .build_v1()
-                .map_err(std::io::Error::other)?;
+            // Reflection in both versions: grpcurl and newer clients ask v1, many existing
+            // clients (Python's grpcio-reflection, older grpcurl) still ask v1alpha.
+            let reflection = || {
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(wirebench_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            };
+            let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
+            let reflection_v1alpha = reflection().build_v1alpha().map_err(std::io::Error::other)?;
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             tonic::transport::Server::builder()
+                .layer(tower::util::MapResponseLayer::new(size_limit_is_resource_exhausted))
                 .add_service(health_service)
-                .add_service(reflection)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
                 .add_service(service(&ctx))
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
                 .map_err(std::io::Error::other)
         })
     }
+}
+
+/// tonic 0.14 answers a request message over the decoding limit with OUT_OF_RANGE; gRPC's
+/// own guidance (and this project's contract) is RESOURCE_EXHAUSTED. Rewrites exactly that
+/// answer, which tonic sends as a trailers-only response (status in the headers).
+fn size_limit_is_resource_exhausted<B>(mut res: http::Response<B>) -> http::Response<B> {
+    let headers = res.headers_mut();
+    let too_large = headers.get("grpc-status").is_some_and(|v| v == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            // grpc-message is percent-encoded on the wire.
+            .is_some_and(|m| m.replace("%20", " ").contains("message length too large"));
+    if too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    res
 }
 
 /// The Shop service with the configured message size limits.
