@@ -59,6 +59,57 @@ pub struct BatchItem {
     pub order: NewOrder,
 }
 
+/// A batch create summed up item by item: the figures every protocol's import summary
+/// reports, computed in one place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportTally {
+    pub received: usize,
+    pub created: usize,
+    pub replayed: usize,
+    pub failed: usize,
+    /// Ids of the orders created or replayed, in item order.
+    pub order_ids: Vec<Id>,
+    /// Sum of their totals.
+    pub total_cents: i64,
+    /// One `"index: message"` per failed item, in item order.
+    pub errors: Vec<String>,
+}
+
+impl ImportTally {
+    /// The tally of a batch whose outcomes are in item order.
+    pub fn of(outcomes: &[Result<Created, DomainError>]) -> Self {
+        let mut tally = ImportTally::default();
+        for (index, outcome) in outcomes.iter().enumerate() {
+            tally.record(index, outcome);
+        }
+        tally
+    }
+
+    /// Counts item `index`, which reached the store.
+    pub fn record(&mut self, index: usize, outcome: &Result<Created, DomainError>) {
+        match outcome {
+            Ok(created) => {
+                self.received += 1;
+                if created.replayed {
+                    self.replayed += 1;
+                } else {
+                    self.created += 1;
+                }
+                self.order_ids.push(created.order.id);
+                self.total_cents = self.total_cents.saturating_add(created.order.total_cents);
+            }
+            Err(e) => self.fail(index, e),
+        }
+    }
+
+    /// Counts item `index` as failed (also for items rejected before the store).
+    pub fn fail(&mut self, index: usize, message: impl std::fmt::Display) {
+        self.received += 1;
+        self.failed += 1;
+        self.errors.push(format!("{index}: {message}"));
+    }
+}
+
 #[derive(Debug, Default)]
 struct Tables {
     users: BTreeMap<Id, User>,

@@ -61,8 +61,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use wirebench_domain::{
-    Address, BatchItem, DomainError, Id, LineItem, MAX_LIMIT, NewOrder, Order, OrderEvent, OrderQuery, Page,
-    Preferences, Sort, Store, StoreConfig, User,
+    Address, BatchItem, DomainError, Id, ImportTally, LineItem, MAX_LIMIT, NewOrder, Order, OrderEvent,
+    OrderQuery, Page, Preferences, Sort, Store, StoreConfig, User,
 };
 
 use crate::{ProtocolServer, ServerContext};
@@ -910,37 +910,32 @@ impl MutationRoot {
     /// Creates many orders in one store call; each item succeeds or fails on its own.
     async fn import_orders(&self, ctx: &Context<'_>, orders: Vec<ImportOrderInput>) -> Option<ImportSummary> {
         let result: Result<ImportSummary> = async {
-            let mut summary = ImportSummary { received: orders.len(), ..ImportSummary::default() };
-            let mut failures: Vec<(usize, String)> = Vec::new();
-            let mut batch = Vec::with_capacity(orders.len());
-            let mut indices = Vec::with_capacity(orders.len());
-            for (i, item) in orders.into_iter().enumerate() {
-                match item.order.into_domain() {
-                    Ok(order) => {
-                        batch.push(BatchItem { idempotency_key: item.idempotency_key, order });
-                        indices.push(i);
-                    }
-                    Err(e) => failures.push((i, e.message)),
+            // Inputs that do not convert fail on their own; the rest go to the store in one call.
+            let converted: Vec<_> = orders
+                .into_iter()
+                .map(|item| {
+                    let key = item.idempotency_key;
+                    item.order.into_domain().map(|order| BatchItem { idempotency_key: key, order })
+                })
+                .collect();
+            let batch = converted.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+            let mut outcomes = store(ctx).create_orders(batch).await.gql()?.into_iter();
+            let mut tally = ImportTally::default();
+            for (i, c) in converted.iter().enumerate() {
+                match c {
+                    Ok(_) => tally.record(i, &outcomes.next().expect("one outcome per stored item")),
+                    Err(e) => tally.fail(i, &e.message),
                 }
             }
-            let outcomes = store(ctx).create_orders(batch).await.gql()?;
-            for (i, outcome) in indices.into_iter().zip(outcomes) {
-                match outcome {
-                    Ok(created) => {
-                        if created.replayed {
-                            summary.replayed += 1;
-                        } else {
-                            summary.created += 1;
-                        }
-                        summary.total_cents += created.order.total_cents;
-                        summary.order_ids.push(ID::from(created.order.id));
-                    }
-                    Err(e) => failures.push((i, e.to_string())),
-                }
-            }
-            failures.sort_by_key(|(i, _)| *i);
-            summary.failed = failures.len();
-            summary.errors = failures.into_iter().map(|(i, message)| format!("{i}: {message}")).collect();
+            let summary = ImportSummary {
+                received: tally.received,
+                created: tally.created,
+                replayed: tally.replayed,
+                failed: tally.failed,
+                order_ids: tally.order_ids.into_iter().map(ID::from).collect(),
+                total_cents: tally.total_cents,
+                errors: tally.errors,
+            };
             Ok(summary)
         }
         .await;

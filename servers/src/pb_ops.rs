@@ -2,7 +2,7 @@
 //! protobuf messages (gRPC and the raw-TCP floor), so both do exactly the same work per
 //! request and differ only in transport.
 
-use wirebench_domain::{BatchItem, DomainError, OrderQuery, Sort, Store};
+use wirebench_domain::{BatchItem, DomainError, ImportTally, OrderQuery, Sort, Store};
 use wirebench_proto::convert::{self, ConvertError, order_summary};
 use wirebench_proto::v1 as pb;
 
@@ -70,25 +70,16 @@ pub async fn create_order(
 
 /// import-orders: every item created in one store call, one summary back.
 pub async fn import(store: &Store, items: Vec<BatchItem>) -> Result<pb::ImportSummary, OpError> {
-    let outcomes = store.create_orders(items).await?;
-    let mut summary = pb::ImportSummary { received: outcomes.len() as u32, ..Default::default() };
-    for (i, outcome) in outcomes.into_iter().enumerate() {
-        match outcome {
-            Ok(created) => {
-                if created.replayed {
-                    summary.replayed += 1;
-                } else {
-                    summary.created += 1;
-                }
-                summary.order_ids.push(created.order.id);
-                summary.total_cents += created.order.total_cents;
-            }
-            Err(e) => {
-                summary.failed += 1;
-                summary.errors.push(format!("{i}: {e}"));
-            }
-        }
-    }
+    let t = ImportTally::of(&store.create_orders(items).await?);
+    let summary = pb::ImportSummary {
+        received: t.received as u32,
+        created: t.created as u32,
+        replayed: t.replayed as u32,
+        failed: t.failed as u32,
+        order_ids: t.order_ids,
+        total_cents: t.total_cents,
+        errors: t.errors,
+    };
     Ok(summary)
 }
 

@@ -26,7 +26,8 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wirebench_domain::{
-    BatchItem, DEFAULT_LIMIT, DomainError, Id, LineItem, NewOrder, Order, OrderQuery, OrderStatus, Sort, User,
+    BatchItem, DEFAULT_LIMIT, DomainError, Id, ImportTally, LineItem, NewOrder, Order, OrderQuery,
+    OrderStatus, Sort, User,
 };
 
 use crate::{ProtocolServer, ServerContext};
@@ -584,36 +585,26 @@ async fn create_orders_batch(
         .map(|i| BatchItem { idempotency_key: i.idempotency_key, order: i.order })
         .collect();
     let outcomes = ctx.store.create_orders(items).await.map_err(ApiError::domain)?;
-    let mut body = BatchResponse {
-        received: outcomes.len(),
-        created: 0,
-        replayed: 0,
-        failed: 0,
-        total_cents: 0,
-        results: Vec::with_capacity(outcomes.len()),
-    };
-    for outcome in outcomes {
-        body.results.push(match outcome {
-            Ok(created) => {
-                if created.replayed {
-                    body.replayed += 1;
-                } else {
-                    body.created += 1;
-                }
-                body.total_cents += created.order.total_cents;
-                BatchResult { status: 201, order: Some(created.order), error: None }
-            }
+    let tally = ImportTally::of(&outcomes);
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(created) => BatchResult { status: 201, order: Some(created.order), error: None },
             Err(e) => {
-                body.failed += 1;
                 let e = ApiError::body(e);
-                BatchResult {
-                    status: e.status.as_u16(),
-                    order: None,
-                    error: Some(ErrorBody { error: e.code.to_owned(), message: e.message }),
-                }
+                let error = Some(ErrorBody { error: e.code.to_owned(), message: e.message });
+                BatchResult { status: e.status.as_u16(), order: None, error }
             }
-        });
-    }
+        })
+        .collect();
+    let body = BatchResponse {
+        received: tally.received,
+        created: tally.created,
+        replayed: tally.replayed,
+        failed: tally.failed,
+        total_cents: tally.total_cents,
+        results,
+    };
     Ok(json_response(StatusCode::OK, &headers, &body))
 }
 

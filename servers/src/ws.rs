@@ -62,8 +62,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use wirebench_domain::store::MAX_BATCH;
 use wirebench_domain::{
-    BatchItem, DomainError, Id, MAX_LIMIT, NewOrder, Order, OrderEvent, OrderQuery, OrderStatus, Sort, Store,
-    User,
+    BatchItem, DomainError, Id, ImportTally, MAX_LIMIT, NewOrder, Order, OrderEvent, OrderQuery, OrderStatus,
+    Sort, Store, User,
 };
 
 use crate::{ProtocolServer, ServerContext};
@@ -897,33 +897,19 @@ async fn stream_orders(store: &Store, tx: &Outbox, id: u64, limit: u32, status: 
 
 /// Creates a committed batch in one store call and sums up what happened.
 async fn import(store: &Store, items: Vec<BatchItem>) -> Result<ReplyData, DomainError> {
-    let mut summary = ImportSummary {
-        received: items.len() as u64,
-        created: 0,
-        replayed: 0,
-        failed: 0,
-        order_ids: Vec::with_capacity(items.len()),
-        total_cents: 0,
-        errors: Vec::new(),
+    let t = if items.is_empty() {
+        ImportTally::default()
+    } else {
+        ImportTally::of(&store.create_orders(items).await?)
     };
-    if !items.is_empty() {
-        for (index, outcome) in store.create_orders(items).await?.into_iter().enumerate() {
-            match outcome {
-                Ok(created) => {
-                    if created.replayed {
-                        summary.replayed += 1;
-                    } else {
-                        summary.created += 1;
-                    }
-                    summary.order_ids.push(created.order.id);
-                    summary.total_cents = summary.total_cents.saturating_add(created.order.total_cents);
-                }
-                Err(e) => {
-                    summary.failed += 1;
-                    summary.errors.push(format!("{index}: {e}"));
-                }
-            }
-        }
-    }
+    let summary = ImportSummary {
+        received: t.received as u64,
+        created: t.created as u64,
+        replayed: t.replayed as u64,
+        failed: t.failed as u64,
+        order_ids: t.order_ids,
+        total_cents: t.total_cents,
+        errors: t.errors,
+    };
     Ok(ReplyData::ImportSummary(summary))
 }
