@@ -445,9 +445,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("writing {}", path.display()))?;
     update_latest(&args.out, &stamp);
     print_summary(&results);
-    println!("results: {}", path.display());
+    // Printed through `reports/latest`, the path that stays valid for the newest run.
+    let latest = args.out.join("latest");
+    println!("results: {} (= {})", latest.join("results.json").display(), path.display());
     match crate::report::write(&path, &crate::report::ReportOptions::default()) {
-        Ok(report) => println!("report: {}", report.display()),
+        Ok(report) => {
+            let name = report.file_name().map(std::path::PathBuf::from).unwrap_or_default();
+            println!("report: {}", latest.join(name).display());
+        }
         Err(e) => eprintln!("report not written: {e}"),
     }
     match results.status {
