@@ -256,27 +256,11 @@ enum Shaped<'a, T> {
 // ---------------------------------------------------------------------------------------
 // Request and response shapes (documented in the OpenAPI document).
 
-/// One page of a collection.
+/// One page of a collection (full or sparse objects).
 #[derive(Debug, Serialize, ToSchema)]
 struct PageBody<T> {
     data: Vec<T>,
     /// Pass back as `cursor` for the next page; null on the last page.
-    next_cursor: Option<String>,
-}
-
-/// A page of users (full or sparse objects).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-struct UserPage {
-    data: Vec<User>,
-    next_cursor: Option<String>,
-}
-
-/// A page of orders (full or sparse objects).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-struct OrderPage {
-    data: Vec<Order>,
     next_cursor: Option<String>,
 }
 
@@ -426,7 +410,7 @@ async fn readyz(State(ctx): Ctx) -> Response {
 
 /// List users in id order.
 #[utoipa::path(get, path = "/v1/users", tag = "users", params(UserListParams),
-    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PageBody<User>), (status = 400, body = ErrorBody)))]
 async fn list_users(State(ctx): Ctx, headers: HeaderMap, Query(p): Query<UserListParams>) -> ApiResult {
     let fields = Fields::parse(p.fields.as_deref(), &USER_FIELDS, "fields")?;
     let page = ctx
@@ -481,7 +465,7 @@ async fn get_user(
 /// A user's orders, newest first unless `sort` says otherwise.
 #[utoipa::path(get, path = "/v1/users/{id}/orders", tag = "orders",
     params(("id" = u64, Path, description = "User id"), OrderListParams),
-    responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody),
+    responses((status = 200, body = PageBody<Order>), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn user_orders(
     State(ctx): Ctx,
@@ -500,7 +484,7 @@ async fn user_orders(
 
 /// All orders, in id order unless `sort` says otherwise.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderListParams),
-    responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PageBody<Order>), (status = 400, body = ErrorBody)))]
 async fn list_orders(State(ctx): Ctx, headers: HeaderMap, Query(p): Query<OrderListParams>) -> ApiResult {
     let (query, fields) = p.query(Sort::default())?;
     let page = ctx.store.list_orders(&query).await.map_err(ApiError::domain)?;
