@@ -1,14 +1,24 @@
-# The same steps CI runs. `make test` is what .ci/run calls.
+# The same steps CI runs. `make test` is what .ci/run calls; it sets up what the tests need
+# by itself (see `setup`) and does nothing more the second time.
 CARGO ?= cargo
 WIREBENCH = target/release/wirebench
+# The project's own Python environment for the interop check (never the system's packages).
+VENV = .venv
+PYTHON = $(VENV)/bin/python
+BROWSER = bench/tests/browser
+# Criterion's whole output goes here; `make bench` shows one line per codec group.
+CODECS_LOG = target/criterion/codecs.log
 
-.PHONY: bench bench-generator build test serve report schemas fmt fmt-check lint
+.PHONY: bench codecs bench-generator build test setup system-tools serve report schemas fmt fmt-check lint
 
 ## bench: release build, codec benches (a quick criterion setting), then the quick profile:
 ## servers start inside, results and the HTML report in reports/latest
-bench: build
-	$(CARGO) bench -p wirebench --bench codecs -- --warm-up-time 0.2 --measurement-time 0.5 --nresamples 20000
+bench: build codecs
 	$(WIREBENCH) run --profile quick
+
+## codecs: the serialization benches, criterion's chatter kept in $(CODECS_LOG)
+codecs:
+	@scripts/codecs.sh $(CODECS_LOG) --warm-up-time 0.2 --measurement-time 0.5 --nresamples 20000
 
 ## bench-generator: wirebench's load generator against wrk and h2load on the same server
 bench-generator: build
@@ -17,11 +27,27 @@ bench-generator: build
 build:
 	$(CARGO) build --release -p wirebench
 
-## test: format check, lints, every test (the harness's smoke profile included), then the
-## cross-language interop check (Python gRPC stubs, plain HTTP and WebSocket clients)
-test: fmt-check lint
+## test: set-up, format check, lints, every test (the harness's smoke profile and the
+## report's browser check included), then the cross-language interop check
+test: setup fmt-check lint
 	$(CARGO) test --workspace --all-targets
-	python3 interop/check.py --binary target/debug/wirebench
+	$(PYTHON) interop/check.py --binary target/debug/wirebench
+
+## setup: what the tests need that a fresh clone lacks; each step runs only when its input
+## changed (requirements.txt, package-lock.json) or its tool is missing
+setup: system-tools $(VENV)/.installed $(BROWSER)/node_modules/.installed
+
+system-tools:
+	@scripts/system-tools.sh
+
+$(VENV)/.installed: interop/requirements.txt
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt
+	@touch $@
+
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json
+	cd $(BROWSER) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 ## serve: every protocol on 127.0.0.1, ports from 7800
 serve: build
@@ -38,8 +64,8 @@ report: build
 fmt:
 	$(CARGO) fmt --all
 
-fmt-check:
+fmt-check: system-tools
 	$(CARGO) fmt --all --check
 
-lint:
+lint: system-tools
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

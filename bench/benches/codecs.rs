@@ -48,16 +48,21 @@ fn main() {
     });
 
     let mut sizes = Vec::new();
+    let groups = profiles.len() * formats::FORMATS.len();
+    let mut done = 0;
     for profile in profiles {
         let data = formats::Data::new(profile);
         for (name, bench) in formats::FORMATS {
+            done += 1;
+            // `scripts/codecs.sh` shows only the lines that start with "codecs:".
+            println!("codecs: [{done:>2}/{groups}] {name:<8} user and orders, payload {}", profile.name);
             sizes.extend(bench(name, &mut c, &data));
         }
     }
 
     let dir = criterion_dir();
     match wirebench::codecs::write_sizes(&dir, &sizes) {
-        Ok(path) => println!("codec sizes: {}", path.display()),
+        Ok(path) => println!("codecs: {} encoded sizes written to {}", sizes.len(), path.display()),
         Err(e) => {
             eprintln!("cannot write the codec sizes to {}: {e}", dir.display());
             std::process::exit(1);

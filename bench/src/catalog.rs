@@ -3,7 +3,9 @@
 //! can be compared with each other and with the store.
 
 use serde::{Deserialize, Serialize};
-use wirebench_domain::{Address, Id, LineItem, NewOrder, Order, OrderQuery, OrderStatus, Store, User};
+use wirebench_domain::{
+    Address, Id, ImportSummary, LineItem, NewOrder, Order, OrderQuery, OrderSummary, Store, User,
+};
 
 /// One logical operation of the catalog (see the design's table).
 #[derive(
@@ -125,31 +127,6 @@ pub fn sample_new_order(user_id: Id) -> NewOrder {
     }
 }
 
-/// The summary fields of an order that user-orders asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderSummary {
-    pub id: Id,
-    pub total_cents: i64,
-    pub status: OrderStatus,
-}
-
-impl From<&Order> for OrderSummary {
-    fn from(o: &Order) -> Self {
-        OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status }
-    }
-}
-
-/// The summary of an import.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ImportSummary {
-    pub received: u32,
-    pub created: u32,
-    pub replayed: u32,
-    pub failed: u32,
-    pub order_ids: Vec<Id>,
-    pub total_cents: i64,
-}
-
 /// What an operation returned, decoded to domain types.
 // One outcome exists per call and is compared, not stored: boxing the user would only add
 // an allocation per get-user call.
@@ -195,7 +172,7 @@ pub async fn expected(
 /// every order created belongs to the request's user, carries its items and currency, is
 /// new (pending) and has the total the items add up to; an import's summary adds up.
 pub fn check_write(p: &OpParams, outcome: &Outcome) -> Result<(), String> {
-    let want_total = wirebench_domain::store::order_total(&p.new_order.items);
+    let want_total = wirebench_domain::order_total(&p.new_order.items);
     let check = |o: &Order| -> Result<(), String> {
         if o.user_id != p.new_order.user_id
             || o.items != p.new_order.items

@@ -44,8 +44,19 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Errors end the program with one line on stderr and exit code 1: never a backtrace, even
+/// with `RUST_BACKTRACE` set (an interrupted run is not a crash).
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // Pin before the runtime exists: its worker threads inherit the affinity.
     if let Command::Serve(args) = &cli.command {
         for core in &args.cpus {

@@ -197,7 +197,7 @@ pub fn generate(profile: &PayloadProfile, seed: u64) -> Fixtures {
                     id: 0,
                     user_id: user.id,
                     status,
-                    total_cents: crate::store::order_total(&items),
+                    total_cents: crate::model::order_total(&items),
                     items,
                     currency: user.preferences.currency.clone(),
                     shipping_address,
@@ -243,7 +243,7 @@ mod tests {
             assert_eq!(user.tags.len(), profile.tags_per_user as usize);
             for order in &f.orders {
                 assert_eq!(order.items.len(), profile.items_per_order as usize);
-                assert_eq!(order.total_cents, crate::store::order_total(&order.items));
+                assert_eq!(order.total_cents, crate::model::order_total(&order.items));
             }
         }
     }

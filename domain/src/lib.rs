@@ -17,7 +17,7 @@ pub use fixtures::{Fixtures, generate};
 pub use model::*;
 pub use profile::{PayloadProfile, Profiles};
 pub use query::{DEFAULT_LIMIT, MAX_LIMIT, OrderQuery, Page, Sort};
-pub use store::{BatchItem, Created, ImportTally, Store, StoreConfig};
+pub use store::{MAX_BATCH, Store, StoreConfig};
 
 /// Everything that can go wrong in the domain. Each protocol maps these to its own errors
 /// (HTTP status, gRPC code, GraphQL error, WebSocket error message) in one place.

@@ -159,3 +159,145 @@ pub enum OrderEventKind {
     StatusChanged,
     Deleted,
 }
+
+/// Most line items one order may have.
+pub const MAX_ITEMS_PER_ORDER: usize = 1000;
+
+/// Sum of quantity × unit price, or `None` if it overflows.
+pub fn checked_order_total(items: &[LineItem]) -> Option<i64> {
+    items.iter().try_fold(0i64, |sum, item| {
+        item.unit_price_cents.checked_mul(i64::from(item.quantity)).and_then(|v| sum.checked_add(v))
+    })
+}
+
+/// Sum of quantity × unit price for items already known to be in range (validated orders
+/// and fixtures).
+pub fn order_total(items: &[LineItem]) -> i64 {
+    checked_order_total(items).expect("order total overflow")
+}
+
+impl NewOrder {
+    /// Checks a new order before anything is stored or claimed (so a rejected request does
+    /// not use up its idempotency key, as with Stripe).
+    pub fn validate(&self) -> Result<(), crate::DomainError> {
+        let invalid = |msg: String| Err(crate::DomainError::Invalid(msg));
+        if self.user_id == 0 {
+            return invalid("user_id must be positive".into());
+        }
+        if self.items.is_empty() {
+            return invalid("an order needs at least one item".into());
+        }
+        if self.items.len() > MAX_ITEMS_PER_ORDER {
+            return Err(crate::DomainError::TooLarge(format!(
+                "an order holds at most {MAX_ITEMS_PER_ORDER} items, got {}",
+                self.items.len()
+            )));
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            if item.sku.is_empty() {
+                return invalid(format!("items[{i}].sku must not be empty"));
+            }
+            if item.quantity == 0 {
+                return invalid(format!("items[{i}].quantity must be at least 1"));
+            }
+            if item.unit_price_cents < 0 {
+                return invalid(format!("items[{i}].unit_price_cents must not be negative"));
+            }
+        }
+        if checked_order_total(&self.items).is_none() {
+            return invalid("order total overflows".into());
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return invalid(format!(
+                "currency must be an ISO 4217 code such as EUR, got {:?}",
+                self.currency
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The three fields of an order that a list view shows (the catalog's user-orders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSummary {
+    pub id: Id,
+    pub total_cents: i64,
+    pub status: OrderStatus,
+}
+
+impl From<&Order> for OrderSummary {
+    fn from(o: &Order) -> Self {
+        OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status }
+    }
+}
+
+/// A created (or replayed) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub order: Order,
+    /// True when an idempotency key replayed an earlier creation instead of creating.
+    pub replayed: bool,
+}
+
+/// One entry of a batch create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    pub idempotency_key: Option<String>,
+    pub order: NewOrder,
+}
+
+/// An import (a batch create) summed up item by item: what every protocol's import answer
+/// reports, computed in one place.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSummary {
+    /// Orders received, failed ones included.
+    pub received: u32,
+    /// Orders created now.
+    pub created: u32,
+    /// Orders whose idempotency key replayed an earlier creation.
+    pub replayed: u32,
+    pub failed: u32,
+    /// Ids of the orders created or replayed, in item order.
+    pub order_ids: Vec<Id>,
+    /// Sum of their totals.
+    pub total_cents: i64,
+    /// One `"index: message"` per failed item, in item order.
+    pub errors: Vec<String>,
+}
+
+impl ImportSummary {
+    /// The summary of a batch whose outcomes are in item order.
+    pub fn of(outcomes: &[Result<Created, crate::DomainError>]) -> Self {
+        let mut summary = ImportSummary::default();
+        for (index, outcome) in outcomes.iter().enumerate() {
+            summary.record(index, outcome);
+        }
+        summary
+    }
+
+    /// Counts item `index`, which reached the store.
+    pub fn record(&mut self, index: usize, outcome: &Result<Created, crate::DomainError>) {
+        match outcome {
+            Ok(created) => {
+                self.received += 1;
+                if created.replayed {
+                    self.replayed += 1;
+                } else {
+                    self.created += 1;
+                }
+                self.order_ids.push(created.order.id);
+                self.total_cents = self.total_cents.saturating_add(created.order.total_cents);
+            }
+            Err(e) => self.fail(index, e),
+        }
+    }
+
+    /// Counts item `index` as failed (also for items rejected before the store).
+    pub fn fail(&mut self, index: usize, message: impl std::fmt::Display) {
+        self.received += 1;
+        self.failed += 1;
+        self.errors.push(format!("{index}: {message}"));
+    }
+}

@@ -16,11 +16,11 @@ use tokio::sync::broadcast;
 use crate::DomainError;
 use crate::fixtures::Fixtures;
 use crate::idempotency::{Claim, DEFAULT_TTL, Idempotency};
-use crate::model::{Id, LineItem, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, User};
+use crate::model::{
+    BatchItem, Created, Id, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, User, order_total,
+};
 use crate::query::{OrderQuery, Page, Sort, check_limit, decode_user_cursor, user_cursor};
 
-/// Most line items one order may have.
-pub const MAX_ITEMS_PER_ORDER: usize = 1000;
 /// Most orders one batch create may carry.
 pub const MAX_BATCH: usize = 10_000;
 /// How many order events a slow subscriber may fall behind before it misses some.
@@ -44,72 +44,6 @@ impl Default for StoreConfig {
 /// The outcome stored per idempotency key: the order as first created, or the error.
 type CreateOutcome = Result<Order, DomainError>;
 
-/// A created (or replayed) order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created {
-    pub order: Order,
-    /// True when an idempotency key replayed an earlier creation instead of creating.
-    pub replayed: bool,
-}
-
-/// One entry of a batch create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchItem {
-    pub idempotency_key: Option<String>,
-    pub order: NewOrder,
-}
-
-/// A batch create summed up item by item: the figures every protocol's import summary
-/// reports, computed in one place.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImportTally {
-    pub received: usize,
-    pub created: usize,
-    pub replayed: usize,
-    pub failed: usize,
-    /// Ids of the orders created or replayed, in item order.
-    pub order_ids: Vec<Id>,
-    /// Sum of their totals.
-    pub total_cents: i64,
-    /// One `"index: message"` per failed item, in item order.
-    pub errors: Vec<String>,
-}
-
-impl ImportTally {
-    /// The tally of a batch whose outcomes are in item order.
-    pub fn of(outcomes: &[Result<Created, DomainError>]) -> Self {
-        let mut tally = ImportTally::default();
-        for (index, outcome) in outcomes.iter().enumerate() {
-            tally.record(index, outcome);
-        }
-        tally
-    }
-
-    /// Counts item `index`, which reached the store.
-    pub fn record(&mut self, index: usize, outcome: &Result<Created, DomainError>) {
-        match outcome {
-            Ok(created) => {
-                self.received += 1;
-                if created.replayed {
-                    self.replayed += 1;
-                } else {
-                    self.created += 1;
-                }
-                self.order_ids.push(created.order.id);
-                self.total_cents = self.total_cents.saturating_add(created.order.total_cents);
-            }
-            Err(e) => self.fail(index, e),
-        }
-    }
-
-    /// Counts item `index` as failed (also for items rejected before the store).
-    pub fn fail(&mut self, index: usize, message: impl std::fmt::Display) {
-        self.received += 1;
-        self.failed += 1;
-        self.errors.push(format!("{index}: {message}"));
-    }
-}
-
 #[derive(Debug, Default)]
 struct Tables {
     users: BTreeMap<Id, User>,
@@ -130,18 +64,6 @@ pub struct Store {
     /// Set once fixtures are loaded; drives readiness probes.
     ready: AtomicBool,
     calls: AtomicU64,
-}
-
-/// Sum of quantity × unit price, or an error if it overflows.
-pub fn checked_order_total(items: &[LineItem]) -> Option<i64> {
-    items.iter().try_fold(0i64, |sum, item| {
-        item.unit_price_cents.checked_mul(i64::from(item.quantity)).and_then(|v| sum.checked_add(v))
-    })
-}
-
-/// Sum of quantity × unit price for items already known to be in range.
-pub fn order_total(items: &[LineItem]) -> i64 {
-    checked_order_total(items).expect("order total overflow")
 }
 
 impl Store {
@@ -309,7 +231,7 @@ impl Store {
     /// Creates an order. With a key, Stripe's idempotency rules apply (module
     /// [`crate::idempotency`]): the outcome of the first request is replayed to repeats.
     pub async fn create_order(&self, key: Option<&str>, new: NewOrder) -> Result<Created, DomainError> {
-        validate_new_order(&new)?;
+        new.validate()?;
         let pending = match key {
             None => None,
             Some(key) => match self.idempotency.claim(key, &new)? {
@@ -340,7 +262,7 @@ impl Store {
         // Claim every key first, then pay the store call once, then insert.
         let mut claims = Vec::with_capacity(batch.len());
         for item in &batch {
-            let claim = validate_new_order(&item.order).and_then(|()| match &item.idempotency_key {
+            let claim = item.order.validate().and_then(|()| match &item.idempotency_key {
                 None => Ok(None),
                 Some(key) => self.idempotency.claim(key, &item.order).map(Some),
             });
@@ -429,48 +351,12 @@ impl Store {
     }
 }
 
-/// Checks a new order before anything is stored or claimed (so a rejected request does not
-/// use up its idempotency key, as with Stripe).
-pub fn validate_new_order(new: &NewOrder) -> Result<(), DomainError> {
-    let invalid = |msg: String| Err(DomainError::Invalid(msg));
-    if new.user_id == 0 {
-        return invalid("user_id must be positive".into());
-    }
-    if new.items.is_empty() {
-        return invalid("an order needs at least one item".into());
-    }
-    if new.items.len() > MAX_ITEMS_PER_ORDER {
-        return Err(DomainError::TooLarge(format!(
-            "an order holds at most {MAX_ITEMS_PER_ORDER} items, got {}",
-            new.items.len()
-        )));
-    }
-    for (i, item) in new.items.iter().enumerate() {
-        if item.sku.is_empty() {
-            return invalid(format!("items[{i}].sku must not be empty"));
-        }
-        if item.quantity == 0 {
-            return invalid(format!("items[{i}].quantity must be at least 1"));
-        }
-        if item.unit_price_cents < 0 {
-            return invalid(format!("items[{i}].unit_price_cents must not be negative"));
-        }
-    }
-    if checked_order_total(&new.items).is_none() {
-        return invalid("order total overflows".into());
-    }
-    if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return invalid(format!("currency must be an ISO 4217 code such as EUR, got {:?}", new.currency));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::Address;
+    use crate::model::{Address, LineItem};
     use crate::profile::Profiles;
     use crate::query::Sort;
 

@@ -231,9 +231,50 @@ impl From<d::OrderEvent> for pb::OrderEvent {
     }
 }
 
-/// The "user and recent orders" summary of an order.
-pub fn order_summary(o: &d::Order) -> pb::OrderSummary {
-    pb::OrderSummary { id: o.id, total_cents: o.total_cents, status: pb::OrderStatus::from(o.status) as i32 }
+impl From<d::OrderSummary> for pb::OrderSummary {
+    fn from(o: d::OrderSummary) -> Self {
+        pb::OrderSummary {
+            id: o.id,
+            total_cents: o.total_cents,
+            status: pb::OrderStatus::from(o.status) as i32,
+        }
+    }
+}
+
+impl TryFrom<pb::OrderSummary> for d::OrderSummary {
+    type Error = ConvertError;
+
+    fn try_from(o: pb::OrderSummary) -> Result<Self, ConvertError> {
+        Ok(d::OrderSummary { id: o.id, total_cents: o.total_cents, status: required_status(o.status)? })
+    }
+}
+
+impl From<d::ImportSummary> for pb::ImportSummary {
+    fn from(s: d::ImportSummary) -> Self {
+        pb::ImportSummary {
+            received: s.received,
+            created: s.created,
+            replayed: s.replayed,
+            failed: s.failed,
+            order_ids: s.order_ids,
+            total_cents: s.total_cents,
+            errors: s.errors,
+        }
+    }
+}
+
+impl From<pb::ImportSummary> for d::ImportSummary {
+    fn from(s: pb::ImportSummary) -> Self {
+        d::ImportSummary {
+            received: s.received,
+            created: s.created,
+            replayed: s.replayed,
+            failed: s.failed,
+            order_ids: s.order_ids,
+            total_cents: s.total_cents,
+            errors: s.errors,
+        }
+    }
 }
 
 #[cfg(test)]

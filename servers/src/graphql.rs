@@ -61,8 +61,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use wirebench_domain::{
-    Address, BatchItem, DomainError, Id, ImportTally, LineItem, MAX_LIMIT, NewOrder, Order, OrderEvent,
-    OrderQuery, Page, Preferences, Sort, Store, StoreConfig, User,
+    Address, BatchItem, DomainError, Id, LineItem, MAX_LIMIT, NewOrder, Order, OrderEvent, OrderQuery, Page,
+    Preferences, Sort, Store, StoreConfig, User,
 };
 
 use crate::{ProtocolServer, ServerContext};
@@ -803,16 +803,30 @@ struct CreateOrderPayload {
 /// What `importOrders` did, item by item summed up.
 #[derive(Debug, Default, SimpleObject)]
 struct ImportSummary {
-    received: usize,
-    created: usize,
-    replayed: usize,
-    failed: usize,
+    received: u32,
+    created: u32,
+    replayed: u32,
+    failed: u32,
     /// Ids of the orders created or replayed, in input order.
     order_ids: Vec<ID>,
     /// Sum of the totals of the orders created or replayed.
     total_cents: i64,
     /// One `"index: message"` per failed item.
     errors: Vec<String>,
+}
+
+impl From<wirebench_domain::ImportSummary> for ImportSummary {
+    fn from(s: wirebench_domain::ImportSummary) -> Self {
+        ImportSummary {
+            received: s.received,
+            created: s.created,
+            replayed: s.replayed,
+            failed: s.failed,
+            order_ids: s.order_ids.into_iter().map(ID::from).collect(),
+            total_cents: s.total_cents,
+            errors: s.errors,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -920,23 +934,14 @@ impl MutationRoot {
                 .collect();
             let batch = converted.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
             let mut outcomes = store(ctx).create_orders(batch).await.gql()?.into_iter();
-            let mut tally = ImportTally::default();
+            let mut summary = wirebench_domain::ImportSummary::default();
             for (i, c) in converted.iter().enumerate() {
                 match c {
-                    Ok(_) => tally.record(i, &outcomes.next().expect("one outcome per stored item")),
-                    Err(e) => tally.fail(i, &e.message),
+                    Ok(_) => summary.record(i, &outcomes.next().expect("one outcome per stored item")),
+                    Err(e) => summary.fail(i, &e.message),
                 }
             }
-            let summary = ImportSummary {
-                received: tally.received,
-                created: tally.created,
-                replayed: tally.replayed,
-                failed: tally.failed,
-                order_ids: tally.order_ids.into_iter().map(ID::from).collect(),
-                total_cents: tally.total_cents,
-                errors: tally.errors,
-            };
-            Ok(summary)
+            Ok(summary.into())
         }
         .await;
         nullable(ctx, result)

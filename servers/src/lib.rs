@@ -18,6 +18,7 @@ pub mod graphql;
 pub mod grpc;
 pub mod pb_ops;
 pub mod rest;
+pub mod tcp;
 pub mod ws;
 
 /// Settings every server shares. Limits are per request or message.

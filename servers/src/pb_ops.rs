@@ -2,8 +2,8 @@
 //! protobuf messages (gRPC and the raw-TCP floor), so both do exactly the same work per
 //! request and differ only in transport.
 
-use wirebench_domain::{BatchItem, DomainError, ImportTally, OrderQuery, Sort, Store};
-use wirebench_proto::convert::{self, ConvertError, order_summary};
+use wirebench_domain::{BatchItem, DomainError, ImportSummary, OrderQuery, OrderSummary, Sort, Store};
+use wirebench_proto::convert::{self, ConvertError};
 use wirebench_proto::v1 as pb;
 
 /// Why a protobuf-level operation failed.
@@ -24,7 +24,10 @@ pub async fn get_user(store: &Store, req: pb::GetUserRequest) -> Result<pb::User
 pub async fn user_orders(store: &Store, req: pb::GetUserOrdersRequest) -> Result<pb::UserOrders, OpError> {
     let user = store.get_user(req.user_id).await?;
     let page = store.user_orders(req.user_id, &OrderQuery::recent(req.limit)).await?;
-    Ok(pb::UserOrders { name: user.name, orders: page.items.iter().map(order_summary).collect() })
+    Ok(pb::UserOrders {
+        name: user.name,
+        orders: page.items.iter().map(|o| OrderSummary::from(o).into()).collect(),
+    })
 }
 
 /// list-orders / stream-orders: one page of orders (a user's, newest first, or everyone's,
@@ -70,17 +73,7 @@ pub async fn create_order(
 
 /// import-orders: every item created in one store call, one summary back.
 pub async fn import(store: &Store, items: Vec<BatchItem>) -> Result<pb::ImportSummary, OpError> {
-    let t = ImportTally::of(&store.create_orders(items).await?);
-    let summary = pb::ImportSummary {
-        received: t.received as u32,
-        created: t.created as u32,
-        replayed: t.replayed as u32,
-        failed: t.failed as u32,
-        order_ids: t.order_ids,
-        total_cents: t.total_cents,
-        errors: t.errors,
-    };
-    Ok(summary)
+    Ok(ImportSummary::of(&store.create_orders(items).await?).into())
 }
 
 /// One track-orders pair: the order, or a per-request error that does not end the

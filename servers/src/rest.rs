@@ -26,7 +26,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wirebench_domain::{
-    BatchItem, DEFAULT_LIMIT, DomainError, Id, ImportTally, LineItem, NewOrder, Order, OrderQuery,
+    BatchItem, DEFAULT_LIMIT, DomainError, Id, ImportSummary, LineItem, NewOrder, Order, OrderQuery,
     OrderStatus, Sort, User,
 };
 
@@ -362,10 +362,10 @@ struct BatchRequestItem {
 /// Answer of `POST /v1/orders/batch`: a summary and one result per item, in order.
 #[derive(Debug, Serialize, ToSchema)]
 struct BatchResponse {
-    received: usize,
-    created: usize,
-    replayed: usize,
-    failed: usize,
+    received: u32,
+    created: u32,
+    replayed: u32,
+    failed: u32,
     total_cents: i64,
     results: Vec<BatchResult>,
 }
@@ -569,7 +569,7 @@ async fn create_orders_batch(
         .map(|i| BatchItem { idempotency_key: i.idempotency_key, order: i.order })
         .collect();
     let outcomes = ctx.store.create_orders(items).await.map_err(ApiError::domain)?;
-    let tally = ImportTally::of(&outcomes);
+    let summary = ImportSummary::of(&outcomes);
     let results = outcomes
         .into_iter()
         .map(|outcome| match outcome {
@@ -582,11 +582,11 @@ async fn create_orders_batch(
         })
         .collect();
     let body = BatchResponse {
-        received: tally.received,
-        created: tally.created,
-        replayed: tally.replayed,
-        failed: tally.failed,
-        total_cents: tally.total_cents,
+        received: summary.received,
+        created: summary.created,
+        replayed: summary.replayed,
+        failed: summary.failed,
+        total_cents: summary.total_cents,
         results,
     };
     Ok(json_response(StatusCode::OK, &headers, &body))

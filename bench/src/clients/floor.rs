@@ -12,7 +12,7 @@ use wirebench_servers::floor::{kind, op, read_frame, write_frame};
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::clients::grpc::{import_summary, orders, user_orders};
+use crate::clients::grpc::{orders, user_orders};
 use crate::wire::{Counted, WireCounters};
 
 /// Largest reply the client accepts.
@@ -185,7 +185,7 @@ impl Connection for FloorConnection {
                         sent += self.send(op::IMPORT_ITEM, &req).await?;
                     }
                     let (summary, s, r) = self.unary(op::IMPORT_COMMIT, &()).await?;
-                    Call::new(Outcome::Imported(import_summary(summary)), sent + s, r, 1)
+                    Call::new(Outcome::Imported(pb::ImportSummary::into(summary)), sent + s, r, 1)
                 }
                 Operation::TrackOrders => {
                     let (mut got, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wirebench_domain as d;
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
-use crate::catalog::{ImportSummary, OpParams, Operation, OrderSummary, Outcome};
+use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::{Counted, WireCounters};
 
 /// A GraphQL variant.
@@ -76,7 +76,7 @@ fn create_order() -> String {
     )
 }
 const IMPORT_ORDERS: &str = "mutation($orders: [ImportOrderInput!]!) { importOrders(orders: $orders) { received \
-    created replayed failed order_ids: orderIds total_cents: totalCents } }";
+    created replayed failed order_ids: orderIds total_cents: totalCents errors } }";
 
 impl Protocol for Graphql {
     fn name(&self) -> &'static str {
@@ -341,6 +341,31 @@ struct GImport {
     failed: u32,
     order_ids: Vec<String>,
     total_cents: i64,
+    errors: Vec<String>,
+}
+
+impl GImport {
+    fn into_domain(self) -> Result<d::ImportSummary, ClientError> {
+        Ok(d::ImportSummary {
+            received: self.received,
+            created: self.created,
+            replayed: self.replayed,
+            failed: self.failed,
+            order_ids: self.order_ids.iter().map(|s| id(s)).collect::<Result<_, _>>()?,
+            total_cents: self.total_cents,
+            errors: self.errors,
+        })
+    }
+}
+
+impl GSummary {
+    fn into_domain(self) -> Result<d::OrderSummary, ClientError> {
+        Ok(d::OrderSummary {
+            id: id(&self.id)?,
+            total_cents: self.total_cents,
+            status: status(&self.status)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -525,18 +550,8 @@ impl Connection for GraphqlConnection {
                     let (d, s, r): (UserOrdersData, _, _) =
                         self.post(USER_ORDERS, json!({ "id": user, "n": p.n })).await?;
                     let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-                    let orders = u
-                        .orders
-                        .nodes
-                        .into_iter()
-                        .map(|o| {
-                            Ok(OrderSummary {
-                                id: id(&o.id)?,
-                                total_cents: o.total_cents,
-                                status: status(&o.status)?,
-                            })
-                        })
-                        .collect::<Result<_, ClientError>>()?;
+                    let orders =
+                        u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>()?;
                     Call::new(Outcome::UserOrders { name: u.name, orders }, s, r, 1)
                 }
                 Operation::ListOrders => {
@@ -588,15 +603,7 @@ impl Connection for GraphqlConnection {
                     let (d, s, r): (ImportData, _, _) =
                         self.post(IMPORT_ORDERS, json!({ "orders": orders })).await?;
                     let g = d.import_orders.ok_or_else(|| ClientError::decode("importOrders is null"))?;
-                    let summary = ImportSummary {
-                        received: g.received,
-                        created: g.created,
-                        replayed: g.replayed,
-                        failed: g.failed,
-                        order_ids: g.order_ids.iter().map(|s| id(s)).collect::<Result<_, _>>()?,
-                        total_cents: g.total_cents,
-                    };
-                    Call::new(Outcome::Imported(summary), s, r, 1)
+                    Call::new(Outcome::Imported(g.into_domain()?), s, r, 1)
                 }
                 Operation::TrackOrders => {
                     let query = get_order();

@@ -12,7 +12,7 @@ use wirebench_proto::v1 as pb;
 use wirebench_proto::v1::shop_client::ShopClient;
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
-use crate::catalog::{ImportSummary, OpParams, Operation, OrderSummary, Outcome};
+use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::WireCounters;
 
 /// gRPC over h2c.
@@ -74,26 +74,10 @@ pub(crate) fn user_orders(reply: pb::UserOrders) -> Result<Outcome, ClientError>
     let orders = reply
         .orders
         .into_iter()
-        .map(|o| {
-            let status = wirebench_proto::convert::status(o.status)
-                .map_err(ClientError::decode)?
-                .ok_or_else(|| ClientError::decode("order without status"))?;
-            Ok(OrderSummary { id: o.id, total_cents: o.total_cents, status })
-        })
-        .collect::<Result<_, ClientError>>()?;
+        .map(TryInto::try_into)
+        .collect::<Result<_, _>>()
+        .map_err(ClientError::decode)?;
     Ok(Outcome::UserOrders { name: reply.name, orders })
-}
-
-/// An ImportSummary message as the catalog's summary.
-pub(crate) fn import_summary(s: pb::ImportSummary) -> ImportSummary {
-    ImportSummary {
-        received: s.received,
-        created: s.created,
-        replayed: s.replayed,
-        failed: s.failed,
-        order_ids: s.order_ids,
-        total_cents: s.total_cents,
-    }
 }
 
 /// The order of a TrackReply, checking it answers request `correlation_id`.
@@ -195,7 +179,7 @@ impl Connection for GrpcConnection {
                         .map_err(server_error)?
                         .into_inner();
                     let received = summary.encoded_len();
-                    Call::new(Outcome::Imported(import_summary(summary)), sent as u64, received as u64, 1)
+                    Call::new(Outcome::Imported(summary.into()), sent as u64, received as u64, 1)
                 }
                 Operation::TrackOrders => {
                     // A real conversation: send one request, wait for its reply, then the next.

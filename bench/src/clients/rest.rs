@@ -13,10 +13,10 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
-use wirebench_domain::Order;
+use wirebench_domain::{Created, ImportSummary, Order, OrderSummary};
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
-use crate::catalog::{ImportSummary, OpParams, Operation, OrderSummary, Outcome};
+use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::WireCounters;
 
 /// A REST variant.
@@ -168,6 +168,36 @@ struct BatchReply {
 #[derive(Deserialize)]
 struct BatchItemReply {
     order: Option<Order>,
+    error: Option<ErrorReply>,
+}
+
+/// The server's one error body.
+#[derive(Deserialize)]
+struct ErrorReply {
+    error: String,
+    message: String,
+}
+
+impl BatchReply {
+    /// The server's summary, with the ids and errors of its per-item results.
+    fn summary(self) -> ImportSummary {
+        let mut summary = ImportSummary {
+            received: self.received,
+            created: self.created,
+            replayed: self.replayed,
+            failed: self.failed,
+            total_cents: self.total_cents,
+            ..ImportSummary::default()
+        };
+        for (i, result) in self.results.into_iter().enumerate() {
+            match (result.order, result.error) {
+                (Some(order), _) => summary.order_ids.push(order.id),
+                (None, Some(e)) => summary.errors.push(format!("{i}: {}", e.message)),
+                (None, None) => summary.errors.push(format!("{i}: neither order nor error")),
+            }
+        }
+        summary
+    }
 }
 
 fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ClientError> {
@@ -259,12 +289,7 @@ impl RestConnection {
 }
 
 fn server_error(status: StatusCode, body: &[u8]) -> ClientError {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error: String,
-        message: String,
-    }
-    match serde_json::from_slice::<ErrorBody>(body) {
+    match serde_json::from_slice::<ErrorReply>(body) {
         Ok(e) => ClientError::Server { code: format!("{} {}", status.as_u16(), e.error), message: e.message },
         Err(_) => ClientError::Server {
             code: status.as_u16().to_string(),
@@ -359,33 +384,19 @@ impl Connection for RestConnection {
                     let sent = body.len() as u64;
                     let reply = self.post("/v1/orders/batch", body, None).await?;
                     let b: BatchReply = json(&reply.body)?;
-                    let summary = ImportSummary {
-                        received: b.received,
-                        created: b.created,
-                        replayed: b.replayed,
-                        failed: b.failed,
-                        order_ids: b.results.iter().filter_map(|r| r.order.as_ref().map(|o| o.id)).collect(),
-                        total_cents: b.total_cents,
-                    };
-                    Call::new(Outcome::Imported(summary), sent, reply.wire_len, 1)
+                    Call::new(Outcome::Imported(b.summary()), sent, reply.wire_len, 1)
                 }
                 Operation::ImportOrders => {
                     // N POSTs, one after another; the summary is the client's own tally.
                     let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
-                    let mut summary = ImportSummary { received: p.n, ..ImportSummary::default() };
+                    let mut summary = ImportSummary::default();
                     let (mut sent, mut received) = (0, 0);
                     for i in 0..p.n as usize {
                         sent += body.len() as u64;
                         let (order, replayed, r) =
                             self.create(p.item_key(i).as_deref(), body.clone()).await?;
                         received += r;
-                        if replayed {
-                            summary.replayed += 1;
-                        } else {
-                            summary.created += 1;
-                        }
-                        summary.order_ids.push(order.id);
-                        summary.total_cents += order.total_cents;
+                        summary.record(i, &Ok(Created { order, replayed }));
                     }
                     Call::new(Outcome::Imported(summary), sent, received, p.n)
                 }

@@ -11,13 +11,12 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use wirebench_domain::ImportSummary;
 use wirebench_domain::Order;
-use wirebench_servers::ws::{
-    ClientMessage, CreatedOrder, ImportSummary as WsImportSummary, OrderPage, UserOrders,
-};
+use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, UserOrders};
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
-use crate::catalog::{ImportSummary, OpParams, Operation, OrderSummary, Outcome};
+use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::{Counted, WireCounters};
 
 /// JSON messages over one WebSocket.
@@ -154,12 +153,7 @@ impl Connection for WsConnection {
                 Operation::UserOrders => {
                     let msg = ClientMessage::UserOrders { id: self.id(), user_id: p.user_id, limit: p.n };
                     let (v, s, r): (UserOrders, _, _) = self.request(msg).await?;
-                    let orders = v
-                        .orders
-                        .into_iter()
-                        .map(|o| OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status })
-                        .collect();
-                    Call::new(Outcome::UserOrders { name: v.name, orders }, s, r, 1)
+                    Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }, s, r, 1)
                 }
                 Operation::ListOrders => {
                     let msg = ClientMessage::ListOrders {
@@ -222,15 +216,7 @@ impl Connection for WsConnection {
                         sent += self.feed(&msg).await?;
                     }
                     let commit = ClientMessage::ImportCommit { id: self.id(), batch };
-                    let (s, sent_commit, r): (WsImportSummary, _, _) = self.request(commit).await?;
-                    let summary = ImportSummary {
-                        received: s.received as u32,
-                        created: s.created as u32,
-                        replayed: s.replayed as u32,
-                        failed: s.failed as u32,
-                        order_ids: s.order_ids,
-                        total_cents: s.total_cents,
-                    };
+                    let (summary, sent_commit, r): (ImportSummary, _, _) = self.request(commit).await?;
                     Call::new(Outcome::Imported(summary), sent + sent_commit, r, 1)
                 }
                 Operation::TrackOrders => {

@@ -1,0 +1,92 @@
+//! House rules that keep the code navigable, checked on the source itself:
+//!
+//! - no source file of a library or binary crate holds more than [`MAX_FILE_LINES`] lines
+//!   before its `#[cfg(test)]` module;
+//! - no function outside tests is longer than [`MAX_FN_LINES`] lines, from its `fn` line to
+//!   its closing brace (rustfmt puts that brace at the `fn` line's indentation).
+
+use std::path::{Path, PathBuf};
+
+const MAX_FILE_LINES: usize = 600;
+const MAX_FN_LINES: usize = 80;
+/// The crates' source folders, from the workspace root.
+const SOURCE_DIRS: [&str; 4] = ["domain/src", "proto/src", "servers/src", "bench/src"];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ has a parent").to_owned()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The lines of a file before its test module.
+fn code_lines(text: &str) -> Vec<&str> {
+    text.lines().take_while(|l| l.trim() != "#[cfg(test)]").collect()
+}
+
+/// `(first line number, length)` of every function longer than `max` lines.
+fn long_functions(lines: &[&str], max: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let is_fn = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "async fn ", "pub async fn "]
+            .iter()
+            .chain(&["pub(crate) async fn ", "pub(super) async fn ", "const fn ", "pub const fn "])
+            .any(|p| trimmed.starts_with(p));
+        // A declaration without a body (trait methods) ends with `;`.
+        if !is_fn || trimmed.ends_with(';') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let close = format!("{}}}", " ".repeat(indent));
+        let end = lines[i..].iter().position(|l| l.starts_with(&close) && l.trim() == "}");
+        if let Some(len) = end.map(|e| e + 1)
+            && len > max
+        {
+            out.push((i + 1, len));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_source_file_or_function_outgrows_the_house_rules() {
+    let root = workspace();
+    let mut files = Vec::new();
+    for dir in SOURCE_DIRS {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "found only {} source files under {SOURCE_DIRS:?}", files.len());
+    let mut problems = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines = code_lines(&text);
+        let name = file.strip_prefix(&root).unwrap().display();
+        if lines.len() > MAX_FILE_LINES {
+            problems
+                .push(format!("{name}: {} lines before its tests (at most {MAX_FILE_LINES})", lines.len()));
+        }
+        for (line, len) in long_functions(&lines, MAX_FN_LINES) {
+            problems.push(format!("{name}:{line}: a function of {len} lines (at most {MAX_FN_LINES})"));
+        }
+    }
+    assert!(problems.is_empty(), "{} house rule(s) broken:\n{}", problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn the_function_measure_counts_from_fn_to_its_closing_brace() {
+    let src =
+        "fn a() {\n    x;\n}\n\n    pub async fn b(\n        y: u8,\n    ) {\n        {\n        }\n    }\n";
+    let lines: Vec<&str> = src.lines().collect();
+    assert_eq!(long_functions(&lines, 2), vec![(1, 3), (5, 6)]);
+    assert!(long_functions(&lines, 6).is_empty());
+    assert_eq!(code_lines("a\n#[cfg(test)]\nmod tests {}\n"), vec!["a"]);
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The system tools `make test` needs beyond the Rust toolchain: rustfmt and clippy (rustup
+# components), `kill` (procps, used by the run test) and Debian's Chromium (the report's
+# browser check; no test downloads a browser of its own).
+#
+# Installs what is missing when it can (rustup for the components; apt-get when running as
+# root), otherwise stops with one line naming the exact command to run. Does nothing, and
+# reaches no registry, when everything is already there.
+set -euo pipefail
+
+if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
+if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+missing=()
+command -v kill >/dev/null 2>&1 || missing+=(procps)
+[ -x "$chromium" ] || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+exit 1
