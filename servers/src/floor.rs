@@ -25,10 +25,10 @@
 use futures::future::BoxFuture;
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use wirebench_domain::store::MAX_BATCH;
-use wirebench_domain::{BatchItem, DomainError, Store};
+use wirebench_domain::{BatchItem, MAX_BATCH, Store};
 use wirebench_proto::convert::ConvertError;
 use wirebench_proto::v1 as pb;
 
@@ -58,6 +58,8 @@ pub mod kind {
 
 /// Bytes of the length prefix.
 pub const PREFIX: usize = 4;
+/// Time `serve` waits for connections to finish their request in hand after shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The floor server.
 #[derive(Debug)]
@@ -82,52 +84,48 @@ impl ProtocolServer for Floor {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, std::io::Result<()>> {
-        Box::pin(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    accepted = listener.accept() => {
-                        let Ok((socket, _)) = accepted else { continue };
-                        let _ = socket.set_nodelay(true);
-                        let (ctx, stop) = (ctx.clone(), shutdown.clone());
-                        connections.spawn(async move {
-                            tokio::select! {
-                                _ = stop.cancelled() => {}
-                                _ = connection(socket, ctx) => {}
-                            }
-                        });
-                    }
-                }
+        Box::pin(crate::tcp::serve(listener, shutdown, SHUTDOWN_GRACE, move |socket, stop| {
+            let ctx = ctx.clone();
+            async move {
+                // A broken connection only ends itself; nothing to report to the peer.
+                let _ = connection(socket, ctx, stop).await;
             }
-            connections.shutdown().await;
-            Ok(())
-        })
+        }))
     }
 }
 
-/// Reads one frame body into `buf` (reused). `Ok(false)` at a clean end of stream.
-/// A frame over `max` is skipped and reported as `Err(len)` after reading it off the wire.
+/// What [`read_frame`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole frame body is in the buffer.
+    Body,
+    /// The peer closed the stream cleanly, between frames.
+    End,
+    /// A frame of this many bytes, over the limit, was read off the wire and dropped.
+    TooLarge(usize),
+}
+
+/// Reads one frame body into `buf` (reused); see [`Frame`] for what it may find.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
-) -> std::io::Result<Result<bool, usize>> {
+) -> std::io::Result<Frame> {
     let mut len = [0u8; PREFIX];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Ok(false)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Frame::End),
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
         tokio::io::copy(&mut r.take(len as u64), &mut tokio::io::sink()).await?;
-        return Ok(Err(len));
+        return Ok(Frame::TooLarge(len));
     }
     buf.clear();
     buf.resize(len, 0);
     r.read_exact(buf).await?;
-    Ok(Ok(true))
+    Ok(Frame::Body)
 }
 
 /// Writes one frame: prefix, tag byte, message.
@@ -166,7 +164,7 @@ async fn run<Req, Resp, Fut>(
     body: &[u8],
     scratch: &mut Vec<u8>,
     f: impl FnOnce(Req) -> Fut,
-) -> Result<bool, OpError>
+) -> Result<(), OpError>
 where
     Req: Message + Default,
     Resp: Message,
@@ -175,94 +173,122 @@ where
     let reply = f(decode(body)?).await?;
     scratch.clear();
     reply.encode(scratch).expect("Vec grows as needed");
-    Ok(true)
+    Ok(())
 }
 
-async fn connection(socket: TcpStream, ctx: ServerContext) -> std::io::Result<()> {
+/// What answering one request frame did.
+enum Answer {
+    /// Reply `OK` with the bytes in the scratch buffer.
+    Ok,
+    /// The reply frames are already written (a stream), or none is due (an import item).
+    Written,
+    /// Reply `ERROR` with `code: message`.
+    Error(String),
+}
+
+impl From<OpError> for Answer {
+    fn from(e: OpError) -> Self {
+        Answer::Error(error_text(&e))
+    }
+}
+
+/// One connection: frames in, replies out, in order, until the peer closes or the server
+/// shuts down (which waits for the request in hand).
+async fn connection(socket: TcpStream, ctx: ServerContext, stop: CancellationToken) -> std::io::Result<()> {
     let (r, w) = socket.into_split();
     let mut r = BufReader::new(r);
-    let mut w = BufWriter::new(w);
+    let mut conn = Conn { w: BufWriter::new(w), scratch: Vec::new(), import: Vec::new() };
     let mut frame = Vec::new();
-    let mut scratch = Vec::new();
-    let mut import: Vec<BatchItem> = Vec::new();
-    let store: &Store = &ctx.store;
     loop {
-        match read_frame(&mut r, &mut frame, ctx.config.max_body_bytes).await? {
-            Ok(false) => return w.flush().await,
-            Err(len) => {
-                let msg = format!(
-                    "too_large: frame of {len} bytes over the {} byte limit",
-                    ctx.config.max_body_bytes
-                );
-                write_frame(&mut w, kind::ERROR, msg.as_bytes()).await?;
-            }
-            Ok(true) => {
-                let Some((&code, body)) = frame.split_first() else {
-                    write_frame(&mut w, kind::ERROR, b"malformed_message: empty frame").await?;
-                    w.flush().await?;
-                    continue;
-                };
-                let sc = &mut scratch;
-                let reply: Result<bool, OpError> = match code {
-                    op::ECHO => {
-                        sc.clear();
-                        sc.extend_from_slice(body);
-                        Ok(true)
-                    }
-                    op::GET_USER => run(body, sc, |req| pb_ops::get_user(store, req)).await,
-                    op::USER_ORDERS => run(body, sc, |req| pb_ops::user_orders(store, req)).await,
-                    op::LIST_ORDERS => run(body, sc, |req| pb_ops::list_orders(store, req)).await,
-                    op::CREATE_ORDER => run(body, sc, |req| pb_ops::create_order(store, req)).await,
-                    op::TRACK => {
-                        run(body, sc, |req| async move {
-                            Ok(pb_ops::track(store, req, |e| e.code().to_owned()).await)
-                        })
-                        .await
-                    }
-                    op::IMPORT_COMMIT => {
-                        let items = std::mem::take(&mut import);
-                        run(&[], sc, |()| pb_ops::import(store, items)).await
-                    }
-                    op::STREAM_ORDERS => {
-                        match async { pb_ops::list_orders(store, decode(body)?).await }.await {
-                            Ok(page) => {
-                                for order in &page.orders {
-                                    write_message(&mut w, kind::ITEM, order, sc).await?;
-                                }
-                                write_frame(&mut w, kind::END, &(page.orders.len() as u32).to_be_bytes())
-                                    .await?;
-                                Ok(false)
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
-                    op::IMPORT_ITEM => {
-                        // No reply by design: import is N messages in, one summary out.
-                        match decode::<pb::CreateOrderRequest>(body).and_then(|m| Ok(pb_ops::batch_item(m)?))
-                        {
-                            Ok(item) if import.len() < MAX_BATCH => {
-                                import.push(item);
-                                continue;
-                            }
-                            Ok(_) => Err(OpError::Domain(DomainError::TooLarge(format!(
-                                "an import holds at most {MAX_BATCH} orders"
-                            )))),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    other => {
-                        write_frame(&mut w, kind::ERROR, format!("unknown_op: {other}").as_bytes()).await?;
-                        w.flush().await?;
-                        continue;
-                    }
-                };
-                match reply {
-                    Ok(true) => write_frame(&mut w, kind::OK, &scratch).await?,
-                    Ok(false) => {}
-                    Err(e) => write_frame(&mut w, kind::ERROR, error_text(&e).as_bytes()).await?,
-                }
-            }
+        let read = tokio::select! {
+            biased;
+            () = stop.cancelled() => return conn.w.flush().await,
+            read = read_frame(&mut r, &mut frame, ctx.config.max_body_bytes) => read?,
+        };
+        let answer = match read {
+            Frame::End => return conn.w.flush().await,
+            Frame::TooLarge(len) => Answer::Error(format!(
+                "too_large: frame of {len} bytes over the {} byte limit",
+                ctx.config.max_body_bytes
+            )),
+            Frame::Body => match frame.split_first() {
+                None => Answer::Error("malformed_message: empty frame".into()),
+                Some((&code, body)) => conn.answer(&ctx.store, code, body).await?,
+            },
+        };
+        match answer {
+            Answer::Ok => write_frame(&mut conn.w, kind::OK, &conn.scratch).await?,
+            Answer::Written => {}
+            Answer::Error(text) => write_frame(&mut conn.w, kind::ERROR, text.as_bytes()).await?,
         }
-        w.flush().await?;
+        conn.w.flush().await?;
+    }
+}
+
+/// A connection's writer and what it keeps between frames.
+struct Conn {
+    w: BufWriter<OwnedWriteHalf>,
+    /// Reused encode buffer.
+    scratch: Vec<u8>,
+    /// Import items received since the last commit.
+    import: Vec<BatchItem>,
+}
+
+impl Conn {
+    /// Runs request `code` with message `body`. Only I/O errors end the connection.
+    async fn answer(&mut self, store: &Store, code: u8, body: &[u8]) -> std::io::Result<Answer> {
+        let sc = &mut self.scratch;
+        let done =
+            match code {
+                op::ECHO => {
+                    sc.clear();
+                    sc.extend_from_slice(body);
+                    Ok(())
+                }
+                op::GET_USER => run(body, sc, |req| pb_ops::get_user(store, req)).await,
+                op::USER_ORDERS => run(body, sc, |req| pb_ops::user_orders(store, req)).await,
+                op::LIST_ORDERS => run(body, sc, |req| pb_ops::list_orders(store, req)).await,
+                op::CREATE_ORDER => run(body, sc, |req| pb_ops::create_order(store, req)).await,
+                op::TRACK => {
+                    run(body, sc, |req| async move {
+                        Ok(pb_ops::track(store, req, |e| e.code().to_owned()).await)
+                    })
+                    .await
+                }
+                op::IMPORT_COMMIT => {
+                    let items = std::mem::take(&mut self.import);
+                    run(&[], sc, |()| pb_ops::import(store, items)).await
+                }
+                op::STREAM_ORDERS => return self.stream(store, body).await,
+                op::IMPORT_ITEM => return Ok(self.import_item(body)),
+                other => return Ok(Answer::Error(format!("unknown_op: {other}"))),
+            };
+        Ok(done.map_or_else(Answer::from, |()| Answer::Ok))
+    }
+
+    /// Writes one `ITEM` frame per order of the page, then `END` with the count.
+    async fn stream(&mut self, store: &Store, body: &[u8]) -> std::io::Result<Answer> {
+        let page = match async { pb_ops::list_orders(store, decode(body)?).await }.await {
+            Ok(page) => page,
+            Err(e) => return Ok(e.into()),
+        };
+        for order in &page.orders {
+            write_message(&mut self.w, kind::ITEM, order, &mut self.scratch).await?;
+        }
+        write_frame(&mut self.w, kind::END, &(page.orders.len() as u32).to_be_bytes()).await?;
+        Ok(Answer::Written)
+    }
+
+    /// Buffers one import item. No reply by design (N messages in, one summary out), except
+    /// an error for a bad item or a full buffer.
+    fn import_item(&mut self, body: &[u8]) -> Answer {
+        match decode::<pb::CreateOrderRequest>(body).and_then(|m| Ok(pb_ops::batch_item(m)?)) {
+            Ok(item) if self.import.len() < MAX_BATCH => {
+                self.import.push(item);
+                Answer::Written
+            }
+            Ok(_) => Answer::Error(format!("too_large: an import holds at most {MAX_BATCH} orders")),
+            Err(e) => e.into(),
+        }
     }
 }

@@ -16,6 +16,7 @@ use wirebench_domain::Store;
 pub mod floor;
 pub mod graphql;
 pub mod grpc;
+pub mod http;
 pub mod pb_ops;
 pub mod rest;
 pub mod tcp;
@@ -65,23 +66,6 @@ pub trait ProtocolServer: Sync {
 /// Every protocol server, in the order they are printed and bound (port base + index).
 pub static SERVERS: &[&dyn ProtocolServer] =
     &[&rest::Rest, &grpc::Grpc, &graphql::Graphql, &ws::Ws, &floor::Floor];
-
-/// Serves an axum app on `listener` (HTTP/1.1 and h2c, with Nagle's algorithm off so small
-/// request/response exchanges are not delayed) until `shutdown`, then drains. Shared by the
-/// HTTP-based servers.
-pub fn serve_axum(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: CancellationToken,
-) -> BoxFuture<'static, std::io::Result<()>> {
-    use axum::serve::ListenerExt as _;
-    Box::pin(async move {
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
-    })
-}
 
 /// Looks a server up by name.
 pub fn server(name: &str) -> Option<&'static dyn ProtocolServer> {

@@ -8,7 +8,7 @@ use prost::Message;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use wirebench_proto::v1 as pb;
-use wirebench_servers::floor::{kind, op, read_frame, write_frame};
+use wirebench_servers::floor::{Frame, kind, op, read_frame, write_frame};
 
 use super::{Call, ClientError, Connection, Marks, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -76,9 +76,11 @@ impl FloorConnection {
     /// Reads one reply frame; returns its kind (errors become [`ClientError::Server`]).
     async fn receive(&mut self) -> Result<u8, ClientError> {
         match read_frame(&mut self.r, &mut self.frame, MAX_REPLY).await? {
-            Ok(true) => {}
-            Ok(false) => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
-            Err(len) => return Err(ClientError::Decode(format!("reply of {len} bytes over the limit"))),
+            Frame::Body => {}
+            Frame::End => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Frame::TooLarge(len) => {
+                return Err(ClientError::Decode(format!("reply of {len} bytes over the limit")));
+            }
         }
         match self.frame.first().copied() {
             Some(kind::ERROR) => {
