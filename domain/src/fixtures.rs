@@ -131,87 +131,84 @@ fn address(rng: &mut ChaCha8Rng) -> Address {
 /// Generates the shop for `profile` from `seed`. Pure: no clock, no global state.
 pub fn generate(profile: &PayloadProfile, seed: u64) -> Fixtures {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let start = epoch();
-    let mut users = Vec::with_capacity(profile.users as usize);
-    let mut orders = Vec::with_capacity(profile.users as usize * profile.orders_per_user as usize);
-
-    for uid in 1..=u64::from(profile.users) {
-        let first = pick(&mut rng, FIRST);
-        let last = pick(&mut rng, LAST);
-        let created_at = start + Duration::minutes(rng.random_range(0..60 * 24 * 90));
-        let mut tags: Vec<String> = Vec::with_capacity(profile.tags_per_user as usize);
-        for i in 0..profile.tags_per_user as usize {
-            // Cycle through the tag list from a random start so tags are distinct while the
-            // list lasts; beyond it they are numbered.
-            let offset = rng.random_range(0..TAGS.len());
-            let base = TAGS[(offset + i) % TAGS.len()];
-            tags.push(if i < TAGS.len() { base.to_owned() } else { format!("{base}-{i}") });
-        }
-        let notifications =
-            CHANNELS.iter().filter(|_| rng.random_bool(0.5)).map(|c| (*c).to_owned()).collect();
-        users.push(User {
-            id: uid,
-            name: format!("{first} {last}"),
-            email: format!("{}.{}{uid}@example.com", first.to_lowercase(), last.to_lowercase()),
-            phone: format!("+1-555-{:04}-{:03}", rng.random_range(0..10_000u32), uid % 1000),
-            address: address(&mut rng),
-            company: format!("{} {}", pick(&mut rng, COMPANIES), pick(&mut rng, &["Inc", "GmbH", "Ltd"])),
-            avatar_url: format!("https://avatars.example.com/u/{uid}.png?s=256"),
-            bio: text(&mut rng, profile.bio_chars),
-            preferences: Preferences {
-                language: pick(&mut rng, &["en-US", "de-DE", "pt-PT", "ja-JP"]).to_owned(),
-                currency: pick(&mut rng, CURRENCIES).to_owned(),
-                newsletter: rng.random_bool(0.4),
-                theme: pick(&mut rng, THEMES).to_owned(),
-                notifications,
-            },
-            tags,
-            created_at,
-            updated_at: created_at + Duration::minutes(rng.random_range(0..60 * 24 * 30)),
-        });
-    }
+    let users: Vec<User> = (1..=u64::from(profile.users)).map(|uid| user(&mut rng, profile, uid)).collect();
 
     // Orders are generated user by user but their ids follow the order they were placed in,
     // so id order and created_at order agree, as in a real shop.
-    let mut placed: Vec<(DateTime<Utc>, Order)> = Vec::with_capacity(orders.capacity());
+    let mut placed: Vec<Order> = Vec::with_capacity(users.len() * profile.orders_per_user as usize);
     for user in &users {
         for _ in 0..profile.orders_per_user {
-            let items: Vec<LineItem> = (0..profile.items_per_order)
-                .map(|_| {
-                    let sku_n = rng.random_range(0..100_000u32);
-                    LineItem {
-                        sku: format!("SKU-{sku_n:06}"),
-                        name: text(&mut rng, profile.item_name_chars),
-                        quantity: rng.random_range(1..6),
-                        unit_price_cents: rng.random_range(99..50_000),
-                    }
-                })
-                .collect();
-            let created_at = user.created_at + Duration::seconds(rng.random_range(60..60 * 60 * 24 * 200));
-            let status = OrderStatus::ALL[rng.random_range(0..OrderStatus::ALL.len())];
-            let shipping_address =
-                if rng.random_bool(0.8) { user.address.clone() } else { address(&mut rng) };
-            placed.push((
-                created_at,
-                Order {
-                    id: 0,
-                    user_id: user.id,
-                    status,
-                    total_cents: crate::model::order_total(&items),
-                    items,
-                    currency: user.preferences.currency.clone(),
-                    shipping_address,
-                    created_at,
-                },
-            ));
+            placed.push(order(&mut rng, profile, user));
         }
     }
-    placed.sort_by_key(|(at, order)| (*at, order.user_id));
-    for (i, (_, mut order)) in placed.into_iter().enumerate() {
-        order.id = i as u64 + 1;
-        orders.push(order);
-    }
+    placed.sort_by_key(|order| (order.created_at, order.user_id));
+    let orders =
+        placed.into_iter().enumerate().map(|(i, order)| Order { id: i as u64 + 1, ..order }).collect();
     Fixtures { users, orders }
+}
+
+/// User `uid`, its text sized by `profile`.
+fn user(rng: &mut ChaCha8Rng, profile: &PayloadProfile, uid: u64) -> User {
+    let first = pick(rng, FIRST);
+    let last = pick(rng, LAST);
+    let created_at = epoch() + Duration::minutes(rng.random_range(0..60 * 24 * 90));
+    let mut tags: Vec<String> = Vec::with_capacity(profile.tags_per_user as usize);
+    for i in 0..profile.tags_per_user as usize {
+        // Cycle through the tag list from a random start so tags are distinct while the
+        // list lasts; beyond it they are numbered.
+        let offset = rng.random_range(0..TAGS.len());
+        let base = TAGS[(offset + i) % TAGS.len()];
+        tags.push(if i < TAGS.len() { base.to_owned() } else { format!("{base}-{i}") });
+    }
+    let notifications = CHANNELS.iter().filter(|_| rng.random_bool(0.5)).map(|c| (*c).to_owned()).collect();
+    User {
+        id: uid,
+        name: format!("{first} {last}"),
+        email: format!("{}.{}{uid}@example.com", first.to_lowercase(), last.to_lowercase()),
+        phone: format!("+1-555-{:04}-{:03}", rng.random_range(0..10_000u32), uid % 1000),
+        address: address(rng),
+        company: format!("{} {}", pick(rng, COMPANIES), pick(rng, &["Inc", "GmbH", "Ltd"])),
+        avatar_url: format!("https://avatars.example.com/u/{uid}.png?s=256"),
+        bio: text(rng, profile.bio_chars),
+        preferences: Preferences {
+            language: pick(rng, &["en-US", "de-DE", "pt-PT", "ja-JP"]).to_owned(),
+            currency: pick(rng, CURRENCIES).to_owned(),
+            newsletter: rng.random_bool(0.4),
+            theme: pick(rng, THEMES).to_owned(),
+            notifications,
+        },
+        tags,
+        created_at,
+        updated_at: created_at + Duration::minutes(rng.random_range(0..60 * 24 * 30)),
+    }
+}
+
+/// One order of `user`, placed after the user signed up; its id is assigned later.
+fn order(rng: &mut ChaCha8Rng, profile: &PayloadProfile, user: &User) -> Order {
+    let items: Vec<LineItem> = (0..profile.items_per_order)
+        .map(|_| {
+            let sku_n = rng.random_range(0..100_000u32);
+            LineItem {
+                sku: format!("SKU-{sku_n:06}"),
+                name: text(rng, profile.item_name_chars),
+                quantity: rng.random_range(1..6),
+                unit_price_cents: rng.random_range(99..50_000),
+            }
+        })
+        .collect();
+    let created_at = user.created_at + Duration::seconds(rng.random_range(60..60 * 60 * 24 * 200));
+    let status = OrderStatus::ALL[rng.random_range(0..OrderStatus::ALL.len())];
+    let shipping_address = if rng.random_bool(0.8) { user.address.clone() } else { address(rng) };
+    Order {
+        id: 0,
+        user_id: user.id,
+        status,
+        total_cents: crate::model::order_total(&items),
+        items,
+        currency: user.preferences.currency.clone(),
+        shipping_address,
+        created_at,
+    }
 }
 
 #[cfg(test)]

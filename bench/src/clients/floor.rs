@@ -112,6 +112,83 @@ impl FloorConnection {
     }
 }
 
+impl FloorConnection {
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let (user, s, r): (pb::User, _, _) =
+            self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
+        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)).payload(s, r))
+    }
+
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
+        let (reply, s, r) = self.unary(op::USER_ORDERS, &req).await?;
+        Ok(Call::new(user_orders(reply)?).payload(s, r))
+    }
+
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+        let (page, s, r): (pb::OrderPage, _, _) = self.unary(op::LIST_ORDERS, &req).await?;
+        Ok(Call::new(Outcome::Orders(orders(page.orders)?)).payload(s, r))
+    }
+
+    /// One `ITEM` frame per order, then `END`.
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+        let mut marks = Marks::start(p.n as usize);
+        let sent = self.send(op::STREAM_ORDERS, &req).await?;
+        self.w.flush().await?;
+        let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0u64);
+        loop {
+            match self.receive().await? {
+                kind::ITEM => {
+                    marks.mark();
+                    received += (self.frame.len() - 1) as u64;
+                    got.push(self.body::<pb::Order>()?);
+                }
+                kind::END => break,
+                other => return Err(ClientError::Decode(format!("unexpected frame kind {other}"))),
+            }
+        }
+        Ok(Call::new(Outcome::Orders(orders(got)?)).payload(sent, received).messages(marks))
+    }
+
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::CreateOrderRequest {
+            idempotency_key: p.idempotency_key.clone().unwrap_or_default(),
+            order: Some(p.new_order.clone().into()),
+        };
+        let (reply, s, r): (pb::CreateOrderResponse, _, _) = self.unary(op::CREATE_ORDER, &req).await?;
+        let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
+        let order = order.try_into().map_err(ClientError::decode)?;
+        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }).payload(s, r))
+    }
+
+    /// N `IMPORT_ITEM` frames (no replies), then one `IMPORT_COMMIT` for the summary.
+    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let mut sent = 0;
+        for i in 0..p.n as usize {
+            let req = pb::CreateOrderRequest {
+                idempotency_key: p.item_key(i).unwrap_or_default(),
+                order: Some(p.new_order.clone().into()),
+            };
+            sent += self.send(op::IMPORT_ITEM, &req).await?;
+        }
+        let (summary, s, r) = self.unary(op::IMPORT_COMMIT, &()).await?;
+        Ok(Call::new(Outcome::Imported(pb::ImportSummary::into(summary))).payload(sent + s, r))
+    }
+
+    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let (mut got, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
+        for (i, id) in p.order_ids.iter().enumerate() {
+            let req = pb::TrackRequest { correlation_id: i as u64, order_id: *id };
+            let (reply, s, r): (pb::TrackReply, _, _) = self.unary(op::TRACK, &req).await?;
+            got.push(crate::clients::grpc::tracked(reply, i as u64)?);
+            (sent, received) = (sent + s, received + r);
+        }
+        Ok(Call::new(Outcome::Orders(got)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+    }
+}
+
 impl Connection for FloorConnection {
     fn counters(&self) -> &WireCounters {
         &self.counters
@@ -123,83 +200,15 @@ impl Connection for FloorConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            Ok(match op {
-                Operation::GetUser => {
-                    let (user, s, r): (pb::User, _, _) =
-                        self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
-                    Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?), s, r, 1)
-                }
-                Operation::UserOrders => {
-                    let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-                    let (reply, s, r) = self.unary(op::USER_ORDERS, &req).await?;
-                    Call::new(user_orders(reply)?, s, r, 1)
-                }
-                Operation::ListOrders => {
-                    let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-                    let (page, s, r): (pb::OrderPage, _, _) = self.unary(op::LIST_ORDERS, &req).await?;
-                    Call::new(Outcome::Orders(orders(page.orders)?), s, r, 1)
-                }
-                Operation::StreamOrders => {
-                    let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-                    let mut marks = Marks::start(p.n as usize);
-                    let sent = self.send(op::STREAM_ORDERS, &req).await?;
-                    self.w.flush().await?;
-                    let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0u64);
-                    loop {
-                        match self.receive().await? {
-                            kind::ITEM => {
-                                marks.mark();
-                                received += (self.frame.len() - 1) as u64;
-                                got.push(self.body::<pb::Order>()?);
-                            }
-                            kind::END => break,
-                            other => {
-                                return Err(ClientError::Decode(format!("unexpected frame kind {other}")));
-                            }
-                        }
-                    }
-                    Call {
-                        outcome: Outcome::Orders(orders(got)?),
-                        payload_sent: sent,
-                        payload_received: received,
-                        round_trips: 1,
-                        message_times: marks.into_times(),
-                    }
-                }
-                Operation::CreateOrder => {
-                    let req = pb::CreateOrderRequest {
-                        idempotency_key: p.idempotency_key.clone().unwrap_or_default(),
-                        order: Some(p.new_order.clone().into()),
-                    };
-                    let (reply, s, r): (pb::CreateOrderResponse, _, _) =
-                        self.unary(op::CREATE_ORDER, &req).await?;
-                    let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-                    let order = order.try_into().map_err(ClientError::decode)?;
-                    Call::new(Outcome::Created { order, replayed: reply.replayed }, s, r, 1)
-                }
-                Operation::ImportOrders => {
-                    let mut sent = 0;
-                    for i in 0..p.n as usize {
-                        let req = pb::CreateOrderRequest {
-                            idempotency_key: p.item_key(i).unwrap_or_default(),
-                            order: Some(p.new_order.clone().into()),
-                        };
-                        sent += self.send(op::IMPORT_ITEM, &req).await?;
-                    }
-                    let (summary, s, r) = self.unary(op::IMPORT_COMMIT, &()).await?;
-                    Call::new(Outcome::Imported(pb::ImportSummary::into(summary)), sent + s, r, 1)
-                }
-                Operation::TrackOrders => {
-                    let (mut got, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
-                    for (i, id) in p.order_ids.iter().enumerate() {
-                        let req = pb::TrackRequest { correlation_id: i as u64, order_id: *id };
-                        let (reply, s, r): (pb::TrackReply, _, _) = self.unary(op::TRACK, &req).await?;
-                        got.push(crate::clients::grpc::tracked(reply, i as u64)?);
-                        (sent, received) = (sent + s, received + r);
-                    }
-                    Call::new(Outcome::Orders(got), sent, received, p.order_ids.len() as u32)
-                }
-            })
+            match op {
+                Operation::GetUser => self.get_user(p).await,
+                Operation::UserOrders => self.user_orders(p).await,
+                Operation::ListOrders => self.list_orders(p).await,
+                Operation::StreamOrders => self.stream_orders(p).await,
+                Operation::CreateOrder => self.create_order(p).await,
+                Operation::ImportOrders => self.import_orders(p).await,
+                Operation::TrackOrders => self.track_orders(p).await,
+            }
         })
     }
 }

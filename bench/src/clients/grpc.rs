@@ -107,6 +107,97 @@ fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
     }
 }
 
+/// Payload bytes of a protobuf message as an integer of the results.
+fn len(m: &impl Message) -> u64 {
+    m.encoded_len() as u64
+}
+
+impl GrpcConnection {
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::GetUserRequest { id: p.user_id };
+        let sent = len(&req);
+        let user = self.client.get_user(req).await.map_err(server_error)?.into_inner();
+        let received = len(&user);
+        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)).payload(sent, received))
+    }
+
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
+        let sent = len(&req);
+        let reply = self.client.get_user_orders(req).await.map_err(server_error)?.into_inner();
+        let received = len(&reply);
+        Ok(Call::new(user_orders(reply)?).payload(sent, received))
+    }
+
+    /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
+    /// per message).
+    async fn list_orders(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
+        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+        let sent = len(&req);
+        let mut marks = Marks::start(p.n as usize);
+        let mut stream = self.client.list_orders(req).await.map_err(server_error)?.into_inner();
+        let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0);
+        while let Some(order) = stream.message().await.map_err(server_error)? {
+            marks.mark();
+            received += len(&order);
+            got.push(order);
+        }
+        let call = Call::new(Outcome::Orders(orders(got)?)).payload(sent, received);
+        Ok(if timed { call.messages(marks) } else { call })
+    }
+
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = create_request(p, p.idempotency_key.clone());
+        let sent = len(&req);
+        let reply = self.client.create_order(req).await.map_err(server_error)?.into_inner();
+        let received = len(&reply);
+        let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
+        let order = order.try_into().map_err(ClientError::decode)?;
+        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }).payload(sent, received))
+    }
+
+    /// ImportOrders, a client stream: N messages in, one summary out.
+    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
+        let sent = reqs.iter().map(len).sum();
+        let summary =
+            self.client.import_orders(futures::stream::iter(reqs)).await.map_err(server_error)?.into_inner();
+        let received = len(&summary);
+        Ok(Call::new(Outcome::Imported(summary.into())).payload(sent, received))
+    }
+
+    /// TrackOrders, bidirectional: a real conversation, one request, its reply, the next.
+    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let outbound = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let closed = || ClientError::decode("request stream closed");
+        let first =
+            pb::TrackRequest { correlation_id: 0, order_id: p.order_ids.first().copied().unwrap_or(0) };
+        let mut sent = len(&first);
+        tx.send(first).await.map_err(|_| closed())?;
+        let mut inbound = self.client.track_orders(outbound).await.map_err(server_error)?.into_inner();
+        let (mut got, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
+        for i in 0..p.order_ids.len() {
+            if i > 0 {
+                let req = pb::TrackRequest { correlation_id: i as u64, order_id: p.order_ids[i] };
+                sent += len(&req);
+                tx.send(req).await.map_err(|_| closed())?;
+            }
+            let reply = inbound
+                .message()
+                .await
+                .map_err(server_error)?
+                .ok_or_else(|| ClientError::decode("conversation ended early"))?;
+            received += len(&reply);
+            got.push(tracked(reply, i as u64)?);
+        }
+        drop(tx);
+        // Drain the end of the stream so its trailers are part of this call.
+        while inbound.next().await.is_some() {}
+        Ok(Call::new(Outcome::Orders(got)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+    }
+}
+
 impl Connection for GrpcConnection {
     fn counters(&self) -> &WireCounters {
         &self.counters
@@ -118,101 +209,15 @@ impl Connection for GrpcConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let c = &mut self.client;
-            Ok(match op {
-                Operation::GetUser => {
-                    let req = pb::GetUserRequest { id: p.user_id };
-                    let sent = req.encoded_len();
-                    let user = c.get_user(req).await.map_err(server_error)?.into_inner();
-                    let received = user.encoded_len();
-                    Call::new(
-                        Outcome::User(user.try_into().map_err(ClientError::decode)?),
-                        sent as u64,
-                        received as u64,
-                        1,
-                    )
-                }
-                Operation::UserOrders => {
-                    let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-                    let sent = req.encoded_len();
-                    let reply = c.get_user_orders(req).await.map_err(server_error)?.into_inner();
-                    let received = reply.encoded_len();
-                    Call::new(user_orders(reply)?, sent as u64, received as u64, 1)
-                }
-                Operation::ListOrders | Operation::StreamOrders => {
-                    let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-                    let sent = req.encoded_len();
-                    let mut marks = Marks::start(p.n as usize);
-                    let mut stream = c.list_orders(req).await.map_err(server_error)?.into_inner();
-                    let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0);
-                    while let Some(order) = stream.message().await.map_err(server_error)? {
-                        marks.mark();
-                        received += order.encoded_len();
-                        got.push(order);
-                    }
-                    let mut call = Call::new(Outcome::Orders(orders(got)?), sent as u64, received as u64, 1);
-                    if op == Operation::StreamOrders {
-                        call.message_times = marks.into_times();
-                    }
-                    call
-                }
-                Operation::CreateOrder => {
-                    let req = create_request(p, p.idempotency_key.clone());
-                    let sent = req.encoded_len();
-                    let reply = c.create_order(req).await.map_err(server_error)?.into_inner();
-                    let received = reply.encoded_len();
-                    let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-                    let order = order.try_into().map_err(ClientError::decode)?;
-                    Call::new(
-                        Outcome::Created { order, replayed: reply.replayed },
-                        sent as u64,
-                        received as u64,
-                        1,
-                    )
-                }
-                Operation::ImportOrders => {
-                    let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
-                    let sent: usize = reqs.iter().map(Message::encoded_len).sum();
-                    let summary = c
-                        .import_orders(futures::stream::iter(reqs))
-                        .await
-                        .map_err(server_error)?
-                        .into_inner();
-                    let received = summary.encoded_len();
-                    Call::new(Outcome::Imported(summary.into()), sent as u64, received as u64, 1)
-                }
-                Operation::TrackOrders => {
-                    // A real conversation: send one request, wait for its reply, then the next.
-                    let (tx, rx) = tokio::sync::mpsc::channel(1);
-                    let outbound = tokio_stream::wrappers::ReceiverStream::new(rx);
-                    let first = pb::TrackRequest {
-                        correlation_id: 0,
-                        order_id: p.order_ids.first().copied().unwrap_or(0),
-                    };
-                    let mut sent = first.encoded_len();
-                    tx.send(first).await.map_err(|_| ClientError::decode("request stream closed"))?;
-                    let mut inbound = c.track_orders(outbound).await.map_err(server_error)?.into_inner();
-                    let (mut got, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
-                    for i in 0..p.order_ids.len() {
-                        if i > 0 {
-                            let req = pb::TrackRequest { correlation_id: i as u64, order_id: p.order_ids[i] };
-                            sent += req.encoded_len();
-                            tx.send(req).await.map_err(|_| ClientError::decode("request stream closed"))?;
-                        }
-                        let reply = inbound
-                            .message()
-                            .await
-                            .map_err(server_error)?
-                            .ok_or_else(|| ClientError::decode("conversation ended early"))?;
-                        received += reply.encoded_len();
-                        got.push(tracked(reply, i as u64)?);
-                    }
-                    drop(tx);
-                    // Drain the end of the stream so its trailers are part of this call.
-                    while inbound.next().await.is_some() {}
-                    Call::new(Outcome::Orders(got), sent as u64, received as u64, p.order_ids.len() as u32)
-                }
-            })
+            match op {
+                Operation::GetUser => self.get_user(p).await,
+                Operation::UserOrders => self.user_orders(p).await,
+                Operation::ListOrders => self.list_orders(p, false).await,
+                Operation::StreamOrders => self.list_orders(p, true).await,
+                Operation::CreateOrder => self.create_order(p).await,
+                Operation::ImportOrders => self.import_orders(p).await,
+                Operation::TrackOrders => self.track_orders(p).await,
+            }
         })
     }
 }

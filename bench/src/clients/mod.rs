@@ -87,9 +87,25 @@ pub struct Call {
 }
 
 impl Call {
-    /// A call of `round_trips` sequential exchanges, without per-message timing.
-    pub fn new(outcome: Outcome, payload_sent: u64, payload_received: u64, round_trips: u32) -> Call {
-        Call { outcome, payload_sent, payload_received, round_trips, message_times: Vec::new() }
+    /// A call of one exchange that moved no payload (set it with [`Call::payload`]) and timed
+    /// no messages.
+    pub fn new(outcome: Outcome) -> Call {
+        Call { outcome, payload_sent: 0, payload_received: 0, round_trips: 1, message_times: Vec::new() }
+    }
+
+    /// The serialized message bytes sent and received.
+    pub fn payload(self, sent: u64, received: u64) -> Call {
+        Call { payload_sent: sent, payload_received: received, ..self }
+    }
+
+    /// The exchanges the call waited for in sequence.
+    pub fn round_trips(self, round_trips: u32) -> Call {
+        Call { round_trips, ..self }
+    }
+
+    /// When each message of a stream arrived.
+    pub fn messages(self, marks: Marks) -> Call {
+        Call { message_times: marks.into_times(), ..self }
     }
 }
 
@@ -129,7 +145,7 @@ impl ClientError {
 
 /// Records message arrival times for stream operations.
 #[derive(Debug)]
-pub(crate) struct Marks {
+pub struct Marks {
     start: Instant,
     times: Vec<Duration>,
 }

@@ -298,6 +298,110 @@ fn server_error(status: StatusCode, body: &[u8]) -> ClientError {
     }
 }
 
+impl RestConnection {
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let reply = self.get(&format!("/v1/users/{}", p.user_id)).await?;
+        Ok(Call::new(Outcome::User(json(&reply.body)?)).payload(0, reply.wire_len))
+    }
+
+    /// Two GETs (name, then orders), or one with `include=orders` in the fewer-round-trips
+    /// variant.
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let user = p.user_id;
+        if self.variant.fewer_round_trips {
+            let path = format!(
+                "/v1/users/{user}?fields=name&include=orders&orders_limit={}&fields[orders]=id,total_cents,status",
+                p.n
+            );
+            let reply = self.get(&path).await?;
+            let v: NameAndOrders = json(&reply.body)?;
+            return Ok(
+                Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }).payload(0, reply.wire_len)
+            );
+        }
+        let first = self.get(&format!("/v1/users/{user}?fields=name")).await?;
+        let second =
+            self.get(&format!("/v1/users/{user}/orders?limit={}&fields=id,total_cents,status", p.n)).await?;
+        let name: NameOnly = json(&first.body)?;
+        let orders: PageOf<OrderSummary> = json(&second.body)?;
+        let outcome = Outcome::UserOrders { name: name.name, orders: orders.data };
+        Ok(Call::new(outcome).payload(0, first.wire_len + second.wire_len).round_trips(2))
+    }
+
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
+        let page: PageOf<Order> = json(&reply.body)?;
+        Ok(Call::new(Outcome::Orders(page.data)).payload(0, reply.wire_len))
+    }
+
+    /// NDJSON: each complete line is one message; note when each arrives.
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
+        let mut marks = Marks::start(p.n as usize);
+        let res = self.send(req).await?;
+        let (parts, mut body) = res.into_parts();
+        if !parts.status.is_success() {
+            let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();
+            return Err(server_error(parts.status, &bytes));
+        }
+        let (mut pending, mut orders, mut received) = (Vec::new(), Vec::with_capacity(p.n as usize), 0u64);
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
+            received += data.len() as u64;
+            pending.extend_from_slice(&data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                marks.mark();
+                orders.push(json::<Order>(&pending[..end])?);
+                pending.drain(..=end);
+            }
+        }
+        Ok(Call::new(Outcome::Orders(orders)).payload(0, received).messages(marks))
+    }
+
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
+        let sent = body.len() as u64;
+        let (order, replayed, received) = self.create(p.idempotency_key.as_deref(), body).await?;
+        Ok(Call::new(Outcome::Created { order, replayed }).payload(sent, received))
+    }
+
+    /// N POSTs one after another, the summary the client's own tally; or one POST to the
+    /// batch endpoint in the fewer-round-trips variant.
+    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        if self.variant.fewer_round_trips {
+            let items: Vec<_> = (0..p.n as usize)
+                .map(|i| serde_json::json!({"idempotency_key": p.item_key(i), "order": &p.new_order}))
+                .collect();
+            let body =
+                Bytes::from(serde_json::to_vec(&serde_json::json!({ "items": items })).expect("serializes"));
+            let sent = body.len() as u64;
+            let reply = self.post("/v1/orders/batch", body, None).await?;
+            let b: BatchReply = json(&reply.body)?;
+            return Ok(Call::new(Outcome::Imported(b.summary())).payload(sent, reply.wire_len));
+        }
+        let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
+        let mut summary = ImportSummary::default();
+        let (mut sent, mut received) = (0, 0);
+        for i in 0..p.n as usize {
+            sent += body.len() as u64;
+            let (order, replayed, r) = self.create(p.item_key(i).as_deref(), body.clone()).await?;
+            received += r;
+            summary.record(i, &Ok(Created { order, replayed }));
+        }
+        Ok(Call::new(Outcome::Imported(summary)).payload(sent, received).round_trips(p.n))
+    }
+
+    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let (mut orders, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
+        for id in &p.order_ids {
+            let reply = self.get(&format!("/v1/orders/{id}")).await?;
+            received += reply.wire_len;
+            orders.push(json::<Order>(&reply.body)?);
+        }
+        Ok(Call::new(Outcome::Orders(orders)).payload(0, received).round_trips(p.order_ids.len() as u32))
+    }
+}
+
 impl Connection for RestConnection {
     fn counters(&self) -> &WireCounters {
         &self.counters
@@ -309,107 +413,15 @@ impl Connection for RestConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            let user = p.user_id;
-            Ok(match op {
-                Operation::GetUser => {
-                    let reply = self.get(&format!("/v1/users/{user}")).await?;
-                    Call::new(Outcome::User(json(&reply.body)?), 0, reply.wire_len, 1)
-                }
-                Operation::UserOrders if self.variant.fewer_round_trips => {
-                    let path = format!(
-                        "/v1/users/{user}?fields=name&include=orders&orders_limit={}&fields[orders]=id,total_cents,status",
-                        p.n
-                    );
-                    let reply = self.get(&path).await?;
-                    let v: NameAndOrders = json(&reply.body)?;
-                    Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }, 0, reply.wire_len, 1)
-                }
-                Operation::UserOrders => {
-                    let first = self.get(&format!("/v1/users/{user}?fields=name")).await?;
-                    let path = format!("/v1/users/{user}/orders?limit={}&fields=id,total_cents,status", p.n);
-                    let second = self.get(&path).await?;
-                    let name: NameOnly = json(&first.body)?;
-                    let orders: PageOf<OrderSummary> = json(&second.body)?;
-                    let received = first.wire_len + second.wire_len;
-                    Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }, 0, received, 2)
-                }
-                Operation::ListOrders => {
-                    let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
-                    let page: PageOf<Order> = json(&reply.body)?;
-                    Call::new(Outcome::Orders(page.data), 0, reply.wire_len, 1)
-                }
-                Operation::StreamOrders => {
-                    let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
-                    let mut marks = Marks::start(p.n as usize);
-                    let res = self.send(req).await?;
-                    let (parts, mut body) = res.into_parts();
-                    if !parts.status.is_success() {
-                        let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();
-                        return Err(server_error(parts.status, &bytes));
-                    }
-                    // Each complete line is one message; note when each arrives.
-                    let (mut pending, mut orders, mut received) =
-                        (Vec::new(), Vec::with_capacity(p.n as usize), 0u64);
-                    while let Some(frame) = body.frame().await {
-                        let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
-                        received += data.len() as u64;
-                        pending.extend_from_slice(&data);
-                        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                            marks.mark();
-                            orders.push(json::<Order>(&pending[..end])?);
-                            pending.drain(..=end);
-                        }
-                    }
-                    Call {
-                        outcome: Outcome::Orders(orders),
-                        payload_sent: 0,
-                        payload_received: received,
-                        round_trips: 1,
-                        message_times: marks.into_times(),
-                    }
-                }
-                Operation::CreateOrder => {
-                    let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
-                    let sent = body.len() as u64;
-                    let (order, replayed, received) = self.create(p.idempotency_key.as_deref(), body).await?;
-                    Call::new(Outcome::Created { order, replayed }, sent, received, 1)
-                }
-                Operation::ImportOrders if self.variant.fewer_round_trips => {
-                    let items: Vec<_> = (0..p.n as usize)
-                        .map(|i| serde_json::json!({"idempotency_key": p.item_key(i), "order": &p.new_order}))
-                        .collect();
-                    let body = Bytes::from(
-                        serde_json::to_vec(&serde_json::json!({ "items": items })).expect("serializes"),
-                    );
-                    let sent = body.len() as u64;
-                    let reply = self.post("/v1/orders/batch", body, None).await?;
-                    let b: BatchReply = json(&reply.body)?;
-                    Call::new(Outcome::Imported(b.summary()), sent, reply.wire_len, 1)
-                }
-                Operation::ImportOrders => {
-                    // N POSTs, one after another; the summary is the client's own tally.
-                    let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
-                    let mut summary = ImportSummary::default();
-                    let (mut sent, mut received) = (0, 0);
-                    for i in 0..p.n as usize {
-                        sent += body.len() as u64;
-                        let (order, replayed, r) =
-                            self.create(p.item_key(i).as_deref(), body.clone()).await?;
-                        received += r;
-                        summary.record(i, &Ok(Created { order, replayed }));
-                    }
-                    Call::new(Outcome::Imported(summary), sent, received, p.n)
-                }
-                Operation::TrackOrders => {
-                    let (mut orders, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
-                    for id in &p.order_ids {
-                        let reply = self.get(&format!("/v1/orders/{id}")).await?;
-                        received += reply.wire_len;
-                        orders.push(json::<Order>(&reply.body)?);
-                    }
-                    Call::new(Outcome::Orders(orders), 0, received, p.order_ids.len() as u32)
-                }
-            })
+            match op {
+                Operation::GetUser => self.get_user(p).await,
+                Operation::UserOrders => self.user_orders(p).await,
+                Operation::ListOrders => self.list_orders(p).await,
+                Operation::StreamOrders => self.stream_orders(p).await,
+                Operation::CreateOrder => self.create_order(p).await,
+                Operation::ImportOrders => self.import_orders(p).await,
+                Operation::TrackOrders => self.track_orders(p).await,
+            }
         })
     }
 }

@@ -133,6 +133,87 @@ impl WsConnection {
     }
 }
 
+impl WsConnection {
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let msg = ClientMessage::GetUser { id: self.id(), user_id: p.user_id };
+        let (user, s, r) = self.request(msg).await?;
+        Ok(Call::new(Outcome::User(user)).payload(s, r))
+    }
+
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let msg = ClientMessage::UserOrders { id: self.id(), user_id: p.user_id, limit: p.n };
+        let (v, s, r): (UserOrders, _, _) = self.request(msg).await?;
+        Ok(Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }).payload(s, r))
+    }
+
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let msg =
+            ClientMessage::ListOrders { id: self.id(), limit: p.n, cursor: None, status: None, sort: None };
+        let (page, s, r): (OrderPage, _, _) = self.request(msg).await?;
+        Ok(Call::new(Outcome::Orders(page.data)).payload(s, r))
+    }
+
+    /// One `item` message per order, then `end`.
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let id = self.id();
+        let mut marks = Marks::start(p.n as usize);
+        let sent = self.send(&ClientMessage::StreamOrders { id, limit: p.n, status: None }).await?;
+        let (mut orders, mut received) = (Vec::with_capacity(p.n as usize), 0);
+        loop {
+            let (msg, r) = self.receive::<Order>(id).await?;
+            received += r;
+            match (msg.kind.as_str(), msg.data) {
+                ("item", Some(order)) => {
+                    marks.mark();
+                    orders.push(order);
+                }
+                ("end", _) => break,
+                (kind, _) => return Err(ClientError::Decode(format!("unexpected {kind} in a stream"))),
+            }
+        }
+        Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).messages(marks))
+    }
+
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let msg = ClientMessage::CreateOrder {
+            id: self.id(),
+            idempotency_key: p.idempotency_key.clone(),
+            order: p.new_order.clone(),
+        };
+        let (c, s, r): (CreatedOrder, _, _) = self.request(msg).await?;
+        Ok(Call::new(Outcome::Created { order: c.order, replayed: c.replayed }).payload(s, r))
+    }
+
+    /// N `import_order` messages (no replies), then one `import_commit` for the summary.
+    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let batch = format!("import-{}", self.next_id);
+        let mut sent = 0;
+        for i in 0..p.n as usize {
+            let msg = ClientMessage::ImportOrder {
+                id: self.id(),
+                batch: batch.clone(),
+                idempotency_key: p.item_key(i),
+                order: p.new_order.clone(),
+            };
+            sent += self.feed(&msg).await?;
+        }
+        let commit = ClientMessage::ImportCommit { id: self.id(), batch };
+        let (summary, sent_commit, r): (ImportSummary, _, _) = self.request(commit).await?;
+        Ok(Call::new(Outcome::Imported(summary)).payload(sent + sent_commit, r))
+    }
+
+    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let (mut orders, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
+        for order_id in &p.order_ids {
+            let msg = ClientMessage::GetOrder { id: self.id(), order_id: *order_id };
+            let (order, s, r) = self.request(msg).await?;
+            orders.push(order);
+            (sent, received) = (sent + s, received + r);
+        }
+        Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+    }
+}
+
 impl Connection for WsConnection {
     fn counters(&self) -> &WireCounters {
         &self.counters
@@ -144,92 +225,15 @@ impl Connection for WsConnection {
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
         Box::pin(async move {
-            Ok(match op {
-                Operation::GetUser => {
-                    let msg = ClientMessage::GetUser { id: self.id(), user_id: p.user_id };
-                    let (user, s, r) = self.request(msg).await?;
-                    Call::new(Outcome::User(user), s, r, 1)
-                }
-                Operation::UserOrders => {
-                    let msg = ClientMessage::UserOrders { id: self.id(), user_id: p.user_id, limit: p.n };
-                    let (v, s, r): (UserOrders, _, _) = self.request(msg).await?;
-                    Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }, s, r, 1)
-                }
-                Operation::ListOrders => {
-                    let msg = ClientMessage::ListOrders {
-                        id: self.id(),
-                        limit: p.n,
-                        cursor: None,
-                        status: None,
-                        sort: None,
-                    };
-                    let (page, s, r): (OrderPage, _, _) = self.request(msg).await?;
-                    Call::new(Outcome::Orders(page.data), s, r, 1)
-                }
-                Operation::StreamOrders => {
-                    let id = self.id();
-                    let mut marks = Marks::start(p.n as usize);
-                    let sent =
-                        self.send(&ClientMessage::StreamOrders { id, limit: p.n, status: None }).await?;
-                    let (mut orders, mut received) = (Vec::with_capacity(p.n as usize), 0);
-                    loop {
-                        let (msg, r) = self.receive::<Order>(id).await?;
-                        received += r;
-                        match (msg.kind.as_str(), msg.data) {
-                            ("item", Some(order)) => {
-                                marks.mark();
-                                orders.push(order);
-                            }
-                            ("end", _) => break,
-                            (kind, _) => {
-                                return Err(ClientError::Decode(format!("unexpected {kind} in a stream")));
-                            }
-                        }
-                    }
-                    Call {
-                        outcome: Outcome::Orders(orders),
-                        payload_sent: sent,
-                        payload_received: received,
-                        round_trips: 1,
-                        message_times: marks.into_times(),
-                    }
-                }
-                Operation::CreateOrder => {
-                    let msg = ClientMessage::CreateOrder {
-                        id: self.id(),
-                        idempotency_key: p.idempotency_key.clone(),
-                        order: p.new_order.clone(),
-                    };
-                    let (c, s, r): (CreatedOrder, _, _) = self.request(msg).await?;
-                    Call::new(Outcome::Created { order: c.order, replayed: c.replayed }, s, r, 1)
-                }
-                Operation::ImportOrders => {
-                    let batch = format!("import-{}", self.next_id);
-                    let mut sent = 0;
-                    for i in 0..p.n as usize {
-                        let msg = ClientMessage::ImportOrder {
-                            id: self.id(),
-                            batch: batch.clone(),
-                            idempotency_key: p.item_key(i),
-                            order: p.new_order.clone(),
-                        };
-                        sent += self.feed(&msg).await?;
-                    }
-                    let commit = ClientMessage::ImportCommit { id: self.id(), batch };
-                    let (summary, sent_commit, r): (ImportSummary, _, _) = self.request(commit).await?;
-                    Call::new(Outcome::Imported(summary), sent + sent_commit, r, 1)
-                }
-                Operation::TrackOrders => {
-                    let (mut orders, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
-                    for order_id in &p.order_ids {
-                        let msg = ClientMessage::GetOrder { id: self.id(), order_id: *order_id };
-                        let (order, s, r) = self.request(msg).await?;
-                        orders.push(order);
-                        (sent, received) = (sent + s, received + r);
-                    }
-                    Call::new(Outcome::Orders(orders), sent, received, p.order_ids.len() as u32)
-                }
-            })
+            match op {
+                Operation::GetUser => self.get_user(p).await,
+                Operation::UserOrders => self.user_orders(p).await,
+                Operation::ListOrders => self.list_orders(p).await,
+                Operation::StreamOrders => self.stream_orders(p).await,
+                Operation::CreateOrder => self.create_order(p).await,
+                Operation::ImportOrders => self.import_orders(p).await,
+                Operation::TrackOrders => self.track_orders(p).await,
+            }
         })
     }
 }

@@ -27,7 +27,7 @@ use wirebench_domain::{
 use super::messages::{
     ClientMessage, CreatedOrder, OrderPage, ReplyData, ServerMessage, SubscriptionState, UserOrders,
 };
-use super::writer::{Outbox, Outgoing, send};
+use super::writer::{Outbox, Outgoing, send, text_frame};
 use super::{
     CLOSE_GRACE, IDLE_TIMEOUT, MAX_BUFFERED_IMPORTS, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS, PING_INTERVAL, Socket,
 };
@@ -114,57 +114,14 @@ pub(super) async fn read_loop(
             }
             received = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 last_seen = Instant::now();
-                let answer = match received {
-                    // The peer closed; the library has already answered its Close frame.
-                    None => return Ending::Gone,
-                    Some(Ok(Message::Text(text))) => {
-                        if text.len() > max_text {
-                            Some(ServerMessage::error(
-                                None,
-                                "too_large",
-                                format!("a message may have at most {max_text} bytes, got {}", text.len()),
-                            ))
-                        } else {
-                            match serde_json::from_str::<ClientMessage>(&text) {
-                                Ok(request) => session.handle(store, tx, &mut in_flight, request),
-                                Err(e) => Some(malformed(&text, &e)),
-                            }
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => Some(ServerMessage::error(
-                        None,
-                        "unsupported",
-                        "binary frames are not supported; send JSON text frames",
-                    )),
-                    // The library queued the pong; make sure it goes out now.
-                    Some(Ok(Message::Ping(_))) => {
-                        if tx.send(Outgoing::Flush).await.is_err() {
-                            return Ending::Gone;
-                        }
-                        None
-                    }
-                    // Pongs only count as a sign of life; a Close frame was answered by the
-                    // library and the next read ends the stream.
-                    Some(Ok(Message::Pong(_) | Message::Close(_) | Message::Frame(_))) => None,
-                    // The peer broke a limit or the protocol: tell it why, then close.
-                    Some(Err(WsError::Capacity(e))) => {
-                        break (close_frame(CloseCode::Size, &e.to_string()), Ending::PeerBroke);
-                    }
-                    Some(Err(WsError::Utf8(_))) => {
-                        break (close_frame(CloseCode::Invalid, "text is not UTF-8"), Ending::PeerBroke);
-                    }
-                    // The peer went away without a close handshake: nobody to tell.
-                    Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
-                        return Ending::Gone;
-                    }
-                    Some(Err(WsError::Protocol(e))) => {
-                        break (close_frame(CloseCode::Protocol, &e.to_string()), Ending::PeerBroke);
-                    }
-                    Some(Err(_)) => return Ending::Gone,
+                let answer = match session.on_received(received, store, tx, &mut in_flight, max_text) {
+                    Received::Answer(answer) => answer,
+                    Received::Flush => Outgoing::Flush,
+                    Received::Nothing => continue,
+                    Received::Close(close) => break (close, Ending::PeerBroke),
+                    Received::End => return Ending::Gone,
                 };
-                if let Some(answer) = answer
-                    && !send(tx, &answer).await
-                {
+                if tx.send(answer).await.is_err() {
                     return Ending::Gone;
                 }
             }
@@ -201,7 +158,71 @@ fn malformed(text: &str, e: &serde_json::Error) -> ServerMessage {
     ServerMessage::error(id, "malformed_message", e.to_string())
 }
 
+/// What one read from the socket asks of the read loop.
+enum Received {
+    /// Send this.
+    Answer(Outgoing),
+    /// Flush what the library queued (the pong to a ping).
+    Flush,
+    /// Nothing to send.
+    Nothing,
+    /// The peer broke a limit or the protocol: tell it why in this Close frame, then close.
+    Close(CloseFrame),
+    /// The peer is gone: nobody to tell anything.
+    End,
+}
+
 impl Session {
+    /// Handles one read from the socket: a request (answered at once or run in
+    /// `in_flight`), a control frame, the end of the stream, or a broken peer.
+    fn on_received<'a>(
+        &mut self,
+        received: Option<Result<Message, WsError>>,
+        store: &'a Store,
+        tx: &'a Outbox,
+        in_flight: &mut InFlight<'a>,
+        max_text: usize,
+    ) -> Received {
+        let answer = match received {
+            // The peer closed; the library has already answered its Close frame.
+            None => return Received::End,
+            Some(Ok(Message::Text(text))) if text.len() > max_text => ServerMessage::error(
+                None,
+                "too_large",
+                format!("a message may have at most {max_text} bytes, got {}", text.len()),
+            ),
+            Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMessage>(&text) {
+                Ok(request) => match self.handle(store, tx, in_flight, request) {
+                    Some(answer) => answer,
+                    None => return Received::Nothing,
+                },
+                Err(e) => malformed(&text, &e),
+            },
+            Some(Ok(Message::Binary(_))) => ServerMessage::error(
+                None,
+                "unsupported",
+                "binary frames are not supported; send JSON text frames",
+            ),
+            // The library queued the pong; make sure it goes out now.
+            Some(Ok(Message::Ping(_))) => return Received::Flush,
+            // Pongs only count as a sign of life; a Close frame was answered by the library
+            // and the next read ends the stream.
+            Some(Ok(Message::Pong(_) | Message::Close(_) | Message::Frame(_))) => return Received::Nothing,
+            Some(Err(WsError::Capacity(e))) => {
+                return Received::Close(close_frame(CloseCode::Size, &e.to_string()));
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                return Received::Close(close_frame(CloseCode::Invalid, "text is not UTF-8"));
+            }
+            Some(Err(WsError::Protocol(e))) if !matches!(e, ProtocolError::ResetWithoutClosingHandshake) => {
+                return Received::Close(close_frame(CloseCode::Protocol, &e.to_string()));
+            }
+            // Gone without a close handshake, or the socket broke: nobody to tell.
+            Some(Err(_)) => return Received::End,
+        };
+        Received::Answer(text_frame(&answer))
+    }
+
     /// Handles one request: at once when it only touches this socket's state (returning the
     /// answer, if any), else by adding it to `in_flight`, which sends its own answer.
     fn handle<'a>(
@@ -211,94 +232,115 @@ impl Session {
         in_flight: &mut InFlight<'a>,
         request: ClientMessage,
     ) -> Option<ServerMessage> {
-        let running: BoxFuture<'a, ()> = match request {
-            ClientMessage::GetUser { id, user_id } => {
-                Box::pin(reply(tx, id, async move { store.get_user(user_id).await.map(ReplyData::User) }))
-            }
-            ClientMessage::UserOrders { id, user_id, limit } => Box::pin(reply(tx, id, async move {
-                let query = OrderQuery::recent(limit);
-                let (user, page) =
-                    futures::future::try_join(store.get_user(user_id), store.user_orders(user_id, &query))
-                        .await?;
-                let orders = page.items.iter().map(OrderSummary::from).collect();
-                Ok(ReplyData::UserOrders(UserOrders { name: user.name, orders }))
-            })),
-            ClientMessage::ListOrders { id, limit, cursor, status, sort } => {
-                Box::pin(reply(tx, id, async move {
-                    let sort = sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
-                    let page = store.list_orders(&OrderQuery { status, sort, cursor, limit }).await?;
-                    Ok(ReplyData::OrderPage(OrderPage { data: page.items, next_cursor: page.next_cursor }))
-                }))
-            }
-            ClientMessage::StreamOrders { id, limit, status } => {
-                Box::pin(stream_orders(store, tx, id, limit, status))
-            }
-            ClientMessage::GetOrder { id, order_id } => {
-                Box::pin(reply(tx, id, async move { store.get_order(order_id).await.map(ReplyData::Order) }))
-            }
-            ClientMessage::CreateOrder { id, idempotency_key, order } => {
-                Box::pin(reply(tx, id, async move {
-                    let created = store.create_order(idempotency_key.as_deref(), order).await?;
-                    Ok(ReplyData::CreatedOrder(CreatedOrder {
-                        order: created.order,
-                        replayed: created.replayed,
-                    }))
-                }))
-            }
+        match request {
             ClientMessage::ImportOrder { id, batch, idempotency_key, order } => {
-                if self.buffered >= MAX_BUFFERED_IMPORTS {
-                    return Some(ServerMessage::error(
-                        Some(id),
-                        "too_large",
-                        format!(
-                            "a socket buffers at most {MAX_BUFFERED_IMPORTS} imported orders; \
-                             commit a batch first (order not added to batch {batch:?})"
-                        ),
-                    ));
-                }
-                self.batches.entry(batch).or_default().push(BatchItem { idempotency_key, order });
-                self.buffered += 1;
-                return None;
+                self.buffer_import(id, batch, BatchItem { idempotency_key, order })
             }
             ClientMessage::ImportCommit { id, batch } => {
                 let items = self.batches.remove(&batch).unwrap_or_default();
                 self.buffered -= items.len();
-                Box::pin(reply(tx, id, import(store, items)))
+                in_flight.push(Box::pin(reply(tx, id, import(store, items))));
+                None
             }
-            ClientMessage::SubscribeEvents { id } => {
-                return Some(if self.subscriptions.contains_key(&id) {
-                    ServerMessage::error(Some(id), "conflict", format!("subscription {id} is already active"))
-                } else if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
-                    ServerMessage::error(
-                        Some(id),
-                        "too_large",
-                        format!("a socket may hold at most {MAX_SUBSCRIPTIONS} subscriptions"),
-                    )
-                } else {
-                    self.subscriptions.insert(id, BroadcastStream::new(store.subscribe()));
-                    ServerMessage::Reply {
-                        id,
-                        data: ReplyData::SubscriptionState(SubscriptionState { subscribed: true }),
-                    }
-                });
+            ClientMessage::SubscribeEvents { id } => Some(self.subscribe(store, id)),
+            ClientMessage::Unsubscribe { id, subscription } => Some(self.unsubscribe(id, subscription)),
+            request => {
+                in_flight.push(run(store, tx, request));
+                None
             }
-            ClientMessage::Unsubscribe { id, subscription } => {
-                return Some(if self.subscriptions.remove(&subscription).is_some() {
-                    ServerMessage::Reply {
-                        id,
-                        data: ReplyData::SubscriptionState(SubscriptionState { subscribed: false }),
-                    }
-                } else {
-                    ServerMessage::error(
-                        Some(id),
-                        "not_found",
-                        format!("subscription {subscription} is not active on this socket"),
-                    )
-                });
-            }
-        };
-        in_flight.push(running);
+        }
+    }
+
+    /// Adds an order to a batch of this socket; answers only when the buffer is full.
+    fn buffer_import(&mut self, id: u64, batch: String, item: BatchItem) -> Option<ServerMessage> {
+        if self.buffered >= MAX_BUFFERED_IMPORTS {
+            return Some(ServerMessage::error(
+                Some(id),
+                "too_large",
+                format!(
+                    "a socket buffers at most {MAX_BUFFERED_IMPORTS} imported orders; \
+                     commit a batch first (order not added to batch {batch:?})"
+                ),
+            ));
+        }
+        self.batches.entry(batch).or_default().push(item);
+        self.buffered += 1;
         None
+    }
+
+    fn subscribe(&mut self, store: &Store, id: u64) -> ServerMessage {
+        if self.subscriptions.contains_key(&id) {
+            ServerMessage::error(Some(id), "conflict", format!("subscription {id} is already active"))
+        } else if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            ServerMessage::error(
+                Some(id),
+                "too_large",
+                format!("a socket may hold at most {MAX_SUBSCRIPTIONS} subscriptions"),
+            )
+        } else {
+            self.subscriptions.insert(id, BroadcastStream::new(store.subscribe()));
+            ServerMessage::Reply {
+                id,
+                data: ReplyData::SubscriptionState(SubscriptionState { subscribed: true }),
+            }
+        }
+    }
+
+    fn unsubscribe(&mut self, id: u64, subscription: u64) -> ServerMessage {
+        if self.subscriptions.remove(&subscription).is_some() {
+            ServerMessage::Reply {
+                id,
+                data: ReplyData::SubscriptionState(SubscriptionState { subscribed: false }),
+            }
+        } else {
+            ServerMessage::error(
+                Some(id),
+                "not_found",
+                format!("subscription {subscription} is not active on this socket"),
+            )
+        }
+    }
+}
+
+/// A request that works on the store, as a task that sends its own answer. (Requests about
+/// the socket's own state are handled by [`Session::handle`] before they get here.)
+fn run<'a>(store: &'a Store, tx: &'a Outbox, request: ClientMessage) -> BoxFuture<'a, ()> {
+    match request {
+        ClientMessage::GetUser { id, user_id } => {
+            Box::pin(reply(tx, id, async move { store.get_user(user_id).await.map(ReplyData::User) }))
+        }
+        ClientMessage::UserOrders { id, user_id, limit } => Box::pin(reply(tx, id, async move {
+            let query = OrderQuery::recent(limit);
+            let (user, page) =
+                futures::future::try_join(store.get_user(user_id), store.user_orders(user_id, &query))
+                    .await?;
+            let orders = page.items.iter().map(OrderSummary::from).collect();
+            Ok(ReplyData::UserOrders(UserOrders { name: user.name, orders }))
+        })),
+        ClientMessage::ListOrders { id, limit, cursor, status, sort } => {
+            Box::pin(reply(tx, id, async move {
+                let sort = sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+                let page = store.list_orders(&OrderQuery { status, sort, cursor, limit }).await?;
+                Ok(ReplyData::OrderPage(OrderPage { data: page.items, next_cursor: page.next_cursor }))
+            }))
+        }
+        ClientMessage::StreamOrders { id, limit, status } => {
+            Box::pin(stream_orders(store, tx, id, limit, status))
+        }
+        ClientMessage::GetOrder { id, order_id } => {
+            Box::pin(reply(tx, id, async move { store.get_order(order_id).await.map(ReplyData::Order) }))
+        }
+        ClientMessage::CreateOrder { id, idempotency_key, order } => Box::pin(reply(tx, id, async move {
+            let created = store.create_order(idempotency_key.as_deref(), order).await?;
+            Ok(ReplyData::CreatedOrder(CreatedOrder { order: created.order, replayed: created.replayed }))
+        })),
+        ClientMessage::ImportOrder { id, .. }
+        | ClientMessage::ImportCommit { id, .. }
+        | ClientMessage::SubscribeEvents { id }
+        | ClientMessage::Unsubscribe { id, .. } => Box::pin(async move {
+            send(tx, &ServerMessage::error(Some(id), "internal", "a socket request reached the store path"))
+                .await;
+        }),
     }
 }
 

@@ -51,8 +51,13 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Socket, Message>, mut rx: mp
     }
 }
 
-/// Serializes `message` straight to a text frame and queues it. False when the writer is gone.
-pub(super) async fn send(tx: &Outbox, message: &ServerMessage) -> bool {
+/// `message` serialized straight to a text frame.
+pub(super) fn text_frame(message: &ServerMessage) -> Outgoing {
     let text = serde_json::to_string(message).expect("server messages serialize");
-    tx.send(Outgoing::Frame(Message::Text(text.into()))).await.is_ok()
+    Outgoing::Frame(Message::Text(text.into()))
+}
+
+/// Queues `message`. False when the writer is gone.
+pub(super) async fn send(tx: &Outbox, message: &ServerMessage) -> bool {
+    tx.send(text_frame(message)).await.is_ok()
 }
