@@ -37,8 +37,29 @@ pub struct Change {
     pub b: f64,
     /// (b − a) / a in percent; 0 when a is 0.
     pub percent: f64,
-    /// "better", "worse", "noise" or "same".
-    pub verdict: &'static str,
+    pub verdict: Verdict,
+}
+
+/// How a metric moved from A to B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    /// Moved, but less than the metric's noise threshold.
+    Noise,
+    Same,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::Noise => "noise",
+            Verdict::Same => "same",
+        }
+    }
 }
 
 /// A matched cell and its changes.
@@ -73,18 +94,18 @@ fn key(c: &Cell) -> String {
 
 /// Classifies a change. `higher_is_better` for throughput; `threshold` in percent, `None`
 /// for deterministic metrics (any change is real).
-fn verdict(a: f64, b: f64, higher_is_better: bool, threshold: Option<f64>) -> (f64, &'static str) {
+fn verdict(a: f64, b: f64, higher_is_better: bool, threshold: Option<f64>) -> (f64, Verdict) {
     let percent = if a == 0.0 { 0.0 } else { (b - a) / a * 100.0 };
     if a == b {
-        return (percent, "same");
+        return (percent, Verdict::Same);
     }
     if let Some(t) = threshold
         && percent.abs() < t
     {
-        return (percent, "noise");
+        return (percent, Verdict::Noise);
     }
     let improved = if higher_is_better { b > a } else { b < a };
-    (percent, if improved { "better" } else { "worse" })
+    (percent, if improved { Verdict::Better } else { Verdict::Worse })
 }
 
 /// Compares two results.
@@ -161,10 +182,15 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     let c = compare(&a, &b, args.noise, (&args.a.display().to_string(), &args.b.display().to_string()));
     println!("{:<44} {:<16} {:>12} {:>12} {:>8}  verdict", "cell", "metric", "A", "B", "change");
     for cell in &c.cells {
-        for ch in cell.changes.iter().filter(|ch| ch.verdict != "same") {
+        for ch in cell.changes.iter().filter(|ch| ch.verdict != Verdict::Same) {
             println!(
                 "{:<44} {:<16} {:>12.1} {:>12.1} {:>7.1}%  {}",
-                cell.key, ch.metric, ch.a, ch.b, ch.percent, ch.verdict
+                cell.key,
+                ch.metric,
+                ch.a,
+                ch.b,
+                ch.percent,
+                ch.verdict.as_str()
             );
         }
     }
@@ -186,13 +212,13 @@ mod tests {
 
     #[test]
     fn verdicts_separate_noise_from_real_changes() {
-        assert_eq!(verdict(100.0, 103.0, true, Some(5.0)).1, "noise");
-        assert_eq!(verdict(100.0, 110.0, true, Some(5.0)).1, "better");
-        assert_eq!(verdict(100.0, 90.0, true, Some(5.0)).1, "worse");
-        assert_eq!(verdict(100.0, 90.0, false, Some(5.0)).1, "better");
+        assert_eq!(verdict(100.0, 103.0, true, Some(5.0)).1, Verdict::Noise);
+        assert_eq!(verdict(100.0, 110.0, true, Some(5.0)).1, Verdict::Better);
+        assert_eq!(verdict(100.0, 90.0, true, Some(5.0)).1, Verdict::Worse);
+        assert_eq!(verdict(100.0, 90.0, false, Some(5.0)).1, Verdict::Better);
         // Round trips are exact: any change is real.
-        assert_eq!(verdict(2.0, 1.0, false, None).1, "better");
-        assert_eq!(verdict(1.0, 1.01, false, None).1, "worse");
-        assert_eq!(verdict(7.0, 7.0, false, None).1, "same");
+        assert_eq!(verdict(2.0, 1.0, false, None).1, Verdict::Better);
+        assert_eq!(verdict(1.0, 1.01, false, None).1, Verdict::Worse);
+        assert_eq!(verdict(7.0, 7.0, false, None).1, Verdict::Same);
     }
 }

@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::catalog::{OpParams, Operation, Outcome, check_write, expected};
 use crate::clients::{ClientError, Protocol};
 use wirebench_domain::Store;
@@ -14,7 +16,7 @@ use wirebench_domain::Store;
 /// How long one check may take before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The verdict for one (protocol, operation).
+/// The verdict for one (protocol, operation), with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Same data as the reference.
@@ -23,6 +25,51 @@ pub enum Verdict {
     Unsupported(&'static str),
     /// Different data, or an error.
     Fails(String),
+}
+
+/// A verdict's kind, as `results.json` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    Agrees,
+    Unsupported,
+    Fails,
+}
+
+impl VerdictKind {
+    /// The name results.json uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Agrees => "agrees",
+            VerdictKind::Unsupported => "unsupported",
+            VerdictKind::Fails => "fails",
+        }
+    }
+}
+
+impl std::fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Verdict {
+    pub fn kind(&self) -> VerdictKind {
+        match self {
+            Verdict::Agrees => VerdictKind::Agrees,
+            Verdict::Unsupported(_) => VerdictKind::Unsupported,
+            Verdict::Fails(_) => VerdictKind::Fails,
+        }
+    }
+
+    /// The reason (unsupported) or the difference (fails).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Verdict::Agrees => None,
+            Verdict::Unsupported(why) => Some((*why).to_owned()),
+            Verdict::Fails(why) => Some(why.clone()),
+        }
+    }
 }
 
 /// Runs `op` once through `protocol` and compares. `reference` must hold the same data as

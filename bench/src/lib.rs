@@ -23,4 +23,5 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod serve;
+pub mod summary;
 pub mod wire;

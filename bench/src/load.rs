@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::catalog::{OpParams, Operation};
-use crate::clients::{ClientError, Connection, Protocol};
+use crate::clients::{Call, ClientError, Connection, Protocol};
 use crate::kernel::KernelCounts;
 use crate::wire::WireSnapshot;
 
@@ -246,6 +246,99 @@ fn segments(k: Option<KernelCounts>) -> u64 {
     k.map_or(0, |k| u64::from(k.segs_in) + u64::from(k.segs_out))
 }
 
+/// One worker: one connection at a time, its own stats.
+struct Worker<'a> {
+    spec: &'a CellSpec,
+    id: u32,
+    stats: CellStats,
+    conn: Box<dyn Connection>,
+    /// The connection's kernel segment count when recording began on it.
+    segs_at_start: Option<u64>,
+    /// When the last recorded answer was complete.
+    last_recorded: Option<Instant>,
+}
+
+impl Worker<'_> {
+    /// Adds the segments the current connection exchanged while recording.
+    fn close_segments(&mut self) {
+        if let Some(start) = self.segs_at_start.take() {
+            self.stats.segments += segments(self.conn.counters().kernel()).saturating_sub(start);
+        }
+    }
+
+    /// Replaces a broken or timed-out connection. False when none could be opened before the
+    /// deadline: the worker is done.
+    async fn reconnect(&mut self, deadline: Instant) -> bool {
+        self.close_segments();
+        match connect(self.spec, &mut self.stats, deadline).await {
+            Some(conn) => {
+                self.conn = conn;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records one finished, successful call: latency from `from` (the intended or actual
+    /// send), its bytes and messages.
+    fn record(&mut self, call: &Call, wire: WireSnapshot, from: Instant, sent_at: Instant, done: Instant) {
+        let stats = &mut self.stats;
+        stats.latency.saturating_record(nanos(done - from));
+        if let Some(u) = &mut stats.uncorrected {
+            u.saturating_record(nanos(done - sent_at));
+        }
+        if let Some(lag) = &mut stats.send_lag {
+            lag.saturating_record(nanos(sent_at.saturating_duration_since(from)));
+        }
+        for t in &call.message_times {
+            stats.messages.saturating_record(nanos(*t));
+        }
+        stats.ops += 1;
+        stats.wire = stats.wire.plus(wire);
+        stats.payload_sent += call.payload_sent;
+        stats.payload_received += call.payload_received;
+        stats.round_trips += u64::from(call.round_trips);
+        self.last_recorded = Some(done);
+    }
+
+    /// Runs one call and accounts for it; false when the worker must stop.
+    async fn step(
+        &mut self,
+        seq: u64,
+        intended: Option<Instant>,
+        measure_from: Instant,
+        deadline: Instant,
+    ) -> bool {
+        let now = Instant::now();
+        let recording = intended.unwrap_or(now) >= measure_from;
+        if recording && self.segs_at_start.is_none() {
+            self.segs_at_start = Some(segments(self.conn.counters().kernel()));
+        }
+        let params = params_for(self.spec, self.id, seq);
+        let before = self.conn.counters().snapshot();
+        let sent_at = Instant::now();
+        let result =
+            tokio::time::timeout(self.spec.call_timeout, self.conn.call(self.spec.op, &params)).await;
+        let done = Instant::now();
+        let failure = match result {
+            Ok(Ok(call)) => {
+                if recording {
+                    let wire = self.conn.counters().snapshot().since(before);
+                    self.record(&call, wire, intended.unwrap_or(sent_at), sent_at, done);
+                }
+                return true;
+            }
+            Ok(Err(e)) => e,
+            Err(_) => ClientError::Timeout,
+        };
+        if recording {
+            self.stats.error(&failure);
+        }
+        // A server error leaves the connection usable; anything else replaces it.
+        matches!(failure, ClientError::Server { .. }) || self.reconnect(deadline).await
+    }
+}
+
 async fn worker(
     spec: &CellSpec,
     id: u32,
@@ -260,90 +353,30 @@ async fn worker(
     let mut stats = CellStats::new(open_rate.is_some());
     let budget = spec.max_ops.div_ceil(u64::from(spec.concurrency.max(1)));
     tokio::time::sleep_until(start.into()).await;
-    let Some(mut conn) = connect(spec, &mut stats, deadline).await else { return stats };
+    let Some(conn) = connect(spec, &mut stats, deadline).await else { return stats };
+    let mut w = Worker { spec, id, stats, conn, segs_at_start: None, last_recorded: None };
     let interval = open_rate.map(|r| Duration::from_secs_f64(1.0 / r.max(1e-9)));
     // Stagger the workers' schedules evenly within one interval.
     let mut intended =
         interval.map(|i| start + i.mul_f64(f64::from(id) / f64::from(spec.concurrency.max(1))));
     let mut seq = 0u64;
-    let mut last_recorded: Option<Instant> = None;
-    let mut segs_at_start: Option<u64> = None;
-    while !spec.stop.load(Ordering::Relaxed) && stats.ops < budget {
+    while !spec.stop.load(Ordering::Relaxed) && w.stats.ops < budget {
         if let Some(at) = intended
             && at > Instant::now()
         {
             tokio::time::sleep_until(at.into()).await;
         }
-        let now = Instant::now();
-        if now >= deadline {
+        if Instant::now() >= deadline || !w.step(seq, intended, measure_from, deadline).await {
             break;
         }
-        let recording = intended.unwrap_or(now) >= measure_from;
-        if recording && segs_at_start.is_none() {
-            segs_at_start = Some(segments(conn.counters().kernel()));
-        }
-        let params = params_for(spec, id, seq);
         seq += 1;
-        let before = conn.counters().snapshot();
-        let sent_at = Instant::now();
-        let result = tokio::time::timeout(spec.call_timeout, conn.call(spec.op, &params)).await;
-        let done = Instant::now();
-        match result {
-            Ok(Ok(call)) => {
-                if recording {
-                    let wire = conn.counters().snapshot().since(before);
-                    let from = intended.unwrap_or(sent_at);
-                    stats.latency.saturating_record(nanos(done - from));
-                    if let Some(u) = &mut stats.uncorrected {
-                        u.saturating_record(nanos(done - sent_at));
-                    }
-                    if let Some(lag) = &mut stats.send_lag {
-                        lag.saturating_record(nanos(sent_at.saturating_duration_since(from)));
-                    }
-                    for t in &call.message_times {
-                        stats.messages.saturating_record(nanos(*t));
-                    }
-                    stats.ops += 1;
-                    stats.wire = stats.wire.plus(wire);
-                    stats.payload_sent += call.payload_sent;
-                    stats.payload_received += call.payload_received;
-                    stats.round_trips += u64::from(call.round_trips);
-                    last_recorded = Some(done);
-                }
-            }
-            Ok(Err(e)) => {
-                if recording {
-                    stats.error(&e);
-                }
-                if !matches!(e, ClientError::Server { .. }) {
-                    stats.segments += segs_at_start
-                        .take()
-                        .map_or(0, |s| segments(conn.counters().kernel()).saturating_sub(s));
-                    match connect(spec, &mut stats, deadline).await {
-                        Some(c) => conn = c,
-                        None => break,
-                    }
-                }
-            }
-            Err(_) => {
-                if recording {
-                    stats.error(&ClientError::Timeout);
-                }
-                stats.segments +=
-                    segs_at_start.take().map_or(0, |s| segments(conn.counters().kernel()).saturating_sub(s));
-                match connect(spec, &mut stats, deadline).await {
-                    Some(c) => conn = c,
-                    None => break,
-                }
-            }
-        }
         if let (Some(at), Some(i)) = (&mut intended, interval) {
             *at += i;
         }
     }
-    stats.segments += segs_at_start.map_or(0, |s| segments(conn.counters().kernel()).saturating_sub(s));
-    stats.elapsed = last_recorded.map_or(Duration::ZERO, |l| l.saturating_duration_since(measure_from));
-    stats
+    w.close_segments();
+    w.stats.elapsed = w.last_recorded.map_or(Duration::ZERO, |l| l.saturating_duration_since(measure_from));
+    w.stats
 }
 
 fn nanos(d: Duration) -> u64 {

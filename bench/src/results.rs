@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Operation;
+use crate::equivalence::VerdictKind;
 use crate::load::CellStats;
 
 /// Version of this file's shape. Bump when a field changes meaning or is removed.
@@ -136,8 +137,7 @@ pub struct EquivalenceResult {
     pub protocol: String,
     pub payload: String,
     pub operation: Operation,
-    /// agrees, unsupported or fails.
-    pub verdict: String,
+    pub verdict: VerdictKind,
     /// The reason (unsupported) or the difference (fails).
     pub detail: Option<String>,
 }

@@ -37,12 +37,8 @@ fn long_functions(lines: &[&str], max: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
-        let is_fn = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "async fn ", "pub async fn "]
-            .iter()
-            .chain(&["pub(crate) async fn ", "pub(super) async fn ", "const fn ", "pub const fn "])
-            .any(|p| trimmed.starts_with(p));
         // A declaration without a body (trait methods) ends with `;`.
-        if !is_fn || trimmed.ends_with(';') {
+        if !starts_a_function(trimmed) || trimmed.ends_with(';') {
             continue;
         }
         let indent = line.len() - trimmed.len();
@@ -55,6 +51,21 @@ fn long_functions(lines: &[&str], max: usize) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// True for `fn` after any visibility (`pub`, `pub(crate)`, `pub(in path)`) and qualifiers.
+fn starts_a_function(line: &str) -> bool {
+    let mut rest = line;
+    if let Some(after) = rest.strip_prefix("pub") {
+        rest = match after.strip_prefix('(') {
+            Some(inner) => inner.split_once(") ").map_or("", |(_, r)| r),
+            None => after.trim_start(),
+        };
+    }
+    for qualifier in ["const ", "async ", "unsafe "] {
+        rest = rest.strip_prefix(qualifier).unwrap_or(rest);
+    }
+    rest.starts_with("fn ")
 }
 
 #[test]
@@ -89,4 +100,10 @@ fn the_function_measure_counts_from_fn_to_its_closing_brace() {
     assert_eq!(long_functions(&lines, 2), vec![(1, 3), (5, 6)]);
     assert!(long_functions(&lines, 6).is_empty());
     assert_eq!(code_lines("a\n#[cfg(test)]\nmod tests {}\n"), vec!["a"]);
+    for yes in ["fn a() {", "pub(in crate::report) fn a(", "pub(super) async fn a(", "pub const fn a("] {
+        assert!(starts_a_function(yes), "{yes}");
+    }
+    for no in ["fnord", "pub struct Fn {", "// fn a() {", "let f = fn_ptr;"] {
+        assert!(!starts_a_function(no), "{no}");
+    }
 }

@@ -60,6 +60,12 @@ pub trait Protocol: Sync {
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>>;
 }
 
+impl std::fmt::Debug for dyn Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One open connection (or conversation) with a server.
 pub trait Connection {
     /// Runs one operation and waits for all of its answer.

@@ -2,9 +2,10 @@
 //! protocol; each finding ranks whatever protocols the run measured, and skips itself when
 //! its data is missing.
 
-use super::claims::ClaimRow;
+use super::claims::{ClaimRow, ClaimVerdict};
 use super::{Finding, View, fmt};
 use crate::catalog::Operation;
+use crate::equivalence::VerdictKind;
 use crate::results::Cell;
 
 /// Every finding the data supports, most telling first.
@@ -26,14 +27,15 @@ pub fn all(view: &View<'_>, claims: &[ClaimRow]) -> Vec<Finding> {
     out.extend(serialization(view));
     out.extend(equivalence(view));
     if !claims.is_empty() {
-        let pick = |v: &str| -> Vec<String> {
+        let pick = |v: ClaimVerdict| -> Vec<String> {
             claims
                 .iter()
                 .filter(|c| c.verdict == v)
                 .map(|c| format!("“{}” ({})", c.claim, c.measured))
                 .collect()
         };
-        let (holds, roughly, fails) = (pick("holds"), pick("roughly"), pick("does not hold"));
+        let (holds, roughly, fails) =
+            (pick(ClaimVerdict::Holds), pick(ClaimVerdict::Roughly), pick(ClaimVerdict::DoesNotHold));
         let mut parts = Vec::new();
         if !holds.is_empty() {
             parts.push(format!("Holds: {}", holds.join("; ")));
@@ -44,7 +46,7 @@ pub fn all(view: &View<'_>, claims: &[ClaimRow]) -> Vec<Finding> {
         if !fails.is_empty() {
             parts.push(format!("Does not hold: {}", fails.join("; ")));
         }
-        let missing = claims.iter().filter(|c| c.verdict == "not measured").count();
+        let missing = claims.iter().filter(|c| c.verdict == ClaimVerdict::NotMeasured).count();
         if missing > 0 {
             parts.push(format!("{missing} not measured (see the claims table)"));
         }
@@ -322,10 +324,10 @@ fn equivalence(view: &View<'_>) -> Option<Finding> {
     if eq.is_empty() {
         return None;
     }
-    let n = |v: &str| eq.iter().filter(|e| e.verdict == v).count();
+    let n = |v: VerdictKind| eq.iter().filter(|e| e.verdict == v).count();
     let fails: Vec<String> = eq
         .iter()
-        .filter(|e| e.verdict == "fails")
+        .filter(|e| e.verdict == VerdictKind::Fails)
         .map(|e| format!("{} {} ({})", e.protocol, e.operation, e.payload))
         .collect();
     Some(Finding {
@@ -338,8 +340,8 @@ fn equivalence(view: &View<'_>) -> Option<Finding> {
             format!(
                 "All {} checked (protocol, operation) pairs that run agreed with the reference store before timing; \
                  {} are unsupported by design (reasons in the equivalence section).",
-                n("agrees"),
-                n("unsupported")
+                n(VerdictKind::Agrees),
+                n(VerdictKind::Unsupported)
             )
         } else {
             format!("Not timed because they disagree with the reference store: {}.", fails.join(", "))

@@ -16,7 +16,7 @@
 mod charts;
 pub mod claims;
 mod findings;
-mod fmt;
+pub mod fmt;
 mod sections;
 pub mod serialization;
 
@@ -31,8 +31,9 @@ use self::serialization::CodecData;
 use crate::catalog::Operation;
 use crate::results::{Cell, Results, RunStatus};
 
-/// The page template, compiled in.
+/// The page template and its method partial, compiled in.
 const TEMPLATE: &str = include_str!("../../templates/report.html");
+const METHOD: &str = include_str!("../../templates/method.html");
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -283,10 +284,15 @@ struct ProtocolRow {
     floor: bool,
 }
 
+/// The run's settings that the method section quotes.
 #[derive(Debug, Clone, Serialize)]
 struct MethodNote {
-    title: &'static str,
-    text: String,
+    /// The open-loop rate, formatted, or why there is none.
+    rate: String,
+    warmup_s: f64,
+    duration_s: f64,
+    /// The floor protocol's name, when it took part.
+    floor: Option<String>,
 }
 
 /// Everything the template shows.
@@ -309,7 +315,7 @@ struct Page {
     cpu: Vec<Block>,
     equivalence: Vec<Block>,
     environment: Vec<Kv>,
-    method: Vec<MethodNote>,
+    method: MethodNote,
     command: String,
     floor: Option<String>,
 }
@@ -353,6 +359,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     };
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE)?;
+    env.add_template("method.html", METHOD)?;
     Ok(env.get_template("report.html")?.render(minijinja::context! { page => page })?)
 }
 

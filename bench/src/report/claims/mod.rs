@@ -32,14 +32,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use self::metrics::{Getter, metric};
+use self::samples::{cell_samples, codec_samples, geometric_mean};
 use super::View;
 use super::fmt;
-use super::serialization::CodecFigure;
 use crate::catalog::Operation;
-use crate::results::Cell;
+
+mod metrics;
+mod samples;
+
+pub use self::metrics::metric_names;
 
 /// The claims compiled into the binary.
-pub const BUILTIN: &str = include_str!("../../claims.toml");
+pub const BUILTIN: &str = include_str!("../../../claims.toml");
 
 /// A claims file could not be read or names something that does not exist.
 #[derive(Debug, thiserror::Error)]
@@ -134,157 +139,6 @@ pub struct Claims {
     pub claims: Vec<ClaimSpec>,
 }
 
-/// What a metric's numbers are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unit {
-    Bytes,
-    Count,
-    Nanos,
-    Micros,
-    Rate,
-}
-
-impl Unit {
-    fn show(self, v: f64) -> String {
-        match self {
-            Unit::Bytes => fmt::bytes(v),
-            Unit::Count => fmt::count(v),
-            Unit::Nanos => fmt::nanos(v),
-            Unit::Micros => fmt::micros(v),
-            Unit::Rate => fmt::rate(v),
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Getter {
-    Cell(fn(&Cell) -> Option<f64>),
-    Codec(fn(&CodecFigure) -> Option<f64>),
-}
-
-/// A metric a claim can name.
-#[derive(Clone, Copy)]
-struct Metric {
-    name: &'static str,
-    unit: Unit,
-    get: Getter,
-}
-
-const METRICS: &[Metric] = &[
-    Metric {
-        name: "sent_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.total_bytes)),
-    },
-    Metric {
-        name: "received_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.received_per_op.total_bytes)),
-    },
-    Metric {
-        name: "total_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes)),
-    },
-    Metric {
-        name: "sent_payload_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.payload_bytes)),
-    },
-    Metric {
-        name: "received_payload_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.received_per_op.payload_bytes)),
-    },
-    Metric {
-        name: "payload_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| {
-            Some(c.bytes.sent_per_op.payload_bytes + c.bytes.received_per_op.payload_bytes)
-        }),
-    },
-    Metric {
-        name: "sent_overhead_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.overhead_bytes)),
-    },
-    Metric {
-        name: "received_overhead_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.received_per_op.overhead_bytes)),
-    },
-    Metric {
-        name: "overhead_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| {
-            Some(c.bytes.sent_per_op.overhead_bytes + c.bytes.received_per_op.overhead_bytes)
-        }),
-    },
-    Metric {
-        name: "setup_bytes_per_connection",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| {
-            Some(c.bytes.setup_sent_per_connection + c.bytes.setup_received_per_connection)
-        }),
-    },
-    Metric {
-        name: "tcp_ip_header_bytes_per_op",
-        unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.tcp_ip_headers_per_op_estimate)),
-    },
-    Metric {
-        name: "round_trips_per_op",
-        unit: Unit::Count,
-        get: Getter::Cell(|c| Some(c.round_trips_per_op)),
-    },
-    Metric { name: "turns_per_op", unit: Unit::Count, get: Getter::Cell(|c| Some(c.turns_per_op)) },
-    Metric {
-        name: "p50_ns",
-        unit: Unit::Nanos,
-        get: Getter::Cell(|c| c.latency.as_ref().map(|l| l.p50_ns as f64)),
-    },
-    Metric {
-        name: "p99_ns",
-        unit: Unit::Nanos,
-        get: Getter::Cell(|c| c.latency.as_ref().map(|l| l.p99_ns as f64)),
-    },
-    Metric {
-        name: "p999_ns",
-        unit: Unit::Nanos,
-        get: Getter::Cell(|c| c.latency.as_ref().map(|l| l.p999_ns as f64)),
-    },
-    Metric { name: "throughput_ops_s", unit: Unit::Rate, get: Getter::Cell(|c| Some(c.throughput_ops_s)) },
-    Metric {
-        name: "server_cpu_us_per_op",
-        unit: Unit::Micros,
-        get: Getter::Cell(|c| c.resources.server_cpu_us_per_op),
-    },
-    Metric {
-        name: "client_cpu_us_per_op",
-        unit: Unit::Micros,
-        get: Getter::Cell(|c| c.resources.client_cpu_us_per_op),
-    },
-    Metric { name: "codec_encode_ns", unit: Unit::Nanos, get: Getter::Codec(|f| f.encode_ns) },
-    Metric { name: "codec_decode_ns", unit: Unit::Nanos, get: Getter::Codec(|f| f.decode_ns) },
-    Metric {
-        name: "codec_encode_decode_ns",
-        unit: Unit::Nanos,
-        get: Getter::Codec(CodecFigure::round_trip_ns),
-    },
-    Metric { name: "codec_raw_bytes", unit: Unit::Bytes, get: Getter::Codec(|f| f.raw_bytes) },
-    Metric { name: "codec_gzip_bytes", unit: Unit::Bytes, get: Getter::Codec(|f| f.gzip_bytes) },
-    Metric { name: "codec_zstd_bytes", unit: Unit::Bytes, get: Getter::Codec(|f| f.zstd_bytes) },
-];
-
-fn metric(name: &str) -> Option<Metric> {
-    METRICS.iter().copied().find(|m| m.name == name)
-}
-
-/// The names a claim's `metric` can take.
-pub fn metric_names() -> Vec<&'static str> {
-    METRICS.iter().map(|m| m.name).collect()
-}
-
 /// Parses and checks a claims file's text.
 pub fn parse(text: &str, origin: &str) -> Result<Claims, ClaimsError> {
     let invalid = |message: String| ClaimsError::Invalid { origin: origin.into(), message };
@@ -358,16 +212,46 @@ pub struct ClaimRow {
     pub measured: String,
     /// What went into it ("rest 725 B ÷ grpc 282 B, payload tiny"), or why nothing was measured.
     pub detail: String,
-    /// holds, roughly, does not hold, not measured.
-    pub verdict: &'static str,
+    pub verdict: ClaimVerdict,
     /// CSS class of the verdict.
     pub class: &'static str,
 }
 
-/// One measured pair or value (per payload or codec case).
-struct Sample {
-    figure: f64,
-    text: String,
+/// What a run says of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ClaimVerdict {
+    #[serde(rename = "holds")]
+    Holds,
+    /// Off by more than the claim's tolerance, but within its square.
+    #[serde(rename = "roughly")]
+    Roughly,
+    #[serde(rename = "does not hold")]
+    DoesNotHold,
+    /// The run lacks what the claim needs; the row says what.
+    #[serde(rename = "not measured")]
+    NotMeasured,
+}
+
+impl ClaimVerdict {
+    /// The words the page prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimVerdict::Holds => "holds",
+            ClaimVerdict::Roughly => "roughly",
+            ClaimVerdict::DoesNotHold => "does not hold",
+            ClaimVerdict::NotMeasured => "not measured",
+        }
+    }
+
+    /// The CSS class the page colours it with.
+    pub fn class(self) -> &'static str {
+        match self {
+            ClaimVerdict::Holds => "holds",
+            ClaimVerdict::Roughly => "roughly",
+            ClaimVerdict::DoesNotHold => "fails",
+            ClaimVerdict::NotMeasured => "missing",
+        }
+    }
 }
 
 /// Checks every claim against the run and the codec figures.
@@ -390,8 +274,8 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
         rule: rule_text(c),
         measured: "–".into(),
         detail: String::new(),
-        verdict: "not measured",
-        class: "missing",
+        verdict: ClaimVerdict::NotMeasured,
+        class: ClaimVerdict::NotMeasured.class(),
     };
     let samples = match samples {
         Ok(s) => s,
@@ -423,15 +307,16 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
     } else {
         texts.join("; ")
     };
-    (row.verdict, row.class) = verdict(c, measured);
+    row.verdict = verdict(c, measured);
+    row.class = row.verdict.class();
     row
 }
 
 /// holds / roughly / does not hold, by the claim's direction and tolerance.
-fn verdict(c: &ClaimSpec, measured: f64) -> (&'static str, &'static str) {
-    const HOLDS: (&str, &str) = ("holds", "holds");
-    const ROUGHLY: (&str, &str) = ("roughly", "roughly");
-    const FAILS: (&str, &str) = ("does not hold", "fails");
+fn verdict(c: &ClaimSpec, measured: f64) -> ClaimVerdict {
+    const HOLDS: ClaimVerdict = ClaimVerdict::Holds;
+    const ROUGHLY: ClaimVerdict = ClaimVerdict::Roughly;
+    const FAILS: ClaimVerdict = ClaimVerdict::DoesNotHold;
     let (claimed, tol) = (c.claimed, c.tolerance);
     match c.direction {
         Direction::About if claimed <= 0.0 || measured <= 0.0 => {
@@ -520,139 +405,6 @@ fn rule_text(c: &ClaimSpec) -> String {
     format!("{}{scope}: {what} {bound}", c.metric)
 }
 
-fn geometric_mean(v: &[f64]) -> f64 {
-    if v.iter().any(|x| *x <= 0.0) {
-        return v.iter().sum::<f64>() / v.len() as f64;
-    }
-    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
-}
-
-fn cell_samples(
-    view: &View<'_>,
-    c: &ClaimSpec,
-    unit: Unit,
-    get: fn(&Cell) -> Option<f64>,
-) -> Result<Vec<Sample>, String> {
-    let op = c.operation.expect("checked when loaded");
-    let payloads: Vec<String> = match &c.payload {
-        Some(p) => vec![p.clone()],
-        None => view.payloads(),
-    };
-    let names: Vec<&str> = match c.kind {
-        Kind::Ratio => vec![c.numerator.as_deref().unwrap_or(""), c.denominator.as_deref().unwrap_or("")],
-        Kind::Value => vec![c.subject.as_deref().unwrap_or("")],
-    };
-    for n in &names {
-        if !view.r.options.protocols.iter().any(|p| p == n) {
-            return Err(format!("protocol {n} was not in this run"));
-        }
-    }
-    let mut samples = Vec::new();
-    let mut missing = Vec::new();
-    for payload in &payloads {
-        let vals: Vec<Option<f64>> =
-            names.iter().map(|n| view.closed(payload, op, n, c.concurrency).and_then(get)).collect();
-        if let Some(i) = vals.iter().position(Option::is_none) {
-            missing.push(format!("{} {op} (payload {payload})", names[i]));
-            continue;
-        }
-        let vals: Vec<f64> = vals.into_iter().flatten().collect();
-        match c.kind {
-            Kind::Ratio => {
-                if vals[1] <= 0.0 {
-                    missing.push(format!("{} {op} measured 0 (payload {payload})", names[1]));
-                    continue;
-                }
-                samples.push(Sample {
-                    figure: vals[0] / vals[1],
-                    text: format!(
-                        "{} {} ÷ {} {} (payload {payload})",
-                        names[0],
-                        unit.show(vals[0]),
-                        names[1],
-                        unit.show(vals[1])
-                    ),
-                });
-            }
-            Kind::Value => samples.push(Sample {
-                figure: vals[0],
-                text: format!("{} {} (payload {payload})", names[0], unit.show(vals[0])),
-            }),
-        }
-    }
-    if samples.is_empty() {
-        return Err(if missing.is_empty() {
-            "no payload to compare".into()
-        } else {
-            format!("no closed-loop measurement of {}", missing.join(", "))
-        });
-    }
-    Ok(samples)
-}
-
-fn codec_samples(
-    view: &View<'_>,
-    c: &ClaimSpec,
-    unit: Unit,
-    get: fn(&CodecFigure) -> Option<f64>,
-) -> Result<Vec<Sample>, String> {
-    let figures = &view.codecs.figures;
-    if figures.is_empty() {
-        return Err(format!(
-            "no codec bench results in {} (run `cargo bench -p wirebench --bench codecs`)",
-            view.codecs.dir.display()
-        ));
-    }
-    let keep = |f: &&CodecFigure| {
-        c.dataset.as_ref().is_none_or(|d| *d == f.dataset)
-            && c.payload.as_ref().is_none_or(|p| *p == f.payload)
-    };
-    let of = |format: &str| -> Vec<&CodecFigure> {
-        figures.iter().filter(|f| f.format == format).filter(keep).filter(|f| get(f).is_some()).collect()
-    };
-    let formats: Vec<String> = {
-        let mut v: Vec<String> = figures.iter().map(|f| f.format.clone()).collect();
-        v.dedup();
-        v
-    };
-    let mut samples = Vec::new();
-    match c.kind {
-        Kind::Ratio => {
-            let (a, b) = (c.numerator.as_deref().unwrap_or(""), c.denominator.as_deref().unwrap_or(""));
-            let (num, den) = (of(a), of(b));
-            for n in &num {
-                let Some(d) = den.iter().find(|d| d.dataset == n.dataset && d.payload == n.payload) else {
-                    continue;
-                };
-                let (x, y) = (get(n).unwrap_or(0.0), get(d).unwrap_or(0.0));
-                if y > 0.0 {
-                    samples.push(Sample {
-                        figure: x / y,
-                        text: format!("{a} {} ÷ {b} {} ({})", unit.show(x), unit.show(y), n.case()),
-                    });
-                }
-            }
-            if samples.is_empty() {
-                return Err(format!(
-                    "no case with figures for both {a} and {b} (formats benched: {})",
-                    formats.join(", ")
-                ));
-            }
-        }
-        Kind::Value => {
-            let s = c.subject.as_deref().unwrap_or("");
-            for f in of(s) {
-                let v = get(f).unwrap_or(0.0);
-                samples.push(Sample { figure: v, text: format!("{s} {} ({})", unit.show(v), f.case()) });
-            }
-            if samples.is_empty() {
-                return Err(format!("no figures for format {s} (formats benched: {})", formats.join(", ")));
-            }
-        }
-    }
-    Ok(samples)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,16 +438,16 @@ mod tests {
     #[test]
     fn verdicts() {
         let about = spec(Direction::About, 5.0, 0.25);
-        assert_eq!(verdict(&about, 5.9).0, "holds");
-        assert_eq!(verdict(&about, 4.1).0, "holds");
-        assert_eq!(verdict(&about, 7.5).0, "roughly");
-        assert_eq!(verdict(&about, 2.5).0, "does not hold");
+        assert_eq!(verdict(&about, 5.9), ClaimVerdict::Holds);
+        assert_eq!(verdict(&about, 4.1), ClaimVerdict::Holds);
+        assert_eq!(verdict(&about, 7.5), ClaimVerdict::Roughly);
+        assert_eq!(verdict(&about, 2.5), ClaimVerdict::DoesNotHold);
         let at_least = spec(Direction::AtLeast, 2.0, 0.25);
-        assert_eq!(verdict(&at_least, 2.3).0, "holds");
-        assert_eq!(verdict(&at_least, 1.7).0, "roughly");
-        assert_eq!(verdict(&at_least, 1.1).0, "does not hold");
+        assert_eq!(verdict(&at_least, 2.3), ClaimVerdict::Holds);
+        assert_eq!(verdict(&at_least, 1.7), ClaimVerdict::Roughly);
+        assert_eq!(verdict(&at_least, 1.1), ClaimVerdict::DoesNotHold);
         let exact = spec(Direction::About, 2.0, 0.0);
-        assert_eq!(verdict(&exact, 2.0).0, "holds");
-        assert_eq!(verdict(&exact, 1.0).0, "does not hold");
+        assert_eq!(verdict(&exact, 2.0), ClaimVerdict::Holds);
+        assert_eq!(verdict(&exact, 1.0), ClaimVerdict::DoesNotHold);
     }
 }

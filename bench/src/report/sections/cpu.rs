@@ -1,0 +1,116 @@
+//! CPU per operation on both sides.
+
+use plotters::style::RGBColor;
+
+use super::{protocol_label, unmeasured};
+use crate::catalog::Operation;
+use crate::report::charts::{self, BarSeries, Frame, LegendEntry, Mark, Scale, Unit};
+use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::results::Cell;
+
+/// One optional figure of a cell.
+type CellFigure = fn(&Cell) -> Option<f64>;
+
+pub(in crate::report) fn cpu_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        if let Some(b) = unmeasured(view, &payload) {
+            blocks.push(b);
+            continue;
+        }
+        let ops = view.ops();
+        let mut block = Block {
+            heading: format!("Payload {payload}"),
+            intro: Some(peak_memory(view, &payload)),
+            charts: vec![chart(view, &payload, &ops)?],
+            tables: Vec::new(),
+        };
+        let sides: [(&str, CellFigure); 2] = [
+            ("server CPU per op", |c| c.resources.server_cpu_us_per_op),
+            ("client (harness) CPU per op", |c| c.resources.client_cpu_us_per_op),
+        ];
+        for (side, get) in sides {
+            block.tables.push(table(view, &payload, &ops, side, get));
+        }
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// Server CPU per operation with the client's stacked on top, per operation and protocol.
+fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, ReportError> {
+    let grey = RGBColor(110, 110, 110);
+    let series: Vec<BarSeries> = view
+        .protocols()
+        .iter()
+        .map(|p| BarSeries {
+            label: p.clone(),
+            color: view.color(p),
+            values: ops
+                .iter()
+                .map(|op| {
+                    let r = &view.closed(payload, *op, p, None)?.resources;
+                    if r.server_cpu_us_per_op.is_none() && r.client_cpu_us_per_op.is_none() {
+                        return None;
+                    }
+                    Some(vec![
+                        r.server_cpu_us_per_op.unwrap_or(0.0) * 1e3,
+                        r.client_cpu_us_per_op.unwrap_or(0.0) * 1e3,
+                    ])
+                })
+                .collect(),
+        })
+        .collect();
+    if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
+        return Ok(Chart::missing("No CPU time was recorded.", true));
+    }
+    let frame = Frame {
+        title: format!("CPU time per operation, server and client ({payload})"),
+        x_desc: "operation".into(),
+        y_desc: "CPU time per operation".into(),
+        width: charts::WIDE,
+        plot_height: 320,
+    };
+    let extra = [
+        LegendEntry::new("server (solid)", Mark::Box(grey)),
+        LegendEntry::new("client (pale, stacked)", Mark::Box(charts::pale(grey, 0.45))),
+    ];
+    let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
+    let conc = view.levels(payload).first().copied().unwrap_or(0);
+    Ok(Chart::drawn(
+        charts::grouped_bars(&frame, &groups, &series, &extra, Scale::Linear(Unit::Nanos))?,
+        format!(
+            "Closed loop at c={conc}: server CPU (all its threads) at the bottom, the harness process \
+             stacked on top, each over the recorded window divided by the recorded operations."
+        ),
+        true,
+    ))
+}
+
+fn table(view: &View<'_>, payload: &str, ops: &[Operation], side: &str, get: CellFigure) -> Table {
+    let us = |v: Option<f64>| v.map_or_else(|| td_class("not measured", "na"), |v| td(fmt::micros(v)));
+    let mut head = vec![side.to_owned()];
+    head.extend(ops.iter().map(|o| o.name().to_owned()));
+    let mut t = Table::with_head(head);
+    for p in view.protocols() {
+        let mut row = vec![td(protocol_label(view, &p))];
+        for op in ops {
+            row.push(match view.closed(payload, *op, &p, None) {
+                Some(c) => us(get(c)),
+                None => td_class("–", "na"),
+            });
+        }
+        t.rows.push(row);
+    }
+    t
+}
+
+fn peak_memory(view: &View<'_>, payload: &str) -> String {
+    let rss = view.r.cells.iter().filter(|c| c.payload == payload).fold((None, None), |(s, cl), c| {
+        (s.max(c.resources.server_peak_rss_bytes), cl.max(c.resources.client_peak_rss_bytes))
+    });
+    let mib = |v: Option<u64>| {
+        v.map_or_else(|| "not measured".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+    };
+    format!("Peak resident memory: server {}, client {}.", mib(rss.0), mib(rss.1))
+}

@@ -1,0 +1,313 @@
+//! Latency: percentile spectra, the floor's overhead and the open loop.
+
+use plotters::style::RGBColor;
+
+use super::{protocol_label, unmeasured};
+use crate::catalog::Operation;
+use crate::report::charts::{self, Axis, BarSeries, Frame, LegendEntry, Line, Mark, Scale, Stroke, Unit};
+use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::results::{Cell, Latency};
+
+fn spectrum(l: &Latency) -> Vec<(f64, f64)> {
+    let Some(h) = l.histogram() else { return Vec::new() };
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let max_x = (h.len() as f64).log10().clamp(0.5, 5.0);
+    let steps = 120;
+    let mut pts: Vec<(f64, f64)> = (0..=steps)
+        .map(|i| {
+            let x = max_x * f64::from(i) / f64::from(steps);
+            let q = 1.0 - 10f64.powf(-x);
+            (x, h.value_at_quantile(q) as f64)
+        })
+        .collect();
+    pts.push((max_x, h.max() as f64));
+    pts
+}
+
+pub(in crate::report) fn latency_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        if let Some(b) = unmeasured(view, &payload) {
+            blocks.push(b);
+            continue;
+        }
+        let mut block = Block {
+            heading: format!("Payload {payload}"),
+            intro: None,
+            charts: Vec::new(),
+            tables: Vec::new(),
+        };
+        for op in view.ops() {
+            let cells: Vec<&Cell> = view
+                .protocols()
+                .iter()
+                .filter_map(|p| view.closed(&payload, op, p, None))
+                .filter(|c| c.latency.is_some())
+                .collect();
+            block.charts.push(spectrum_chart(view, &payload, op, &cells)?);
+            block.tables.push(latency_table(view, &payload, op, &cells));
+        }
+        block.charts.push(floor_overhead_chart(view, &payload)?);
+        for op in view.ops() {
+            let open: Vec<&Cell> = view
+                .r
+                .cells
+                .iter()
+                .filter(|c| {
+                    c.mode == "open" && c.payload == payload && c.operation == op && c.latency.is_some()
+                })
+                .collect();
+            if open.is_empty() {
+                continue;
+            }
+            block.charts.push(open_loop_chart(view, &payload, op, &open)?);
+            block.tables.push(open_loop_table(view, op, &open));
+        }
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+fn spectrum_chart(
+    view: &View<'_>,
+    payload: &str,
+    op: Operation,
+    cells: &[&Cell],
+) -> Result<Chart, ReportError> {
+    if cells.is_empty() {
+        return Ok(Chart::missing(format!("{op}: no latency was recorded."), false));
+    }
+    let lines: Vec<Line> = cells
+        .iter()
+        .map(|c| Line {
+            label: protocol_label(view, &c.protocol),
+            color: view.color(&c.protocol),
+            stroke: if view.is_floor(&c.protocol) { Stroke::Dashed } else { Stroke::Solid },
+            points: c.latency.as_ref().map(spectrum).unwrap_or_default(),
+            markers: false,
+            in_legend: true,
+        })
+        .filter(|l| !l.points.is_empty())
+        .collect();
+    let max_nines = lines.iter().flat_map(|l| l.points.last().map(|p| p.0)).fold(1.0, f64::max).ceil() as u32;
+    let y = Axis::log_covering(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), Unit::Nanos);
+    let frame = Frame {
+        title: format!("{op}: latency by percentile ({payload})"),
+        x_desc: "percentile (log scale of nines)".into(),
+        y_desc: "latency (log scale)".into(),
+        width: charts::NARROW,
+        plot_height: 300,
+    };
+    let svg = charts::lines(&frame, &Axis::Nines { max: max_nines.clamp(1, 5) }, &y, &lines, &[])?;
+    let conc = cells.iter().map(|c| c.concurrency).min().unwrap_or(0);
+    let floor = if view.floor.is_some() { " The dashed line is the raw-TCP floor." } else { "" };
+    Ok(Chart::drawn(
+        svg,
+        format!(
+            "{op}: the whole recorded distribution, closed loop at c={conc}, from each protocol's stored \
+             HdrHistogram. A line ends where its sample count runs out of nines.{floor}"
+        ),
+        false,
+    ))
+}
+
+fn latency_table(view: &View<'_>, payload: &str, op: Operation, cells: &[&Cell]) -> Table {
+    let streams = cells.iter().any(|c| c.message_latency.is_some());
+    let mut head = vec![
+        format!("{op}"),
+        "c".into(),
+        "samples".into(),
+        "p50".into(),
+        "p90".into(),
+        "p99".into(),
+        "p99.9".into(),
+        "max".into(),
+        "p50 above the floor".into(),
+        "p50 ÷ floor".into(),
+        "throughput".into(),
+    ];
+    if streams {
+        head.push("per message p50 / p99".into());
+    }
+    let floor = view.floor.as_deref().and_then(|f| view.closed(payload, op, f, None));
+    let mut t = Table::with_head(head);
+    let best = cells
+        .iter()
+        .filter(|c| !view.is_floor(&c.protocol))
+        .filter_map(|c| c.latency.as_ref().map(|l| l.p50_ns))
+        .min();
+    for c in cells {
+        let Some(l) = &c.latency else { continue };
+        let fl = floor.filter(|f| f.concurrency == c.concurrency).and_then(|f| f.latency.as_ref());
+        let mut row = vec![
+            td(protocol_label(view, &c.protocol)),
+            td(c.concurrency.to_string()),
+            td(fmt::int(l.count as f64)),
+            td_class(fmt::nanos(l.p50_ns as f64), if Some(l.p50_ns) == best { "best" } else { "" }),
+            td(fmt::nanos(l.p90_ns as f64)),
+            td(fmt::nanos(l.p99_ns as f64)),
+            td(fmt::nanos(l.p999_ns as f64)),
+            td(fmt::nanos(l.max_ns as f64)),
+            match fl {
+                Some(f) if !view.is_floor(&c.protocol) => {
+                    td(fmt::signed_nanos(l.p50_ns as f64 - f.p50_ns as f64))
+                }
+                _ => td_class("–", "na"),
+            },
+            match fl {
+                Some(f) if !view.is_floor(&c.protocol) && f.p50_ns > 0 => {
+                    td(fmt::ratio(l.p50_ns as f64 / f.p50_ns as f64))
+                }
+                _ => td_class("–", "na"),
+            },
+            td(fmt::rate(c.throughput_ops_s)),
+        ];
+        if streams {
+            row.push(match &c.message_latency {
+                Some(m) => td(format!("{} / {}", fmt::nanos(m.p50_ns as f64), fmt::nanos(m.p99_ns as f64))),
+                None => td_class("–", "na"),
+            });
+        }
+        t.rows.push(row);
+    }
+    t
+}
+
+fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportError> {
+    let Some(floor) = view.floor.as_deref() else {
+        return Ok(Chart::missing(
+            "Latency above the floor: the floor protocol was not part of this run (add it to --protocols).",
+            true,
+        ));
+    };
+    let ops = view.ops();
+    let series: Vec<BarSeries> = view
+        .protocols()
+        .iter()
+        .filter(|p| !view.is_floor(p))
+        .map(|p| BarSeries {
+            label: p.clone(),
+            color: view.color(p),
+            values: ops
+                .iter()
+                .map(|op| {
+                    let c = view.closed(payload, *op, p, None)?;
+                    let f = view.closed(payload, *op, floor, Some(c.concurrency))?;
+                    Some(vec![c.latency.as_ref()?.p50_ns as f64 - f.latency.as_ref()?.p50_ns as f64])
+                })
+                .collect(),
+        })
+        .collect();
+    if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
+        return Ok(Chart::missing("Latency above the floor: no operation was measured over both.", true));
+    }
+    let frame = Frame {
+        title: format!("Median latency above the raw-TCP floor ({payload})"),
+        x_desc: "operation".into(),
+        y_desc: "p50 minus the floor's p50".into(),
+        width: charts::WIDE,
+        plot_height: 300,
+    };
+    let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
+    let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Nanos))?;
+    Ok(Chart::drawn(
+        svg,
+        format!(
+            "What each protocol adds to the machine's own request/response cost: its p50 minus the p50 of \
+             {floor} for the same operation and concurrency."
+        ),
+        true,
+    ))
+}
+
+fn open_loop_chart(
+    view: &View<'_>,
+    payload: &str,
+    op: Operation,
+    cells: &[&Cell],
+) -> Result<Chart, ReportError> {
+    let mut lines = Vec::new();
+    for c in cells {
+        let color = view.color(&c.protocol);
+        if let Some(l) = &c.latency {
+            lines.push(Line {
+                label: protocol_label(view, &c.protocol),
+                color,
+                stroke: Stroke::Solid,
+                points: spectrum(l),
+                markers: false,
+                in_legend: true,
+            });
+        }
+        if let Some(l) = &c.latency_uncorrected {
+            lines.push(Line {
+                label: format!("{} uncorrected", c.protocol),
+                color,
+                stroke: Stroke::Dashed,
+                points: spectrum(l),
+                markers: false,
+                in_legend: false,
+            });
+        }
+    }
+    lines.retain(|l| !l.points.is_empty());
+    let max_nines = lines.iter().flat_map(|l| l.points.last().map(|p| p.0)).fold(1.0, f64::max).ceil() as u32;
+    let y = Axis::log_covering(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), Unit::Nanos);
+    let grey = RGBColor(110, 110, 110);
+    let extra = [
+        LegendEntry::new("solid: corrected", Mark::Line(grey)),
+        LegendEntry::new("dashed: uncorrected", Mark::Dashed(grey)),
+    ];
+    let rate = cells.iter().find_map(|c| c.rate).unwrap_or(0.0);
+    let frame = Frame {
+        title: format!("{op}: open loop at {}, corrected vs uncorrected ({payload})", fmt::rate(rate)),
+        x_desc: "percentile (log scale of nines)".into(),
+        y_desc: "latency (log scale)".into(),
+        width: charts::NARROW,
+        plot_height: 300,
+    };
+    let svg = charts::lines(&frame, &Axis::Nines { max: max_nines.clamp(1, 5) }, &y, &lines, &extra)?;
+    Ok(Chart::drawn(
+        svg,
+        "Open loop: requests are due at a fixed rate. Corrected latency runs from when a request was due \
+         (what a user waiting for it sees); uncorrected from when it was actually sent, which hides queueing \
+         (coordinated omission). Send lag is how late the generator itself sent requests (tokio's timer \
+         has 1 ms granularity): it is inside the corrected figure, so at low rates read the two together.",
+        false,
+    ))
+}
+
+fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
+    let mut t = Table::new(&[
+        &format!("{op}, open loop"),
+        "intended rate",
+        "achieved",
+        "corrected p50",
+        "p99",
+        "p99.9",
+        "uncorrected p50",
+        "p99",
+        "p99.9",
+        "send lag p50",
+        "p99",
+    ]);
+    for c in cells {
+        let three = |l: Option<&Latency>| match l {
+            Some(l) => [l.p50_ns, l.p99_ns, l.p999_ns].map(|v| td(fmt::nanos(v as f64))),
+            None => [td_class("–", "na"), td_class("–", "na"), td_class("–", "na")],
+        };
+        let mut row = vec![
+            td(protocol_label(view, &c.protocol)),
+            td(c.rate.map_or_else(|| "–".into(), fmt::rate)),
+            td(fmt::rate(c.throughput_ops_s)),
+        ];
+        row.extend(three(c.latency.as_ref()));
+        row.extend(three(c.latency_uncorrected.as_ref()));
+        let lag = three(c.send_lag.as_ref());
+        row.extend(lag.into_iter().take(2));
+        t.rows.push(row);
+    }
+    t
+}

@@ -1,0 +1,182 @@
+//! The page's sections, one file per section: each turns the run (a [`View`]) into
+//! [`Block`]s of charts and tables, or rows of text. What several sections share (the
+//! protocol table, warnings, run and environment rows) lives here.
+
+use plotters::style::RGBColor;
+
+use crate::report::claims::{ClaimRow, ClaimVerdict};
+use crate::report::{Block, Chart, Kv, ProtocolRow, View, fmt, kv};
+use crate::results::{Results, RunStatus};
+
+mod cpu;
+mod equivalence;
+mod latency;
+mod method;
+mod round_trips;
+mod serialization;
+mod throughput;
+mod wire;
+
+pub(super) use self::cpu::cpu_blocks;
+pub(super) use self::equivalence::equivalence_blocks;
+pub(super) use self::latency::latency_blocks;
+pub(super) use self::method::method_notes;
+pub(super) use self::round_trips::round_trip_blocks;
+pub(super) use self::serialization::{codec_cases, serialization_blocks};
+pub(super) use self::throughput::throughput_blocks;
+pub(super) use self::wire::wire_blocks;
+
+fn hex(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+pub(super) fn protocol_rows(view: &View<'_>) -> Vec<ProtocolRow> {
+    view.r
+        .protocols
+        .iter()
+        .map(|p| ProtocolRow {
+            name: p.name.clone(),
+            label: protocol_label(view, &p.name),
+            describe: p.describe.clone(),
+            server: p.server.clone(),
+            color: hex(view.color(&p.name)),
+            floor: view.is_floor(&p.name),
+        })
+        .collect()
+}
+
+pub(super) fn claims_summary(rows: &[ClaimRow]) -> String {
+    let count = |v: ClaimVerdict| rows.iter().filter(|r| r.verdict == v).count();
+    format!(
+        "{} claims: {} hold, {} roughly, {} do not hold, {} not measured.",
+        rows.len(),
+        count(ClaimVerdict::Holds),
+        count(ClaimVerdict::Roughly),
+        count(ClaimVerdict::DoesNotHold),
+        count(ClaimVerdict::NotMeasured)
+    )
+}
+
+/// What a reader must know before trusting the numbers.
+pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
+    let r = view.r;
+    let mut out = Vec::new();
+    if r.status != RunStatus::Complete {
+        out.push(format!(
+            "The run did not complete ({}): {}. What was measured is shown.",
+            match r.status {
+                RunStatus::Interrupted => "interrupted",
+                _ => "aborted",
+            },
+            r.message.clone().unwrap_or_default()
+        ));
+    }
+    if !r.environment.release_build {
+        out.push(
+            "Debug build: latency, throughput and CPU figures are far from what an optimized build \
+             shows (bytes and round trips are not affected). Run make bench for real figures."
+                .into(),
+        );
+    }
+    if r.environment.server_cores.is_empty() && r.options.target.is_none() {
+        out.push("Server and client were not pinned to separate cores: they competed for CPU.".into());
+    }
+    for c in &r.cells {
+        let errors: u64 = c.errors.values().sum();
+        if errors > 0 {
+            let kinds: Vec<String> = c.errors.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let sample = c.error_samples.values().next().cloned().unwrap_or_default();
+            out.push(format!(
+                "{} {} ({}, {} c={}): {errors} error(s) besides {} recorded operations: {} — e.g. {sample}",
+                c.protocol,
+                c.operation,
+                c.payload,
+                c.mode,
+                c.concurrency,
+                c.ops,
+                kinds.join(", ")
+            ));
+        }
+        if let Some(rate) = c.rate
+            && c.throughput_ops_s < rate * 0.9
+        {
+            out.push(format!(
+                "{} {} open loop: achieved {} of the intended {} — the server (or client) could not keep up, \
+                 so its corrected latency includes queueing.",
+                c.protocol,
+                c.operation,
+                fmt::rate(c.throughput_ops_s),
+                fmt::rate(rate)
+            ));
+        }
+    }
+    if view.floor.is_none() {
+        out.push(
+            "The raw-TCP floor was not part of this run: latency is shown without its reference.".into(),
+        );
+    }
+    out
+}
+
+pub(super) fn run_rows(r: &Results) -> Vec<Kv> {
+    let o = &r.options;
+    let join = |v: &[u32]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    vec![
+        kv("profile", o.profile.clone()),
+        kv("protocols", o.protocols.join(", ")),
+        kv("operations", o.operations.iter().map(|op| op.name()).collect::<Vec<_>>().join(", ")),
+        kv("payloads", o.payloads.join(", ")),
+        kv("closed-loop concurrency", join(&o.concurrency)),
+        kv("open-loop rate", o.rate.map_or_else(|| "none".into(), fmt::rate)),
+        kv("warm-up / recorded per cell", format!("{} s / {} s", o.warmup_s, o.duration_s)),
+        kv("N (orders per page, stream, import, conversation)", o.n.to_string()),
+        kv("fixture seed", o.seed.to_string()),
+        kv("simulated store latency", format!("{} µs per store call", o.store_latency_us)),
+        kv("servers", o.target.clone().unwrap_or_else(|| "spawned by the run (wirebench serve)".into())),
+        kv("started / finished", format!("{} / {}", r.started_at, r.finished_at)),
+    ]
+}
+
+pub(super) fn environment_rows(r: &Results) -> Vec<Kv> {
+    let e = &r.environment;
+    let cores = |v: &[usize]| {
+        if v.is_empty() {
+            "not pinned".to_owned()
+        } else {
+            v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let mut rows = vec![
+        kv("CPU", format!("{} ({} cores)", e.cpu_model, e.cores)),
+        kv("kernel / OS", format!("{} / {}", e.kernel, e.os)),
+        kv("rustc", e.rustc.clone()),
+        kv("build", if e.release_build { "release (optimized)" } else { "debug (unoptimized)" }),
+        kv("wirebench", format!("{} at revision {}", e.wirebench_version, e.git_revision)),
+        kv("server cores", cores(&e.server_cores)),
+        kv("client cores", cores(&e.client_cores)),
+    ];
+    rows.extend(e.crate_versions.iter().map(|(k, v)| kv(&format!("crate {k}"), v.clone())));
+    rows
+}
+
+/// The block of a payload with no measured cell: a sentence instead of empty charts.
+pub(super) fn unmeasured(view: &View<'_>, payload: &str) -> Option<Block> {
+    if view.r.cells.iter().any(|c| c.payload == payload && c.ops > 0) {
+        return None;
+    }
+    Some(Block {
+        heading: format!("Payload {payload}"),
+        intro: None,
+        charts: vec![Chart::missing(
+            format!(
+                "Nothing was measured for payload {payload}: no cell recorded an operation (see the warnings above)."
+            ),
+            true,
+        )],
+        tables: Vec::new(),
+    })
+}
+
+pub(super) fn protocol_label(view: &View<'_>, p: &str) -> String {
+    if view.is_floor(p) && !p.contains("floor") { format!("{p} (floor)") } else { p.to_owned() }
+}

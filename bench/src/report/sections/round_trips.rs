@@ -1,0 +1,102 @@
+//! Round trips and network turns per operation.
+
+use super::{protocol_label, unmeasured};
+use crate::catalog::Operation;
+use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
+use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::results::Cell;
+
+pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        if let Some(b) = unmeasured(view, &payload) {
+            blocks.push(b);
+            continue;
+        }
+        let ops = view.ops();
+        let mut block = Block {
+            heading: format!("Payload {payload}"),
+            intro: None,
+            charts: Vec::new(),
+            tables: Vec::new(),
+        };
+        if ops.is_empty() {
+            block.charts.push(Chart::missing("No cell was measured.", true));
+        } else {
+            block.charts.push(per_op_bars(
+                view,
+                &payload,
+                &ops,
+                (format!("Application round trips per operation ({payload})"), "round trips per operation"),
+                |c| c.round_trips_per_op,
+                "Requests each operation had to wait for in sequence, as the client issued them. \
+                 A missing bar: the variant does not run that operation.",
+            )?);
+            block.charts.push(per_op_bars(
+                view,
+                &payload,
+                &ops,
+                (
+                    format!("Network turns per operation ({payload})"),
+                    "direction changes on the socket per operation",
+                ),
+                |c| c.turns_per_op,
+                "Direction changes seen on the client socket: a request and its answer are 2 turns.",
+            )?);
+        }
+        block.tables.push(table(view, &payload, &ops));
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// A figure per operation, a bar per protocol; `titles` is (chart title, y axis).
+fn per_op_bars(
+    view: &View<'_>,
+    payload: &str,
+    ops: &[Operation],
+    titles: (String, &str),
+    get: fn(&Cell) -> f64,
+    caption: &str,
+) -> Result<Chart, ReportError> {
+    let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
+    let series: Vec<BarSeries> = view
+        .protocols()
+        .iter()
+        .map(|p| BarSeries {
+            label: p.clone(),
+            color: view.color(p),
+            values: ops.iter().map(|op| view.closed(payload, *op, p, None).map(|c| vec![get(c)])).collect(),
+        })
+        .collect();
+    let frame = Frame {
+        title: titles.0,
+        x_desc: "operation".into(),
+        y_desc: titles.1.into(),
+        width: charts::WIDE,
+        plot_height: 300,
+    };
+    let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Number))?;
+    Ok(Chart::drawn(svg, caption, true))
+}
+
+fn table(view: &View<'_>, payload: &str, ops: &[Operation]) -> Table {
+    let mut head = vec!["protocol".to_owned()];
+    head.extend(ops.iter().map(|o| o.name().to_owned()));
+    let mut t = Table::with_head(head);
+    for p in view.protocols() {
+        let mut row = vec![td(protocol_label(view, &p))];
+        for op in ops {
+            row.push(match view.closed(payload, *op, &p, None) {
+                Some(c) => td(format!(
+                    "{} RT · {} turns",
+                    fmt::count(c.round_trips_per_op),
+                    fmt::count(c.turns_per_op)
+                )),
+                None => td_class("–", "na"),
+            });
+        }
+        t.rows.push(row);
+    }
+    t
+}

@@ -1,0 +1,57 @@
+//! The end of a run: `results.json`, the `latest` link, the terminal summary and the report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use crate::results::{Results, RunStatus};
+
+/// Writes everything a run leaves behind, then returns the results path, or an error when
+/// the run did not complete or its report could not be written (results are written first
+/// either way).
+pub fn finish(results: &Results, out: &Path, stamp: &str) -> anyhow::Result<PathBuf> {
+    let path = out.join(stamp).join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(results)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    let latest = out.join("latest");
+    let shown = match update_latest(out, stamp) {
+        Ok(()) => latest.clone(),
+        Err(e) => {
+            eprintln!(
+                "warning: {} not updated ({e:#}); the run is in {}",
+                latest.display(),
+                out.join(stamp).display()
+            );
+            out.join(stamp)
+        }
+    };
+    crate::summary::write(&mut std::io::stdout().lock(), results).context("printing the summary")?;
+    // Printed through `reports/latest`, the path that stays valid for the newest run.
+    println!("results: {} (= {})", shown.join("results.json").display(), path.display());
+    let report = crate::report::write(&path, &crate::report::ReportOptions::default())
+        .with_context(|| format!("the report of {} was not written", path.display()))?;
+    let name = report.file_name().map(PathBuf::from).unwrap_or_default();
+    println!("report: {}", shown.join(name).display());
+    match results.status {
+        RunStatus::Complete => Ok(path),
+        _ => bail!(
+            "{} — partial results written to {}",
+            results.message.clone().unwrap_or_default(),
+            path.display()
+        ),
+    }
+}
+
+/// Points `out/latest` at the run folder `stamp`.
+fn update_latest(out: &Path, stamp: &str) -> anyhow::Result<()> {
+    let latest = out.join("latest");
+    match std::fs::remove_file(&latest) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", latest.display()));
+        }
+        _ => {}
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(stamp, &latest).with_context(|| format!("linking {}", latest.display()))?;
+    Ok(())
+}

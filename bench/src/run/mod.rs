@@ -1,0 +1,236 @@
+//! `wirebench run`: start the servers (or use `--target`), check equivalence, sweep
+//! protocols × operations × payloads × load points, write `reports/<timestamp>/results.json`
+//! and the report beside it.
+//!
+//! - [`plan`]: what runs, in which order, pinned where (pure);
+//! - [`server`]: the `wirebench serve` child, or `--target`'s addresses;
+//! - [`gate`]: the equivalence gate before anything is timed;
+//! - [`sweep`]: the cells of one payload, with CPU per cell;
+//! - [`finish`]: results, `latest`, summary and report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wirebench_domain::{Profiles, Store, StoreConfig};
+
+use crate::catalog::{OpParams, Operation};
+use crate::results::{self, Environment, ProtocolInfo, Results, RunOptions, RunStatus};
+
+pub mod finish;
+pub mod gate;
+pub mod plan;
+mod progress;
+pub mod server;
+pub mod sweep;
+
+use self::plan::Plan;
+use self::progress::Progress;
+use self::sweep::{Stopped, Sweep};
+
+/// Named sizes of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunProfile {
+    /// Every protocol and operation for a moment each: for tests and CI (seconds).
+    Smoke,
+    /// The default of `make bench`: a few minutes.
+    Quick,
+    /// Every payload, more load points, longer cells.
+    Full,
+}
+
+/// Options of `wirebench run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// How much to run.
+    #[arg(long, value_enum, default_value = "quick")]
+    pub profile: RunProfile,
+    /// Protocol variants (default: all). See `wirebench protocols`.
+    #[arg(long, value_delimiter = ',')]
+    pub protocols: Vec<String>,
+    /// Operations (default: all): get-user, user-orders, list-orders, stream-orders,
+    /// create-order, import-orders, track-orders.
+    #[arg(long, value_delimiter = ',')]
+    pub operations: Vec<Operation>,
+    /// Payload profiles (default: the run profile's).
+    #[arg(long, value_delimiter = ',')]
+    pub payloads: Vec<String>,
+    /// Closed-loop concurrency levels (default: the run profile's).
+    #[arg(long, value_delimiter = ',')]
+    pub concurrency: Vec<u32>,
+    /// Open-loop rate in operations per second (default: the run profile's).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Skip the open-loop points.
+    #[arg(long)]
+    pub no_open_loop: bool,
+    /// Seconds recorded per cell.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds of unrecorded warm-up per cell.
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// N: orders per page, stream, import and conversation.
+    #[arg(long, default_value_t = 10)]
+    pub n: u32,
+    /// Fixture seed (must match the server's with --target).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Simulated latency per store call on the spawned server, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub store_latency_us: u64,
+    /// Use servers already running: HOST:PORT of the first, the others on the next ports
+    /// in `wirebench serve` order (as `serve --port-base` lays them out). One payload only.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// With --target: the server's process id, to measure its CPU and memory.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Directory for reports.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Do not pin server and client to different cores.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// A call slower than this many seconds counts as an error.
+    #[arg(long, default_value_t = 5.0)]
+    pub call_timeout: f64,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Runs `wirebench run`; returns the path of the results file it wrote.
+pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let plan = Plan::new(&args, cores)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let dir = args.out.join(&stamp);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stop = ctrl_c_flag();
+    let mut results = new_results(&args, &plan);
+    let progress = Progress::new(plan.cells().len() * plan.payloads.len());
+    for payload in &plan.payloads {
+        if let Some(stopped) =
+            run_payload(&args, &plan, payload, &stamp, &stop, &progress, &mut results).await?
+        {
+            (results.status, results.message) = match stopped {
+                Stopped::Interrupted => (RunStatus::Interrupted, Some("interrupted by Ctrl-C".into())),
+                Stopped::ServerExited(what) => (RunStatus::Aborted, Some(what)),
+            };
+            break;
+        }
+    }
+    progress.finish();
+    results.finished_at = now_rfc3339();
+    finish::finish(&results, &args.out, &stamp)
+}
+
+/// Starts the servers for one payload (unless `--target`), gates, sweeps; the cells and
+/// verdicts go into `results`.
+async fn run_payload(
+    args: &RunArgs,
+    plan: &Plan,
+    payload: &str,
+    stamp: &str,
+    stop: &Arc<AtomicBool>,
+    progress: &Progress,
+    results: &mut Results,
+) -> anyhow::Result<Option<Stopped>> {
+    let fixtures = wirebench_domain::generate(Profiles::builtin().get(payload)?, args.seed);
+    let writes_user = fixtures.users.last().map_or(1, |u| u.id);
+    let track_ids: Vec<u64> = fixtures.orders.iter().take(args.n as usize).map(|o| o.id).collect();
+    let reference = Store::with_fixtures(StoreConfig::default(), fixtures);
+    let mut params = OpParams::new(1, args.n, track_ids);
+    params.new_order = crate::catalog::sample_new_order(writes_user);
+
+    let mut child = match &args.target {
+        Some(_) => None,
+        None => {
+            progress.cell(format!("starting servers ({payload})"));
+            let child = server::spawn(args, payload, &plan.pinning.server_cores, &args.out.join(stamp))?;
+            progress.note(format!("server: pid {}, payload {payload}", child.pid()));
+            Some(child)
+        }
+    };
+    let addrs = match (&child, &args.target) {
+        (Some(child), _) => child.addrs.clone(),
+        (None, Some(target)) => server::target_addrs(target)?,
+        (None, None) => unreachable!("a run either spawns its server or has a target"),
+    };
+    let gate =
+        gate::check(&plan.protocols, &plan.operations, &addrs, &params, &reference, payload, stamp).await?;
+    for (protocol, op) in &gate.failed {
+        progress.note(format!("not timed: {protocol} {op} disagrees with the reference (see results.json)"));
+    }
+    results.equivalence.extend(gate.results.iter().cloned());
+    let sweep = Sweep {
+        plan,
+        payload,
+        n: args.n,
+        addrs: &addrs,
+        params: &params,
+        call_timeout: Duration::from_secs_f64(args.call_timeout),
+        stamp,
+        stop,
+        server_pid: child.as_ref().map(server::ServerChild::pid).or(args.server_pid),
+    };
+    sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
+}
+
+/// A flag that Ctrl-C sets: the current cell ends early and what was measured is written.
+fn ctrl_c_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nCtrl-C: finishing the current cell and writing what was measured");
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    stop
+}
+
+/// The results of a run before anything is measured.
+fn new_results(args: &RunArgs, plan: &Plan) -> Results {
+    Results {
+        version: results::RESULTS_VERSION,
+        status: RunStatus::Complete,
+        message: None,
+        started_at: now_rfc3339(),
+        finished_at: String::new(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        environment: Environment::detect(
+            plan.pinning.server_cores.clone(),
+            plan.pinning.client_cores.clone(),
+        ),
+        options: RunOptions {
+            profile: format!("{:?}", args.profile).to_lowercase(),
+            protocols: plan.protocols.iter().map(|p| p.name().to_owned()).collect(),
+            operations: plan.operations.clone(),
+            payloads: plan.payloads.clone(),
+            concurrency: plan.concurrency.clone(),
+            rate: plan.rate,
+            warmup_s: plan.warmup.as_secs_f64(),
+            duration_s: plan.duration.as_secs_f64(),
+            n: args.n,
+            seed: args.seed,
+            target: args.target.clone(),
+            store_latency_us: args.store_latency_us,
+        },
+        protocols: plan
+            .protocols
+            .iter()
+            .map(|p| ProtocolInfo {
+                name: p.name().into(),
+                describe: p.describe().into(),
+                server: p.server().into(),
+            })
+            .collect(),
+        equivalence: Vec::new(),
+        cells: Vec::new(),
+    }
+}

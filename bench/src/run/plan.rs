@@ -1,0 +1,280 @@
+//! The plan of a run, decided before anything starts: which protocols, operations,
+//! payloads and load points, cell by cell in the order they run, with server and client
+//! pinned where. Pure, so tests can check it without a server.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use wirebench_domain::Profiles;
+
+use super::{RunArgs, RunProfile};
+use crate::catalog::Operation;
+use crate::clients::{PROTOCOLS, Protocol};
+
+/// Named sizes of a run, as the run profiles set them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSettings {
+    pub payloads: &'static [&'static str],
+    pub concurrency: &'static [u32],
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Open-loop rate, and which operations get an open-loop point.
+    pub rate: f64,
+    pub open_ops: &'static [Operation],
+}
+
+/// What each run profile runs.
+pub fn settings(p: RunProfile) -> ProfileSettings {
+    match p {
+        RunProfile::Smoke => ProfileSettings {
+            payloads: &["tiny"],
+            concurrency: &[2],
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(250),
+            rate: 200.0,
+            open_ops: &[Operation::GetUser],
+        },
+        RunProfile::Quick => ProfileSettings {
+            payloads: &["small"],
+            concurrency: &[1, 16],
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_millis(1500),
+            rate: 1000.0,
+            open_ops: &[Operation::GetUser],
+        },
+        RunProfile::Full => ProfileSettings {
+            payloads: &["small", "medium", "large"],
+            concurrency: &[1, 4, 16, 64],
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            rate: 2000.0,
+            open_ops: &Operation::ALL,
+        },
+    }
+}
+
+/// A load point of a cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadPoint {
+    /// `concurrency` workers back to back.
+    Closed { concurrency: u32 },
+    /// A fixed total `rate` (operations per second) spread over `concurrency` workers.
+    Open { concurrency: u32, rate: f64 },
+}
+
+impl LoadPoint {
+    pub fn concurrency(self) -> u32 {
+        match self {
+            LoadPoint::Closed { concurrency } | LoadPoint::Open { concurrency, .. } => concurrency,
+        }
+    }
+
+    pub fn rate(self) -> Option<f64> {
+        match self {
+            LoadPoint::Closed { .. } => None,
+            LoadPoint::Open { rate, .. } => Some(rate),
+        }
+    }
+}
+
+impl std::fmt::Display for LoadPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadPoint::Closed { concurrency } => write!(f, "c={concurrency}"),
+            LoadPoint::Open { rate, .. } => write!(f, "open {rate}/s"),
+        }
+    }
+}
+
+/// Where server and client threads run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinning {
+    /// Cores the server child is pinned to (empty: not pinned).
+    pub server_cores: Vec<usize>,
+    /// Cores client threads are pinned to, round robin (empty: not pinned).
+    pub client_cores: Vec<usize>,
+    /// Client threads (each its own current-thread runtime).
+    pub client_threads: usize,
+}
+
+impl Pinning {
+    /// Server on core 0 and clients on the others when there are two cores or more and the
+    /// servers are ours; otherwise nothing is pinned and the clients leave a core free.
+    pub fn decide(cores: usize, pin: bool) -> Pinning {
+        if pin && cores >= 2 {
+            Pinning { server_cores: vec![0], client_cores: (1..cores).collect(), client_threads: cores - 1 }
+        } else {
+            Pinning {
+                server_cores: Vec::new(),
+                client_cores: Vec::new(),
+                client_threads: cores.saturating_sub(1).max(1),
+            }
+        }
+    }
+}
+
+/// One cell to measure.
+#[derive(Clone, Copy)]
+pub struct CellPlan {
+    pub protocol: &'static dyn Protocol,
+    pub op: Operation,
+    pub point: LoadPoint,
+}
+
+impl std::fmt::Debug for CellPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.protocol.name(), self.op, self.point)
+    }
+}
+
+/// Everything a run will do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub protocols: Vec<&'static dyn Protocol>,
+    pub operations: Vec<Operation>,
+    pub payloads: Vec<String>,
+    /// Closed-loop concurrency levels.
+    pub concurrency: Vec<u32>,
+    /// The open-loop rate, when open-loop points run.
+    pub rate: Option<f64>,
+    /// Operations that get an open-loop point.
+    pub open_ops: Vec<Operation>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub pinning: Pinning,
+}
+
+impl Plan {
+    /// The plan for `args` on a machine with `cores` cores.
+    pub fn new(args: &RunArgs, cores: usize) -> anyhow::Result<Plan> {
+        let profile = settings(args.profile);
+        let protocols = if args.protocols.is_empty() {
+            PROTOCOLS.to_vec()
+        } else {
+            args.protocols.iter().map(|n| protocol(n)).collect::<anyhow::Result<_>>()?
+        };
+        let operations =
+            if args.operations.is_empty() { Operation::ALL.to_vec() } else { args.operations.clone() };
+        let payloads: Vec<String> = if !args.payloads.is_empty() {
+            args.payloads.clone()
+        } else if args.target.is_some() {
+            vec!["small".into()]
+        } else {
+            profile.payloads.iter().map(|s| (*s).to_owned()).collect()
+        };
+        if args.target.is_some() && payloads.len() > 1 {
+            bail!("with --target the server holds one payload; pass exactly one --payloads");
+        }
+        let profiles = Profiles::builtin();
+        for p in &payloads {
+            profiles.get(p)?;
+        }
+        let concurrency =
+            if args.concurrency.is_empty() { profile.concurrency.to_vec() } else { args.concurrency.clone() };
+        let pin = !args.no_pin && args.target.is_none();
+        Ok(Plan {
+            protocols,
+            operations,
+            payloads,
+            concurrency,
+            rate: (!args.no_open_loop).then(|| args.rate.unwrap_or(profile.rate)),
+            open_ops: profile.open_ops.to_vec(),
+            warmup: args.warmup.map_or(profile.warmup, Duration::from_secs_f64),
+            duration: args.duration.map_or(profile.duration, Duration::from_secs_f64),
+            pinning: Pinning::decide(cores, pin),
+        })
+    }
+
+    /// The load points of `op`: every closed-loop level, then the open-loop point (at the
+    /// highest concurrency) when `op` gets one.
+    pub fn points(&self, op: Operation) -> Vec<LoadPoint> {
+        let mut points: Vec<LoadPoint> =
+            self.concurrency.iter().map(|&concurrency| LoadPoint::Closed { concurrency }).collect();
+        if let Some(rate) = self.rate
+            && self.open_ops.contains(&op)
+        {
+            let concurrency = self.concurrency.iter().copied().max().unwrap_or(1);
+            points.push(LoadPoint::Open { concurrency, rate });
+        }
+        points
+    }
+
+    /// The cells of one payload, in the order they run: protocol by protocol, operation by
+    /// operation, load point by load point; operations a protocol does not run are left out.
+    pub fn cells(&self) -> Vec<CellPlan> {
+        let mut cells = Vec::new();
+        for &protocol in &self.protocols {
+            for &op in &self.operations {
+                if protocol.unsupported(op).is_some() {
+                    continue;
+                }
+                cells.extend(self.points(op).into_iter().map(|point| CellPlan { protocol, op, point }));
+            }
+        }
+        cells
+    }
+}
+
+/// A protocol variant by name, or an error listing the known ones.
+fn protocol(name: &str) -> anyhow::Result<&'static dyn Protocol> {
+    crate::clients::protocol(name).with_context(|| {
+        let known: Vec<_> = PROTOCOLS.iter().map(|p| p.name()).collect();
+        format!("unknown protocol {name:?} (known: {})", known.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn args(line: &str) -> RunArgs {
+        Cli::parse_from(std::iter::once("run").chain(line.split_whitespace())).run
+    }
+
+    #[test]
+    fn the_quick_profile_runs_every_protocol_and_operation_with_one_open_point() {
+        let plan = Plan::new(&args("--profile quick"), 2).unwrap();
+        assert_eq!(plan.payloads, ["small"]);
+        assert_eq!(plan.pinning, Pinning { server_cores: vec![0], client_cores: vec![1], client_threads: 1 });
+        let cells = plan.cells();
+        let open: Vec<_> = cells.iter().filter(|c| c.point.rate().is_some()).collect();
+        assert!(open.iter().all(|c| c.op == Operation::GetUser && c.point.concurrency() == 16));
+        assert_eq!(
+            open.len(),
+            PROTOCOLS.iter().filter(|p| p.unsupported(Operation::GetUser).is_none()).count()
+        );
+        // Protocol by protocol, in registry order, closed levels before the open point.
+        let first: Vec<String> = cells.iter().take(3).map(|c| format!("{c:?}")).collect();
+        assert_eq!(first, ["rest get-user c=1", "rest get-user c=16", "rest get-user open 1000/s"]);
+    }
+
+    #[test]
+    fn unsupported_operations_are_not_planned_and_flags_override_the_profile() {
+        let plan =
+            Plan::new(&args("--protocols rest-include,floor --operations get-user,user-orders --concurrency 4 --no-open-loop --no-pin"), 8)
+                .unwrap();
+        let cells: Vec<String> = plan.cells().iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(cells, ["rest-include user-orders c=4", "floor get-user c=4", "floor user-orders c=4"]);
+        assert_eq!(plan.pinning.client_cores, Vec::<usize>::new());
+        assert_eq!(plan.pinning.client_threads, 7);
+    }
+
+    #[test]
+    fn bad_names_and_a_target_with_two_payloads_are_errors() {
+        let err = Plan::new(&args("--protocols nope"), 2).unwrap_err().to_string();
+        assert!(err.contains("unknown protocol \"nope\"") && err.contains("rest-h2"), "{err}");
+        assert!(Plan::new(&args("--payloads huge"), 2).is_err());
+        let err = Plan::new(&args("--target 127.0.0.1:7800 --payloads tiny,small"), 2).unwrap_err();
+        assert!(err.to_string().contains("one payload"), "{err}");
+        // A one-core machine pins nothing and still runs one client thread.
+        assert_eq!(Pinning::decide(1, true).client_threads, 1);
+    }
+}

@@ -1,0 +1,99 @@
+//! The servers a run measures: a `wirebench serve` child of this binary, or servers already
+//! running elsewhere (`--target`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use super::RunArgs;
+
+/// How long a spawned server may take to bind and load its fixtures.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server child, stopped (and reaped) on drop.
+#[derive(Debug)]
+pub struct ServerChild {
+    child: Child,
+    pub addrs: BTreeMap<String, SocketAddr>,
+}
+
+impl ServerChild {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's exit status, if it has exited.
+    pub fn exited(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        // The child may have died already; either way it must not outlive the run.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `wirebench serve` for `payload` and waits (bounded) until it is ready; it writes
+/// its addresses to a file in `dir` once its fixtures are loaded.
+pub fn spawn(args: &RunArgs, payload: &str, cores: &[usize], dir: &Path) -> anyhow::Result<ServerChild> {
+    let addr_file = dir.join(format!(".servers-{payload}.json"));
+    remove_if_present(&addr_file)?;
+    let exe = std::env::current_exe().context("locating the wirebench binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["serve", "--port-base", "0", "--payload", payload])
+        .args(["--seed", &args.seed.to_string(), "--store-latency-us", &args.store_latency_us.to_string()])
+        .arg("--addr-file")
+        .arg(&addr_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if !cores.is_empty() {
+        let list: Vec<String> = cores.iter().map(ToString::to_string).collect();
+        cmd.args(["--cpus", &list.join(",")]);
+    }
+    let child = cmd.spawn().context("starting wirebench serve")?;
+    let mut server = ServerChild { child, addrs: BTreeMap::new() };
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        // The file appears whole (written, then renamed) once the server is ready.
+        if let Ok(text) = std::fs::read_to_string(&addr_file) {
+            server.addrs = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not the server's address file", addr_file.display()))?;
+            remove_if_present(&addr_file)?;
+            return Ok(server);
+        }
+        if let Some(status) = server.exited()? {
+            bail!("wirebench serve exited before it was ready ({status})");
+        }
+        if Instant::now() > deadline {
+            bail!("wirebench serve was not ready within {} s", READY_TIMEOUT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `--target HOST:PORT` as addresses in server registry order.
+pub fn target_addrs(target: &str) -> anyhow::Result<BTreeMap<String, SocketAddr>> {
+    let first: SocketAddr =
+        target.parse().with_context(|| format!("--target {target}: expected HOST:PORT"))?;
+    Ok(wirebench_servers::SERVERS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name().to_owned(), SocketAddr::new(first.ip(), first.port() + i as u16)))
+        .collect())
+}
