@@ -69,6 +69,11 @@ pub struct Started {
 }
 
 impl Started {
+    /// The address the server called `name` listens on.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.servers.iter().find(|s| s.name == name).map(|s| s.addr)
+    }
+
     /// Stops every server and waits (bounded) for them to finish.
     pub async fn stop(self) {
         self.shutdown.cancel();

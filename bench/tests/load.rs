@@ -87,7 +87,7 @@ async fn with_stall(spec: CellSpec, paused: Arc<AtomicBool>) -> wirebench::load:
 async fn open_loop_corrects_for_a_stall_and_closed_loop_hides_it() {
     let args = ServeArgs::ephemeral("tiny", 1);
     let started = start(&args).await.unwrap();
-    let floor = started.servers.iter().find(|s| s.name == "floor").unwrap().addr;
+    let floor = started.addr("floor").unwrap();
     let paused = Arc::new(AtomicBool::new(false));
     let proxy = pausable_proxy(floor, paused.clone()).await;
 

@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common;
+use common::{tempdir, wirebench};
+
 const INSTALL: &str = "apt-get update && apt-get install -y chromium && (cd bench/tests/browser && npm ci) \
                        (node >= 20 is needed by playwright-core)";
 
@@ -36,13 +39,6 @@ fn require_browser_tools() {
     assert!(chromium.exists(), "{} is missing; install it: {INSTALL}", chromium.display());
     let pw = browser_dir().join("node_modules").join("playwright-core");
     assert!(pw.exists(), "{} is missing; install it: {INSTALL}", pw.display());
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wirebench-report-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A user's claims file: one new claim, one replacing a built-in claim.
@@ -73,7 +69,7 @@ direction = "at_most"
 fn report_renders_and_loads_cleanly_in_a_browser() {
     require_browser_tools();
     let out = tempdir("smoke");
-    let run = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+    let run = wirebench()
         .args(["run", "--profile", "smoke", "--no-pin", "--protocols", "rest,grpc,floor,ws,graphql", "--out"])
         .arg(&out)
         .stderr(Stdio::inherit())
@@ -90,7 +86,7 @@ fn report_renders_and_loads_cleanly_in_a_browser() {
     let claims = out.join("claims.toml");
     std::fs::write(&claims, USER_CLAIMS).unwrap();
     let criterion = out.join("no-criterion");
-    let report = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+    let report = wirebench()
         .arg("report")
         .arg(&results)
         .arg("--claims")

@@ -1,20 +1,16 @@
 //! `wirebench run` as a user runs it: the binary, its own server child, results on disk.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-fn results_of(dir: &Path) -> serde_json::Value {
-    let latest = dir.join("latest").join("results.json");
-    let text = std::fs::read_to_string(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()));
-    serde_json::from_str(&text).unwrap()
-}
+mod common;
+use common::{results_of, tempdir, wirebench};
+use std::time::{Duration, Instant};
 
 #[test]
 fn smoke_run_writes_results_for_every_protocol_and_operation() {
     let out = tempdir("smoke");
-    let status = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+    let status = wirebench()
         .args(["run", "--profile", "smoke", "--no-pin", "--out"])
         .arg(&out)
         .stdout(Stdio::null())
@@ -49,13 +45,8 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     // A run compared with itself: every cell matched, nothing changed, a page written.
     let results = out.join("latest").join("results.json");
     let html = out.join("compare.html");
-    let compare = Command::new(env!("CARGO_BIN_EXE_wirebench"))
-        .arg("compare")
-        .args([&results, &results])
-        .arg("--html")
-        .arg(&html)
-        .output()
-        .unwrap();
+    let compare =
+        wirebench().arg("compare").args([&results, &results]).arg("--html").arg(&html).output().unwrap();
     assert!(compare.status.success(), "{}", String::from_utf8_lossy(&compare.stderr));
     let table = String::from_utf8(compare.stdout).unwrap();
     assert!(!table.contains("better") && !table.contains("worse") && !table.contains("only in"), "{table}");
@@ -67,7 +58,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
 #[test]
 fn a_server_killed_mid_run_leaves_finished_results_and_a_clear_exit() {
     let out = tempdir("killed");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_wirebench"))
+    let mut run = wirebench()
         .args([
             "run",
             "--profile",
@@ -124,11 +115,4 @@ fn a_server_killed_mid_run_leaves_finished_results_and_a_clear_exit() {
         .sum();
     assert!(errors > 0, "the cell running when the server died counts its errors");
     std::fs::remove_dir_all(&out).unwrap();
-}
-
-fn tempdir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wirebench-run-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -14,7 +14,7 @@ async fn counted_bytes_equal_the_kernels_for_every_protocol() {
     let params = OpParams::new(2, 10, vec![3, 5, 8]);
     let mut checked = Vec::new();
     for protocol in PROTOCOLS {
-        let addr = started.servers.iter().find(|s| s.name == protocol.server()).unwrap().addr;
+        let addr = started.addr(protocol.server()).unwrap();
         for op in [Operation::GetUser, Operation::ListOrders, Operation::TrackOrders] {
             if protocol.unsupported(op).is_some() {
                 continue;

@@ -1,7 +1,6 @@
 //! GraphQL server tests, all through real sockets on 127.0.0.1:0: POST over HTTP/1.1 for
 //! queries and mutations, tokio-tungstenite speaking graphql-transport-ws for subscriptions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,54 +15,35 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tokio_util::sync::CancellationToken;
-use wirebench_domain::{
-    Address, LineItem, NewOrder, OrderQuery, OrderStatus, Profiles, Store, StoreConfig, User,
-};
+use wirebench_domain::{OrderQuery, OrderStatus, User};
+use wirebench_servers::ServerContext;
 use wirebench_servers::graphql::{self, MAX_COMPLEXITY, MAX_DEPTH};
-use wirebench_servers::{ServerConfig, ServerContext};
 
-fn ctx(latency: Duration, max_body_bytes: usize) -> ServerContext {
-    let profile = Profiles::builtin().get("small").unwrap().clone();
-    let store = Store::with_fixtures(
-        StoreConfig { latency, ..StoreConfig::default() },
-        wirebench_domain::generate(&profile, 42),
-    );
-    ServerContext { store: Arc::new(store), config: ServerConfig { max_body_bytes } }
-}
-
-fn default_ctx() -> ServerContext {
-    ctx(Duration::ZERO, 64 * 1024)
-}
+mod common;
+use common::{TestServer, ctx, default_ctx, json_of, new_order};
 
 struct Server {
     addr: std::net::SocketAddr,
     base: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: TestServer,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
 async fn start(c: ServerContext) -> Server {
-    let shutdown = CancellationToken::new();
-    let running =
-        wirebench_servers::spawn(&graphql::Graphql, "127.0.0.1:0".parse().unwrap(), c, shutdown.clone())
-            .await
-            .unwrap();
-    assert_eq!(running.url, format!("http://{}/graphql", running.addr));
+    let server = TestServer::start(&graphql::Graphql, c).await;
+    let addr = server.addr();
+    assert_eq!(server.running.url, format!("http://{addr}/graphql"));
     Server {
-        addr: running.addr,
-        base: format!("http://{}", running.addr),
-        shutdown,
-        task: running.task,
+        addr,
+        base: format!("http://{addr}"),
+        server,
         client: Client::builder(TokioExecutor::new()).build_http(),
     }
 }
 
 impl Server {
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task).await.unwrap().unwrap().unwrap();
+        self.server.stop().await;
     }
 
     async fn send(&self, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, Bytes) {
@@ -107,11 +87,6 @@ impl Server {
     }
 }
 
-fn json_of(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
-}
-
-/// The first error's `extensions.code`.
 fn error_code(v: &Value) -> &str {
     v["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {v}"))
 }
@@ -622,27 +597,6 @@ async fn ws_recv_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
-fn new_order(user_id: u64) -> NewOrder {
-    NewOrder {
-        user_id,
-        items: vec![LineItem {
-            sku: "SKU-9".into(),
-            name: "gadget".into(),
-            quantity: 3,
-            unit_price_cents: 999,
-        }],
-        currency: "EUR".into(),
-        shipping_address: Address {
-            line1: "2 Side St".into(),
-            line2: String::new(),
-            city: "Paris".into(),
-            region: "IDF".into(),
-            postal_code: "75001".into(),
-            country: "FR".into(),
-        },
-    }
-}
-
 #[tokio::test]
 async fn order_events_arrive_over_graphql_transport_ws() {
     let c = default_ctx();
@@ -654,7 +608,7 @@ async fn order_events_arrive_over_graphql_transport_ws() {
     let mut created = Vec::new();
     let event = loop {
         assert!(created.len() < 20, "no event after {} orders", created.len());
-        created.push(c.store.create_order(None, new_order(9)).await.unwrap().order);
+        created.push(c.store.create_order(None, new_order(9, 3)).await.unwrap().order);
         if let Some(msg) = ws_recv_within(&mut ws, Duration::from_millis(250)).await {
             break msg;
         }
@@ -797,8 +751,7 @@ async fn websocket_needs_the_subprotocol_and_closes_on_shutdown() {
     let mut ws = ws_connect(&server).await;
     ws_send(&mut ws, json!({"id": "ev", "type": "subscribe", "payload": {"query": "subscription { orderEvents { seq } }"}})).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let Server { shutdown, task, .. } = server;
-    shutdown.cancel();
+    server.server.shutdown.cancel();
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match ws.next().await {
@@ -811,5 +764,5 @@ async fn websocket_needs_the_subprotocol_and_closes_on_shutdown() {
     .await
     .unwrap();
     assert_eq!(closed, Some(1001), "going away");
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    server.stop().await;
 }

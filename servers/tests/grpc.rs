@@ -1,31 +1,22 @@
 //! gRPC server tests over real sockets: status codes for domain errors, malformed protobuf
 //! and oversized messages, and the server keeps serving afterwards.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
-use wirebench_domain::{Profiles, Store, StoreConfig};
 use wirebench_proto::v1 as pb;
 use wirebench_proto::v1::shop_client::ShopClient;
-use wirebench_servers::{ServerConfig, ServerContext, grpc};
+use wirebench_servers::grpc;
 
-async fn start(
-    max_body_bytes: usize,
-) -> (std::net::SocketAddr, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
-    let profile = Profiles::builtin().get("small").unwrap().clone();
-    let store = Store::with_fixtures(StoreConfig::default(), wirebench_domain::generate(&profile, 42));
-    let ctx = ServerContext { store: Arc::new(store), config: ServerConfig { max_body_bytes } };
-    let token = CancellationToken::new();
-    let running = wirebench_servers::spawn(&grpc::Grpc, "127.0.0.1:0".parse().unwrap(), ctx, token.clone())
-        .await
-        .unwrap();
-    (running.addr, token, running.task)
+mod common;
+use common::{TestServer, ctx};
+
+async fn start(max_body_bytes: usize) -> TestServer {
+    TestServer::start(&grpc::Grpc, ctx(Duration::ZERO, max_body_bytes)).await
 }
 
 fn order(user_id: u64, name_len: usize) -> pb::CreateOrderRequest {
@@ -77,7 +68,8 @@ async fn raw_call(addr: std::net::SocketAddr, method: &str, message: &[u8]) -> (
 
 #[tokio::test]
 async fn bad_input_gets_status_codes_and_the_server_keeps_serving() {
-    let (addr, token, task) = start(16 * 1024).await;
+    let server = start(16 * 1024).await;
+    let addr = server.addr();
     let mut shop = ShopClient::connect(format!("http://{addr}")).await.unwrap();
 
     // Malformed protobuf: a length-delimited field whose length runs past the end.
@@ -110,6 +102,5 @@ async fn bad_input_gets_status_codes_and_the_server_keeps_serving() {
     let mut fresh = ShopClient::connect(format!("http://{addr}")).await.unwrap();
     assert_eq!(fresh.get_user(pb::GetUserRequest { id: 2 }).await.unwrap().into_inner().id, 2);
 
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    server.stop().await;
 }

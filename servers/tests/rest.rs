@@ -12,33 +12,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use wirebench_domain::{Order, Profiles, Store, StoreConfig, User};
 use wirebench_servers::{ServerConfig, ServerContext, rest};
 
-fn ctx(latency: Duration, max_body_bytes: usize) -> ServerContext {
-    let profile = Profiles::builtin().get("small").unwrap().clone();
-    let store = Store::with_fixtures(
-        StoreConfig { latency, ..StoreConfig::default() },
-        wirebench_domain::generate(&profile, 42),
-    );
-    ServerContext { store: Arc::new(store), config: ServerConfig { max_body_bytes } }
-}
-
-fn default_ctx() -> ServerContext {
-    ctx(Duration::ZERO, 64 * 1024)
-}
-
-fn new_order_json(user_id: u64, quantity: u32) -> Value {
-    json!({
-        "user_id": user_id,
-        "items": [{"sku": "SKU-1", "name": "thing", "quantity": quantity, "unit_price_cents": 150}],
-        "currency": "EUR",
-        "shipping_address": {"line1": "1 Main St", "line2": "", "city": "Berlin",
-            "region": "BE", "postal_code": "10115", "country": "DE"}
-    })
-}
+mod common;
+use common::{TestServer, ctx, default_ctx, json_of, new_order_json};
 
 /// Sends one request through the in-process app.
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
@@ -62,10 +41,6 @@ async fn post(
         req = req.header("idempotency-key", key);
     }
     call(app, req.body(body.into()).unwrap()).await
-}
-
-fn json_of(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }
 
 /// Asserts the consistent error body and returns its code.
@@ -286,22 +261,17 @@ fn error_code_5xx(body: &Bytes) -> String {
 
 struct Server {
     base: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: TestServer,
 }
 
 async fn start(c: ServerContext) -> Server {
-    let shutdown = CancellationToken::new();
-    let running = wirebench_servers::spawn(&rest::Rest, "127.0.0.1:0".parse().unwrap(), c, shutdown.clone())
-        .await
-        .unwrap();
-    Server { base: format!("http://{}", running.addr), shutdown, task: running.task }
+    let server = TestServer::start(&rest::Rest, c).await;
+    Server { base: format!("http://{}", server.addr()), server }
 }
 
 impl Server {
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task).await.unwrap().unwrap().unwrap();
+        self.server.stop().await;
     }
 }
 

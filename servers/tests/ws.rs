@@ -11,18 +11,17 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
-use wirebench_domain::{
-    Address, BatchItem, LineItem, NewOrder, Order, OrderEventKind, OrderQuery, OrderStatus, Profiles, Sort,
-    Store, StoreConfig,
-};
+use wirebench_domain::{BatchItem, Order, OrderEventKind, OrderQuery, OrderStatus, Sort, Store};
 use wirebench_servers::ws::{
     self, ClientMessage, CreatedOrder, ImportSummary, OrderPage, OrderSummary, ReplyData, ServerMessage,
     SubscriptionState, UserOrders,
 };
-use wirebench_servers::{ProtocolServer, Running, ServerConfig, ServerContext};
+use wirebench_servers::{ProtocolServer, Running};
+
+mod common;
+use common::{TestServer, WAIT, ctx_of, new_order};
 
 const MAX_BODY: usize = 64 * 1024;
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A running server, its store and the token that stops it.
 struct Server {
@@ -33,15 +32,8 @@ struct Server {
 
 impl Server {
     async fn start(profile: &str) -> Server {
-        let profile = Profiles::builtin().get(profile).unwrap().clone();
-        let store =
-            Arc::new(Store::with_fixtures(StoreConfig::default(), wirebench_domain::generate(&profile, 42)));
-        let ctx = ServerContext { store: store.clone(), config: ServerConfig { max_body_bytes: MAX_BODY } };
-        let shutdown = CancellationToken::new();
-        let running =
-            wirebench_servers::spawn(&ws::Ws, "127.0.0.1:0".parse().unwrap(), ctx, shutdown.clone())
-                .await
-                .unwrap();
+        let TestServer { running, store, shutdown } =
+            TestServer::start(&ws::Ws, ctx_of(profile, Duration::ZERO, MAX_BODY)).await;
         Server { running, store, shutdown }
     }
 
@@ -130,22 +122,6 @@ impl Client {
             ReplyData::User(user) => user,
             other => panic!("expected a user, got {other:?}"),
         }
-    }
-}
-
-fn new_order(user_id: u64, quantity: u32) -> NewOrder {
-    NewOrder {
-        user_id,
-        items: vec![LineItem { sku: "SKU-1".into(), name: "thing".into(), quantity, unit_price_cents: 150 }],
-        currency: "EUR".into(),
-        shipping_address: Address {
-            line1: "1 Main St".into(),
-            line2: String::new(),
-            city: "Berlin".into(),
-            region: "BE".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        },
     }
 }
 

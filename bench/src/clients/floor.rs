@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use wirebench_proto::v1 as pb;
 use wirebench_servers::floor::{Frame, kind, op, read_frame, write_frame};
 
-use super::{Call, ClientError, Connection, Marks, Protocol};
+use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::grpc::{orders, user_orders};
 use crate::wire::{Counted, WireCounters};
@@ -112,7 +112,11 @@ impl FloorConnection {
     }
 }
 
-impl FloorConnection {
+impl Operations for FloorConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let (user, s, r): (pb::User, _, _) =
             self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
@@ -186,29 +190,5 @@ impl FloorConnection {
             (sent, received) = (sent + s, received + r);
         }
         Ok(Call::new(Outcome::Orders(got)).payload(sent, received).round_trips(p.order_ids.len() as u32))
-    }
-}
-
-impl Connection for FloorConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            match op {
-                Operation::GetUser => self.get_user(p).await,
-                Operation::UserOrders => self.user_orders(p).await,
-                Operation::ListOrders => self.list_orders(p).await,
-                Operation::StreamOrders => self.stream_orders(p).await,
-                Operation::CreateOrder => self.create_order(p).await,
-                Operation::ImportOrders => self.import_orders(p).await,
-                Operation::TrackOrders => self.track_orders(p).await,
-            }
-        })
     }
 }

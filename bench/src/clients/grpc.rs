@@ -11,7 +11,7 @@ use tonic::transport::{Endpoint, Uri};
 use wirebench_proto::v1 as pb;
 use wirebench_proto::v1::shop_client::ShopClient;
 
-use super::{Call, ClientError, Connection, Marks, Protocol};
+use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::WireCounters;
 
@@ -107,12 +107,35 @@ fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
     }
 }
 
+impl GrpcConnection {
+    /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
+    /// per message).
+    async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
+        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+        let sent = len(&req);
+        let mut marks = Marks::start(p.n as usize);
+        let mut stream = self.client.list_orders(req).await.map_err(server_error)?.into_inner();
+        let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0);
+        while let Some(order) = stream.message().await.map_err(server_error)? {
+            marks.mark();
+            received += len(&order);
+            got.push(order);
+        }
+        let call = Call::new(Outcome::Orders(orders(got)?)).payload(sent, received);
+        Ok(if timed { call.messages(marks) } else { call })
+    }
+}
+
 /// Payload bytes of a protobuf message as an integer of the results.
 fn len(m: &impl Message) -> u64 {
     m.encoded_len() as u64
 }
 
-impl GrpcConnection {
+impl Operations for GrpcConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::GetUserRequest { id: p.user_id };
         let sent = len(&req);
@@ -129,21 +152,12 @@ impl GrpcConnection {
         Ok(Call::new(user_orders(reply)?).payload(sent, received))
     }
 
-    /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
-    /// per message).
-    async fn list_orders(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
-        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-        let sent = len(&req);
-        let mut marks = Marks::start(p.n as usize);
-        let mut stream = self.client.list_orders(req).await.map_err(server_error)?.into_inner();
-        let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0);
-        while let Some(order) = stream.message().await.map_err(server_error)? {
-            marks.mark();
-            received += len(&order);
-            got.push(order);
-        }
-        let call = Call::new(Outcome::Orders(orders(got)?)).payload(sent, received);
-        Ok(if timed { call.messages(marks) } else { call })
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.list(p, false).await
+    }
+
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.list(p, true).await
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -195,29 +209,5 @@ impl GrpcConnection {
         // Drain the end of the stream so its trailers are part of this call.
         while inbound.next().await.is_some() {}
         Ok(Call::new(Outcome::Orders(got)).payload(sent, received).round_trips(p.order_ids.len() as u32))
-    }
-}
-
-impl Connection for GrpcConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            match op {
-                Operation::GetUser => self.get_user(p).await,
-                Operation::UserOrders => self.user_orders(p).await,
-                Operation::ListOrders => self.list_orders(p, false).await,
-                Operation::StreamOrders => self.list_orders(p, true).await,
-                Operation::CreateOrder => self.create_order(p).await,
-                Operation::ImportOrders => self.import_orders(p).await,
-                Operation::TrackOrders => self.track_orders(p).await,
-            }
-        })
     }
 }

@@ -78,6 +78,49 @@ pub trait Connection {
     fn counters(&self) -> &WireCounters;
 }
 
+/// A connection's catalog operations, one method each: what a client file implements. The
+/// one dispatch from [`Operation`] to these methods is the blanket [`Connection`] impl.
+// Not `Send` on purpose: every connection lives on one current-thread runtime.
+#[allow(
+    async_fn_in_trait,
+    reason = "connections are driven on current-thread runtimes; no Send bound wanted"
+)]
+pub trait Operations {
+    /// Bytes and turns on this connection's socket so far.
+    fn counters(&self) -> &WireCounters;
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+}
+
+impl<T: Operations> Connection for T {
+    fn call<'a>(
+        &'a mut self,
+        op: Operation,
+        p: &'a OpParams,
+    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
+        Box::pin(async move {
+            match op {
+                Operation::GetUser => self.get_user(p).await,
+                Operation::UserOrders => self.user_orders(p).await,
+                Operation::ListOrders => self.list_orders(p).await,
+                Operation::StreamOrders => self.stream_orders(p).await,
+                Operation::CreateOrder => self.create_order(p).await,
+                Operation::ImportOrders => self.import_orders(p).await,
+                Operation::TrackOrders => self.track_orders(p).await,
+            }
+        })
+    }
+
+    fn counters(&self) -> &WireCounters {
+        Operations::counters(self)
+    }
+}
+
 /// What one call returned and cost, as the client saw it.
 #[derive(Debug, Clone)]
 pub struct Call {

@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary};
 
-use super::{Call, ClientError, Connection, Marks, Protocol};
+use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::WireCounters;
 
@@ -298,7 +298,11 @@ fn server_error(status: StatusCode, body: &[u8]) -> ClientError {
     }
 }
 
-impl RestConnection {
+impl Operations for RestConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/users/{}", p.user_id)).await?;
         Ok(Call::new(Outcome::User(json(&reply.body)?)).payload(0, reply.wire_len))
@@ -399,29 +403,5 @@ impl RestConnection {
             orders.push(json::<Order>(&reply.body)?);
         }
         Ok(Call::new(Outcome::Orders(orders)).payload(0, received).round_trips(p.order_ids.len() as u32))
-    }
-}
-
-impl Connection for RestConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            match op {
-                Operation::GetUser => self.get_user(p).await,
-                Operation::UserOrders => self.user_orders(p).await,
-                Operation::ListOrders => self.list_orders(p).await,
-                Operation::StreamOrders => self.stream_orders(p).await,
-                Operation::CreateOrder => self.create_order(p).await,
-                Operation::ImportOrders => self.import_orders(p).await,
-                Operation::TrackOrders => self.track_orders(p).await,
-            }
-        })
     }
 }

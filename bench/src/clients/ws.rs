@@ -15,7 +15,7 @@ use wirebench_domain::ImportSummary;
 use wirebench_domain::Order;
 use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, UserOrders};
 
-use super::{Call, ClientError, Connection, Marks, Protocol};
+use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::{Counted, WireCounters};
 
@@ -133,7 +133,11 @@ impl WsConnection {
     }
 }
 
-impl WsConnection {
+impl Operations for WsConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let msg = ClientMessage::GetUser { id: self.id(), user_id: p.user_id };
         let (user, s, r) = self.request(msg).await?;
@@ -211,29 +215,5 @@ impl WsConnection {
             (sent, received) = (sent + s, received + r);
         }
         Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).round_trips(p.order_ids.len() as u32))
-    }
-}
-
-impl Connection for WsConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            match op {
-                Operation::GetUser => self.get_user(p).await,
-                Operation::UserOrders => self.user_orders(p).await,
-                Operation::ListOrders => self.list_orders(p).await,
-                Operation::StreamOrders => self.stream_orders(p).await,
-                Operation::CreateOrder => self.create_order(p).await,
-                Operation::ImportOrders => self.import_orders(p).await,
-                Operation::TrackOrders => self.track_orders(p).await,
-            }
-        })
     }
 }

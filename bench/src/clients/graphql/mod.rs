@@ -23,7 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{Call, ClientError, Connection, Marks, Protocol};
+use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::{Counted, WireCounters};
 
@@ -264,7 +264,11 @@ impl GraphqlConnection {
     }
 }
 
-impl GraphqlConnection {
+impl Operations for GraphqlConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let (d, s, r): (UserData, _, _) = self.post(GET_USER, json!({ "id": p.user_id.to_string() })).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
@@ -337,29 +341,5 @@ impl GraphqlConnection {
             (sent, received) = (sent + s, received + r1 + r2);
         }
         Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).round_trips(p.order_ids.len() as u32))
-    }
-}
-
-impl Connection for GraphqlConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            match op {
-                Operation::GetUser => self.get_user(p).await,
-                Operation::UserOrders => self.user_orders(p).await,
-                Operation::ListOrders => self.list_orders(p).await,
-                Operation::StreamOrders => self.stream_orders(p).await,
-                Operation::CreateOrder => self.create_order(p).await,
-                Operation::ImportOrders => self.import_orders(p).await,
-                Operation::TrackOrders => self.track_orders(p).await,
-            }
-        })
     }
 }

@@ -23,48 +23,17 @@ pub(super) struct GraphqlError {
 }
 
 #[derive(Deserialize)]
-pub(super) struct GAddress {
-    line1: String,
-    line2: String,
-    pub(super) city: String,
-    pub(super) region: String,
-    pub(super) postal_code: String,
-    pub(super) country: String,
-}
-
-impl From<GAddress> for d::Address {
-    fn from(a: GAddress) -> Self {
-        d::Address {
-            line1: a.line1,
-            line2: a.line2,
-            city: a.city,
-            region: a.region,
-            postal_code: a.postal_code,
-            country: a.country,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub(super) struct GPreferences {
-    pub(super) language: String,
-    pub(super) currency: String,
-    pub(super) newsletter: bool,
-    pub(super) theme: String,
-    pub(super) notifications: Vec<String>,
-}
-
-#[derive(Deserialize)]
 pub(super) struct GUser {
     pub(super) id: String,
     pub(super) name: String,
     pub(super) email: String,
     pub(super) phone: String,
-    pub(super) address: GAddress,
+    // The query aliases every field to the domain's name, so these decode as they are.
+    pub(super) address: d::Address,
     pub(super) company: String,
     pub(super) avatar_url: String,
     pub(super) bio: String,
-    pub(super) preferences: GPreferences,
+    pub(super) preferences: d::Preferences,
     pub(super) tags: Vec<String>,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
@@ -78,7 +47,7 @@ pub(super) struct GOrder {
     pub(super) items: Vec<d::LineItem>,
     pub(super) total_cents: i64,
     pub(super) currency: String,
-    pub(super) shipping_address: GAddress,
+    pub(super) shipping_address: d::Address,
     pub(super) created_at: DateTime<Utc>,
 }
 
@@ -99,7 +68,7 @@ impl GOrder {
             items: self.items,
             total_cents: self.total_cents,
             currency: self.currency,
-            shipping_address: self.shipping_address.into(),
+            shipping_address: self.shipping_address,
             created_at: self.created_at,
         })
     }
@@ -107,23 +76,16 @@ impl GOrder {
 
 impl GUser {
     pub(super) fn into_domain(self) -> Result<d::User, ClientError> {
-        let p = self.preferences;
         Ok(d::User {
             id: id(&self.id)?,
             name: self.name,
             email: self.email,
             phone: self.phone,
-            address: self.address.into(),
+            address: self.address,
             company: self.company,
             avatar_url: self.avatar_url,
             bio: self.bio,
-            preferences: d::Preferences {
-                language: p.language,
-                currency: p.currency,
-                newsletter: p.newsletter,
-                theme: p.theme,
-                notifications: p.notifications,
-            },
+            preferences: self.preferences,
             tags: self.tags,
             created_at: self.created_at,
             updated_at: self.updated_at,

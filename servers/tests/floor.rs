@@ -1,0 +1,170 @@
+//! Floor server tests over real sockets: every request frame is answered with what the store
+//! holds, bad frames get an `ERROR` frame and the connection keeps serving, and shutdown
+//! lets the request in hand finish.
+
+use std::time::Duration;
+
+use prost::Message;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use wirebench_domain::{OrderQuery, OrderSummary};
+use wirebench_proto::v1 as pb;
+use wirebench_servers::floor::{self, Frame, kind, op, read_frame, write_frame};
+
+mod common;
+use common::{TestServer, WAIT, ctx, default_ctx, new_order};
+
+/// One connection speaking the floor's frames.
+struct Client {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    frame: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(server: &TestServer) -> Client {
+        let (r, w) = TcpStream::connect(server.addr()).await.unwrap().into_split();
+        Client { r: BufReader::new(r), w, frame: Vec::new() }
+    }
+
+    async fn send(&mut self, code: u8, body: &[u8]) {
+        write_frame(&mut self.w, code, body).await.unwrap();
+        self.w.flush().await.unwrap();
+    }
+
+    /// The next reply frame's kind; its bytes are in `self.frame[1..]`.
+    async fn reply(&mut self) -> u8 {
+        let read = tokio::time::timeout(WAIT, read_frame(&mut self.r, &mut self.frame, 1 << 24)).await;
+        assert_eq!(read.expect("a reply in time").unwrap(), Frame::Body);
+        self.frame[0]
+    }
+
+    /// One request, one `OK` reply decoded as `M`.
+    async fn call<M: Message + Default>(&mut self, code: u8, req: &impl Message) -> M {
+        self.send(code, &req.encode_to_vec()).await;
+        let k = self.reply().await;
+        assert_eq!(k, kind::OK, "{}", String::from_utf8_lossy(&self.frame[1..]));
+        M::decode(&self.frame[1..]).unwrap()
+    }
+
+    /// One request that must fail; its `code: message` text.
+    async fn error(&mut self, code: u8, body: &[u8]) -> String {
+        self.send(code, body).await;
+        assert_eq!(self.reply().await, kind::ERROR);
+        String::from_utf8(self.frame[1..].to_vec()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn every_request_is_answered_with_what_the_store_holds() {
+    let server = TestServer::start(&floor::Floor, default_ctx()).await;
+    let store = server.store.clone();
+    let mut c = Client::connect(&server).await;
+
+    let user: pb::User = c.call(op::GET_USER, &pb::GetUserRequest { id: 7 }).await;
+    assert_eq!(wirebench_domain::User::try_from(user).unwrap(), store.get_user(7).await.unwrap());
+
+    let reply: pb::UserOrders =
+        c.call(op::USER_ORDERS, &pb::GetUserOrdersRequest { user_id: 7, limit: 3 }).await;
+    let recent = store.user_orders(7, &OrderQuery::recent(3)).await.unwrap().items;
+    let got: Vec<OrderSummary> = reply.orders.into_iter().map(|o| o.try_into().unwrap()).collect();
+    assert_eq!(got, recent.iter().map(OrderSummary::from).collect::<Vec<_>>());
+
+    let page: pb::OrderPage =
+        c.call(op::LIST_ORDERS, &pb::ListOrdersRequest { limit: 4, ..Default::default() }).await;
+    let want = store.list_orders(&OrderQuery { limit: 4, ..OrderQuery::default() }).await.unwrap().items;
+    assert_eq!(page.orders.len(), 4);
+    assert_eq!(wirebench_domain::Order::try_from(page.orders[3].clone()).unwrap(), want[3]);
+
+    // A stream: one ITEM frame per order, then END with the count.
+    c.send(op::STREAM_ORDERS, &pb::ListOrdersRequest { limit: 5, ..Default::default() }.encode_to_vec())
+        .await;
+    for order in want.iter().take(4) {
+        assert_eq!(c.reply().await, kind::ITEM);
+        assert_eq!(
+            wirebench_domain::Order::try_from(pb::Order::decode(&c.frame[1..]).unwrap()).unwrap(),
+            *order
+        );
+    }
+    assert_eq!(c.reply().await, kind::ITEM);
+    assert_eq!(c.reply().await, kind::END);
+    assert_eq!(c.frame[1..], 5u32.to_be_bytes());
+
+    let tracked: pb::TrackReply =
+        c.call(op::TRACK, &pb::TrackRequest { correlation_id: 9, order_id: 2 }).await;
+    assert_eq!(tracked.correlation_id, 9);
+    let Some(pb::track_reply::Result::Order(o)) = tracked.result else { panic!("{tracked:?}") };
+    assert_eq!(o.id, 2);
+
+    let echo = b"\x00raw bytes, no store";
+    c.send(op::ECHO, echo).await;
+    assert_eq!(c.reply().await, kind::OK);
+    assert_eq!(&c.frame[1..], echo);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn create_replays_and_import_sums_up_in_one_commit() {
+    let server = TestServer::start(&floor::Floor, default_ctx()).await;
+    let mut c = Client::connect(&server).await;
+    let req = pb::CreateOrderRequest { idempotency_key: "k-1".into(), order: Some(new_order(3, 2).into()) };
+    let first: pb::CreateOrderResponse = c.call(op::CREATE_ORDER, &req).await;
+    let again: pb::CreateOrderResponse = c.call(op::CREATE_ORDER, &req).await;
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(first.order, again.order);
+
+    // Import items get no reply; the commit answers for all of them.
+    for i in 0..3 {
+        let item = pb::CreateOrderRequest {
+            idempotency_key: format!("imp-{i}"),
+            order: Some(new_order(4, 1).into()),
+        };
+        c.send(op::IMPORT_ITEM, &item.encode_to_vec()).await;
+    }
+    let summary: pb::ImportSummary = c.call(op::IMPORT_COMMIT, &()).await;
+    assert_eq!((summary.received, summary.created, summary.failed), (3, 3, 0));
+    assert_eq!(summary.total_cents, 3 * 150);
+    assert_eq!(server.store.get_order(summary.order_ids[2]).await.unwrap().user_id, 4);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_connection_keeps_serving() {
+    let server = TestServer::start(&floor::Floor, ctx(Duration::ZERO, 1024)).await;
+    let mut c = Client::connect(&server).await;
+    assert!(c.error(99, b"").await.starts_with("unknown_op: 99"));
+    assert!(c.error(op::GET_USER, &[0x0a, 0xff, 0x01]).await.starts_with("malformed_message:"));
+    assert!(
+        c.error(op::GET_USER, &pb::GetUserRequest { id: 424_242 }.encode_to_vec())
+            .await
+            .starts_with("not_found:")
+    );
+    assert!(c.error(op::GET_USER, &vec![0u8; 2048]).await.starts_with("too_large:"));
+    // An empty frame (no op byte at all).
+    c.w.write_all(&0u32.to_be_bytes()).await.unwrap();
+    assert_eq!(c.reply().await, kind::ERROR);
+    assert!(String::from_utf8_lossy(&c.frame[1..]).starts_with("malformed_message: empty frame"));
+    // Still serving, on this connection and on a new one.
+    let user: pb::User = c.call(op::GET_USER, &pb::GetUserRequest { id: 1 }).await;
+    assert_eq!(user.id, 1);
+    let mut other = Client::connect(&server).await;
+    let user: pb::User = other.call(op::GET_USER, &pb::GetUserRequest { id: 2 }).await;
+    assert_eq!(user.id, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_hand() {
+    // Each store call takes 300 ms: the request is still running when shutdown begins.
+    let server = TestServer::start(&floor::Floor, ctx(Duration::from_millis(300), 1024)).await;
+    let mut c = Client::connect(&server).await;
+    c.send(op::GET_USER, &pb::GetUserRequest { id: 5 }.encode_to_vec()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown.cancel();
+    assert_eq!(c.reply().await, kind::OK, "the request in hand is answered");
+    assert_eq!(pb::User::decode(&c.frame[1..]).unwrap().id, 5);
+    // Then the server closes the connection.
+    let end = tokio::time::timeout(WAIT, read_frame(&mut c.r, &mut c.frame, 1 << 20)).await.unwrap().unwrap();
+    assert_eq!(end, Frame::End);
+    server.stop().await;
+}
