@@ -36,11 +36,11 @@ def pinned(core, cmd):
     return (["taskset", "-c", str(core)] if shutil.which("taskset") else []) + cmd
 
 
-def wirebench_cell(binary, target, protocol, seconds, conns, out_dir):
+def wirebench_cell(binary, target, protocol, seconds, conns, out_dir, extra=()):
     cmd = pinned(1, [binary, "run", "--target", target, "--protocols", protocol,
                      "--operations", "get-user", "--concurrency", str(conns),
                      "--duration", str(seconds), "--warmup", "1", "--no-open-loop",
-                     "--no-pin", "--out", out_dir])
+                     "--no-pin", "--out", out_dir, *extra])
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     with open(os.path.join(out_dir, "latest", "results.json")) as f:
         cell = json.load(f)["cells"][0]
@@ -107,6 +107,12 @@ def main():
         total = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
         rows.append(("gRPC GetUser (h2c)", "h2load", rps, cpu * 1e6 / total,
                      wirebench_cell(args.binary, target, "grpc", secs, c, os.path.join(work, "grpc"))))
+
+        # What dissecting every byte costs the generator: the same cells with it off.
+        undissected = {}
+        for protocol in ("rest", "rest-h2", "grpc"):
+            undissected[protocol] = wirebench_cell(args.binary, target, protocol, secs, c,
+                                                   os.path.join(work, f"{protocol}-off"), ["--no-dissect"])
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -121,6 +127,15 @@ def main():
         report.append({"endpoint": endpoint, "tool": tool, "tool_rps": rps, "tool_cpu_us_per_req": cpu_us,
                        "wirebench_rps": wb_rps, "wirebench_cpu_us_per_req": wb_cpu, "ratio_rps": ratio})
     print(f"connections {args.connections}, {args.seconds} s each; ratio = wirebench req/s ÷ tool req/s")
+    print()
+    print(f"{'dissection':<12} {'req/s on':>10} {'req/s off':>10} {'cost':>7} {'CPU µs/req on':>14} {'off':>7} {'cost':>7}")
+    for (endpoint, _, _, _, (on_rps, on_cpu, _)), protocol in zip(rows, ("rest", "rest-h2", "grpc")):
+        off_rps, off_cpu, _ = undissected[protocol]
+        rps_cost = (off_rps - on_rps) / off_rps * 100 if off_rps else 0.0
+        cpu_cost = (on_cpu - off_cpu) / off_cpu * 100 if off_cpu else 0.0
+        print(f"{protocol:<12} {on_rps:>10.0f} {off_rps:>10.0f} {rps_cost:>6.1f}% {on_cpu:>14.1f} {off_cpu:>7.1f} {cpu_cost:>6.1f}%")
+        report.append({"dissection": protocol, "rps_on": on_rps, "rps_off": off_rps,
+                       "cpu_us_per_req_on": on_cpu, "cpu_us_per_req_off": off_cpu})
     os.makedirs("reports", exist_ok=True)
     with open(os.path.join("reports", "generator-check.json"), "w") as f:
         json.dump(report, f, indent=2)

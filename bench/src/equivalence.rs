@@ -1,7 +1,8 @@
 //! Before anything is timed: does every protocol tell the same truth?
 //!
 //! Each (protocol, operation) runs once over a real connection; its decoded outcome is
-//! compared with a reference store's answer (reads) or with its own request (writes). A
+//! compared with a reference store's answer (reads) or with its own request (writes), and
+//! the request waves its socket shows with the round trips the client believes it made. A
 //! protocol that disagrees is reported as a failure and is not timed.
 
 use std::net::SocketAddr;
@@ -91,6 +92,31 @@ pub async fn verify(
     }
 }
 
+/// [`verify`] on a current-thread runtime of its own thread, the way the load engine runs
+/// clients: a client's connection tasks run only while it waits, so requests it sends at
+/// once (HTTP/2 multiplexing) leave at once, as they do when timed. Blocks the calling thread.
+pub fn verify_isolated(
+    protocol: &'static dyn Protocol,
+    addr: SocketAddr,
+    op: Operation,
+    params: &OpParams,
+    reference: &Store,
+) -> Verdict {
+    let checked = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                Ok::<_, std::io::Error>(rt.block_on(verify(protocol, addr, op, params, reference)))
+            })
+            .join()
+    });
+    match checked {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(e)) => Verdict::Fails(format!("no runtime for the check: {e}")),
+        Err(_) => Verdict::Fails("the check panicked".into()),
+    }
+}
+
 async fn run(
     protocol: &'static dyn Protocol,
     addr: SocketAddr,
@@ -99,9 +125,17 @@ async fn run(
     reference: &Store,
 ) -> Result<(), String> {
     let mut conn = protocol.connect(addr, op).await.map_err(|e| e.to_string())?;
+    let before = conn.counters().snapshot();
     let call = conn.call(op, params).await.map_err(|e| e.to_string())?;
-    if call.round_trips == 0 {
-        return Err("the client reported no round trip".into());
+    let wire = conn.counters().snapshot().since(&before);
+    if let Some(e) = conn.counters().dissect_error() {
+        return Err(format!("the dissector could not parse the stream: {e}"));
+    }
+    if wire.waves != u64::from(call.declared_round_trips) {
+        return Err(format!(
+            "the client declared {} round trip(s), the socket shows {} request wave(s)",
+            call.declared_round_trips, wire.waves
+        ));
     }
     if op == Operation::StreamOrders && call.message_times.len() != params.n as usize {
         return Err(format!("{} messages timed for a stream of {}", call.message_times.len(), params.n));

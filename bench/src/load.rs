@@ -27,7 +27,7 @@ use hdrhistogram::Histogram;
 use crate::catalog::{OpParams, Operation};
 use crate::clients::{Call, ClientError, Connection, Protocol};
 use crate::kernel::KernelCounts;
-use crate::wire::WireSnapshot;
+use crate::wire::Tally;
 
 /// Closed or open loop.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,13 +100,11 @@ pub struct CellStats {
     pub errors: BTreeMap<String, u64>,
     /// The recorded window: from the end of warm-up to the last recorded answer.
     pub elapsed: Duration,
-    /// Wire bytes and turns of the recorded operations, summed.
-    pub wire: WireSnapshot,
-    pub payload_sent: u64,
-    pub payload_received: u64,
-    pub round_trips: u64,
+    /// What the socket carried during the recorded operations, summed: bytes by layer,
+    /// header bytes, turns and request waves.
+    pub wire: Tally,
     /// Connection set-up (handshakes until ready), summed over connections.
-    pub setup: WireSnapshot,
+    pub setup: Tally,
     pub connections: u64,
     /// Kernel segment counts over the recorded phase, summed over connections.
     pub segments: u64,
@@ -124,11 +122,8 @@ impl CellStats {
             ops: 0,
             errors: BTreeMap::new(),
             elapsed: Duration::ZERO,
-            wire: WireSnapshot::default(),
-            payload_sent: 0,
-            payload_received: 0,
-            round_trips: 0,
-            setup: WireSnapshot::default(),
+            wire: Tally::default(),
+            setup: Tally::default(),
             connections: 0,
             segments: 0,
             error_samples: BTreeMap::new(),
@@ -152,11 +147,8 @@ impl CellStats {
             self.error_samples.entry(k).or_insert(v);
         }
         self.elapsed = self.elapsed.max(other.elapsed);
-        self.wire = self.wire.plus(other.wire);
-        self.payload_sent += other.payload_sent;
-        self.payload_received += other.payload_received;
-        self.round_trips += other.round_trips;
-        self.setup = self.setup.plus(other.setup);
+        self.wire.add(&other.wire);
+        self.setup.add(&other.setup);
         self.connections += other.connections;
         self.segments += other.segments;
     }
@@ -229,7 +221,7 @@ async fn connect(spec: &CellSpec, stats: &mut CellStats, deadline: Instant) -> O
             tokio::time::timeout(spec.call_timeout, spec.protocol.connect(spec.addr, spec.op)).await;
         match attempt {
             Ok(Ok(conn)) => {
-                stats.setup = stats.setup.plus(conn.counters().snapshot());
+                stats.setup.add(&conn.counters().snapshot());
                 stats.connections += 1;
                 return Some(conn);
             }
@@ -281,7 +273,7 @@ impl Worker<'_> {
 
     /// Records one finished, successful call: latency from `from` (the intended or actual
     /// send), its bytes and messages.
-    fn record(&mut self, call: &Call, wire: WireSnapshot, from: Instant, sent_at: Instant, done: Instant) {
+    fn record(&mut self, call: &Call, wire: &Tally, from: Instant, sent_at: Instant, done: Instant) {
         let stats = &mut self.stats;
         stats.latency.saturating_record(nanos(done - from));
         if let Some(u) = &mut stats.uncorrected {
@@ -294,10 +286,7 @@ impl Worker<'_> {
             stats.messages.saturating_record(nanos(*t));
         }
         stats.ops += 1;
-        stats.wire = stats.wire.plus(wire);
-        stats.payload_sent += call.payload_sent;
-        stats.payload_received += call.payload_received;
-        stats.round_trips += u64::from(call.round_trips);
+        stats.wire.add(wire);
         self.last_recorded = Some(done);
     }
 
@@ -323,8 +312,8 @@ impl Worker<'_> {
         let failure = match result {
             Ok(Ok(call)) => {
                 if recording {
-                    let wire = self.conn.counters().snapshot().since(before);
-                    self.record(&call, wire, intended.unwrap_or(sent_at), sent_at, done);
+                    let wire = self.conn.counters().snapshot().since(&before);
+                    self.record(&call, &wire, intended.unwrap_or(sent_at), sent_at, done);
                 }
                 return true;
             }

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Operation;
 use crate::equivalence::VerdictKind;
 use crate::load::CellStats;
+use crate::wire::{Dir, Framing, Tally};
 
 /// Version of this file's shape. Bump when a field changes meaning or is removed.
-pub const RESULTS_VERSION: u32 = 1;
+pub const RESULTS_VERSION: u32 = 2;
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -121,6 +122,9 @@ pub struct RunOptions {
     pub target: Option<String>,
     /// Simulated latency per store call, in microseconds.
     pub store_latency_us: u64,
+    /// Whether the counting layer dissected the bytes into layers (off only to measure the
+    /// dissector's own cost).
+    pub dissect: bool,
 }
 
 /// A protocol variant that took part.
@@ -187,17 +191,52 @@ impl Latency {
     }
 }
 
-/// Bytes in one direction, per operation, split into layers.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema)]
+/// Bytes in one direction, per operation, by layer. `total = framing + envelope + data +
+/// pending`, exactly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Layers {
     /// Every byte the socket carried.
     pub total_bytes: f64,
-    /// The serialized messages themselves.
-    pub payload_bytes: f64,
-    /// Everything else on the socket during the operation: HTTP start lines and headers,
-    /// HTTP/2 frame headers, HPACK, gRPC prefixes, WebSocket frame headers and masks,
-    /// chunked-encoding lines, floor length prefixes.
-    pub overhead_bytes: f64,
+    /// What the transports add: start lines and headers, HTTP/2 frames and HPACK, WebSocket
+    /// frame headers and masks, chunk lines, message prefixes (by kind in `framing_by_kind`).
+    pub framing_bytes: f64,
+    /// The protocol's wrapper around the data: request targets, GraphQL query text and
+    /// `{"data":…}`, WebSocket message keys, protobuf tags of wrapper fields, cursors.
+    pub envelope_bytes: f64,
+    /// The domain records themselves, in the protocol's encoding.
+    pub data_bytes: f64,
+    /// Bytes counted but not attributed (dissection off, or a unit still incomplete when
+    /// an operation ended). 0 in a normal run.
+    pub pending_bytes: f64,
+    /// Framing bytes by kind (kinds with bytes only).
+    pub framing_by_kind: BTreeMap<String, f64>,
+}
+
+impl Layers {
+    fn of(t: &Tally, dir: Dir, ops: f64) -> Layers {
+        let d = dir.index();
+        let per = |v: u64| v as f64 / ops;
+        Layers {
+            total_bytes: per(t.bytes[d]),
+            framing_bytes: per(t.framing_total(dir)),
+            envelope_bytes: per(t.envelope[d]),
+            data_bytes: per(t.data[d]),
+            pending_bytes: per(t.pending(dir)),
+            framing_by_kind: Framing::ALL
+                .iter()
+                .zip(t.framing[d])
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.name().to_owned(), per(n)))
+                .collect(),
+        }
+    }
+}
+
+/// Header bytes of one name per operation, each way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HeaderBytes {
+    pub sent: f64,
+    pub received: f64,
 }
 
 /// Bytes of a cell.
@@ -213,6 +252,35 @@ pub struct Bytes {
     /// TCP/IP header bytes per operation, estimated from the kernel's segment counts
     /// (both directions, 52 bytes a segment).
     pub tcp_ip_headers_per_op_estimate: f64,
+    /// Header bytes per operation by header name (HTTP/1.1 header lines; HTTP/2 HPACK field
+    /// representations, pseudo-headers included), as they crossed the wire.
+    pub headers_per_op: BTreeMap<String, HeaderBytes>,
+}
+
+impl Bytes {
+    fn of(stats: &CellStats) -> Bytes {
+        let ops = stats.ops.max(1) as f64;
+        let conns = stats.connections.max(1) as f64;
+        let mut headers = BTreeMap::new();
+        for (slot, [sent, received]) in stats.wire.headers.iter().enumerate() {
+            if sent + received > 0 {
+                let name = crate::wire::tally::header_name(slot).unwrap_or_else(|| format!("slot {slot}"));
+                headers
+                    .insert(name, HeaderBytes { sent: *sent as f64 / ops, received: *received as f64 / ops });
+            }
+        }
+        Bytes {
+            sent_per_op: Layers::of(&stats.wire, Dir::Sent, ops),
+            received_per_op: Layers::of(&stats.wire, Dir::Received, ops),
+            setup_sent_per_connection: stats.setup.bytes[0] as f64 / conns,
+            setup_received_per_connection: stats.setup.bytes[1] as f64 / conns,
+            connections: stats.connections,
+            tcp_ip_headers_per_op_estimate: stats.segments as f64
+                * crate::kernel::HEADER_BYTES_PER_SEGMENT as f64
+                / ops,
+            headers_per_op: headers,
+        }
+    }
 }
 
 /// CPU and memory.
@@ -258,8 +326,12 @@ pub struct Cell {
     /// `latency`; compare with it before reading a low-rate open-loop p50.
     pub send_lag: Option<Latency>,
     pub bytes: Bytes,
-    /// Requests the operation waited for in sequence (application round trips).
+    /// Request waves per operation, counted on the socket: the requests that left before any
+    /// answer to them arrived form one wave (the operation's application round trips).
     pub round_trips_per_op: f64,
+    /// Requests (HTTP requests, gRPC or WebSocket messages, frames) the client sent per
+    /// operation.
+    pub requests_per_op: f64,
     /// Direction changes on the socket per operation (a request and its answer are 2).
     pub turns_per_op: f64,
     pub resources: Resources,
@@ -277,14 +349,7 @@ pub fn cell(
     stats: &CellStats,
     resources: Resources,
 ) -> Cell {
-    let ops = stats.ops.max(1) as f64;
-    let per = |v: u64| v as f64 / ops;
-    let conns = stats.connections.max(1) as f64;
-    let layers = |total: u64, payload: u64| Layers {
-        total_bytes: per(total),
-        payload_bytes: per(payload),
-        overhead_bytes: per(total.saturating_sub(payload)),
-    };
+    let per = |v: u64| v as f64 / stats.ops.max(1) as f64;
     Cell {
         protocol: protocol.to_owned(),
         operation,
@@ -306,15 +371,9 @@ pub fn cell(
         latency_uncorrected: stats.uncorrected.as_ref().and_then(Latency::of),
         message_latency: Latency::of(&stats.messages),
         send_lag: stats.send_lag.as_ref().and_then(Latency::of),
-        bytes: Bytes {
-            sent_per_op: layers(stats.wire.sent, stats.payload_sent),
-            received_per_op: layers(stats.wire.received, stats.payload_received),
-            setup_sent_per_connection: stats.setup.sent as f64 / conns,
-            setup_received_per_connection: stats.setup.received as f64 / conns,
-            connections: stats.connections,
-            tcp_ip_headers_per_op_estimate: per(stats.segments * crate::kernel::HEADER_BYTES_PER_SEGMENT),
-        },
-        round_trips_per_op: per(stats.round_trips),
+        bytes: Bytes::of(stats),
+        round_trips_per_op: per(stats.wire.waves),
+        requests_per_op: per(stats.wire.requests),
         turns_per_op: per(stats.wire.turns),
         resources,
     }

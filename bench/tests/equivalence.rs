@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use futures::future::LocalBoxFuture;
 use wirebench::catalog::{OpParams, Operation, Outcome};
-use wirebench::clients::{PROTOCOLS, Protocol};
-use wirebench::equivalence::{Verdict, verify};
+use wirebench::clients::{Call, ClientError, Connection, PROTOCOLS, Protocol};
+use wirebench::equivalence::{Verdict, verify_isolated};
 use wirebench::serve::{ServeArgs, Started, start};
+use wirebench::wire::WireCounters;
 
 async fn servers() -> (Started, HashMap<&'static str, SocketAddr>) {
     let args = ServeArgs::ephemeral("small", 42);
@@ -36,8 +38,9 @@ async fn every_protocol_agrees_with_the_store_on_every_operation() {
     for protocol in PROTOCOLS {
         for op in Operation::ALL {
             let key = op.writes().then(|| format!("eq-{}-{op}", protocol.name()));
-            let verdict =
-                verify(*protocol, addr_of(&addrs, *protocol), op, &params(key), &started.store).await;
+            let verdict = tokio::task::block_in_place(|| {
+                verify_isolated(*protocol, addr_of(&addrs, *protocol), op, &params(key), &started.store)
+            });
             match verdict {
                 Verdict::Agrees => agreed += 1,
                 Verdict::Unsupported(reason) => assert!(!reason.is_empty()),
@@ -117,5 +120,79 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
         let err = conn.call(Operation::CreateOrder, &other).await.unwrap_err().to_string();
         assert!(err.contains("shared-across-protocols"), "{}: {err}", writer.name());
     }
+    started.stop().await;
+}
+
+/// REST's client, claiming one round trip more than it makes: a client whose own count is
+/// wrong.
+struct Miscounting;
+
+impl Protocol for Miscounting {
+    fn name(&self) -> &'static str {
+        "miscounting"
+    }
+
+    fn describe(&self) -> &'static str {
+        "rest, declaring one round trip too many"
+    }
+
+    fn server(&self) -> &'static str {
+        "rest"
+    }
+
+    fn connect(
+        &'static self,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
+        Box::pin(async move {
+            let inner = wirebench::clients::protocol("rest").unwrap().connect(addr, op).await?;
+            Ok(Box::new(Overstated(inner)) as Box<dyn Connection>)
+        })
+    }
+}
+
+struct Overstated(Box<dyn Connection>);
+
+impl Connection for Overstated {
+    fn call<'a>(
+        &'a mut self,
+        op: Operation,
+        p: &'a OpParams,
+    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
+        Box::pin(async move {
+            let call = self.0.call(op, p).await?;
+            let declared = call.declared_round_trips + 1;
+            Ok(call.round_trips(declared))
+        })
+    }
+
+    fn counters(&self) -> &WireCounters {
+        self.0.counters()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
+    static MISCOUNTING: Miscounting = Miscounting;
+    let (started, addrs) = servers().await;
+    let addr = addrs["rest"];
+    for (op, measured) in [(Operation::GetUser, 1), (Operation::UserOrders, 2)] {
+        let verdict = tokio::task::block_in_place(|| {
+            verify_isolated(&MISCOUNTING, addr, op, &params(None), &started.store)
+        });
+        let Verdict::Fails(why) = verdict else { panic!("{op}: the gate let {verdict:?} through") };
+        let want = format!(
+            "the client declared {} round trip(s), the socket shows {measured} request wave(s)",
+            measured + 1
+        );
+        assert_eq!(why, want, "{op}");
+    }
+    // The honest client passes the same gate.
+    let rest = wirebench::clients::protocol("rest").unwrap();
+    let honest = tokio::task::block_in_place(|| {
+        verify_isolated(rest, addr, Operation::UserOrders, &params(None), &started.store)
+    });
+    assert_eq!(honest, Verdict::Agrees);
     started.stop().await;
 }

@@ -19,7 +19,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     assert!(status.success());
     let r = results_of(&out);
     assert_eq!(r["status"], "complete");
-    assert_eq!(r["version"], 1);
+    assert_eq!(r["version"], 2);
     // Every equivalence verdict agrees or says why the variant does not apply.
     for e in r["equivalence"].as_array().unwrap() {
         assert_ne!(e["verdict"], "fails", "{e}");
@@ -35,6 +35,18 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
             assert!(c["bytes"]["sent_per_op"]["total_bytes"].as_f64().unwrap() > 0.0, "{what}");
             assert!(c["bytes"]["received_per_op"]["total_bytes"].as_f64().unwrap() > 0.0, "{what}");
             assert!(c["round_trips_per_op"].as_f64().unwrap() >= 1.0, "{what}");
+            // Every byte attributed: the layers add up to the total, nothing pending.
+            for dir in ["sent_per_op", "received_per_op"] {
+                let l = &c["bytes"][dir];
+                let sum: f64 = ["framing_bytes", "envelope_bytes", "data_bytes"]
+                    .iter()
+                    .map(|k| l[k].as_f64().unwrap())
+                    .sum();
+                assert!((sum - l["total_bytes"].as_f64().unwrap()).abs() < 1e-6, "{what} {dir}: {l}");
+                assert_eq!(l["pending_bytes"].as_f64(), Some(0.0), "{what} {dir}");
+                assert!(l["framing_by_kind"].get("unparsed").is_none(), "{what} {dir}: {l}");
+            }
+            assert!(c["bytes"]["received_per_op"]["data_bytes"].as_f64().unwrap() > 0.0, "{what}");
             assert!(c["latency"]["p50_ns"].as_u64().unwrap() > 0, "{what}");
             assert_eq!(c["errors"].as_object().unwrap().len(), 0, "{what}: {}", c["error_samples"]);
         }

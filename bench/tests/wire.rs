@@ -1,27 +1,31 @@
 //! The harness's byte counts equal the kernel's own (TCP_INFO), to the byte, for every
-//! protocol, and the turn counter sees one request/response as two turns.
+//! protocol and operation; and so do the layers the dissector attributed them to: framing +
+//! envelope + data, with nothing left pending or unparsed.
 
 use std::time::Duration;
 
 use wirebench::catalog::{OpParams, Operation};
 use wirebench::clients::PROTOCOLS;
 use wirebench::serve::{ServeArgs, start};
+use wirebench::wire::{Dir, Framing};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counted_bytes_equal_the_kernels_for_every_protocol() {
+async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
     let args = ServeArgs::ephemeral("small", 42);
     let started = start(&args).await.unwrap();
-    let params = OpParams::new(2, 10, vec![3, 5, 8]);
     let mut checked = Vec::new();
     for protocol in PROTOCOLS {
         let addr = started.addr(protocol.server()).unwrap();
-        for op in [Operation::GetUser, Operation::ListOrders, Operation::TrackOrders] {
+        for op in Operation::ALL {
             if protocol.unsupported(op).is_some() {
                 continue;
             }
             let mut conn = protocol.connect(addr, op).await.unwrap();
-            for _ in 0..3 {
-                conn.call(op, &params).await.unwrap();
+            let what = format!("{} {op}", protocol.name());
+            for i in 0..3 {
+                let mut params = OpParams::new(2, 5, vec![3, 5, 8]);
+                params.idempotency_key = op.writes().then(|| format!("wire-{}-{op}-{i}", protocol.name()));
+                conn.call(op, &params).await.unwrap_or_else(|e| panic!("{what}: {e}"));
             }
             // Acknowledgements and trailing frames may still be in flight: wait (bounded)
             // until the kernel has caught up, then the counts must be equal.
@@ -29,20 +33,29 @@ async fn counted_bytes_equal_the_kernels_for_every_protocol() {
             for _ in 0..200 {
                 let ours = conn.counters().snapshot();
                 let kernel = conn.counters().kernel().expect("TCP_INFO readable");
-                if kernel.bytes_acked == ours.sent && kernel.bytes_received == ours.received {
+                if kernel.bytes_acked == ours.bytes[0] && kernel.bytes_received == ours.bytes[1] {
                     last = None;
                     break;
                 }
-                last = Some((ours, kernel));
+                last = Some((ours.bytes, kernel));
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            assert!(last.is_none(), "{} {op}: ours vs kernel {last:?}", protocol.name());
+            assert!(last.is_none(), "{what}: ours vs kernel {last:?}");
+            let t = conn.counters().snapshot();
+            assert_eq!(conn.counters().dissect_error(), None, "{what}");
+            for dir in Dir::BOTH {
+                let d = dir.index();
+                assert_eq!(t.pending(dir), 0, "{what} {dir:?}: bytes left unattributed");
+                assert_eq!(t.framing[d][Framing::Unparsed as usize], 0, "{what} {dir:?}");
+                assert_eq!(t.framing_total(dir) + t.envelope[d] + t.data[d], t.bytes[d], "{what} {dir:?}");
+            }
+            assert!(t.data[1] > 0, "{what}: answers carry records");
             let kernel = conn.counters().kernel().unwrap();
             assert!(kernel.segs_out > 0 && kernel.header_bytes_estimate() > 0);
-            assert!(conn.counters().snapshot().turns >= 6, "{} {op}: three exchanges", protocol.name());
-            checked.push(format!("{} {op}", protocol.name()));
+            assert!(t.turns >= 6, "{what}: three exchanges");
+            checked.push(what);
         }
     }
-    assert!(checked.len() >= 6, "{checked:?}");
+    assert!(checked.len() >= 40, "{checked:?}");
     started.stop().await;
 }

@@ -1,5 +1,8 @@
-//! Client of the raw-TCP floor protocol (`wirebench_servers::floor` documents the frames).
+//! Client of the raw-TCP floor protocol (`wirebench_servers::floor` documents the frames),
+//! and its dissector: a frame's 4-byte length prefix and its op or kind byte are framing;
+//! its protobuf message is a document whose records depend on the op.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,12 +11,14 @@ use prost::Message;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use wirebench_proto::v1 as pb;
-use wirebench_servers::floor::{Frame, kind, op, read_frame, write_frame};
+use wirebench_servers::floor::{Frame, PREFIX, kind, op, read_frame, write_frame};
 
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::grpc::{orders, user_orders};
-use crate::wire::{Counted, WireCounters};
+use crate::wire::dissect::{Dissect, WireError, attribute_doc};
+use crate::wire::docs::Doc;
+use crate::wire::{Counted, Dir, Dissector, Framing, Layer, Tally, WireCounters};
 
 /// Largest reply the client accepts.
 const MAX_REPLY: usize = 256 * 1024 * 1024;
@@ -41,7 +46,9 @@ impl Protocol for Floor {
         _: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
         Box::pin(async move {
-            let (stream, counters) = crate::wire::connect(addr).await.map_err(ClientError::Connect)?;
+            let dissector = Dissector::new(FloorFrames::default());
+            let (stream, counters) =
+                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
             let (r, w) = tokio::io::split(stream);
             Ok(Box::new(FloorConnection {
                 r: BufReader::new(r),
@@ -51,6 +58,77 @@ impl Protocol for Floor {
                 scratch: Vec::new(),
             }) as Box<dyn Connection>)
         })
+    }
+}
+
+/// The floor's frames, both directions. Replies come in request order, so the ops awaiting
+/// a reply say what each reply carries.
+#[derive(Debug, Default)]
+pub struct FloorFrames {
+    bufs: [Vec<u8>; 2],
+    /// Ops sent and not yet fully answered, oldest first (import items get no reply).
+    awaiting: VecDeque<u8>,
+}
+
+impl FloorFrames {
+    /// What a frame's message is: a request of `code`, or a reply of `code` to `request`.
+    fn doc(dir: Dir, code: u8, request: Option<u8>) -> Doc {
+        match (dir, code, request) {
+            (Dir::Sent, op::ECHO, _) | (Dir::Received, kind::OK, Some(op::ECHO)) => Doc::OpaqueData,
+            (Dir::Sent, op::CREATE_ORDER | op::IMPORT_ITEM, _) => Doc::Protobuf(&["$.2"]),
+            (Dir::Sent, _, _) => Doc::Protobuf(&[]),
+            (Dir::Received, kind::ITEM, _) => Doc::Protobuf(&["$"]),
+            (Dir::Received, kind::OK, Some(op::GET_USER | op::USER_ORDERS | op::IMPORT_COMMIT)) => {
+                Doc::Protobuf(&["$"])
+            }
+            (Dir::Received, kind::OK, Some(op::LIST_ORDERS | op::CREATE_ORDER)) => Doc::Protobuf(&["$.1"]),
+            (Dir::Received, kind::OK, Some(op::TRACK)) => Doc::Protobuf(&["$.2"]),
+            // END carries a count, ERROR a text: no records.
+            (Dir::Received, _, _) => Doc::OpaqueEnvelope,
+        }
+    }
+
+    /// Attributes one whole frame of `dir`.
+    fn frame(&mut self, dir: Dir, body: &[u8], t: &mut Tally) -> Result<(), WireError> {
+        let (&code, message) = body.split_first().ok_or_else(|| WireError("floor: an empty frame".into()))?;
+        t.attribute(dir, Layer::Framing(Framing::MessagePrefixes), PREFIX + 1);
+        let request = match dir {
+            Dir::Sent => {
+                t.request();
+                if code != op::IMPORT_ITEM {
+                    self.awaiting.push_back(code);
+                }
+                None
+            }
+            Dir::Received => {
+                t.answer();
+                let request = self.awaiting.front().copied();
+                if code != kind::ITEM {
+                    self.awaiting.pop_front();
+                }
+                request
+            }
+        };
+        attribute_doc(t, dir, Self::doc(dir, code, request), message)
+    }
+}
+
+impl Dissect for FloorFrames {
+    fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
+        self.bufs[dir.index()].extend_from_slice(bytes);
+        loop {
+            let buf = &self.bufs[dir.index()];
+            let Some(len) =
+                buf.get(..PREFIX).map(|p| u32::from_be_bytes(p.try_into().expect("4 bytes")) as usize)
+            else {
+                return Ok(());
+            };
+            if buf.len() < PREFIX + len {
+                return Ok(());
+            }
+            let frame: Vec<u8> = self.bufs[dir.index()].drain(..PREFIX + len).collect();
+            self.frame(dir, &frame[PREFIX..], t)?;
+        }
     }
 }
 
@@ -65,12 +143,12 @@ struct FloorConnection {
 }
 
 impl FloorConnection {
-    /// Sends one request frame (not flushed). Returns the payload bytes.
-    async fn send(&mut self, code: u8, msg: &impl Message) -> Result<u64, ClientError> {
+    /// Sends one request frame (not flushed).
+    async fn send(&mut self, code: u8, msg: &impl Message) -> Result<(), ClientError> {
         self.scratch.clear();
         msg.encode(&mut self.scratch).expect("Vec grows");
         write_frame(&mut self.w, code, &self.scratch).await?;
-        Ok(self.scratch.len() as u64)
+        Ok(())
     }
 
     /// Reads one reply frame; returns its kind (errors become [`ClientError::Server`]).
@@ -98,15 +176,11 @@ impl FloorConnection {
     }
 
     /// One request, one `OK` reply.
-    async fn unary<M: Message + Default>(
-        &mut self,
-        code: u8,
-        req: &impl Message,
-    ) -> Result<(M, u64, u64), ClientError> {
-        let sent = self.send(code, req).await?;
+    async fn unary<M: Message + Default>(&mut self, code: u8, req: &impl Message) -> Result<M, ClientError> {
+        self.send(code, req).await?;
         self.w.flush().await?;
         match self.receive().await? {
-            kind::OK => Ok((self.body()?, sent, (self.frame.len() - 1) as u64)),
+            kind::OK => self.body(),
             other => Err(ClientError::Decode(format!("expected OK, got frame kind {other}"))),
         }
     }
@@ -118,42 +192,40 @@ impl Operations for FloorConnection {
     }
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let (user, s, r): (pb::User, _, _) =
-            self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
-        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)).payload(s, r))
+        let user: pb::User = self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
+        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-        let (reply, s, r) = self.unary(op::USER_ORDERS, &req).await?;
-        Ok(Call::new(user_orders(reply)?).payload(s, r))
+        let reply = self.unary(op::USER_ORDERS, &req).await?;
+        Ok(Call::new(user_orders(reply)?))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-        let (page, s, r): (pb::OrderPage, _, _) = self.unary(op::LIST_ORDERS, &req).await?;
-        Ok(Call::new(Outcome::Orders(orders(page.orders)?)).payload(s, r))
+        let page: pb::OrderPage = self.unary(op::LIST_ORDERS, &req).await?;
+        Ok(Call::new(Outcome::Orders(orders(page.orders)?)))
     }
 
     /// One `ITEM` frame per order, then `END`.
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
         let mut marks = Marks::start(p.n as usize);
-        let sent = self.send(op::STREAM_ORDERS, &req).await?;
+        self.send(op::STREAM_ORDERS, &req).await?;
         self.w.flush().await?;
-        let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0u64);
+        let mut got = Vec::with_capacity(p.n as usize);
         loop {
             match self.receive().await? {
                 kind::ITEM => {
                     marks.mark();
-                    received += (self.frame.len() - 1) as u64;
                     got.push(self.body::<pb::Order>()?);
                 }
                 kind::END => break,
                 other => return Err(ClientError::Decode(format!("unexpected frame kind {other}"))),
             }
         }
-        Ok(Call::new(Outcome::Orders(orders(got)?)).payload(sent, received).messages(marks))
+        Ok(Call::new(Outcome::Orders(orders(got)?)).messages(marks))
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -161,34 +233,103 @@ impl Operations for FloorConnection {
             idempotency_key: p.idempotency_key.clone().unwrap_or_default(),
             order: Some(p.new_order.clone().into()),
         };
-        let (reply, s, r): (pb::CreateOrderResponse, _, _) = self.unary(op::CREATE_ORDER, &req).await?;
+        let reply: pb::CreateOrderResponse = self.unary(op::CREATE_ORDER, &req).await?;
         let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
         let order = order.try_into().map_err(ClientError::decode)?;
-        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }).payload(s, r))
+        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
     }
 
     /// N `IMPORT_ITEM` frames (no replies), then one `IMPORT_COMMIT` for the summary.
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let mut sent = 0;
         for i in 0..p.n as usize {
             let req = pb::CreateOrderRequest {
                 idempotency_key: p.item_key(i).unwrap_or_default(),
                 order: Some(p.new_order.clone().into()),
             };
-            sent += self.send(op::IMPORT_ITEM, &req).await?;
+            self.send(op::IMPORT_ITEM, &req).await?;
         }
-        let (summary, s, r) = self.unary(op::IMPORT_COMMIT, &()).await?;
-        Ok(Call::new(Outcome::Imported(pb::ImportSummary::into(summary))).payload(sent + s, r))
+        let summary: pb::ImportSummary = self.unary(op::IMPORT_COMMIT, &()).await?;
+        Ok(Call::new(Outcome::Imported(summary.into())))
     }
 
     async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let (mut got, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
+        let mut got = Vec::with_capacity(p.order_ids.len());
         for (i, id) in p.order_ids.iter().enumerate() {
             let req = pb::TrackRequest { correlation_id: i as u64, order_id: *id };
-            let (reply, s, r): (pb::TrackReply, _, _) = self.unary(op::TRACK, &req).await?;
+            let reply: pb::TrackReply = self.unary(op::TRACK, &req).await?;
             got.push(crate::clients::grpc::tracked(reply, i as u64)?);
-            (sent, received) = (sent + s, received + r);
         }
-        Ok(Call::new(Outcome::Orders(got)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+        Ok(Call::new(Outcome::Orders(got)).round_trips(p.order_ids.len() as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::dissect::replay;
+
+    fn frame(code: u8, message: &[u8]) -> Vec<u8> {
+        let mut f = ((message.len() + 1) as u32).to_be_bytes().to_vec();
+        f.push(code);
+        f.extend(message);
+        f
+    }
+
+    #[test]
+    fn a_create_and_a_list_split_by_hand() {
+        // CreateOrderRequest: key "k" (field 1: 0x0a 0x01 'k') and an order (field 2) whose
+        // message is 4 bytes: 0x12 0x04 + 4 bytes. Record: those 4 bytes.
+        let create = frame(op::CREATE_ORDER, &[0x0a, 0x01, b'k', 0x12, 0x04, 0x08, 0x07, 0x10, 0x01]);
+        // CreateOrderResponse: order (field 1) of 2 bytes, replayed (field 2) false omitted.
+        let created = frame(kind::OK, &[0x0a, 0x02, 0x08, 0x09]);
+        // ListOrdersRequest {limit: 2}: no records. OrderPage: two orders of 2 and 3 bytes and
+        // a cursor "c" (field 2).
+        let list = frame(op::LIST_ORDERS, &[0x08, 0x02]);
+        let page = frame(kind::OK, &[0x0a, 0x02, 0x08, 0x01, 0x0a, 0x03, 0x08, 0x96, 0x01, 0x12, 0x01, b'c']);
+        let (t, err) = replay(
+            FloorFrames::default(),
+            &[
+                (Dir::Sent, &create),
+                (Dir::Received, &created[..3]),
+                (Dir::Received, &created[3..]),
+                (Dir::Sent, &list),
+                (Dir::Received, &page),
+            ],
+        );
+        assert_eq!(err, None);
+        let prefixes = |d: usize| t.framing[d][Framing::MessagePrefixes as usize];
+        assert_eq!((prefixes(0), prefixes(1)), (10, 10));
+        assert_eq!((t.data[0], t.envelope[0]), (4, 5 + 2));
+        assert_eq!((t.data[1], t.envelope[1]), (2 + 5, 2 + 2 + 2 + 3));
+        assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (0, 0));
+        assert_eq!((t.requests, t.answers, t.waves), (2, 2, 2));
+    }
+
+    #[test]
+    fn import_items_wait_for_the_commit_and_stream_items_are_records() {
+        let item = frame(op::IMPORT_ITEM, &[0x12, 0x00]);
+        let commit = frame(op::IMPORT_COMMIT, &[]);
+        let summary = frame(kind::OK, &[0x08, 0x02]);
+        let stream = frame(op::STREAM_ORDERS, &[0x08, 0x01]);
+        let one = frame(kind::ITEM, &[0x08, 0x05]);
+        let end = frame(kind::END, &1u32.to_be_bytes());
+        let mut sent = item.clone();
+        sent.extend(&item);
+        sent.extend(&commit);
+        let (t, err) = replay(
+            FloorFrames::default(),
+            &[
+                (Dir::Sent, &sent),
+                (Dir::Received, &summary),
+                (Dir::Sent, &stream),
+                (Dir::Received, &one),
+                (Dir::Received, &end),
+            ],
+        );
+        assert_eq!(err, None);
+        // Items and commit leave before any answer: one wave; the stream is a second.
+        assert_eq!(t.waves, 2);
+        // Received: the summary (2 bytes) and the item (2 bytes) are records; END's count is not.
+        assert_eq!((t.data[1], t.envelope[1]), (4, 4));
     }
 }

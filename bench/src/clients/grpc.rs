@@ -1,19 +1,97 @@
-//! gRPC client (tonic) over a counted TCP stream: all four call modes.
+//! gRPC client (tonic) over a counted TCP stream: all four call modes, and [`GrpcBodies`],
+//! which dissects gRPC's messages inside HTTP/2 DATA: each 5-byte prefix is framing, each
+//! message a protobuf document whose records depend on the method.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
 use hyper_util::rt::TokioIo;
-use prost::Message;
 use tonic::transport::{Endpoint, Uri};
 use wirebench_proto::v1 as pb;
 use wirebench_proto::v1::shop_client::ShopClient;
 
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::WireCounters;
+use crate::wire::dissect::{WireError, attribute_doc};
+use crate::wire::docs::Doc;
+use crate::wire::http2::{H2Bodies, Http2, StreamInfo};
+use crate::wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
+
+/// gRPC's message prefix: a compressed flag and a 4-byte length.
+const PREFIX: usize = 5;
+
+/// gRPC messages inside HTTP/2 DATA. A message the client sends is a request of the wave
+/// count (a stream carries many in the streaming modes); one the server sends an answer.
+#[derive(Debug, Default)]
+pub struct GrpcBodies {
+    /// Bytes of an unfinished message, per stream and direction.
+    open: HashMap<(u32, usize), Vec<u8>>,
+}
+
+impl GrpcBodies {
+    /// Which fields of a method's messages are records.
+    fn doc(dir: Dir, method: &str) -> Doc {
+        let method = method.rsplit('/').next().unwrap_or_default();
+        match (dir, method) {
+            // CreateOrderRequest.order; the other requests carry parameters only.
+            (Dir::Sent, "CreateOrder" | "ImportOrders") => Doc::Protobuf(&["$.2"]),
+            (Dir::Sent, _) => Doc::Protobuf(&[]),
+            // CreateOrderResponse.order, TrackReply.order; the others are records whole.
+            (Dir::Received, "CreateOrder") => Doc::Protobuf(&["$.1"]),
+            (Dir::Received, "TrackOrders") => Doc::Protobuf(&["$.2"]),
+            (Dir::Received, _) => Doc::Protobuf(&["$"]),
+        }
+    }
+}
+
+impl H2Bodies for GrpcBodies {
+    fn request_at_headers(&self) -> bool {
+        false
+    }
+
+    fn data(
+        &mut self,
+        dir: Dir,
+        stream: &StreamInfo,
+        id: u32,
+        bytes: &[u8],
+        end: bool,
+        t: &mut Tally,
+    ) -> Result<(), WireError> {
+        let buf = self.open.entry((id, dir.index())).or_default();
+        buf.extend_from_slice(bytes);
+        let mut at = 0;
+        while buf.len() - at >= PREFIX {
+            let len = u32::from_be_bytes(buf[at + 1..at + PREFIX].try_into().expect("4 bytes")) as usize;
+            if buf.len() - at < PREFIX + len {
+                break;
+            }
+            t.attribute(dir, Layer::Framing(Framing::MessagePrefixes), PREFIX);
+            match dir {
+                Dir::Sent => t.request(),
+                Dir::Received => t.answer(),
+            }
+            let message = &buf[at + PREFIX..at + PREFIX + len];
+            let doc = if buf[at] != 0 { Doc::OpaqueData } else { Self::doc(dir, &stream.route) };
+            attribute_doc(t, dir, doc, message)?;
+            at += PREFIX + len;
+        }
+        buf.drain(..at);
+        if end {
+            let left = self.open.remove(&(id, dir.index())).unwrap_or_default();
+            if !left.is_empty() {
+                return Err(WireError(format!(
+                    "gRPC: a stream ended inside a message ({} bytes)",
+                    left.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// gRPC over h2c.
 #[derive(Debug)]
@@ -38,7 +116,7 @@ impl Protocol for Grpc {
         _: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
         Box::pin(async move {
-            let counters = Arc::new(WireCounters::default());
+            let counters = Arc::new(WireCounters::new(Dissector::new(Http2::new(GrpcBodies::default()))));
             let c = counters.clone();
             let connector = tower::service_fn(move |_: Uri| {
                 let c = c.clone();
@@ -112,23 +190,16 @@ impl GrpcConnection {
     /// per message).
     async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-        let sent = len(&req);
         let mut marks = Marks::start(p.n as usize);
         let mut stream = self.client.list_orders(req).await.map_err(server_error)?.into_inner();
-        let (mut got, mut received) = (Vec::with_capacity(p.n as usize), 0);
+        let mut got = Vec::with_capacity(p.n as usize);
         while let Some(order) = stream.message().await.map_err(server_error)? {
             marks.mark();
-            received += len(&order);
             got.push(order);
         }
-        let call = Call::new(Outcome::Orders(orders(got)?)).payload(sent, received);
+        let call = Call::new(Outcome::Orders(orders(got)?));
         Ok(if timed { call.messages(marks) } else { call })
     }
-}
-
-/// Payload bytes of a protobuf message as an integer of the results.
-fn len(m: &impl Message) -> u64 {
-    m.encoded_len() as u64
 }
 
 impl Operations for GrpcConnection {
@@ -138,18 +209,14 @@ impl Operations for GrpcConnection {
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::GetUserRequest { id: p.user_id };
-        let sent = len(&req);
         let user = self.client.get_user(req).await.map_err(server_error)?.into_inner();
-        let received = len(&user);
-        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)).payload(sent, received))
+        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-        let sent = len(&req);
         let reply = self.client.get_user_orders(req).await.map_err(server_error)?.into_inner();
-        let received = len(&reply);
-        Ok(Call::new(user_orders(reply)?).payload(sent, received))
+        Ok(Call::new(user_orders(reply)?))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -162,22 +229,18 @@ impl Operations for GrpcConnection {
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = create_request(p, p.idempotency_key.clone());
-        let sent = len(&req);
         let reply = self.client.create_order(req).await.map_err(server_error)?.into_inner();
-        let received = len(&reply);
         let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
         let order = order.try_into().map_err(ClientError::decode)?;
-        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }).payload(sent, received))
+        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
     }
 
     /// ImportOrders, a client stream: N messages in, one summary out.
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
-        let sent = reqs.iter().map(len).sum();
         let summary =
             self.client.import_orders(futures::stream::iter(reqs)).await.map_err(server_error)?.into_inner();
-        let received = len(&summary);
-        Ok(Call::new(Outcome::Imported(summary.into())).payload(sent, received))
+        Ok(Call::new(Outcome::Imported(summary.into())))
     }
 
     /// TrackOrders, bidirectional: a real conversation, one request, its reply, the next.
@@ -187,14 +250,12 @@ impl Operations for GrpcConnection {
         let closed = || ClientError::decode("request stream closed");
         let first =
             pb::TrackRequest { correlation_id: 0, order_id: p.order_ids.first().copied().unwrap_or(0) };
-        let mut sent = len(&first);
         tx.send(first).await.map_err(|_| closed())?;
         let mut inbound = self.client.track_orders(outbound).await.map_err(server_error)?.into_inner();
-        let (mut got, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
+        let mut got = Vec::with_capacity(p.order_ids.len());
         for i in 0..p.order_ids.len() {
             if i > 0 {
                 let req = pb::TrackRequest { correlation_id: i as u64, order_id: p.order_ids[i] };
-                sent += len(&req);
                 tx.send(req).await.map_err(|_| closed())?;
             }
             let reply = inbound
@@ -202,12 +263,72 @@ impl Operations for GrpcConnection {
                 .await
                 .map_err(server_error)?
                 .ok_or_else(|| ClientError::decode("conversation ended early"))?;
-            received += len(&reply);
             got.push(tracked(reply, i as u64)?);
         }
         drop(tx);
         // Drain the end of the stream so its trailers are part of this call.
         while inbound.next().await.is_some() {}
-        Ok(Call::new(Outcome::Orders(got)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+        Ok(Call::new(Outcome::Orders(got)).round_trips(p.order_ids.len() as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::dissect::replay;
+
+    fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend([kind, flags]);
+        f.extend(id.to_be_bytes());
+        f.extend(payload);
+        f
+    }
+
+    fn message(bytes: &[u8]) -> Vec<u8> {
+        let mut m = vec![0];
+        m.extend((bytes.len() as u32).to_be_bytes());
+        m.extend(bytes);
+        m
+    }
+
+    #[test]
+    fn a_unary_get_user_split_by_hand() {
+        let mut sent = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        sent.extend(frame(0x4, 0, 0, &[]));
+        // :method POST (static index 3, 1 byte); :path as a literal on static name 4:
+        // 0x04, length 26, "/wirebench.v1.Shop/GetUser": 28 bytes of envelope.
+        let mut block = vec![0x83, 0x04, 26];
+        block.extend(b"/wirebench.v1.Shop/GetUser");
+        sent.extend(frame(0x1, 0x4, 1, &block));
+        // GetUserRequest {id: 1}: 2 bytes of parameters, envelope.
+        sent.extend(frame(0x0, 0x1, 1, &message(&[0x08, 0x01])));
+        // :status 200; a 10-byte User (name "Ada", email "a@b"); trailers: grpc-status as a
+        // literal with a literal name (0x00, 11, name, 1, "0": 15 bytes).
+        let mut received = frame(0x1, 0x4, 1, &[0x88]);
+        received.extend(frame(0x0, 0, 1, &message(&[0x12, 3, b'A', b'd', b'a', 0x1a, 3, b'a', b'@', b'b'])));
+        let mut trailers = vec![0x00, 11];
+        trailers.extend(b"grpc-status");
+        trailers.extend([1, b'0']);
+        received.extend(frame(0x1, 0x5, 1, &trailers));
+        let (t, err) =
+            replay(Http2::new(GrpcBodies::default()), &[(Dir::Sent, &sent), (Dir::Received, &received)]);
+        assert_eq!(err, None);
+        let f = |d: usize, k: Framing| t.framing[d][k as usize];
+        // Sent: preface 24; three frame headers; 1 byte of HPACK; a 5-byte message prefix.
+        assert_eq!(
+            (f(0, Framing::H2Control), f(0, Framing::H2FrameHeaders), f(0, Framing::Hpack)),
+            (24, 27, 1)
+        );
+        assert_eq!((f(0, Framing::MessagePrefixes), t.envelope[0], t.data[0]), (5, 28 + 2, 0));
+        // Received: three frame headers, 1 + 15 bytes of HPACK, a prefix, the 10-byte record.
+        assert_eq!(
+            (f(1, Framing::H2FrameHeaders), f(1, Framing::Hpack), f(1, Framing::MessagePrefixes)),
+            (27, 16, 5)
+        );
+        assert_eq!((t.data[1], t.envelope[1]), (10, 0));
+        // One request message; the answer begins with the response headers.
+        assert_eq!((t.requests, t.waves), (1, 1));
+        assert_eq!(t.pending(Dir::Sent) + t.pending(Dir::Received), 0);
     }
 }

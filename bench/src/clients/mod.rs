@@ -2,10 +2,10 @@
 //! registry list [`PROTOCOLS`]. Nothing outside a client's own file names its protocol.
 //!
 //! A [`Protocol`] opens [`Connection`]s; a connection runs catalog operations one at a time
-//! and reports, per call, the decoded [`Outcome`], the payload bytes (the serialized
-//! messages themselves, as the protocol's codec counts them) and the application round
-//! trips it waited for. Everything else on the wire is measured by the connection's
-//! [`WireCounters`]: total minus payload is protocol overhead.
+//! and reports, per call, the decoded [`Outcome`]. Everything about the wire (bytes by
+//! layer, request waves, turns) is measured by the connection's [`WireCounters`], which
+//! dissect the socket's bytes with the protocol's rules; the client's own count of its round
+//! trips is only a cross-check.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ pub mod ws;
 pub static PROTOCOLS: &[&dyn Protocol] = &[
     &rest::REST,
     &rest::REST_H2,
+    &rest::REST_H2_CONCURRENT,
     &rest::REST_INCLUDE,
     &rest::REST_GZIP,
     &grpc::Grpc,
@@ -121,35 +122,27 @@ impl<T: Operations> Connection for T {
     }
 }
 
-/// What one call returned and cost, as the client saw it.
+/// What one call returned, as the client saw it. Bytes and round trips are not here: the
+/// counting layer measures them on the socket.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub outcome: Outcome,
-    /// Serialized message bytes sent (bodies, protobuf messages, JSON texts).
-    pub payload_sent: u64,
-    /// Serialized message bytes received.
-    pub payload_received: u64,
-    /// Requests the operation had to wait for in sequence.
-    pub round_trips: u32,
+    /// The request waves the client believes it waited for: only a cross-check of what the
+    /// socket shows (the equivalence gate fails when the two disagree).
+    pub declared_round_trips: u32,
     /// For streams: when each message arrived, from the start of the call.
     pub message_times: Vec<Duration>,
 }
 
 impl Call {
-    /// A call of one exchange that moved no payload (set it with [`Call::payload`]) and timed
-    /// no messages.
+    /// A call of one request wave that timed no messages.
     pub fn new(outcome: Outcome) -> Call {
-        Call { outcome, payload_sent: 0, payload_received: 0, round_trips: 1, message_times: Vec::new() }
+        Call { outcome, declared_round_trips: 1, message_times: Vec::new() }
     }
 
-    /// The serialized message bytes sent and received.
-    pub fn payload(self, sent: u64, received: u64) -> Call {
-        Call { payload_sent: sent, payload_received: received, ..self }
-    }
-
-    /// The exchanges the call waited for in sequence.
+    /// The request waves the call waited for in sequence, as the client sees it.
     pub fn round_trips(self, round_trips: u32) -> Call {
-        Call { round_trips, ..self }
+        Call { declared_round_trips: round_trips, ..self }
     }
 
     /// When each message of a stream arrived.

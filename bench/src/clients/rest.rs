@@ -1,6 +1,11 @@
-//! REST+JSON client (hyper) over HTTP/1.1 keep-alive or HTTP/2 cleartext, in three variants:
-//! the classic API (`rest`, `rest-h2`) and the same API using its round-trip savers
-//! (`rest-include`: `include=orders` and the batch endpoint).
+//! REST+JSON client (hyper) over HTTP/1.1 keep-alive or HTTP/2 cleartext, in five variants:
+//! the classic API (`rest`, `rest-h2`), the same API using its round-trip savers
+//! (`rest-include`: `include=orders` and the batch endpoint), user-orders' two independent
+//! GETs sent at once on one HTTP/2 connection (`rest-h2-concurrent`), and gzip answers
+//! (`rest-gzip`).
+//!
+//! [`RestDocs`] says which values of REST's documents are records: a body that is a user or
+//! an order is one whole; a page's records are its `data` elements.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +22,11 @@ use wirebench_domain::{Created, ImportSummary, Order, OrderSummary};
 
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::WireCounters;
+use crate::wire::dissect::DocRules;
+use crate::wire::docs::Doc;
+use crate::wire::http1::Http1;
+use crate::wire::http2::{DocBodies, Http2};
+use crate::wire::{Dir, Dissector, WireCounters};
 
 /// A REST variant.
 #[derive(Debug)]
@@ -29,6 +38,8 @@ pub struct Rest {
     fewer_round_trips: bool,
     /// Ask for gzip responses (`Accept-Encoding: gzip`) and decompress them.
     gzip: bool,
+    /// Send independent requests at once on one HTTP/2 connection (user-orders' two GETs).
+    concurrent: bool,
 }
 
 pub static REST: Rest = Rest {
@@ -37,6 +48,7 @@ pub static REST: Rest = Rest {
     http2: false,
     fewer_round_trips: false,
     gzip: false,
+    concurrent: false,
 };
 pub static REST_H2: Rest = Rest {
     name: "rest-h2",
@@ -44,6 +56,15 @@ pub static REST_H2: Rest = Rest {
     http2: true,
     fewer_round_trips: false,
     gzip: false,
+    concurrent: false,
+};
+pub static REST_H2_CONCURRENT: Rest = Rest {
+    name: "rest-h2-concurrent",
+    describe: "REST over HTTP/2 sending user-orders' two independent GETs at once on one connection",
+    http2: true,
+    fewer_round_trips: false,
+    gzip: false,
+    concurrent: true,
 };
 pub static REST_INCLUDE: Rest = Rest {
     name: "rest-include",
@@ -51,14 +72,47 @@ pub static REST_INCLUDE: Rest = Rest {
     http2: false,
     fewer_round_trips: true,
     gzip: false,
+    concurrent: false,
 };
 pub static REST_GZIP: Rest = Rest {
     name: "rest-gzip",
-    describe: "the same REST GETs over HTTP/1.1 with Accept-Encoding: gzip (payload = compressed body)",
+    describe: "the same REST GETs over HTTP/1.1 with Accept-Encoding: gzip (a compressed body counts as data)",
     http2: false,
     fewer_round_trips: false,
     gzip: true,
+    concurrent: false,
 };
+
+/// Which values of REST's documents are records.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RestDocs;
+
+impl DocRules for RestDocs {
+    fn doc(&mut self, dir: Dir, route: &str, _: &[u8]) -> Doc {
+        let (method, target) = route.split_once(' ').unwrap_or(("", route));
+        let path = target.split('?').next().unwrap_or_default();
+        match (dir, method, path) {
+            (Dir::Sent, _, "/v1/orders/batch") => Doc::Json(&["$.items[*].order"]),
+            // A new order, or an order's new status.
+            (Dir::Sent, _, _) => Doc::Json(&["$"]),
+            (Dir::Received, _, "/v1/orders/stream") => Doc::JsonLines(&["$"]),
+            (Dir::Received, _, "/v1/orders/batch") => Doc::Json(&[
+                "$.results[*].order",
+                "$.received",
+                "$.created",
+                "$.replayed",
+                "$.failed",
+                "$.total_cents",
+            ]),
+            (Dir::Received, "GET", "/v1/orders" | "/v1/users") => Doc::Json(&["$.data[*]"]),
+            (Dir::Received, _, p) if p.ends_with("/orders") && p.starts_with("/v1/users/") => {
+                Doc::Json(&["$.data[*]"])
+            }
+            // A user (sparse, or with its orders embedded), an order, a created order.
+            (Dir::Received, _, _) => Doc::Json(&["$"]),
+        }
+    }
+}
 
 impl Protocol for Rest {
     fn name(&self) -> &'static str {
@@ -81,7 +135,11 @@ impl Protocol for Rest {
             _ if self.gzip && op == Operation::StreamOrders => Some(
                 "a gzip stream is buffered by the compressor, so per-message timing would not be a stream's",
             ),
-            Operation::UserOrders | Operation::ImportOrders => None,
+            Operation::UserOrders => None,
+            _ if self.concurrent => {
+                Some("same requests as `rest-h2`: this variant differs only in user-orders")
+            }
+            Operation::ImportOrders => None,
             _ if self.fewer_round_trips => {
                 Some("same requests as `rest`: this variant differs only in user-orders and import-orders")
             }
@@ -95,7 +153,13 @@ impl Protocol for Rest {
         _: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
         Box::pin(async move {
-            let (stream, counters) = crate::wire::connect(addr).await.map_err(ClientError::Connect)?;
+            let dissector = if self.http2 {
+                Dissector::new(Http2::new(DocBodies::new(RestDocs)))
+            } else {
+                Dissector::new(Http1::new(RestDocs))
+            };
+            let (stream, counters) =
+                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
             let io = TokioIo::new(stream);
             let sender = if self.http2 {
                 let (mut sender, conn) =
@@ -136,7 +200,6 @@ struct Reply {
     status: StatusCode,
     headers: http::HeaderMap,
     body: Bytes,
-    wire_len: u64,
 }
 
 #[derive(Deserialize)]
@@ -244,8 +307,8 @@ impl RestConnection {
         .map_err(hyper_error)
     }
 
-    /// One request, whole response, 2xx required. `wire_len` is the body as it crossed
-    /// the wire (compressed, when it was); `body` is what the codec decodes.
+    /// One request, whole response, 2xx required; `body` is decompressed when it was
+    /// compressed.
     async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         if self.variant.gzip {
             req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("gzip"));
@@ -256,7 +319,6 @@ impl RestConnection {
         if !parts.status.is_success() {
             return Err(server_error(parts.status, &body));
         }
-        let wire_len = body.len() as u64;
         let body = if parts.headers.get(header::CONTENT_ENCODING).is_some_and(|v| v == "gzip") {
             let mut plain = Vec::with_capacity(body.len() * 4);
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)?;
@@ -264,7 +326,7 @@ impl RestConnection {
         } else {
             body
         };
-        Ok(Reply { status: parts.status, headers: parts.headers, body, wire_len })
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
     }
 
     async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {
@@ -277,15 +339,38 @@ impl RestConnection {
         self.exchange(req).await
     }
 
-    /// One POST /v1/orders: the order, whether it was replayed, and the reply's body bytes.
-    async fn create(&mut self, key: Option<&str>, body: Bytes) -> Result<(Order, bool, u64), ClientError> {
+    /// One POST /v1/orders: the order and whether it was replayed.
+    async fn create(&mut self, key: Option<&str>, body: Bytes) -> Result<(Order, bool), ClientError> {
         let reply = self.post("/v1/orders", body, key).await?;
         if reply.status != StatusCode::CREATED {
             return Err(ClientError::Decode(format!("create answered {}", reply.status)));
         }
         let replayed = reply.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
-        Ok((json(&reply.body)?, replayed, reply.wire_len))
+        Ok((json(&reply.body)?, replayed))
     }
+
+    /// Two requests at once on this HTTP/2 connection (both leave before either answer).
+    async fn get_both(&mut self, a: &str, b: &str) -> Result<(Reply, Reply), ClientError> {
+        let Sender::H2(sender) = &mut self.sender else {
+            return Err(ClientError::decode("concurrent requests need HTTP/2"));
+        };
+        sender.ready().await.map_err(hyper_error)?;
+        let mut second = sender.clone();
+        let (ra, rb) = (self.request(Method::GET, a, None), self.request(Method::GET, b, None));
+        let Sender::H2(sender) = &mut self.sender else { unreachable!("checked above") };
+        let (ra, rb) = futures::join!(sender.send_request(ra), second.send_request(rb));
+        Ok((whole(ra.map_err(hyper_error)?).await?, whole(rb.map_err(hyper_error)?).await?))
+    }
+}
+
+/// A whole 2xx response.
+async fn whole(res: hyper::Response<Incoming>) -> Result<Reply, ClientError> {
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.map_err(hyper_error)?.to_bytes();
+    if !parts.status.is_success() {
+        return Err(server_error(parts.status, &body));
+    }
+    Ok(Reply { status: parts.status, headers: parts.headers, body })
 }
 
 fn server_error(status: StatusCode, body: &[u8]) -> ClientError {
@@ -305,11 +390,11 @@ impl Operations for RestConnection {
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/users/{}", p.user_id)).await?;
-        Ok(Call::new(Outcome::User(json(&reply.body)?)).payload(0, reply.wire_len))
+        Ok(Call::new(Outcome::User(json(&reply.body)?)))
     }
 
-    /// Two GETs (name, then orders), or one with `include=orders` in the fewer-round-trips
-    /// variant.
+    /// Two GETs (name, then orders), both at once in the concurrent variant, or one with
+    /// `include=orders` in the fewer-round-trips variant.
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let user = p.user_id;
         if self.variant.fewer_round_trips {
@@ -319,23 +404,25 @@ impl Operations for RestConnection {
             );
             let reply = self.get(&path).await?;
             let v: NameAndOrders = json(&reply.body)?;
-            return Ok(
-                Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }).payload(0, reply.wire_len)
-            );
+            return Ok(Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }));
         }
-        let first = self.get(&format!("/v1/users/{user}?fields=name")).await?;
-        let second =
-            self.get(&format!("/v1/users/{user}/orders?limit={}&fields=id,total_cents,status", p.n)).await?;
+        let name_path = format!("/v1/users/{user}?fields=name");
+        let orders_path = format!("/v1/users/{user}/orders?limit={}&fields=id,total_cents,status", p.n);
+        let (first, second, round_trips) = if self.variant.concurrent {
+            let (a, b) = self.get_both(&name_path, &orders_path).await?;
+            (a, b, 1)
+        } else {
+            (self.get(&name_path).await?, self.get(&orders_path).await?, 2)
+        };
         let name: NameOnly = json(&first.body)?;
         let orders: PageOf<OrderSummary> = json(&second.body)?;
-        let outcome = Outcome::UserOrders { name: name.name, orders: orders.data };
-        Ok(Call::new(outcome).payload(0, first.wire_len + second.wire_len).round_trips(2))
+        Ok(Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }).round_trips(round_trips))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
         let page: PageOf<Order> = json(&reply.body)?;
-        Ok(Call::new(Outcome::Orders(page.data)).payload(0, reply.wire_len))
+        Ok(Call::new(Outcome::Orders(page.data)))
     }
 
     /// NDJSON: each complete line is one message; note when each arrives.
@@ -348,10 +435,9 @@ impl Operations for RestConnection {
             let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();
             return Err(server_error(parts.status, &bytes));
         }
-        let (mut pending, mut orders, mut received) = (Vec::new(), Vec::with_capacity(p.n as usize), 0u64);
+        let (mut pending, mut orders) = (Vec::new(), Vec::with_capacity(p.n as usize));
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
-            received += data.len() as u64;
             pending.extend_from_slice(&data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 marks.mark();
@@ -359,14 +445,13 @@ impl Operations for RestConnection {
                 pending.drain(..=end);
             }
         }
-        Ok(Call::new(Outcome::Orders(orders)).payload(0, received).messages(marks))
+        Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
-        let sent = body.len() as u64;
-        let (order, replayed, received) = self.create(p.idempotency_key.as_deref(), body).await?;
-        Ok(Call::new(Outcome::Created { order, replayed }).payload(sent, received))
+        let (order, replayed) = self.create(p.idempotency_key.as_deref(), body).await?;
+        Ok(Call::new(Outcome::Created { order, replayed }))
     }
 
     /// N POSTs one after another, the summary the client's own tally; or one POST to the
@@ -378,30 +463,58 @@ impl Operations for RestConnection {
                 .collect();
             let body =
                 Bytes::from(serde_json::to_vec(&serde_json::json!({ "items": items })).expect("serializes"));
-            let sent = body.len() as u64;
             let reply = self.post("/v1/orders/batch", body, None).await?;
             let b: BatchReply = json(&reply.body)?;
-            return Ok(Call::new(Outcome::Imported(b.summary())).payload(sent, reply.wire_len));
+            return Ok(Call::new(Outcome::Imported(b.summary())));
         }
         let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
         let mut summary = ImportSummary::default();
-        let (mut sent, mut received) = (0, 0);
         for i in 0..p.n as usize {
-            sent += body.len() as u64;
-            let (order, replayed, r) = self.create(p.item_key(i).as_deref(), body.clone()).await?;
-            received += r;
+            let (order, replayed) = self.create(p.item_key(i).as_deref(), body.clone()).await?;
             summary.record(i, &Ok(Created { order, replayed }));
         }
-        Ok(Call::new(Outcome::Imported(summary)).payload(sent, received).round_trips(p.n))
+        Ok(Call::new(Outcome::Imported(summary)).round_trips(p.n))
     }
 
     async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let (mut orders, mut received) = (Vec::with_capacity(p.order_ids.len()), 0);
+        let mut orders = Vec::with_capacity(p.order_ids.len());
         for id in &p.order_ids {
             let reply = self.get(&format!("/v1/orders/{id}")).await?;
-            received += reply.wire_len;
             orders.push(json::<Order>(&reply.body)?);
         }
-        Ok(Call::new(Outcome::Orders(orders)).payload(0, received).round_trips(p.order_ids.len() as u32))
+        Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Framing;
+    use crate::wire::dissect::replay;
+
+    #[test]
+    fn user_orders_as_two_gets_split_by_hand() {
+        let exchange: [(Dir, &[u8]); 4] = [
+            (Dir::Sent, b"GET /v1/users/3?fields=name HTTP/1.1\r\nhost: h\r\n\r\n"),
+            (Dir::Received, b"HTTP/1.1 200 OK\r\ncontent-length: 16\r\n\r\n{\"name\":\"Ada L\"}"),
+            (Dir::Sent, b"GET /v1/users/3/orders?limit=2 HTTP/1.1\r\nhost: h\r\n\r\n"),
+            (
+                Dir::Received,
+                b"HTTP/1.1 200 OK\r\ncontent-length: 47\r\n\r\n{\"data\":[{\"id\":1},{\"id\":2}],\"next_cursor\":null}",
+            ),
+        ];
+        let (t, err) = replay(Http1::new(RestDocs), &exchange);
+        assert_eq!(err, None);
+        let f = |d: usize, k: Framing| t.framing[d][k as usize];
+        // Sent: "GET " + " HTTP/1.1\r\n" is 15 bytes per request line; the targets are 23 and
+        // 26 bytes of envelope; "host: h\r\n" and the blank line are 11 per request.
+        assert_eq!((f(0, Framing::StartLine), f(0, Framing::Headers)), (30, 22));
+        assert_eq!((t.envelope[0], t.data[0]), (49, 0));
+        // Received: two 17-byte status lines, "content-length: NN\r\n" + blank line 22 each;
+        // the sparse user (16 bytes) and the two summaries (8 + 8) are data; the page's
+        // wrapper {"data":[ , ],"next_cursor":null} is 31 bytes of envelope.
+        assert_eq!((f(1, Framing::StartLine), f(1, Framing::Headers)), (34, 44));
+        assert_eq!((t.data[1], t.envelope[1]), (32, 31));
+        assert_eq!((t.waves, t.requests, t.pending(Dir::Sent) + t.pending(Dir::Received)), (2, 2, 0));
     }
 }

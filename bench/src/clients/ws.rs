@@ -17,7 +17,10 @@ use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, UserOrders};
 
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::{Counted, WireCounters};
+use crate::wire::dissect::DocRules;
+use crate::wire::docs::{Doc, json_member};
+use crate::wire::websocket::WebSocket;
+use crate::wire::{Counted, Dir, Dissector, WireCounters};
 
 /// JSON messages over one WebSocket.
 #[derive(Debug)]
@@ -42,12 +45,45 @@ impl Protocol for Ws {
         _: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
         Box::pin(async move {
-            let (stream, counters) = crate::wire::connect(addr).await.map_err(ClientError::Connect)?;
+            let dissector = Dissector::new(WebSocket::new(WsDocs::default()));
+            let (stream, counters) =
+                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
             let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
                 .await
                 .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?;
             Ok(Box::new(WsConnection { ws, counters, next_id: 1 }) as Box<dyn Connection>)
         })
+    }
+}
+
+/// Which values of the WebSocket protocol's messages are records: a request's `order`; a
+/// reply's, item's or event's `data` (a page's `data.data` elements). Replies name only
+/// their request's id, so the ids of page requests are remembered.
+#[derive(Debug, Default)]
+pub struct WsDocs {
+    /// Ids of `list_orders` requests not answered yet.
+    pages: Vec<Vec<u8>>,
+}
+
+impl DocRules for WsDocs {
+    fn doc(&mut self, dir: Dir, _: &str, doc: &[u8]) -> Doc {
+        let id = json_member(doc, "id").unwrap_or_default().to_vec();
+        match dir {
+            Dir::Sent => {
+                if json_member(doc, "op") == Some(br#""list_orders""#) {
+                    self.pages.push(id);
+                }
+                Doc::Json(&["$.order"])
+            }
+            Dir::Received => match json_member(doc, "type") {
+                Some(br#""reply""#) if self.pages.contains(&id) => {
+                    self.pages.retain(|p| *p != id);
+                    Doc::Json(&["$.data.data[*]"])
+                }
+                Some(br#""reply""# | br#""item""# | br#""event""#) => Doc::Json(&["$.data"]),
+                _ => Doc::Json(&[]),
+            },
+        }
     }
 }
 
@@ -78,23 +114,20 @@ impl WsConnection {
         self.next_id
     }
 
-    /// Queues one message (flushed by `send` or the next flush). Returns its payload bytes.
-    async fn feed(&mut self, msg: &ClientMessage) -> Result<u64, ClientError> {
+    /// Queues one message (flushed by `send` or the next flush).
+    async fn feed(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
         let text = serde_json::to_string(msg).expect("messages serialize");
-        let len = text.len() as u64;
-        self.ws.feed(Message::text(text)).await.map_err(ws_error)?;
-        Ok(len)
+        self.ws.feed(Message::text(text)).await.map_err(ws_error)
     }
 
-    async fn send(&mut self, msg: &ClientMessage) -> Result<u64, ClientError> {
-        let len = self.feed(msg).await?;
-        self.ws.flush().await.map_err(ws_error)?;
-        Ok(len)
+    async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
+        self.feed(msg).await?;
+        self.ws.flush().await.map_err(ws_error)
     }
 
     /// The next message for request `id`, decoded; other ids are a protocol error here,
     /// because the harness sends one request at a time.
-    async fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<(Incoming<T>, u64), ClientError> {
+    async fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<Incoming<T>, ClientError> {
         loop {
             let text = match self.ws.next().await {
                 Some(Ok(Message::Text(t))) => t,
@@ -116,20 +149,16 @@ impl WsConnection {
             if msg.id != Some(id) {
                 return Err(ClientError::Decode(format!("message for {:?} while waiting for {id}", msg.id)));
             }
-            return Ok((msg, text.len() as u64));
+            return Ok(msg);
         }
     }
 
     /// One request, one reply.
-    async fn request<T: DeserializeOwned>(
-        &mut self,
-        msg: ClientMessage,
-    ) -> Result<(T, u64, u64), ClientError> {
+    async fn request<T: DeserializeOwned>(&mut self, msg: ClientMessage) -> Result<T, ClientError> {
         let id = msg.id();
-        let sent = self.send(&msg).await?;
-        let (reply, received) = self.receive::<T>(id).await?;
-        let data = reply.data.ok_or_else(|| ClientError::Decode(format!("{} without data", reply.kind)))?;
-        Ok((data, sent, received))
+        self.send(&msg).await?;
+        let reply = self.receive::<T>(id).await?;
+        reply.data.ok_or_else(|| ClientError::Decode(format!("{} without data", reply.kind)))
     }
 }
 
@@ -140,32 +169,31 @@ impl Operations for WsConnection {
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let msg = ClientMessage::GetUser { id: self.id(), user_id: p.user_id };
-        let (user, s, r) = self.request(msg).await?;
-        Ok(Call::new(Outcome::User(user)).payload(s, r))
+        let user = self.request(msg).await?;
+        Ok(Call::new(Outcome::User(user)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let msg = ClientMessage::UserOrders { id: self.id(), user_id: p.user_id, limit: p.n };
-        let (v, s, r): (UserOrders, _, _) = self.request(msg).await?;
-        Ok(Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }).payload(s, r))
+        let v: UserOrders = self.request(msg).await?;
+        Ok(Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let msg =
             ClientMessage::ListOrders { id: self.id(), limit: p.n, cursor: None, status: None, sort: None };
-        let (page, s, r): (OrderPage, _, _) = self.request(msg).await?;
-        Ok(Call::new(Outcome::Orders(page.data)).payload(s, r))
+        let page: OrderPage = self.request(msg).await?;
+        Ok(Call::new(Outcome::Orders(page.data)))
     }
 
     /// One `item` message per order, then `end`.
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let id = self.id();
         let mut marks = Marks::start(p.n as usize);
-        let sent = self.send(&ClientMessage::StreamOrders { id, limit: p.n, status: None }).await?;
-        let (mut orders, mut received) = (Vec::with_capacity(p.n as usize), 0);
+        self.send(&ClientMessage::StreamOrders { id, limit: p.n, status: None }).await?;
+        let mut orders = Vec::with_capacity(p.n as usize);
         loop {
-            let (msg, r) = self.receive::<Order>(id).await?;
-            received += r;
+            let msg = self.receive::<Order>(id).await?;
             match (msg.kind.as_str(), msg.data) {
                 ("item", Some(order)) => {
                     marks.mark();
@@ -175,7 +203,7 @@ impl Operations for WsConnection {
                 (kind, _) => return Err(ClientError::Decode(format!("unexpected {kind} in a stream"))),
             }
         }
-        Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).messages(marks))
+        Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -184,14 +212,13 @@ impl Operations for WsConnection {
             idempotency_key: p.idempotency_key.clone(),
             order: p.new_order.clone(),
         };
-        let (c, s, r): (CreatedOrder, _, _) = self.request(msg).await?;
-        Ok(Call::new(Outcome::Created { order: c.order, replayed: c.replayed }).payload(s, r))
+        let c: CreatedOrder = self.request(msg).await?;
+        Ok(Call::new(Outcome::Created { order: c.order, replayed: c.replayed }))
     }
 
     /// N `import_order` messages (no replies), then one `import_commit` for the summary.
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let batch = format!("import-{}", self.next_id);
-        let mut sent = 0;
         for i in 0..p.n as usize {
             let msg = ClientMessage::ImportOrder {
                 id: self.id(),
@@ -199,21 +226,72 @@ impl Operations for WsConnection {
                 idempotency_key: p.item_key(i),
                 order: p.new_order.clone(),
             };
-            sent += self.feed(&msg).await?;
+            self.feed(&msg).await?;
         }
         let commit = ClientMessage::ImportCommit { id: self.id(), batch };
-        let (summary, sent_commit, r): (ImportSummary, _, _) = self.request(commit).await?;
-        Ok(Call::new(Outcome::Imported(summary)).payload(sent + sent_commit, r))
+        let summary: ImportSummary = self.request(commit).await?;
+        Ok(Call::new(Outcome::Imported(summary)))
     }
 
     async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let (mut orders, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
+        let mut orders = Vec::with_capacity(p.order_ids.len());
         for order_id in &p.order_ids {
             let msg = ClientMessage::GetOrder { id: self.id(), order_id: *order_id };
-            let (order, s, r) = self.request(msg).await?;
-            orders.push(order);
-            (sent, received) = (sent + s, received + r);
+            orders.push(self.request(msg).await?);
         }
-        Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+        Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Framing;
+    use crate::wire::dissect::replay;
+
+    fn masked(payload: &[u8]) -> Vec<u8> {
+        let key = [9, 8, 7, 6];
+        let mut f = vec![0x81, 0x80 | payload.len() as u8];
+        f.extend(key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    fn text(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x81, payload.len() as u8];
+        f.extend(payload);
+        f
+    }
+
+    #[test]
+    fn a_page_and_a_user_split_by_hand() {
+        let upgrade = b"GET /ws HTTP/1.1\r\n\r\n";
+        let switched = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let list = masked(br#"{"op":"list_orders","id":2,"limit":2}"#);
+        // The page's records are its orders (8 bytes each): `data.data` elements.
+        let page = text(br#"{"type":"reply","id":2,"data":{"data":[{"id":1},{"id":2}],"next_cursor":null}}"#);
+        let get = masked(br#"{"op":"get_user","id":3,"user_id":1}"#);
+        // A user reply's record is its whole `data` ({"id":1,"name":"A"}: 19 bytes).
+        let user = text(br#"{"type":"reply","id":3,"data":{"id":1,"name":"A"}}"#);
+        let exchange: [(Dir, &[u8]); 6] = [
+            (Dir::Sent, upgrade),
+            (Dir::Received, switched),
+            (Dir::Sent, &list),
+            (Dir::Received, &page),
+            (Dir::Sent, &get),
+            (Dir::Received, &user),
+        ];
+        let (t, err) = replay(WebSocket::new(WsDocs::default()), &exchange);
+        assert_eq!(err, None);
+        // Received: the page message is 78 bytes (16 of data), the user message 50 (19 of data).
+        assert_eq!((page.len() - 2, user.len() - 2), (78, 50));
+        assert_eq!(t.data[1], 16 + 19);
+        assert_eq!(t.envelope[1], (78 - 16) + (50 - 19));
+        assert_eq!(t.framing[1][Framing::WsFrameHeaders as usize], 4);
+        // Sent: requests carry parameters only; two 2-byte headers and two 4-byte masks.
+        assert_eq!((t.data[0], t.framing[0][Framing::WsMasks as usize]), (0, 8));
+        assert_eq!(t.pending(Dir::Sent) + t.pending(Dir::Received), 0);
+        // The upgrade, then two request/reply pairs: three waves.
+        assert_eq!(t.waves, 3);
     }
 }

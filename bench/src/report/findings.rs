@@ -144,10 +144,10 @@ fn smallest_answer(view: &View<'_>, payload: &str, op: Operation) -> Option<Find
     if small.protocol == large.protocol || recv(small) <= 0.0 {
         return None;
     }
-    let (ps, pl) = (small.bytes.received_per_op.payload_bytes, large.bytes.received_per_op.payload_bytes);
+    let (ps, pl) = (small.bytes.received_per_op.data_bytes, large.bytes.received_per_op.data_bytes);
     let payload_part = if ps > 0.0 {
         format!(
-            "; the message alone: {} {} vs {} {} ({})",
+            "; the data alone (the records, without envelope and framing): {} {} vs {} {} ({})",
             small.protocol,
             fmt::bytes(ps),
             large.protocol,
@@ -166,7 +166,7 @@ fn smallest_answer(view: &View<'_>, payload: &str, op: Operation) -> Option<Find
         ),
         text: format!(
             "For {op} (payload {payload}), {} receives {} per operation and {} receives {}{payload_part}. \
-             Headers and framing make the difference between wire and message.",
+             Framing and envelope make the difference between wire and data.",
             small.protocol,
             fmt::bytes(recv(small)),
             large.protocol,

@@ -308,6 +308,7 @@ struct Page {
     protocols: Vec<ProtocolRow>,
     run: Vec<Kv>,
     wire: Vec<Block>,
+    headers: Vec<Block>,
     round_trips: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
@@ -346,6 +347,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         protocols: sections::protocol_rows(&view),
         run: sections::run_rows(results),
         wire: sections::wire_blocks(&view)?,
+        headers: sections::header_blocks(&view),
         round_trips: sections::round_trip_blocks(&view)?,
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
@@ -370,7 +372,7 @@ mod tests {
     /// A results file with the given cells (as JSON values).
     fn results(cells: serde_json::Value) -> Results {
         serde_json::from_value(serde_json::json!({
-            "version": 1, "status": "aborted", "message": "the server exited", "started_at": "a",
+            "version": 2, "status": "aborted", "message": "the server exited", "started_at": "a",
             "finished_at": "b", "command": "wirebench run --profile smoke",
             "environment": {
                 "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
@@ -380,7 +382,7 @@ mod tests {
             "options": {
                 "profile": "smoke", "protocols": ["a", "b"], "operations": ["get-user"],
                 "payloads": ["tiny"], "concurrency": [2], "rate": null, "warmup_s": 0.0,
-                "duration_s": 0.1, "n": 10, "seed": 1, "target": null, "store_latency_us": 0
+                "duration_s": 0.1, "n": 10, "seed": 1, "target": null, "store_latency_us": 0, "dissect": true
             },
             "protocols": [
                 {"name": "a", "describe": "A", "server": "a"},
@@ -393,7 +395,10 @@ mod tests {
     }
 
     fn cell(protocol: &str, sent: f64, received: f64) -> serde_json::Value {
-        let layers = |t: f64| serde_json::json!({"total_bytes": t, "payload_bytes": t / 2.0, "overhead_bytes": t / 2.0});
+        let layers = |t: f64| {
+            serde_json::json!({"total_bytes": t, "framing_bytes": t / 4.0, "envelope_bytes": t / 4.0,
+                "data_bytes": t / 2.0, "pending_bytes": 0.0, "framing_by_kind": {"http1_headers": t / 4.0}})
+        };
         serde_json::json!({
             "protocol": protocol, "operation": "user-orders", "payload": "tiny", "n": 10, "mode": "closed",
             "concurrency": 2, "rate": null, "ops": 100, "errors": {}, "error_samples": {}, "elapsed_s": 0.1,
@@ -401,9 +406,10 @@ mod tests {
             "bytes": {
                 "sent_per_op": layers(sent), "received_per_op": layers(received),
                 "setup_sent_per_connection": 0.0, "setup_received_per_connection": 0.0,
-                "connections": 2, "tcp_ip_headers_per_op_estimate": 208.0
+                "connections": 2, "tcp_ip_headers_per_op_estimate": 208.0,
+                "headers_per_op": {"content-type": {"sent": 0.0, "received": 12.0}}
             },
-            "round_trips_per_op": 1.0, "turns_per_op": 2.0,
+            "round_trips_per_op": 1.0, "requests_per_op": 1.0, "turns_per_op": 2.0,
             "resources": {
                 "server_cpu_us_per_op": null, "client_cpu_us_per_op": null,
                 "server_peak_rss_bytes": null, "client_peak_rss_bytes": null

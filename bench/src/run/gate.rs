@@ -10,7 +10,7 @@ use wirebench_domain::Store;
 
 use crate::catalog::{OpParams, Operation};
 use crate::clients::Protocol;
-use crate::equivalence::{Verdict, verify};
+use crate::equivalence::{Verdict, verify_isolated};
 use crate::results::EquivalenceResult;
 
 /// What the gate decided for one payload.
@@ -31,7 +31,7 @@ impl Gate {
 
 /// Checks every (protocol, operation) against `reference`. Writes use keys made unique by
 /// `stamp`, so they never replay an earlier run's.
-pub async fn check(
+pub fn check(
     protocols: &[&'static dyn Protocol],
     operations: &[Operation],
     addrs: &BTreeMap<String, SocketAddr>,
@@ -48,7 +48,7 @@ pub async fn check(
         for &op in operations {
             let mut p = params.clone();
             p.idempotency_key = op.writes().then(|| format!("{stamp}-eq-{}-{op}", protocol.name()));
-            let verdict = verify(protocol, addr, op, &p, reference).await;
+            let verdict = tokio::task::block_in_place(|| verify_isolated(protocol, addr, op, &p, reference));
             if matches!(verdict, Verdict::Fails(_)) {
                 gate.failed.push((protocol.name(), op));
             }

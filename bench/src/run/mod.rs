@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// A call slower than this many seconds counts as an error.
     #[arg(long, default_value_t = 5.0)]
     pub call_timeout: f64,
+    /// Count bytes but do not dissect them (layers stay "pending"): only to measure what
+    /// dissection costs the generator.
+    #[arg(long)]
+    pub no_dissect: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -107,6 +111,7 @@ fn now_rfc3339() -> String {
 pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let plan = Plan::new(&args, cores)?;
+    crate::wire::set_dissection(!args.no_dissect);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let dir = args.out.join(&stamp);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -161,8 +166,7 @@ async fn run_payload(
         (None, Some(target)) => server::target_addrs(target)?,
         (None, None) => unreachable!("a run either spawns its server or has a target"),
     };
-    let gate =
-        gate::check(&plan.protocols, &plan.operations, &addrs, &params, &reference, payload, stamp).await?;
+    let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, &reference, payload, stamp)?;
     for (protocol, op) in &gate.failed {
         progress.note(format!("not timed: {protocol} {op} disagrees with the reference (see results.json)"));
     }
@@ -220,6 +224,7 @@ fn new_results(args: &RunArgs, plan: &Plan) -> Results {
             seed: args.seed,
             target: args.target.clone(),
             store_latency_us: args.store_latency_us,
+            dissect: !args.no_dissect,
         },
         protocols: plan
             .protocols

@@ -79,7 +79,7 @@ try {
     else if (c.drawn <= MIN_ELEMENTS) problems.push(`chart ${c.i} (${c.title}): only ${c.drawn} drawn elements`);
   }
   const sections = await page.$$eval("h2[id]", (hs) => hs.map((h) => h.id));
-  for (const id of ["findings", "claims", "wire", "round-trips", "latency", "throughput", "serialization", "cpu", "equivalence", "environment", "method", "reproduce"]) {
+  for (const id of ["findings", "claims", "wire", "headers", "round-trips", "latency", "throughput", "serialization", "cpu", "equivalence", "environment", "method", "reproduce"]) {
     if (!sections.includes(id)) problems.push(`section #${id} is missing`);
   }
 

@@ -25,7 +25,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::{Counted, WireCounters};
+use crate::wire::dissect::DocRules;
+use crate::wire::docs::{Doc, json_member};
+use crate::wire::http1::Http1;
+use crate::wire::websocket::WebSocket;
+use crate::wire::{Counted, Dir, Dissector, WireCounters};
 
 mod shapes;
 
@@ -109,8 +113,15 @@ impl Protocol for Graphql {
         op: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
         Box::pin(async move {
-            let (stream, counters) = crate::wire::connect(addr).await.map_err(ClientError::Connect)?;
-            let transport = if matches!(op, Operation::StreamOrders | Operation::TrackOrders) {
+            let over_ws = matches!(op, Operation::StreamOrders | Operation::TrackOrders);
+            let dissector = if over_ws {
+                Dissector::new(WebSocket::new(GraphqlDocs))
+            } else {
+                Dissector::new(Http1::new(GraphqlDocs))
+            };
+            let (stream, counters) =
+                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+            let transport = if over_ws {
                 let mut req = format!("ws://{addr}/graphql/ws").into_client_request().map_err(ws_error)?;
                 req.headers_mut()
                     .insert("sec-websocket-protocol", http::HeaderValue::from_static("graphql-transport-ws"));
@@ -142,6 +153,37 @@ fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
     ClientError::Io(std::io::Error::other(e))
 }
 
+/// Which values of GraphQL's documents are records: in a request, the new orders among the
+/// variables; in an answer, the value of each root field (a connection's nodes, a mutation
+/// payload's order); over graphql-transport-ws the same, inside the message's `payload`.
+/// The query text, variable names and `{"data": …}`, `next`, `complete` wrappers are
+/// envelope; `ping` and `pong` messages are control.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GraphqlDocs;
+
+impl DocRules for GraphqlDocs {
+    fn doc(&mut self, dir: Dir, route: &str, _: &[u8]) -> Doc {
+        match (dir, route.is_empty()) {
+            (Dir::Sent, false) => Doc::Json(&["$.variables.input", "$.variables.orders[*].order"]),
+            (Dir::Sent, true) => {
+                Doc::Json(&["$.payload.variables.input", "$.payload.variables.orders[*].order"])
+            }
+            (Dir::Received, false) => Doc::Json(&[
+                "$.data.user",
+                "$.data.order",
+                "$.data.orders.nodes[*]",
+                "$.data.createOrder.order",
+                "$.data.importOrders",
+            ]),
+            (Dir::Received, true) => Doc::Json(&["$.payload.data.streamOrders", "$.payload.data.order"]),
+        }
+    }
+
+    fn control(&self, doc: &[u8]) -> bool {
+        matches!(json_member(doc, "type"), Some(br#""ping""# | br#""pong""#))
+    }
+}
+
 /// One connection holds one of these for its whole life, so its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Transport {
@@ -158,19 +200,18 @@ struct GraphqlConnection {
 }
 
 impl GraphqlConnection {
-    /// One POST; returns the decoded response and the payload bytes each way.
+    /// One POST; returns the decoded response.
     async fn post<T: DeserializeOwned>(
         &mut self,
         query: &str,
         variables: serde_json::Value,
-    ) -> Result<(T, u64, u64), ClientError> {
+    ) -> Result<T, ClientError> {
         let Transport::Http(sender) = &mut self.transport else {
             return Err(ClientError::decode("this connection speaks graphql-transport-ws"));
         };
         let body = Bytes::from(
             serde_json::to_vec(&json!({ "query": query, "variables": variables })).expect("serializes"),
         );
-        let sent = body.len() as u64;
         let req = Request::builder()
             .method(Method::POST)
             .uri(self.path)
@@ -189,15 +230,11 @@ impl GraphqlConnection {
             });
         }
         let response: Response<T> = serde_json::from_slice(&bytes).map_err(ClientError::decode)?;
-        Ok((data(response)?, sent, bytes.len() as u64))
+        data(response)
     }
 
-    /// Starts one operation over the socket; returns its id and the payload bytes sent.
-    async fn subscribe(
-        &mut self,
-        query: &str,
-        variables: serde_json::Value,
-    ) -> Result<(String, u64), ClientError> {
+    /// Starts one operation over the socket; returns its id.
+    async fn subscribe(&mut self, query: &str, variables: serde_json::Value) -> Result<String, ClientError> {
         let Transport::Ws(ws) = &mut self.transport else {
             return Err(ClientError::decode("this connection speaks HTTP"));
         };
@@ -206,13 +243,12 @@ impl GraphqlConnection {
         let text =
             json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
                 .to_string();
-        let sent = text.len() as u64;
         ws.send(Message::text(text)).await.map_err(ws_error)?;
-        Ok((id, sent))
+        Ok(id)
     }
 
     /// The next message of operation `id`: `Some(payload)` for `next`, `None` for `complete`.
-    async fn next_message<T: DeserializeOwned>(&mut self, id: &str) -> Result<(Option<T>, u64), ClientError> {
+    async fn next_message<T: DeserializeOwned>(&mut self, id: &str) -> Result<Option<T>, ClientError> {
         #[derive(Deserialize)]
         struct Envelope<T> {
             #[serde(rename = "type")]
@@ -250,9 +286,9 @@ impl GraphqlConnection {
                     let payload = env.payload.ok_or_else(|| ClientError::decode("next without payload"))?;
                     let response: Response<T> =
                         serde_json::from_value(payload).map_err(ClientError::decode)?;
-                    return Ok((Some(data(response)?), text.len() as u64));
+                    return Ok(Some(data(response)?));
                 }
-                "complete" => return Ok((None, text.len() as u64)),
+                "complete" => return Ok(None),
                 "error" => {
                     let errors: Vec<GraphqlError> =
                         env.payload.and_then(|p| serde_json::from_value(p).ok()).unwrap_or_default();
@@ -270,76 +306,103 @@ impl Operations for GraphqlConnection {
     }
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let (d, s, r): (UserData, _, _) = self.post(GET_USER, json!({ "id": p.user_id.to_string() })).await?;
+        let d: UserData = self.post(GET_USER, json!({ "id": p.user_id.to_string() })).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-        Ok(Call::new(Outcome::User(u.into_domain()?)).payload(s, r))
+        Ok(Call::new(Outcome::User(u.into_domain()?)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let vars = json!({ "id": p.user_id.to_string(), "n": p.n });
-        let (d, s, r): (UserOrdersData, _, _) = self.post(USER_ORDERS, vars).await?;
+        let d: UserOrdersData = self.post(USER_ORDERS, vars).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
         let orders = u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>()?;
-        Ok(Call::new(Outcome::UserOrders { name: u.name, orders }).payload(s, r))
+        Ok(Call::new(Outcome::UserOrders { name: u.name, orders }))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let (d, s, r): (OrdersData, _, _) = self.post(&list_orders(), json!({ "n": p.n })).await?;
+        let d: OrdersData = self.post(&list_orders(), json!({ "n": p.n })).await?;
         let orders = d.orders.nodes.into_iter().map(GOrder::into_domain).collect::<Result<_, _>>()?;
-        Ok(Call::new(Outcome::Orders(orders)).payload(s, r))
+        Ok(Call::new(Outcome::Orders(orders)))
     }
 
     /// A subscription: one `next` message per order, then `complete`.
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let mut marks = Marks::start(p.n as usize);
-        let (sid, sent) = self.subscribe(&stream_orders(), json!({ "n": p.n })).await?;
-        let (mut orders, mut received) = (Vec::with_capacity(p.n as usize), 0);
-        loop {
-            let (msg, r) = self.next_message::<StreamData>(&sid).await?;
-            received += r;
-            match msg {
-                Some(d) => {
-                    marks.mark();
-                    orders.push(d.stream_orders.into_domain()?);
-                }
-                None => break,
-            }
+        let sid = self.subscribe(&stream_orders(), json!({ "n": p.n })).await?;
+        let mut orders = Vec::with_capacity(p.n as usize);
+        while let Some(d) = self.next_message::<StreamData>(&sid).await? {
+            marks.mark();
+            orders.push(d.stream_orders.into_domain()?);
         }
-        Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).messages(marks))
+        Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let vars = json!({ "input": new_order_input(&p.new_order), "key": p.idempotency_key });
-        let (d, s, r): (CreateData, _, _) = self.post(&create_order(), vars).await?;
+        let d: CreateData = self.post(&create_order(), vars).await?;
         let c = d.create_order.ok_or_else(|| ClientError::decode("createOrder is null"))?;
-        Ok(Call::new(Outcome::Created { order: c.order.into_domain()?, replayed: c.replayed }).payload(s, r))
+        Ok(Call::new(Outcome::Created { order: c.order.into_domain()?, replayed: c.replayed }))
     }
 
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let input = new_order_input(&p.new_order);
         let orders: Vec<_> =
             (0..p.n as usize).map(|i| json!({ "idempotencyKey": p.item_key(i), "order": input })).collect();
-        let (d, s, r): (ImportData, _, _) = self.post(IMPORT_ORDERS, json!({ "orders": orders })).await?;
+        let d: ImportData = self.post(IMPORT_ORDERS, json!({ "orders": orders })).await?;
         let g = d.import_orders.ok_or_else(|| ClientError::decode("importOrders is null"))?;
-        Ok(Call::new(Outcome::Imported(g.into_domain()?)).payload(s, r))
+        Ok(Call::new(Outcome::Imported(g.into_domain()?)))
     }
 
     /// N queries, one after another, over one graphql-transport-ws socket.
     async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let query = get_order();
-        let (mut orders, mut sent, mut received) = (Vec::with_capacity(p.order_ids.len()), 0, 0);
+        let mut orders = Vec::with_capacity(p.order_ids.len());
         for order_id in &p.order_ids {
-            let (sid, s) = self.subscribe(&query, json!({ "id": order_id.to_string() })).await?;
-            let (msg, r1) = self.next_message::<OrderData>(&sid).await?;
+            let sid = self.subscribe(&query, json!({ "id": order_id.to_string() })).await?;
+            let msg = self.next_message::<OrderData>(&sid).await?;
             let order = msg.and_then(|d| d.order).ok_or_else(|| ClientError::decode("order is null"))?;
             // Each query ends with `complete`; read it so the next pair starts clean.
-            let (end, r2) = self.next_message::<OrderData>(&sid).await?;
+            let end = self.next_message::<OrderData>(&sid).await?;
             if end.is_some() {
                 return Err(ClientError::decode("a query answered twice"));
             }
             orders.push(order.into_domain()?);
-            (sent, received) = (sent + s, received + r1 + r2);
         }
-        Ok(Call::new(Outcome::Orders(orders)).payload(sent, received).round_trips(p.order_ids.len() as u32))
+        Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Framing;
+    use crate::wire::dissect::replay;
+
+    #[test]
+    fn a_query_split_by_hand() {
+        let body = br#"{"query":"query($id: ID!) { user(id: $id) { name } }","variables":{"id":"3"}}"#;
+        let mut request =
+            format!("POST /graphql HTTP/1.1\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        request.extend(body);
+        // The answer's record is the value of the root field `user`: {"name":"Ada"} (14 of 32).
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 32\r\n\r\n{\"data\":{\"user\":{\"name\":\"Ada\"}}}";
+        let (t, err) = replay(Http1::new(GraphqlDocs), &[(Dir::Sent, &request), (Dir::Received, answer)]);
+        assert_eq!(err, None);
+        // Sent: the query text and the variables are envelope (77 bytes), and so is the target
+        // "/graphql" (8); no records.
+        assert_eq!((t.data[0], t.envelope[0]), (0, body.len() as u64 + 8));
+        assert_eq!(body.len(), 77);
+        assert_eq!((t.data[1], t.envelope[1]), (14, 18));
+        assert_eq!(t.framing[1][Framing::StartLine as usize], 17);
+        assert_eq!(t.pending(Dir::Sent) + t.pending(Dir::Received), 0);
+    }
+
+    #[test]
+    fn subscription_messages_and_pings() {
+        let rules = GraphqlDocs;
+        let next = br#"{"id":"1","type":"next","payload":{"data":{"streamOrders":{"id":"7"}}}}"#;
+        assert_eq!(rules.clone().doc(Dir::Received, "", next).data_bytes(next).unwrap(), 10);
+        assert!(rules.control(br#"{"type":"ping"}"#));
+        assert!(!rules.control(next));
     }
 }

@@ -57,38 +57,53 @@ pub(super) const METRICS: &[Metric] = &[
         get: Getter::Cell(|c| Some(c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes)),
     },
     Metric {
-        name: "sent_payload_bytes_per_op",
+        name: "sent_framing_bytes_per_op",
         unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.payload_bytes)),
+        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.framing_bytes)),
     },
     Metric {
-        name: "received_payload_bytes_per_op",
+        name: "received_framing_bytes_per_op",
         unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.received_per_op.payload_bytes)),
+        get: Getter::Cell(|c| Some(c.bytes.received_per_op.framing_bytes)),
     },
     Metric {
-        name: "payload_bytes_per_op",
+        name: "framing_bytes_per_op",
         unit: Unit::Bytes,
         get: Getter::Cell(|c| {
-            Some(c.bytes.sent_per_op.payload_bytes + c.bytes.received_per_op.payload_bytes)
+            Some(c.bytes.sent_per_op.framing_bytes + c.bytes.received_per_op.framing_bytes)
         }),
     },
     Metric {
-        name: "sent_overhead_bytes_per_op",
+        name: "sent_envelope_bytes_per_op",
         unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.overhead_bytes)),
+        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.envelope_bytes)),
     },
     Metric {
-        name: "received_overhead_bytes_per_op",
+        name: "received_envelope_bytes_per_op",
         unit: Unit::Bytes,
-        get: Getter::Cell(|c| Some(c.bytes.received_per_op.overhead_bytes)),
+        get: Getter::Cell(|c| Some(c.bytes.received_per_op.envelope_bytes)),
     },
     Metric {
-        name: "overhead_bytes_per_op",
+        name: "envelope_bytes_per_op",
         unit: Unit::Bytes,
         get: Getter::Cell(|c| {
-            Some(c.bytes.sent_per_op.overhead_bytes + c.bytes.received_per_op.overhead_bytes)
+            Some(c.bytes.sent_per_op.envelope_bytes + c.bytes.received_per_op.envelope_bytes)
         }),
+    },
+    Metric {
+        name: "sent_data_bytes_per_op",
+        unit: Unit::Bytes,
+        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.data_bytes)),
+    },
+    Metric {
+        name: "received_data_bytes_per_op",
+        unit: Unit::Bytes,
+        get: Getter::Cell(|c| Some(c.bytes.received_per_op.data_bytes)),
+    },
+    Metric {
+        name: "data_bytes_per_op",
+        unit: Unit::Bytes,
+        get: Getter::Cell(|c| Some(c.bytes.sent_per_op.data_bytes + c.bytes.received_per_op.data_bytes)),
     },
     Metric {
         name: "setup_bytes_per_connection",

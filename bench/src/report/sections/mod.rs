@@ -24,7 +24,7 @@ pub(super) use self::method::method_notes;
 pub(super) use self::round_trips::round_trip_blocks;
 pub(super) use self::serialization::{codec_cases, serialization_blocks};
 pub(super) use self::throughput::throughput_blocks;
-pub(super) use self::wire::wire_blocks;
+pub(super) use self::wire::{header_blocks, wire_blocks};
 
 fn hex(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)

@@ -27,10 +27,13 @@ pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>
                 view,
                 &payload,
                 &ops,
-                (format!("Application round trips per operation ({payload})"), "round trips per operation"),
+                (
+                    format!("Request waves (round trips) per operation ({payload})"),
+                    "request waves per operation",
+                ),
                 |c| c.round_trips_per_op,
-                "Requests each operation had to wait for in sequence, as the client issued them. \
-                 A missing bar: the variant does not run that operation.",
+                "Request waves counted on the socket: requests that left before any answer to them arrived \
+                 form one wave. A missing bar: the variant does not run that operation.",
             )?);
             block.charts.push(per_op_bars(
                 view,

@@ -1,4 +1,7 @@
-//! Wire anatomy: bytes per operation by direction and layer.
+//! Wire anatomy: bytes per operation by direction and layer (framing, envelope, data), the
+//! framing by kind, and the header anatomy of the HTTP-based variants.
+
+use std::collections::BTreeMap;
 
 use plotters::style::RGBColor;
 
@@ -6,19 +9,18 @@ use super::{protocol_label, unmeasured};
 use crate::catalog::Operation;
 use crate::report::charts::{self, HBar, LegendEntry, Mark};
 use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
-use crate::results::Cell;
+use crate::results::{Cell, Layers};
 
 const SENT: RGBColor = RGBColor(78, 121, 167);
 const RECEIVED: RGBColor = RGBColor(242, 142, 43);
 
+/// Data full colour, envelope paler, framing palest.
+fn shades(c: RGBColor) -> [RGBColor; 3] {
+    [c, charts::pale(c, 0.55), charts::pale(c, 0.25)]
+}
+
 pub(in crate::report) fn wire_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
     let mut blocks = Vec::new();
-    let legend = [
-        LegendEntry::new("payload sent", Mark::Box(SENT)),
-        LegendEntry::new("overhead sent", Mark::Box(charts::pale(SENT, 0.4))),
-        LegendEntry::new("payload received", Mark::Box(RECEIVED)),
-        LegendEntry::new("overhead received", Mark::Box(charts::pale(RECEIVED, 0.4))),
-    ];
     for payload in view.payloads() {
         if let Some(b) = unmeasured(view, &payload) {
             blocks.push(b);
@@ -31,59 +33,68 @@ pub(in crate::report) fn wire_blocks(view: &View<'_>) -> Result<Vec<Block>, Repo
             tables: Vec::new(),
         };
         for op in view.ops() {
-            let cells: Vec<&Cell> =
-                view.protocols().iter().filter_map(|p| view.closed(&payload, op, p, None)).collect();
-            if cells.is_empty() {
-                block.charts.push(Chart::missing(format!("{op}: no closed-loop cell was measured."), false));
-                continue;
-            }
-            let mut rows = Vec::new();
-            for c in &cells {
-                let (s, r) = (&c.bytes.sent_per_op, &c.bytes.received_per_op);
-                rows.push(HBar {
-                    label: format!("{} sent", c.protocol),
-                    segments: vec![(s.payload_bytes, SENT), (s.overhead_bytes, charts::pale(SENT, 0.4))],
-                    note: fmt::bytes(s.total_bytes),
-                });
-                rows.push(HBar {
-                    label: format!("{} received", c.protocol),
-                    segments: vec![
-                        (r.payload_bytes, RECEIVED),
-                        (r.overhead_bytes, charts::pale(RECEIVED, 0.4)),
-                    ],
-                    note: fmt::bytes(r.total_bytes),
-                });
-            }
-            let svg = charts::hbars(
-                &format!("{op}: bytes per operation by layer ({payload})"),
-                "bytes per operation (B)",
-                &rows,
-                &legend,
-                charts::NARROW,
-            )?;
-            let conc = cells.iter().map(|c| c.concurrency).min().unwrap_or(0);
-            block.charts.push(Chart::drawn(
-                svg,
-                format!(
-                    "{op}: mean bytes per operation, closed loop at c={conc}. Connection set-up is not included \
-                     (see the table)."
-                ),
-                false,
-            ));
+            block.charts.push(anatomy_chart(view, &payload, op)?);
         }
-        block.tables = view.ops().iter().map(|op| wire_table(view, &payload, *op)).collect();
+        for op in view.ops() {
+            block.tables.push(layer_table(view, &payload, op));
+        }
+        block.tables.push(framing_table(view, &payload));
         blocks.push(block);
     }
     Ok(blocks)
 }
 
-fn wire_table(view: &View<'_>, payload: &str, op: Operation) -> Table {
+/// Stacked bytes per operation, a bar per protocol and direction.
+fn anatomy_chart(view: &View<'_>, payload: &str, op: Operation) -> Result<Chart, ReportError> {
+    let cells: Vec<&Cell> =
+        view.protocols().iter().filter_map(|p| view.closed(payload, op, p, None)).collect();
+    if cells.is_empty() {
+        return Ok(Chart::missing(format!("{op}: no closed-loop cell was measured."), false));
+    }
+    let bar = |c: &Cell, dir: &str, l: &Layers, colour: RGBColor| {
+        let [data, envelope, framing] = shades(colour);
+        HBar {
+            label: format!("{} {dir}", c.protocol),
+            segments: vec![(l.data_bytes, data), (l.envelope_bytes, envelope), (l.framing_bytes, framing)],
+            note: fmt::bytes(l.total_bytes),
+        }
+    };
+    let rows: Vec<HBar> = cells
+        .iter()
+        .flat_map(|c| {
+            [
+                bar(c, "sent", &c.bytes.sent_per_op, SENT),
+                bar(c, "received", &c.bytes.received_per_op, RECEIVED),
+            ]
+        })
+        .collect();
+    let mut legend = Vec::new();
+    for (dir, colour) in [("sent", SENT), ("received", RECEIVED)] {
+        for (layer, shade) in ["data", "envelope", "framing"].iter().zip(shades(colour)) {
+            legend.push(LegendEntry::new(format!("{layer} {dir}"), Mark::Box(shade)));
+        }
+    }
+    let title = format!("{op}: bytes per operation by layer ({payload})");
+    let svg = charts::hbars(&title, "bytes per operation (B)", &rows, &legend, charts::NARROW)?;
+    let conc = cells.iter().map(|c| c.concurrency).min().unwrap_or(0);
+    Ok(Chart::drawn(
+        svg,
+        format!(
+            "{op}: mean bytes per operation as the dissector attributed them, closed loop at c={conc}: data (the \
+             records), envelope (the protocol's wrapper), framing (what the transport adds). Connection set-up \
+             is not included (see the table)."
+        ),
+        false,
+    ))
+}
+
+fn layer_table(view: &View<'_>, payload: &str, op: Operation) -> Table {
     let mut t = Table::new(&[
         &format!("{op}"),
-        "sent: payload + overhead",
-        "received: payload + overhead",
+        "sent: framing + envelope + data",
+        "received: framing + envelope + data",
         "per operation",
-        "round trips",
+        "request waves",
         "set-up per connection: sent / received",
         "TCP/IP headers per op (estimate)",
     ]);
@@ -92,11 +103,17 @@ fn wire_table(view: &View<'_>, payload: &str, op: Operation) -> Table {
     let total = |c: &Cell| c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes;
     let best =
         cells.iter().filter(|c| !view.is_floor(&c.protocol)).map(|c| total(c)).fold(f64::INFINITY, f64::min);
-    let split = |l: &crate::results::Layers| {
+    let split = |l: &Layers| {
+        let pending = if l.pending_bytes > 0.0 {
+            format!(" ({} pending)", fmt::int(l.pending_bytes))
+        } else {
+            String::new()
+        };
         format!(
-            "{} + {} = {}",
-            fmt::int(l.payload_bytes),
-            fmt::int(l.overhead_bytes),
+            "{} + {} + {} = {}{pending}",
+            fmt::int(l.framing_bytes),
+            fmt::int(l.envelope_bytes),
+            fmt::int(l.data_bytes),
             fmt::bytes(l.total_bytes)
         )
     };
@@ -115,6 +132,100 @@ fn wire_table(view: &View<'_>, payload: &str, op: Operation) -> Table {
             )),
             td(fmt::bytes(c.bytes.tcp_ip_headers_per_op_estimate)),
         ]);
+    }
+    t
+}
+
+/// Framing bytes per operation by kind, both directions, for get-user (or the first
+/// operation run): what each transport's framing is made of.
+fn framing_table(view: &View<'_>, payload: &str) -> Table {
+    let ops = view.ops();
+    let op = ops.iter().copied().find(|o| *o == Operation::GetUser).or(ops.first().copied());
+    let cells: Vec<&Cell> = match op {
+        Some(op) => view.protocols().iter().filter_map(|p| view.closed(payload, op, p, None)).collect(),
+        None => Vec::new(),
+    };
+    let mut kinds: Vec<String> = Vec::new();
+    for c in &cells {
+        for k in
+            c.bytes.sent_per_op.framing_by_kind.keys().chain(c.bytes.received_per_op.framing_by_kind.keys())
+        {
+            if !kinds.contains(k) {
+                kinds.push(k.clone());
+            }
+        }
+    }
+    let mut head = vec![format!("framing of {} (sent / received per op)", op.map_or("–", Operation::name))];
+    head.extend(kinds.iter().cloned());
+    let mut t = Table::with_head(head);
+    for c in cells {
+        let mut row = vec![td(protocol_label(view, &c.protocol))];
+        for k in &kinds {
+            let (s, r) = (
+                c.bytes.sent_per_op.framing_by_kind.get(k).copied().unwrap_or(0.0),
+                c.bytes.received_per_op.framing_by_kind.get(k).copied().unwrap_or(0.0),
+            );
+            row.push(if s + r > 0.0 {
+                td(format!("{} / {}", fmt::int(s), fmt::int(r)))
+            } else {
+                td_class("–", "na")
+            });
+        }
+        t.rows.push(row);
+    }
+    t
+}
+
+/// Header bytes per operation by name, for every variant that sends headers.
+pub(in crate::report) fn header_blocks(view: &View<'_>) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        let mut tables = Vec::new();
+        for op in view.ops() {
+            let cells: Vec<&Cell> = view
+                .protocols()
+                .iter()
+                .filter_map(|p| view.closed(&payload, op, p, None))
+                .filter(|c| !c.bytes.headers_per_op.is_empty())
+                .collect();
+            if !cells.is_empty() {
+                tables.push(header_table(view, op, &cells));
+            }
+        }
+        if !tables.is_empty() {
+            blocks.push(Block {
+                heading: format!("Payload {payload}"),
+                intro: None,
+                charts: Vec::new(),
+                tables,
+            });
+        }
+    }
+    blocks
+}
+
+fn header_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
+    // Names by how many bytes they cost across the variants, most first.
+    let mut weight: BTreeMap<&str, f64> = BTreeMap::new();
+    for c in cells {
+        for (name, h) in &c.bytes.headers_per_op {
+            *weight.entry(name).or_default() += h.sent + h.received;
+        }
+    }
+    let mut names: Vec<&str> = weight.keys().copied().collect();
+    names.sort_by(|a, b| weight[b].total_cmp(&weight[a]).then(a.cmp(b)));
+    let mut head = vec![format!("{op}: header (sent / received B per op)")];
+    head.extend(cells.iter().map(|c| protocol_label(view, &c.protocol)));
+    let mut t = Table::with_head(head);
+    for name in names {
+        let mut row = vec![td(name)];
+        for c in cells {
+            row.push(match c.bytes.headers_per_op.get(name) {
+                Some(h) => td(format!("{} / {}", fmt::int(h.sent), fmt::int(h.received))),
+                None => td_class("–", "na"),
+            });
+        }
+        t.rows.push(row);
     }
     t
 }

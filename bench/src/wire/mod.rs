@@ -1,67 +1,71 @@
 //! Wire accounting: a wrapper around a client's TCP stream that counts every byte its socket
-//! writes and reads, and the *turns* of the conversation (a turn is a maximal run of bytes
-//! in one direction, so one request and its response are two turns).
+//! writes and reads, and dissects what passes: every byte is attributed to one layer
+//! (framing by kind, envelope, data), header bytes are kept by name, and request waves and
+//! turns are counted (see [`tally`]).
 //!
-//! Counters belong to one connection and are only touched by the task driving it; they are
-//! atomics only because hyper and tonic move the stream into their own connection task.
-//! Relaxed, uncontended atomics cost about what plain integers do.
+//! - [`dissect`]: the per-connection dissector and the [`dissect::DocRules`] protocols give;
+//! - [`http1`], [`http2`], [`websocket`]: the transports; [`docs`]: JSON and protobuf
+//!   documents, where the records are.
+//!
+//! The counters live behind one uncontended mutex because hyper and tonic move the stream
+//! into their own connection task, while the client reads the counts from its own.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-// Direction 0 means "no traffic yet".
-const WRITING: u8 = 1;
-const READING: u8 = 2;
+pub mod dissect;
+pub mod docs;
+pub mod http1;
+pub mod http2;
+pub mod tally;
+pub mod websocket;
 
-/// Byte and turn counters of one connection.
+pub use self::dissect::Dissector;
+pub use self::tally::{Dir, Framing, Layer, Tally};
+
+/// Whether new connections dissect what they carry (off only to measure what dissection
+/// costs: layers then stay pending).
+static DISSECTION: AtomicBool = AtomicBool::new(true);
+
+/// Turns dissection of new connections on or off.
+pub fn set_dissection(on: bool) {
+    DISSECTION.store(on, Relaxed);
+}
+
+/// What one connection counted, and its dissector.
 #[derive(Debug, Default)]
 pub struct WireCounters {
-    sent: AtomicU64,
-    received: AtomicU64,
-    turns: AtomicU64,
-    direction: AtomicU8,
+    inner: Mutex<Inner>,
     /// The socket's descriptor, for reading the kernel's own counts; -1 when unknown.
     fd: AtomicI32,
 }
 
-/// A reading of [`WireCounters`]; subtract two to get what happened in between.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct WireSnapshot {
-    /// Bytes the client wrote to the socket.
-    pub sent: u64,
-    /// Bytes the client read from the socket.
-    pub received: u64,
-    /// Direction changes, counting the first run (see the module docs).
-    pub turns: u64,
-}
-
-impl WireSnapshot {
-    /// What happened between `earlier` and `self`.
-    pub fn since(self, earlier: WireSnapshot) -> WireSnapshot {
-        WireSnapshot {
-            sent: self.sent - earlier.sent,
-            received: self.received - earlier.received,
-            turns: self.turns - earlier.turns,
-        }
-    }
-
-    /// Adds another snapshot (for connections that use two sockets).
-    pub fn plus(self, other: WireSnapshot) -> WireSnapshot {
-        WireSnapshot {
-            sent: self.sent + other.sent,
-            received: self.received + other.received,
-            turns: self.turns + other.turns,
-        }
-    }
+#[derive(Debug, Default)]
+struct Inner {
+    tally: Tally,
+    dissector: Dissector,
 }
 
 impl WireCounters {
+    /// Counters of a connection whose bytes `dissector` parses (unless dissection is off).
+    pub fn new(dissector: Dissector) -> Self {
+        let dissector = if DISSECTION.load(Relaxed) { dissector } else { Dissector::default() };
+        WireCounters {
+            inner: Mutex::new(Inner { tally: Tally::default(), dissector }),
+            fd: AtomicI32::new(-1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while parsing leaves the numbers as they were; keep counting.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The kernel's counts for this connection's socket, while it is open.
     pub fn kernel(&self) -> Option<crate::kernel::KernelCounts> {
         match self.fd.load(Relaxed) {
@@ -70,27 +74,26 @@ impl WireCounters {
         }
     }
 
-    pub fn snapshot(&self) -> WireSnapshot {
-        WireSnapshot {
-            sent: self.sent.load(Relaxed),
-            received: self.received.load(Relaxed),
-            turns: self.turns.load(Relaxed),
-        }
+    /// Everything counted so far.
+    pub fn snapshot(&self) -> Tally {
+        self.lock().tally
     }
 
-    fn note(&self, direction: u8, bytes: usize) {
-        if bytes == 0 {
+    /// Why the dissector could not parse this connection's stream, if it could not.
+    pub fn dissect_error(&self) -> Option<String> {
+        self.lock().dissector.error().map(ToString::to_string)
+    }
+
+    fn note(&self, dir: Dir, bytes: &[u8]) {
+        if bytes.is_empty() {
             return;
         }
-        let counter = if direction == WRITING { &self.sent } else { &self.received };
-        counter.fetch_add(bytes as u64, Relaxed);
-        if self.direction.swap(direction, Relaxed) != direction {
-            self.turns.fetch_add(1, Relaxed);
-        }
+        let inner = &mut *self.lock();
+        inner.dissector.feed(dir, bytes, &mut inner.tally);
     }
 }
 
-/// A stream that counts what passes through it.
+/// A stream that counts and dissects what passes through it.
 #[derive(Debug)]
 pub struct Counted<S> {
     inner: S,
@@ -112,7 +115,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
-            self.counters.note(READING, buf.filled().len() - before);
+            self.counters.note(Dir::Received, &buf.filled()[before..]);
         }
         poll
     }
@@ -122,7 +125,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
-            self.counters.note(WRITING, n);
+            self.counters.note(Dir::Sent, &buf[..n]);
         }
         poll
     }
@@ -133,8 +136,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = poll {
-            self.counters.note(WRITING, n);
+        if let Poll::Ready(Ok(mut n)) = poll {
+            for b in bufs {
+                let take = n.min(b.len());
+                self.counters.note(Dir::Sent, &b[..take]);
+                n -= take;
+                if n == 0 {
+                    break;
+                }
+            }
         }
         poll
     }
@@ -152,11 +162,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-/// Opens a counted TCP connection with Nagle's algorithm off.
+/// Opens a counted TCP connection, dissected by `dissector`, with Nagle's algorithm off.
 pub async fn connect(
     addr: std::net::SocketAddr,
+    dissector: Dissector,
 ) -> io::Result<(Counted<tokio::net::TcpStream>, Arc<WireCounters>)> {
-    let counters = Arc::new(WireCounters::default());
+    let counters = Arc::new(WireCounters::new(dissector));
     Ok((connect_with(addr, counters.clone()).await?, counters))
 }
 
@@ -191,6 +202,9 @@ mod tests {
         let mut got = [0u8; 5];
         a.read_exact(&mut got).await.unwrap();
         a.write_all(b"x").await.unwrap();
-        assert_eq!(counters.snapshot(), WireSnapshot { sent: 7, received: 5, turns: 3 });
+        let t = counters.snapshot();
+        assert_eq!((t.bytes, t.turns), ([7, 5], 3));
+        // Without a dissector nothing is attributed: every byte is pending.
+        assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (7, 5));
     }
 }
