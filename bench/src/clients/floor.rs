@@ -16,7 +16,7 @@ use wirebench_servers::floor::{Frame, PREFIX, kind, op, read_frame, write_frame}
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::grpc::{orders, user_orders};
-use crate::wire::dissect::{Dissect, WireError, attribute_doc};
+use crate::wire::dissect::{Dissect, WireError, attribute_doc, parse_buffered};
 use crate::wire::docs::Doc;
 use crate::wire::{Counted, Dir, Dissector, Framing, Layer, Tally, WireCounters};
 
@@ -113,22 +113,28 @@ impl FloorFrames {
     }
 }
 
+impl FloorFrames {
+    /// Attributes every whole frame at the start of `buf`; returns the bytes consumed.
+    fn frames(&mut self, dir: Dir, buf: &[u8], t: &mut Tally) -> Result<usize, WireError> {
+        let mut pos = 0;
+        while let Some(prefix) = buf.get(pos..pos + PREFIX) {
+            let len = u32::from_be_bytes(prefix.try_into().expect("4 bytes")) as usize;
+            if buf.len() - pos < PREFIX + len {
+                break;
+            }
+            self.frame(dir, &buf[pos + PREFIX..pos + PREFIX + len], t)?;
+            pos += PREFIX + len;
+        }
+        Ok(pos)
+    }
+}
+
 impl Dissect for FloorFrames {
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
-        self.bufs[dir.index()].extend_from_slice(bytes);
-        loop {
-            let buf = &self.bufs[dir.index()];
-            let Some(len) =
-                buf.get(..PREFIX).map(|p| u32::from_be_bytes(p.try_into().expect("4 bytes")) as usize)
-            else {
-                return Ok(());
-            };
-            if buf.len() < PREFIX + len {
-                return Ok(());
-            }
-            let frame: Vec<u8> = self.bufs[dir.index()].drain(..PREFIX + len).collect();
-            self.frame(dir, &frame[PREFIX..], t)?;
-        }
+        let mut buf = std::mem::take(&mut self.bufs[dir.index()]);
+        let parsed = parse_buffered(&mut buf, bytes, |b| self.frames(dir, b, t));
+        self.bufs[dir.index()] = buf;
+        parsed
     }
 }
 

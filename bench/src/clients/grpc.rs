@@ -2,7 +2,6 @@
 //! which dissects gRPC's messages inside HTTP/2 DATA: each 5-byte prefix is framing, each
 //! message a protobuf document whose records depend on the method.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use wirebench_proto::v1::shop_client::ShopClient;
 
 use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::dissect::{WireError, attribute_doc};
+use crate::wire::dissect::{Streams, WireError, attribute_doc, parse_buffered};
 use crate::wire::docs::Doc;
 use crate::wire::http2::{H2Bodies, Http2, StreamInfo};
 use crate::wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
@@ -28,13 +27,12 @@ const PREFIX: usize = 5;
 #[derive(Debug, Default)]
 pub struct GrpcBodies {
     /// Bytes of an unfinished message, per stream and direction.
-    open: HashMap<(u32, usize), Vec<u8>>,
+    open: Streams<(u32, usize), Vec<u8>>,
 }
 
 impl GrpcBodies {
     /// Which fields of a method's messages are records.
     fn doc(dir: Dir, method: &str) -> Doc {
-        let method = method.rsplit('/').next().unwrap_or_default();
         match (dir, method) {
             // CreateOrderRequest.order; the other requests carry parameters only.
             (Dir::Sent, "CreateOrder" | "ImportOrders") => Doc::Protobuf(&["$.2"]),
@@ -48,6 +46,11 @@ impl GrpcBodies {
 }
 
 impl H2Bodies for GrpcBodies {
+    fn docs(&mut self, route: &str) -> [Doc; 2] {
+        let method = route.rsplit('/').next().unwrap_or_default();
+        [Self::doc(Dir::Sent, method), Self::doc(Dir::Received, method)]
+    }
+
     fn request_at_headers(&self) -> bool {
         false
     }
@@ -61,36 +64,37 @@ impl H2Bodies for GrpcBodies {
         end: bool,
         t: &mut Tally,
     ) -> Result<(), WireError> {
-        let buf = self.open.entry((id, dir.index())).or_default();
-        buf.extend_from_slice(bytes);
-        let mut at = 0;
-        while buf.len() - at >= PREFIX {
-            let len = u32::from_be_bytes(buf[at + 1..at + PREFIX].try_into().expect("4 bytes")) as usize;
-            if buf.len() - at < PREFIX + len {
-                break;
-            }
-            t.attribute(dir, Layer::Framing(Framing::MessagePrefixes), PREFIX);
-            match dir {
-                Dir::Sent => t.request(),
-                Dir::Received => t.answer(),
-            }
-            let message = &buf[at + PREFIX..at + PREFIX + len];
-            let doc = if buf[at] != 0 { Doc::OpaqueData } else { Self::doc(dir, &stream.route) };
-            attribute_doc(t, dir, doc, message)?;
-            at += PREFIX + len;
+        let mut buf = self.open.remove((id, dir.index())).unwrap_or_default();
+        parse_buffered(&mut buf, bytes, |b| messages(dir, stream.docs[dir.index()], b, t))?;
+        if !buf.is_empty() {
+            self.open.insert((id, dir.index()), buf);
         }
-        buf.drain(..at);
-        if end {
-            let left = self.open.remove(&(id, dir.index())).unwrap_or_default();
-            if !left.is_empty() {
-                return Err(WireError(format!(
-                    "gRPC: a stream ended inside a message ({} bytes)",
-                    left.len()
-                )));
-            }
+        if end && let Some(left) = self.open.remove((id, dir.index())) {
+            return Err(WireError(format!("gRPC: a stream ended inside a message ({} bytes)", left.len())));
         }
         Ok(())
     }
+}
+
+/// Attributes every whole message at the start of `buf`; returns the bytes consumed. A message
+/// the client sends is a request of the wave count, one the server sends an answer.
+fn messages(dir: Dir, doc: Doc, buf: &[u8], t: &mut Tally) -> Result<usize, WireError> {
+    let mut at = 0;
+    while buf.len() - at >= PREFIX {
+        let len = u32::from_be_bytes(buf[at + 1..at + PREFIX].try_into().expect("4 bytes")) as usize;
+        if buf.len() - at < PREFIX + len {
+            break;
+        }
+        t.attribute(dir, Layer::Framing(Framing::MessagePrefixes), PREFIX);
+        match dir {
+            Dir::Sent => t.request(),
+            Dir::Received => t.answer(),
+        }
+        let doc = if buf[at] != 0 { Doc::OpaqueData } else { doc };
+        attribute_doc(t, dir, doc, &buf[at + PREFIX..at + PREFIX + len])?;
+        at += PREFIX + len;
+    }
+    Ok(at)
 }
 
 /// gRPC over h2c.

@@ -98,6 +98,73 @@ impl Dissector {
     }
 }
 
+/// Runs `units` (which parses whole units from the start of a slice and says how many bytes
+/// it consumed) over what `buf` holds plus `bytes`, keeping the rest in `buf`. When nothing
+/// is buffered, which is the common case (whole messages in one read), `bytes` are parsed
+/// where they lie, without a copy.
+pub fn parse_buffered<E>(
+    buf: &mut Vec<u8>,
+    bytes: &[u8],
+    mut units: impl FnMut(&[u8]) -> Result<usize, E>,
+) -> Result<(), E> {
+    if buf.is_empty() {
+        let used = units(bytes)?;
+        buf.extend_from_slice(&bytes[used..]);
+        return Ok(());
+    }
+    buf.extend_from_slice(bytes);
+    let used = units(buf);
+    buf.drain(..*used.as_ref().unwrap_or(&0));
+    used.map(|_| ())
+}
+
+/// A map for the handful of streams a connection has open at once: a linear search beats
+/// hashing at that size, and this runs for every frame the generator reads.
+#[derive(Debug)]
+pub struct Streams<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for Streams<K, V> {
+    fn default() -> Self {
+        Streams { entries: Vec::new() }
+    }
+}
+
+impl<K: PartialEq + Copy, V: Default> Streams<K, V> {
+    pub fn get_or_default(&mut self, key: K) -> &mut V {
+        let i = match self.entries.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.entries.push((key, V::default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    pub fn contains(&self, key: K) -> bool {
+        self.entries.iter().any(|(k, _)| *k == key)
+    }
+
+    pub fn remove(&mut self, key: K) -> Option<V> {
+        let i = self.entries.iter().position(|(k, _)| *k == key)?;
+        Some(self.entries.swap_remove(i).1)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) {
+        *self.get_or_default(key) = value;
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// Attributes a whole document: its data bytes as data, the rest as envelope.
 pub fn attribute_doc(t: &mut Tally, dir: Dir, doc: Doc, bytes: &[u8]) -> Result<(), WireError> {
     let data = doc.data_bytes(bytes)?;

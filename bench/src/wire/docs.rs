@@ -44,14 +44,17 @@ impl Doc {
             return Ok(0);
         }
         match self {
+            // A document that is one record whole needs no parsing: its client decodes it.
+            Doc::Json(["$"]) => Ok(bytes.trim_ascii().len()),
             Doc::Json(paths) => json_data(bytes, paths),
             Doc::JsonLines(paths) => {
                 let mut data = 0;
                 for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                    data += json_data(line, paths)?;
+                    data += Doc::Json(paths).data_bytes(line)?;
                 }
                 Ok(data)
             }
+            Doc::Protobuf(["$"]) => Ok(bytes.len()),
             Doc::Protobuf(paths) => protobuf_data(bytes, paths),
             Doc::OpaqueData => Ok(bytes.len()),
             Doc::OpaqueEnvelope => Ok(0),
@@ -230,10 +233,17 @@ impl<'a> Json<'a> {
         self.expect(b'"', "expected a string")?;
         let start = self.pos;
         loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' => self.pos += 2,
-                _ => self.pos += 1,
+            let rest = self.doc.get(self.pos..).unwrap_or_default();
+            match memchr::memchr2(b'"', b'\\', rest) {
+                Some(i) if rest[i] == b'"' => {
+                    self.pos += i;
+                    break;
+                }
+                Some(i) => self.pos += i + 2,
+                None => {
+                    self.pos = self.doc.len();
+                    return Err(self.err("unterminated string"));
+                }
             }
         }
         let s = &self.doc[start..self.pos];
@@ -248,14 +258,20 @@ impl<'a> Json<'a> {
             b'{' | b'[' => {
                 let mut depth = 0usize;
                 loop {
-                    match self.peek()? {
+                    // Jump to the next byte that matters: a quote or a bracket.
+                    let rest = self.doc.get(self.pos..).unwrap_or_default();
+                    let skip = rest
+                        .iter()
+                        .position(|b| matches!(b, b'"' | b'{' | b'[' | b'}' | b']'))
+                        .ok_or_else(|| self.err("unexpected end"))?;
+                    self.pos += skip;
+                    match self.doc[self.pos] {
                         b'"' => {
                             self.string()?;
                             continue;
                         }
                         b'{' | b'[' => depth += 1,
-                        b'}' | b']' => depth -= 1,
-                        _ => {}
+                        _ => depth -= 1,
                     }
                     self.pos += 1;
                     if depth == 0 {

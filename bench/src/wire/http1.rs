@@ -6,9 +6,9 @@
 
 use std::collections::VecDeque;
 
-use super::dissect::{Dissect, DocRules, WireError, attribute_doc};
+use super::dissect::{Dissect, DocRules, WireError, attribute_doc, parse_buffered};
 use super::docs::Doc;
-use super::tally::{Dir, Framing, Layer, Tally};
+use super::tally::{Dir, Framing, HeaderSlots, Layer, Tally};
 
 /// Longest head accepted before the stream is called unparsable.
 const MAX_HEAD: usize = 64 * 1024;
@@ -43,15 +43,26 @@ enum Phase {
 pub struct Http1<R> {
     rules: R,
     sides: [Side; 2],
-    /// Requests whose answers have not begun, oldest first: `METHOD target`.
-    routes: VecDeque<String>,
-    /// The exchange of the response in progress.
-    answering: String,
+    /// What the answers to the requests not yet answered carry, oldest first (decided from
+    /// each request's `METHOD target`).
+    answers: VecDeque<Doc>,
+    /// `METHOD target` of the request in hand (a buffer kept between requests).
+    route: String,
+    /// What the answer in progress carries.
+    answering: Doc,
+    slots: HeaderSlots,
 }
 
 impl<R: DocRules> Http1<R> {
     pub fn new(rules: R) -> Self {
-        Http1 { rules, sides: Default::default(), routes: VecDeque::new(), answering: String::new() }
+        Http1 {
+            rules,
+            sides: Default::default(),
+            answers: VecDeque::new(),
+            route: String::new(),
+            answering: Doc::OpaqueEnvelope,
+            slots: HeaderSlots::default(),
+        }
     }
 
     /// True once a `101 Switching Protocols` went by.
@@ -64,62 +75,67 @@ impl<R: DocRules> Http1<R> {
         std::mem::take(&mut self.sides[dir.index()].buf)
     }
 
-    fn step(&mut self, dir: Dir, t: &mut Tally) -> Result<bool, WireError> {
-        let side = &mut self.sides[dir.index()];
-        match side.phase {
-            Phase::Upgraded => Ok(false),
+    /// Parses the next unit at the start of `buf`; returns the bytes it consumed, or `None`
+    /// when more are needed.
+    fn step(&mut self, dir: Dir, buf: &[u8], t: &mut Tally) -> Result<Option<usize>, WireError> {
+        let phase = self.sides[dir.index()].phase;
+        match phase {
+            Phase::Upgraded => Ok(None),
             Phase::Head => {
-                let Some(end) = find(&side.buf, b"\r\n\r\n") else {
-                    if side.buf.len() > MAX_HEAD {
+                let Some(end) = find_head_end(buf) else {
+                    if buf.len() > MAX_HEAD {
                         return Err(WireError(format!("an HTTP/1.1 head longer than {MAX_HEAD} bytes")));
                     }
-                    return Ok(false);
+                    return Ok(None);
                 };
-                let head: Vec<u8> = side.buf.drain(..end + 4).collect();
-                self.head(dir, &head, t)?;
-                Ok(true)
+                self.head(dir, &buf[..end + 4], t)?;
+                Ok(Some(end + 4))
             }
-            Phase::Length(left) => {
-                let n = left.min(side.buf.len());
-                if n == 0 && left > 0 {
-                    return Ok(false);
+            Phase::Length(left) | Phase::ChunkData(left) => {
+                let n = left.min(buf.len());
+                if n == 0 {
+                    return Ok(None);
                 }
-                side.body.extend(side.buf.drain(..n));
-                side.phase = Phase::Length(left - n);
-                self.stream_lines(dir, t)?;
-                if left == n {
-                    self.end_body(dir, t)?;
+                let side = &mut self.sides[dir.index()];
+                let whole = n == left && side.body.is_empty() && phase == Phase::Length(left);
+                side.phase = match phase {
+                    Phase::Length(_) => Phase::Length(left - n),
+                    _ if n == left => Phase::ChunkEnd,
+                    _ => Phase::ChunkData(left - n),
+                };
+                if whole {
+                    // The whole body in one read: classified where it lies, no copy.
+                    self.end_body(dir, &buf[..n], t)?;
+                } else {
+                    side.body.extend_from_slice(&buf[..n]);
+                    self.stream_lines(dir, t)?;
+                    if side_done(&self.sides[dir.index()]) {
+                        let body = std::mem::take(&mut self.sides[dir.index()].body);
+                        self.end_body(dir, &body, t)?;
+                    }
                 }
-                Ok(true)
+                Ok(Some(n))
             }
             Phase::ChunkSize | Phase::ChunkEnd | Phase::Trailers => {
-                let Some(end) = find(&side.buf, b"\r\n") else { return Ok(false) };
-                let line: Vec<u8> = side.buf.drain(..end + 2).collect();
+                let Some(end) = find(buf, b"\r\n") else { return Ok(None) };
+                let line = &buf[..end + 2];
                 t.attribute(dir, Layer::Framing(Framing::Chunking), line.len());
-                side.phase = match side.phase {
-                    Phase::ChunkSize => match chunk_size(&line)? {
+                let next = match phase {
+                    Phase::ChunkSize => match chunk_size(line)? {
                         0 => Phase::Trailers,
                         n => Phase::ChunkData(n),
                     },
                     Phase::ChunkEnd if line == b"\r\n" => Phase::ChunkSize,
                     Phase::ChunkEnd => return Err(WireError("a chunk not followed by CRLF".into())),
                     _ if line == b"\r\n" => {
-                        self.end_body(dir, t)?;
-                        return Ok(true);
+                        let body = std::mem::take(&mut self.sides[dir.index()].body);
+                        self.end_body(dir, &body, t)?;
+                        return Ok(Some(end + 2));
                     }
                     _ => Phase::Trailers,
                 };
-                Ok(true)
-            }
-            Phase::ChunkData(left) => {
-                let n = left.min(side.buf.len());
-                if n == 0 {
-                    return Ok(false);
-                }
-                side.body.extend(side.buf.drain(..n));
-                side.phase = if n == left { Phase::ChunkEnd } else { Phase::ChunkData(left - n) };
-                self.stream_lines(dir, t)?;
-                Ok(true)
+                self.sides[dir.index()].phase = next;
+                Ok(Some(end + 2))
             }
         }
     }
@@ -129,29 +145,28 @@ impl<R: DocRules> Http1<R> {
     fn head(&mut self, dir: Dir, head: &[u8], t: &mut Tally) -> Result<(), WireError> {
         let line_end = find(head, b"\r\n").unwrap_or(head.len());
         let line = &head[..line_end];
+        let header_lines = || head[line_end + 2..head.len() - 2].split_inclusive(|b| *b == b'\n');
         let mut headers = Headers::default();
-        let mut lines = Vec::new();
-        for h in head[line_end + 2..head.len() - 2].split_inclusive(|b| *b == b'\n') {
+        for h in header_lines() {
             let colon =
                 h.iter().position(|b| *b == b':').ok_or_else(|| bad("a header line without ':'", h))?;
-            let (name, value) = (&h[..colon], trim(&h[colon + 1..]));
-            headers.note(name, value);
-            lines.push((name, h.len()));
+            headers.note(&h[..colon], trim(&h[colon + 1..]));
         }
         let (phase, doc) = match dir {
             Dir::Sent => self.request_line(line, &headers, t)?,
             Dir::Received => self.status_line(line, &headers, t)?,
         };
-        for (name, n) in lines {
-            t.attribute(dir, Layer::Framing(Framing::Headers), n);
-            t.header(dir, name, n);
+        for h in header_lines() {
+            let name = &h[..h.iter().position(|b| *b == b':').unwrap_or(0)];
+            t.attribute(dir, Layer::Framing(Framing::Headers), h.len());
+            t.header(dir, self.slots.slot(name), h.len());
         }
         t.attribute(dir, Layer::Framing(Framing::Headers), 2);
         let side = &mut self.sides[dir.index()];
         side.phase = phase;
         side.doc = Some(doc);
         if phase == Phase::Length(0) {
-            self.end_body(dir, t)?;
+            self.end_body(dir, &[], t)?;
         }
         Ok(())
     }
@@ -171,9 +186,13 @@ impl<R: DocRules> Http1<R> {
         t.attribute(Dir::Sent, Layer::Framing(Framing::StartLine), line.len() + 2 - target.len());
         t.attribute(Dir::Sent, Layer::Envelope, target.len());
         t.request();
-        let route = format!("{} {}", String::from_utf8_lossy(method), String::from_utf8_lossy(target));
-        let doc = self.rules.doc(Dir::Sent, &route, &[]);
-        self.routes.push_back(route);
+        self.route.clear();
+        self.route.push_str(&String::from_utf8_lossy(method));
+        self.route.push(' ');
+        self.route.push_str(&String::from_utf8_lossy(target));
+        let doc = self.rules.doc(Dir::Sent, &self.route, &[]);
+        let answer = self.rules.doc(Dir::Received, &self.route, &[]);
+        self.answers.push_back(answer);
         Ok((phase, headers.doc(doc, 200)))
     }
 
@@ -197,9 +216,9 @@ impl<R: DocRules> Http1<R> {
         t.attribute(Dir::Received, Layer::Framing(Framing::StartLine), line.len() + 2);
         if status >= 200 || status == 101 {
             t.answer();
-            self.answering = self.routes.pop_front().unwrap_or_default();
+            self.answering = self.answers.pop_front().unwrap_or(Doc::OpaqueEnvelope);
         }
-        let doc = self.rules.doc(Dir::Received, &self.answering, &[]);
+        let doc = self.answering;
         Ok((phase, headers.doc(doc, status)))
     }
 
@@ -215,23 +234,40 @@ impl<R: DocRules> Http1<R> {
         Ok(())
     }
 
-    fn end_body(&mut self, dir: Dir, t: &mut Tally) -> Result<(), WireError> {
+    /// Attributes a finished body (what newline-delimited streaming left of it).
+    fn end_body(&mut self, dir: Dir, body: &[u8], t: &mut Tally) -> Result<(), WireError> {
         let side = &mut self.sides[dir.index()];
-        let body = std::mem::take(&mut side.body);
         if let Some(doc) = side.doc.take() {
-            attribute_doc(t, dir, doc, &body)?;
+            attribute_doc(t, dir, doc, body)?;
         }
         side.phase = Phase::Head;
         Ok(())
     }
 }
 
+impl<R: DocRules> Http1<R> {
+    /// Parses every whole unit of `buf`; returns the bytes consumed.
+    fn units(&mut self, dir: Dir, buf: &[u8], t: &mut Tally) -> Result<usize, WireError> {
+        let mut pos = 0;
+        while let Some(n) = self.step(dir, &buf[pos..], t)? {
+            pos += n;
+        }
+        Ok(pos)
+    }
+}
+
 impl<R: DocRules> Dissect for Http1<R> {
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
-        self.sides[dir.index()].buf.extend_from_slice(bytes);
-        while self.step(dir, t)? {}
-        Ok(())
+        let mut buf = std::mem::take(&mut self.sides[dir.index()].buf);
+        let parsed = parse_buffered(&mut buf, bytes, |b| self.units(dir, b, t));
+        self.sides[dir.index()].buf = buf;
+        parsed
     }
+}
+
+/// True when a body of known length has all arrived.
+fn side_done(side: &Side) -> bool {
+    side.phase == Phase::Length(0)
 }
 
 /// What the headers say about the body.
@@ -287,7 +323,19 @@ fn bad(what: &str, bytes: &[u8]) -> WireError {
 }
 
 pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    match needle {
+        b"\r\n" => {
+            memchr::memchr(b'\n', haystack).filter(|i| *i > 0 && haystack[i - 1] == b'\r').map(|i| i - 1)
+        }
+        _ => memchr::memmem::find(haystack, needle),
+    }
+}
+
+/// The end of a head: the first "\r\n\r\n", found with a searcher built once.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    static END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    END.find(buf)
 }
 
 fn trim(v: &[u8]) -> &[u8] {

@@ -7,11 +7,9 @@
 //! over HTTP/2, each message the client sends, as [`H2Bodies`] says); an answer is the
 //! first HEADERS the server sends on a stream (and whatever [`H2Bodies`] adds).
 
-use std::collections::HashMap;
-
-use super::dissect::{Dissect, DocRules, WireError, attribute_doc};
+use super::dissect::{Dissect, DocRules, Streams, WireError, attribute_doc, parse_buffered};
 use super::docs::Doc;
-use super::tally::{Dir, Framing, Layer, Tally};
+use super::tally::{Dir, Framing, HeaderSlots, Layer, Tally};
 
 /// The client connection preface.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -20,6 +18,7 @@ const MAX_FRAME: usize = 1 << 24;
 
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
 const CONTINUATION: u8 = 0x9;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
@@ -27,18 +26,27 @@ const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
 
 /// What a stream carries, as its headers said.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct StreamInfo {
-    /// `:method :path` of the request.
-    pub route: String,
+    /// What the stream's documents are, sent and received, from its `:method :path`.
+    pub docs: [Doc; 2],
     /// The response's `:status` (0 until it arrives).
     pub status: u16,
     /// A body in this direction is compressed (`content-encoding`).
     pub encoded: [bool; 2],
 }
 
+impl Default for StreamInfo {
+    fn default() -> Self {
+        StreamInfo { docs: [Doc::OpaqueEnvelope; 2], status: 0, encoded: [false; 2] }
+    }
+}
+
 /// What a protocol does with the DATA of its streams.
 pub trait H2Bodies: Send {
+    /// What a stream's documents are, sent and received, given its `:method :path`.
+    fn docs(&mut self, route: &str) -> [Doc; 2];
+
     /// True when each request stream's opening HEADERS is a request of the wave count
     /// (REST); false when the bodies count requests themselves (gRPC messages).
     fn request_at_headers(&self) -> bool;
@@ -59,16 +67,20 @@ pub trait H2Bodies: Send {
 #[derive(Debug)]
 pub struct DocBodies<R> {
     rules: R,
-    open: HashMap<(u32, usize), Vec<u8>>,
+    open: Streams<(u32, usize), Vec<u8>>,
 }
 
 impl<R: DocRules> DocBodies<R> {
     pub fn new(rules: R) -> Self {
-        DocBodies { rules, open: HashMap::new() }
+        DocBodies { rules, open: Streams::default() }
     }
 }
 
 impl<R: DocRules> H2Bodies for DocBodies<R> {
+    fn docs(&mut self, route: &str) -> [Doc; 2] {
+        [self.rules.doc(Dir::Sent, route, &[]), self.rules.doc(Dir::Received, route, &[])]
+    }
+
     fn request_at_headers(&self) -> bool {
         true
     }
@@ -82,20 +94,35 @@ impl<R: DocRules> H2Bodies for DocBodies<R> {
         end: bool,
         t: &mut Tally,
     ) -> Result<(), WireError> {
-        let body = self.open.entry((id, dir.index())).or_default();
-        body.extend_from_slice(bytes);
+        let key = (id, dir.index());
         if !end {
+            self.open.get_or_default(key).extend_from_slice(bytes);
             return Ok(());
         }
-        let body = self.open.remove(&(id, dir.index())).unwrap_or_default();
+        let buffered = self.open.remove(key);
+        let body = match &buffered {
+            // The whole body in one frame: classified where it lies.
+            None => bytes,
+            Some(_) => {
+                let mut whole = buffered.unwrap_or_default();
+                whole.extend_from_slice(bytes);
+                return self.finish(dir, stream, &whole, t);
+            }
+        };
+        self.finish(dir, stream, body, t)
+    }
+}
+
+impl<R: DocRules> DocBodies<R> {
+    fn finish(&mut self, dir: Dir, stream: &StreamInfo, body: &[u8], t: &mut Tally) -> Result<(), WireError> {
         let doc = if dir == Dir::Received && stream.status >= 300 {
             Doc::OpaqueEnvelope
         } else if stream.encoded[dir.index()] {
             Doc::OpaqueData
         } else {
-            self.rules.doc(dir, &stream.route, &body)
+            stream.docs[dir.index()]
         };
-        attribute_doc(t, dir, doc, &body)
+        attribute_doc(t, dir, doc, body)
     }
 }
 
@@ -104,7 +131,7 @@ struct Side {
     buf: Vec<u8>,
     /// Client preface bytes still expected (sent direction only).
     preface: usize,
-    hpack: fluke_hpack::Decoder<'static>,
+    hpack: super::hpack::Decoder,
     /// A header block being assembled across CONTINUATION frames: stream, END_STREAM, bytes.
     block: Option<(u32, bool, Vec<u8>)>,
 }
@@ -113,7 +140,11 @@ struct Side {
 pub struct Http2<B> {
     bodies: B,
     sides: [Side; 2],
-    streams: HashMap<u32, StreamInfo>,
+    /// Streams in progress (dropped once the answer ends or the stream is reset).
+    streams: Streams<u32, StreamInfo>,
+    /// `:method :path` of the request headers in hand (a buffer kept between requests).
+    route: String,
+    slots: HeaderSlots,
 }
 
 impl<B> std::fmt::Debug for Http2<B> {
@@ -122,81 +153,94 @@ impl<B> std::fmt::Debug for Http2<B> {
     }
 }
 
+/// A frame's header fields.
+#[derive(Debug, Clone, Copy)]
+struct FrameHead {
+    kind: u8,
+    flags: u8,
+    id: u32,
+}
+
 impl<B: H2Bodies> Http2<B> {
     pub fn new(bodies: B) -> Self {
         let side =
-            |preface| Side { buf: Vec::new(), preface, hpack: fluke_hpack::Decoder::new(), block: None };
-        Http2 { bodies, sides: [side(PREFACE.len()), side(0)], streams: HashMap::new() }
+            |preface| Side { buf: Vec::new(), preface, hpack: super::hpack::Decoder::default(), block: None };
+        Http2 {
+            bodies,
+            sides: [side(PREFACE.len()), side(0)],
+            streams: Streams::default(),
+            route: String::new(),
+            slots: HeaderSlots::default(),
+        }
     }
 
-    /// Parses the next whole unit of `dir`; false when more bytes are needed.
-    fn step(&mut self, dir: Dir, t: &mut Tally) -> Result<bool, WireError> {
-        let side = &mut self.sides[dir.index()];
-        if side.preface > 0 {
-            let n = side.preface.min(side.buf.len());
-            if n == 0 {
-                return Ok(false);
-            }
-            let offset = PREFACE.len() - side.preface;
-            if side.buf[..n] != PREFACE[offset..offset + n] {
+    /// Parses every whole unit of `buf` from its start; returns how many bytes it consumed.
+    fn units(&mut self, dir: Dir, buf: &[u8], t: &mut Tally) -> Result<usize, WireError> {
+        let mut pos = 0;
+        let preface = &mut self.sides[dir.index()].preface;
+        if *preface > 0 {
+            let n = (*preface).min(buf.len());
+            let offset = PREFACE.len() - *preface;
+            if buf[..n] != PREFACE[offset..offset + n] {
                 return Err(WireError("HTTP/2: not the client preface".into()));
             }
-            side.buf.drain(..n);
-            side.preface -= n;
+            *preface -= n;
             t.attribute(dir, Layer::Framing(Framing::H2Control), n);
-            return Ok(true);
+            pos = n;
         }
-        if side.buf.len() < 9 {
-            return Ok(false);
+        while buf.len() - pos >= 9 {
+            let h = &buf[pos..pos + 9];
+            let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+            if len > MAX_FRAME {
+                return Err(WireError(format!("HTTP/2: a frame of {len} bytes")));
+            }
+            if buf.len() - pos < 9 + len {
+                break;
+            }
+            let head = FrameHead {
+                kind: h[3],
+                flags: h[4],
+                id: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+            };
+            t.attribute(dir, Layer::Framing(Framing::H2FrameHeaders), 9);
+            self.frame(dir, head, &buf[pos + 9..pos + 9 + len], t)?;
+            pos += 9 + len;
         }
-        let len = usize::from(side.buf[0]) << 16 | usize::from(side.buf[1]) << 8 | usize::from(side.buf[2]);
-        if len > MAX_FRAME {
-            return Err(WireError(format!("HTTP/2: a frame of {len} bytes")));
-        }
-        if side.buf.len() < 9 + len {
-            return Ok(false);
-        }
-        let (kind, flags) = (side.buf[3], side.buf[4]);
-        let id = u32::from_be_bytes([side.buf[5], side.buf[6], side.buf[7], side.buf[8]]) & 0x7fff_ffff;
-        let frame: Vec<u8> = side.buf.drain(..9 + len).collect();
-        t.attribute(dir, Layer::Framing(Framing::H2FrameHeaders), 9);
-        self.frame(dir, kind, flags, id, &frame[9..], t)?;
-        Ok(true)
+        Ok(pos)
     }
 
-    fn frame(
-        &mut self,
-        dir: Dir,
-        kind: u8,
-        flags: u8,
-        id: u32,
-        payload: &[u8],
-        t: &mut Tally,
-    ) -> Result<(), WireError> {
-        match kind {
+    fn frame(&mut self, dir: Dir, h: FrameHead, payload: &[u8], t: &mut Tally) -> Result<(), WireError> {
+        match h.kind {
             DATA => {
-                let body = unpad(dir, flags, payload, 0, t)?;
-                let stream = self.streams.entry(id).or_default().clone();
-                self.bodies.data(dir, &stream, id, body, flags & END_STREAM != 0, t)
+                let body = unpad(dir, h.flags, payload, 0, t)?;
+                let end = h.flags & END_STREAM != 0;
+                let stream = self.streams.get_or_default(h.id);
+                self.bodies.data(dir, stream, h.id, body, end, t)?;
+                if end && dir == Dir::Received {
+                    self.streams.remove(h.id);
+                }
+                Ok(())
             }
             HEADERS => {
-                let fragment = unpad(dir, flags, payload, if flags & PRIORITY != 0 { 5 } else { 0 }, t)?;
+                let fragment = unpad(dir, h.flags, payload, if h.flags & PRIORITY != 0 { 5 } else { 0 }, t)?;
                 let side = &mut self.sides[dir.index()];
                 if side.block.is_some() {
                     return Err(WireError("HTTP/2: HEADERS inside a header block".into()));
                 }
-                side.block = Some((id, flags & END_STREAM != 0, fragment.to_vec()));
-                self.end_block(dir, flags, t)
+                side.block = Some((h.id, h.flags & END_STREAM != 0, fragment.to_vec()));
+                self.end_block(dir, h.flags, t)
             }
             CONTINUATION => {
-                let side = &mut self.sides[dir.index()];
-                let Some((_, _, block)) = side.block.as_mut() else {
+                let Some((_, _, block)) = self.sides[dir.index()].block.as_mut() else {
                     return Err(WireError("HTTP/2: CONTINUATION without HEADERS".into()));
                 };
                 block.extend_from_slice(payload);
-                self.end_block(dir, flags, t)
+                self.end_block(dir, h.flags, t)
             }
             _ => {
+                if h.kind == RST_STREAM {
+                    self.streams.remove(h.id);
+                }
                 t.attribute(dir, Layer::Framing(Framing::H2Control), payload.len());
                 Ok(())
             }
@@ -210,29 +254,32 @@ impl<B: H2Bodies> Http2<B> {
         }
         let side = &mut self.sides[dir.index()];
         let (id, end_stream, block) = side.block.take().expect("a block is open");
-        let fields = hpack_fields(&mut side.hpack, &block)?;
-        let opening = !self.streams.contains_key(&id) || self.streams[&id].route.is_empty();
-        let stream = self.streams.entry(id).or_default();
-        let mut first_answer = false;
-        for (name, value, n) in fields {
-            t.header(dir, &name, n);
+        let opening = dir == Dir::Sent && !self.streams.contains(id);
+        let stream = self.streams.get_or_default(id);
+        let first_answer = dir == Dir::Received && stream.status == 0;
+        let slots = &mut self.slots;
+        let route = &mut self.route;
+        route.clear();
+        side.hpack.fields(&block, |name, value, n| {
+            t.header(dir, slots.slot(name), n);
             let layer = if name == b":path" { Layer::Envelope } else { Layer::Framing(Framing::Hpack) };
             t.attribute(dir, layer, n);
-            match &name[..] {
+            match name {
                 b":method" | b":path" if dir == Dir::Sent => {
-                    if !stream.route.is_empty() {
-                        stream.route.push(' ');
+                    if !route.is_empty() {
+                        route.push(' ');
                     }
-                    stream.route.push_str(&String::from_utf8_lossy(&value));
+                    route.push_str(&String::from_utf8_lossy(value));
                 }
                 b":status" => {
-                    first_answer = stream.status == 0;
-                    stream.status =
-                        std::str::from_utf8(&value).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    stream.status = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
                 }
                 b"content-encoding" | b"grpc-encoding" => stream.encoded[dir.index()] = value != b"identity",
                 _ => {}
             }
+        })?;
+        if opening {
+            stream.docs = self.bodies.docs(&self.route);
         }
         match dir {
             Dir::Sent if opening && self.bodies.request_at_headers() => t.request(),
@@ -241,8 +288,10 @@ impl<B: H2Bodies> Http2<B> {
         }
         if end_stream {
             // A stream that ends with its headers still ends its (empty) body.
-            let stream = stream.clone();
-            self.bodies.data(dir, &stream, id, &[], true, t)?;
+            self.bodies.data(dir, stream, id, &[], true, t)?;
+            if dir == Dir::Received {
+                self.streams.remove(id);
+            }
         }
         Ok(())
     }
@@ -250,9 +299,10 @@ impl<B: H2Bodies> Http2<B> {
 
 impl<B: H2Bodies> Dissect for Http2<B> {
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
-        self.sides[dir.index()].buf.extend_from_slice(bytes);
-        while self.step(dir, t)? {}
-        Ok(())
+        let mut buf = std::mem::take(&mut self.sides[dir.index()].buf);
+        let parsed = parse_buffered(&mut buf, bytes, |b| self.units(dir, b, t));
+        self.sides[dir.index()].buf = buf;
+        parsed
     }
 }
 
@@ -278,76 +328,6 @@ fn unpad<'a>(
     t.attribute(dir, Layer::Framing(Framing::H2Control), skip);
     t.attribute(dir, Layer::Framing(Framing::Padding), pad);
     Ok(&body[skip..body.len() - pad])
-}
-
-/// A header field as decoded, with the bytes its representation took: name, value, length.
-type Field = (Vec<u8>, Vec<u8>, usize);
-
-/// Every field representation of a header block. A dynamic table size update counts with the
-/// field after it.
-fn hpack_fields(decoder: &mut fluke_hpack::Decoder<'static>, block: &[u8]) -> Result<Vec<Field>, WireError> {
-    let bad = || WireError("HTTP/2: an HPACK block that does not parse".into());
-    let mut fields = Vec::new();
-    let (mut start, mut pos) = (0, 0);
-    while pos < block.len() {
-        let b = block[pos];
-        let (size_update, len) = if b & 0x80 != 0 {
-            (false, integer(&block[pos..], 7).ok_or_else(bad)?.1)
-        } else if b & 0xe0 == 0x20 {
-            (true, integer(&block[pos..], 5).ok_or_else(bad)?.1)
-        } else {
-            let prefix = if b & 0xc0 == 0x40 { 6 } else { 4 };
-            let (index, mut len) = integer(&block[pos..], prefix).ok_or_else(bad)?;
-            if index == 0 {
-                len += string_len(block.get(pos + len..).ok_or_else(bad)?).ok_or_else(bad)?;
-            }
-            (false, len + string_len(block.get(pos + len..).ok_or_else(bad)?).ok_or_else(bad)?)
-        };
-        pos += len;
-        if pos > block.len() {
-            return Err(bad());
-        }
-        if size_update {
-            continue;
-        }
-        let mut field = None;
-        decoder
-            .decode_with_cb(&block[start..pos], |name, value| {
-                field = Some((name.into_owned(), value.into_owned()))
-            })
-            .map_err(|e| WireError(format!("HTTP/2: HPACK: {e:?}")))?;
-        let (name, value) = field.ok_or_else(bad)?;
-        fields.push((name, value, pos - start));
-        start = pos;
-    }
-    if start != block.len() {
-        return Err(bad());
-    }
-    Ok(fields)
-}
-
-/// An HPACK integer with an `n`-bit prefix: value and encoded length.
-fn integer(buf: &[u8], n: u8) -> Option<(usize, usize)> {
-    let mask = (1usize << n) - 1;
-    let first = usize::from(*buf.first()?) & mask;
-    if first < mask {
-        return Some((first, 1));
-    }
-    let (mut value, mut shift) = (mask, 0);
-    for (i, b) in buf.iter().enumerate().skip(1).take(5) {
-        value += usize::from(b & 0x7f) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
-/// The encoded length of an HPACK string literal.
-fn string_len(buf: &[u8]) -> Option<usize> {
-    let (len, n) = integer(buf, 7)?;
-    Some(n + len)
 }
 
 #[cfg(test)]
@@ -410,14 +390,5 @@ mod tests {
         assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (0, 0));
         assert_eq!((t.requests, t.answers, t.waves), (1, 1, 1));
         assert_eq!(t.headers[crate::wire::tally::header_slot(b":path")][0], 18);
-    }
-
-    #[test]
-    fn hpack_integers_and_bad_blocks() {
-        assert_eq!(integer(&[0x0a], 5), Some((10, 1)));
-        assert_eq!(integer(&[0x1f, 0x9a, 0x0a], 5), Some((1337, 3)));
-        assert_eq!(integer(&[0x1f, 0x9a], 5), None);
-        let mut d = fluke_hpack::Decoder::new();
-        assert!(hpack_fields(&mut d, &[0x00, 0x05, b'a']).is_err());
     }
 }

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub mod dissect;
 pub mod docs;
+mod hpack;
 pub mod http1;
 pub mod http2;
 pub mod tally;
@@ -35,6 +36,11 @@ static DISSECTION: AtomicBool = AtomicBool::new(true);
 /// Turns dissection of new connections on or off.
 pub fn set_dissection(on: bool) {
     DISSECTION.store(on, Relaxed);
+}
+
+/// Whether new connections are dissected.
+pub fn dissection() -> bool {
+    DISSECTION.load(Relaxed)
 }
 
 /// What one connection counted, and its dissector.

@@ -180,9 +180,10 @@ impl Tally {
         }
     }
 
-    /// Counts `n` header bytes under `name` (their layer is attributed apart).
-    pub fn header(&mut self, dir: Dir, name: &[u8], n: usize) {
-        self.headers[header_slot(name)][dir.index()] += n as u64;
+    /// Counts `n` header bytes under the name in `slot` (see [`HeaderSlots`]); their layer
+    /// is attributed apart.
+    pub fn header(&mut self, dir: Dir, slot: usize, n: usize) {
+        self.headers[slot][dir.index()] += n as u64;
     }
 
     /// A request left. It starts a new wave when an answer began to arrive since the
@@ -275,6 +276,28 @@ pub(crate) fn header_slot(name: &[u8]) -> usize {
     }
     names.push(String::from_utf8_lossy(name).to_ascii_lowercase());
     names.len() - 1
+}
+
+/// A connection's own memory of header name → slot, so the process-wide table (behind a
+/// lock shared by every client thread) is consulted once per name and connection.
+#[derive(Debug, Default)]
+pub struct HeaderSlots {
+    known: Vec<(Box<[u8]>, usize)>,
+}
+
+impl HeaderSlots {
+    pub fn slot(&mut self, name: &[u8]) -> usize {
+        // Exact matches first: a server spells a header the same way every time.
+        if let Some((_, slot)) = self.known.iter().find(|(n, _)| **n == *name) {
+            return *slot;
+        }
+        if let Some((_, slot)) = self.known.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return *slot;
+        }
+        let slot = header_slot(name);
+        self.known.push((name.into(), slot));
+        slot
+    }
 }
 
 /// The name of a header slot, if it has one.

@@ -4,7 +4,7 @@
 //! protocol's [`DocRules`] classify. A data message the client sends is a request of the
 //! wave count, one the server sends an answer, unless the rules call it control.
 
-use super::dissect::{Dissect, DocRules, WireError, attribute_doc};
+use super::dissect::{Dissect, DocRules, WireError, attribute_doc, parse_buffered};
 use super::docs::Doc;
 use super::http1::Http1;
 use super::tally::{Dir, Framing, Layer, Tally};
@@ -43,71 +43,93 @@ impl<R: DocRules> WebSocket<R> {
         WebSocket { rules, handshake: Http1::new(Handshake), upgraded: false, sides: Default::default() }
     }
 
-    /// Parses the next whole frame of `dir`; false when more bytes are needed.
-    fn step(&mut self, dir: Dir, t: &mut Tally) -> Result<bool, WireError> {
-        let side = &mut self.sides[dir.index()];
-        let Some((header, masked, len)) = frame_header(&side.buf) else { return Ok(false) };
+    /// Parses every whole frame at the start of `buf`; returns the bytes consumed.
+    fn frames(&mut self, dir: Dir, buf: &[u8], t: &mut Tally) -> Result<usize, WireError> {
+        let mut pos = 0;
+        while let Some((header, masked, len)) = frame_header(&buf[pos..]) {
+            let mask_len = if masked { 4 } else { 0 };
+            if len > MAX_MESSAGE {
+                return Err(WireError(format!("WebSocket: a frame of {len} bytes")));
+            }
+            let size = header + mask_len + len;
+            if buf.len() - pos < size {
+                break;
+            }
+            self.frame(dir, &buf[pos..pos + size], header, masked, t)?;
+            pos += size;
+        }
+        Ok(pos)
+    }
+
+    /// Attributes one whole frame (`header` bytes of header, a mask when `masked`).
+    fn frame(
+        &mut self,
+        dir: Dir,
+        frame: &[u8],
+        header: usize,
+        masked: bool,
+        t: &mut Tally,
+    ) -> Result<(), WireError> {
         let mask_len = if masked { 4 } else { 0 };
-        if len > MAX_MESSAGE {
-            return Err(WireError(format!("WebSocket: a frame of {len} bytes")));
-        }
-        if side.buf.len() < header + mask_len + len {
-            return Ok(false);
-        }
-        let frame: Vec<u8> = side.buf.drain(..header + mask_len + len).collect();
         t.attribute(dir, Layer::Framing(Framing::WsFrameHeaders), header);
         t.attribute(dir, Layer::Framing(Framing::WsMasks), mask_len);
         let (fin, opcode) = (frame[0] & 0x80 != 0, frame[0] & 0x0f);
         let payload = &frame[header + mask_len..];
         if opcode >= 0x8 {
             t.attribute(dir, Layer::Framing(Framing::WsControl), payload.len());
-            return Ok(true);
+            return Ok(());
         }
-        let start = side.message.len();
-        side.message.extend_from_slice(payload);
+        let message = &mut self.sides[dir.index()].message;
+        let start = message.len();
+        message.extend_from_slice(payload);
         if masked {
             let key = &frame[header..header + 4];
-            for (i, b) in side.message[start..].iter_mut().enumerate() {
+            for (i, b) in message[start..].iter_mut().enumerate() {
                 *b ^= key[i % 4];
             }
         }
-        if side.message.len() > MAX_MESSAGE {
+        if message.len() > MAX_MESSAGE {
             return Err(WireError("WebSocket: a message over the limit".into()));
         }
-        if fin {
-            let message = std::mem::take(&mut side.message);
-            if self.rules.control(&message) {
-                t.attribute(dir, Layer::Envelope, message.len());
-            } else {
-                match dir {
-                    Dir::Sent => t.request(),
-                    Dir::Received => t.answer(),
-                }
-                let doc = self.rules.doc(dir, "", &message);
-                attribute_doc(t, dir, doc, &message)?;
-            }
+        if !fin {
+            return Ok(());
         }
-        Ok(true)
+        let message = std::mem::take(message);
+        if self.rules.control(&message) {
+            t.attribute(dir, Layer::Envelope, message.len());
+        } else {
+            match dir {
+                Dir::Sent => t.request(),
+                Dir::Received => t.answer(),
+            }
+            let doc = self.rules.doc(dir, "", &message);
+            attribute_doc(t, dir, doc, &message)?;
+        }
+        // Keep the allocation for the next message.
+        let mut message = message;
+        message.clear();
+        self.sides[dir.index()].message = message;
+        Ok(())
     }
 }
 
 impl<R: DocRules> Dissect for WebSocket<R> {
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
-        if !self.upgraded {
-            self.handshake.feed(dir, bytes, t)?;
-            if !self.handshake.upgraded() {
-                return Ok(());
-            }
-            self.upgraded = true;
-            for d in Dir::BOTH {
-                let leftover = self.handshake.take_leftover(d);
-                self.sides[d.index()].buf.extend_from_slice(&leftover);
-            }
-        } else {
-            self.sides[dir.index()].buf.extend_from_slice(bytes);
+        if self.upgraded {
+            let mut buf = std::mem::take(&mut self.sides[dir.index()].buf);
+            let parsed = parse_buffered(&mut buf, bytes, |b| self.frames(dir, b, t));
+            self.sides[dir.index()].buf = buf;
+            return parsed;
         }
+        self.handshake.feed(dir, bytes, t)?;
+        if !self.handshake.upgraded() {
+            return Ok(());
+        }
+        self.upgraded = true;
         for d in Dir::BOTH {
-            while self.step(d, t)? {}
+            let leftover = self.handshake.take_leftover(d);
+            let used = self.frames(d, &leftover, t)?;
+            self.sides[d.index()].buf.extend_from_slice(&leftover[used..]);
         }
         Ok(())
     }
