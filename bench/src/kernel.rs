@@ -55,34 +55,31 @@ pub fn tcp_info(fd: RawFd) -> Option<KernelCounts> {
     })
 }
 
-/// CPU time (user + system) this process has used so far, at the kernel's precise
-/// accounting (`getrusage(RUSAGE_SELF)`).
-pub fn self_cpu() -> std::time::Duration {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF is always a valid target.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) };
-    if rc != 0 {
-        return std::time::Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+/// CPU time (user + system) this process has used so far, every thread included: its
+/// process CPU clock, at nanosecond resolution (see [`process_cpu`]).
+pub fn self_cpu() -> std::io::Result<std::time::Duration> {
+    process_cpu(std::process::id())
 }
 
-/// CPU time another process's live threads have run, in nanoseconds, summed from
-/// `/proc/PID/task/*/schedstat` (nanosecond precision, unlike `/proc/PID/stat`'s 10 ms
-/// ticks). Threads that already exited are not counted; server threads live as long as
-/// the server. `None` when the process cannot be read.
-pub fn process_cpu(pid: u32) -> Option<std::time::Duration> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let Ok(task) = task else { continue };
-        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat"))
-            && let Some(ns) = text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok())
-        {
-            total += ns;
-        }
+/// CPU time (user + system) process `pid` has used so far, every thread it ever ran
+/// included: the kernel's process CPU clock (`clock_getcpuclockid` + `clock_gettime`), which
+/// accumulates exited threads' time too, at nanosecond resolution (the scheduler's own
+/// accounting, updated at every context switch and tick). Unlike summing
+/// `/proc/PID/task/*/schedstat`, a thread that exits mid-cell cannot take its CPU with it.
+pub fn process_cpu(pid: u32) -> std::io::Result<std::time::Duration> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid, writable clockid_t; the call only writes it.
+    let rc = unsafe { libc::clock_getcpuclockid(pid, &raw mut clock) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
     }
-    Some(std::time::Duration::from_nanos(total))
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a valid, writable timespec; a bad clock makes the call fail, checked.
+    if unsafe { libc::clock_gettime(clock, &raw mut ts) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 /// Peak resident set size of a process (`VmHWM`), in bytes. `pid` None = this process.
@@ -92,4 +89,35 @@ pub fn peak_rss(pid: Option<u32>) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Registers a descriptor this process owns with the current tokio runtime, for reading
+/// (e.g. a `timerfd`). Must be called inside a runtime.
+pub fn readable_fd(
+    fd: std::os::fd::OwnedFd,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use tokio::io::{Interest, unix::AsyncFd};
+    // SAFETY: an `OwnedFd` is an open descriptor that it alone closes, on drop; it returns the
+    // same descriptor from every `as_raw_fd` for as long as the `AsyncFd` owns it.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(std::io::Error::from)
+}
+
+/// While alive, asks the kernel to keep every CPU's wake-up latency at 0 µs (a PM QoS
+/// request through `/dev/cpu_dma_latency`, as latency benchmarks such as cyclictest do):
+/// idle CPUs poll instead of halting. On a virtual machine a halted vCPU takes tens of
+/// microseconds to wake, which a low-rate cell would otherwise measure on every request.
+/// Released when dropped (the kernel drops the request when the file closes).
+#[derive(Debug)]
+pub struct WakeupLatencyHold {
+    _request: std::fs::File,
+}
+
+impl WakeupLatencyHold {
+    /// Places the request; fails without permission (root) or without the device.
+    pub fn acquire() -> std::io::Result<WakeupLatencyHold> {
+        use std::io::Write as _;
+        let mut request = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency")?;
+        request.write_all(&0i32.to_ne_bytes())?;
+        Ok(WakeupLatencyHold { _request: request })
+    }
 }

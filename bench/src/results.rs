@@ -18,7 +18,7 @@ use crate::load::CellStats;
 use crate::wire::{Dir, Framing, Tally};
 
 /// Version of this file's shape. Bump when a field changes meaning or is removed.
-pub const RESULTS_VERSION: u32 = 2;
+pub const RESULTS_VERSION: u32 = 3;
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -69,11 +69,25 @@ pub struct Environment {
     pub client_cores: Vec<usize>,
     /// Whether the binary was built with optimizations.
     pub release_build: bool,
+    /// Whether idle CPUs were kept from sleeping during the run (a 0 µs PM QoS wake-up
+    /// latency request), or why not. When they slept, every request that found a CPU idle
+    /// paid for waking it.
+    pub idle_cpus: IdleCpus,
+}
+
+/// What idle CPUs did during a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum IdleCpus {
+    /// Kept awake: `/dev/cpu_dma_latency` held at 0 µs for the whole run.
+    KeptAwake,
+    /// Allowed to sleep, for this reason (`--allow-idle`, or the request was refused).
+    AllowedToSleep(String),
 }
 
 impl Environment {
     /// Reads this machine's description.
-    pub fn detect(server_cores: Vec<usize>, client_cores: Vec<usize>) -> Self {
+    pub fn detect(server_cores: Vec<usize>, client_cores: Vec<usize>, idle_cpus: IdleCpus) -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -98,6 +112,7 @@ impl Environment {
             server_cores,
             client_cores,
             release_build: !cfg!(debug_assertions),
+            idle_cpus,
         }
     }
 }
@@ -286,9 +301,11 @@ impl Bytes {
 /// CPU and memory.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Resources {
-    /// Server CPU time per operation (all its threads), when the server process is known.
+    /// Server CPU time per operation: the server process's CPU clock over the recorded
+    /// window (every thread, exited ones included), when the server process is known.
     pub server_cpu_us_per_op: Option<f64>,
-    /// Harness CPU time per operation (the whole client process).
+    /// Harness CPU time per operation (the whole client process's CPU clock), decoding
+    /// included.
     pub client_cpu_us_per_op: Option<f64>,
     pub server_peak_rss_bytes: Option<u64>,
     pub client_peak_rss_bytes: Option<u64>,
@@ -315,16 +332,29 @@ pub struct Cell {
     pub error_samples: BTreeMap<String, String>,
     pub elapsed_s: f64,
     pub throughput_ops_s: f64,
-    /// Closed loop: from send. Open loop: from the intended send (corrected).
+    /// To the last byte of the answer on the socket. Closed loop: from send. Open loop: from
+    /// the intended send (corrected). Timed-out calls are in it, at the timeout.
     pub latency: Option<Latency>,
     /// Open loop only: from the actual send (not corrected for coordinated omission).
     pub latency_uncorrected: Option<Latency>,
     /// Streams: each message's arrival from the start of its call.
     pub message_latency: Option<Latency>,
-    /// Open loop only: how late requests were sent after their intended time (the
-    /// generator's scheduling lag, including tokio's 1 ms timer granularity). It is inside
-    /// `latency`; compare with it before reading a low-rate open-loop p50.
+    /// Open loop only: the generator's own lateness per send, from when the request could
+    /// leave (its intended time, or the end of its worker's previous call if later) to when
+    /// it left. It is inside `latency`; a cell whose send-lag p99 exceeds 10 % of its
+    /// latency p50 is flagged.
     pub send_lag: Option<Latency>,
+    /// Open loop only: how long due requests waited for their worker's previous call (the
+    /// server's queueing; 0 when the worker was free). Inside `latency`.
+    pub connection_wait: Option<Latency>,
+    /// Open loop: sends due within the recorded window that never left.
+    pub missed: u64,
+    /// Client time per successful operation decoding the answer's bytes into domain types
+    /// (JSON or protobuf parsing, conversion, gzip inflation): not part of `latency`.
+    pub client_decode: Option<Latency>,
+    /// Why this cell's figures need care (errors, missed sends, send lag, unmeasured CPU).
+    /// A flagged cell is shown, but never feeds a claim.
+    pub flags: Vec<String>,
     pub bytes: Bytes,
     /// Request waves per operation, counted on the socket: the requests that left before any
     /// answer to them arrived form one wave (the operation's application round trips).
@@ -337,27 +367,61 @@ pub struct Cell {
     pub resources: Resources,
 }
 
+/// Where a cell sits in the sweep.
+#[derive(Debug, Clone, Copy)]
+pub struct CellPoint<'a> {
+    pub protocol: &'a str,
+    pub operation: Operation,
+    pub payload: &'a str,
+    pub n: u32,
+    pub concurrency: u32,
+    /// Open loop: the intended rate.
+    pub rate: Option<f64>,
+}
+
+/// Share of the latency p50 the send lag p99 may reach before a cell is flagged.
+pub const SEND_LAG_SHARE: f64 = 0.10;
+
+/// Why a cell's figures need care: errors, missed sends, a send lag that is a visible share
+/// of its latency, and `problems` found by the caller (unmeasured CPU...).
+pub fn flags(stats: &CellStats, mut problems: Vec<String>) -> Vec<String> {
+    let mut flags = Vec::new();
+    if stats.error_count() > 0 {
+        let kinds: Vec<String> = stats.errors.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        flags.push(format!("{} error(s): {}", stats.error_count(), kinds.join(", ")));
+    }
+    if stats.missed > 0 {
+        flags.push(format!("{} send(s) due in the recorded window never left", stats.missed));
+    }
+    if let Some(lag) = &stats.send_lag
+        && !lag.is_empty()
+        && !stats.latency.is_empty()
+    {
+        let (p99, p50) = (lag.value_at_quantile(0.99), stats.latency.value_at_quantile(0.5));
+        if p99 as f64 > SEND_LAG_SHARE * p50 as f64 {
+            flags.push(format!(
+                "send lag p99 {:.1} µs is over {:.0} % of the latency p50 {:.1} µs",
+                p99 as f64 / 1e3,
+                SEND_LAG_SHARE * 100.0,
+                p50 as f64 / 1e3
+            ));
+        }
+    }
+    flags.append(&mut problems);
+    flags
+}
+
 /// Builds a cell from the engine's measurements.
-#[allow(clippy::too_many_arguments)]
-pub fn cell(
-    protocol: &str,
-    operation: Operation,
-    payload: &str,
-    n: u32,
-    concurrency: u32,
-    rate: Option<f64>,
-    stats: &CellStats,
-    resources: Resources,
-) -> Cell {
+pub fn cell(at: CellPoint<'_>, stats: &CellStats, resources: Resources, problems: Vec<String>) -> Cell {
     let per = |v: u64| v as f64 / stats.ops.max(1) as f64;
     Cell {
-        protocol: protocol.to_owned(),
-        operation,
-        payload: payload.to_owned(),
-        n,
-        mode: if rate.is_some() { "open" } else { "closed" }.to_owned(),
-        concurrency,
-        rate,
+        protocol: at.protocol.to_owned(),
+        operation: at.operation,
+        payload: at.payload.to_owned(),
+        n: at.n,
+        mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),
+        concurrency: at.concurrency,
+        rate: at.rate,
         ops: stats.ops,
         errors: stats.errors.clone(),
         error_samples: stats.error_samples.clone(),
@@ -371,6 +435,10 @@ pub fn cell(
         latency_uncorrected: stats.uncorrected.as_ref().and_then(Latency::of),
         message_latency: Latency::of(&stats.messages),
         send_lag: stats.send_lag.as_ref().and_then(Latency::of),
+        connection_wait: stats.connection_wait.as_ref().and_then(Latency::of),
+        missed: stats.missed,
+        client_decode: Latency::of(&stats.decode),
+        flags: flags(stats, problems),
         bytes: Bytes::of(stats),
         round_trips_per_op: per(stats.wire.waves),
         requests_per_op: per(stats.wire.requests),

@@ -6,9 +6,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use futures::future::LocalBoxFuture;
 use wirebench::catalog::{OpParams, Operation, Outcome};
-use wirebench::clients::{Call, ClientError, Connection, PROTOCOLS, Protocol};
+use wirebench::clients::{Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol};
 use wirebench::equivalence::{Verdict, verify_isolated};
 use wirebench::serve::{ServeArgs, Started, start};
 use wirebench::wire::WireCounters;
@@ -125,6 +124,7 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
 
 /// REST's client, claiming one round trip more than it makes: a client whose own count is
 /// wrong.
+#[derive(Debug)]
 struct Miscounting;
 
 impl Protocol for Miscounting {
@@ -139,36 +139,50 @@ impl Protocol for Miscounting {
     fn server(&self) -> &'static str {
         "rest"
     }
+}
 
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        op: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move {
-            let inner = wirebench::clients::protocol("rest").unwrap().connect(addr, op).await?;
-            Ok(Box::new(Overstated(inner)) as Box<dyn Connection>)
-        })
+impl Client for Miscounting {
+    type Conn = Overstated;
+
+    async fn open(&'static self, addr: SocketAddr, op: Operation) -> Result<Overstated, ClientError> {
+        Ok(Overstated(wirebench::clients::protocol("rest").unwrap().connect(addr, op).await?))
     }
 }
 
 struct Overstated(Box<dyn Connection>);
 
-impl Connection for Overstated {
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            let call = self.0.call(op, p).await?;
-            let declared = call.declared_round_trips + 1;
-            Ok(call.round_trips(declared))
-        })
+impl Overstated {
+    async fn overstated(&mut self, op: Operation, p: &OpParams) -> Result<Call, ClientError> {
+        let call = self.0.call(op, p).await?;
+        let declared = call.declared_round_trips + 1;
+        Ok(call.round_trips(declared))
     }
+}
 
+impl Operations for Overstated {
     fn counters(&self) -> &WireCounters {
         self.0.counters()
+    }
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::GetUser, p).await
+    }
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::UserOrders, p).await
+    }
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::ListOrders, p).await
+    }
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::StreamOrders, p).await
+    }
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::CreateOrder, p).await
+    }
+    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::ImportOrders, p).await
+    }
+    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::TrackOrders, p).await
     }
 }
 

@@ -19,7 +19,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     assert!(status.success());
     let r = results_of(&out);
     assert_eq!(r["status"], "complete");
-    assert_eq!(r["version"], 2);
+    assert_eq!(r["version"], wirebench::results::RESULTS_VERSION);
     // Every equivalence verdict agrees or says why the variant does not apply.
     for e in r["equivalence"].as_array().unwrap() {
         assert_ne!(e["verdict"], "fails", "{e}");
@@ -49,6 +49,12 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
             assert!(c["bytes"]["received_per_op"]["data_bytes"].as_f64().unwrap() > 0.0, "{what}");
             assert!(c["latency"]["p50_ns"].as_u64().unwrap() > 0, "{what}");
             assert_eq!(c["errors"].as_object().unwrap().len(), 0, "{what}: {}", c["error_samples"]);
+            // Every successful call's decoding was timed, apart from its latency.
+            assert_eq!(c["client_decode"]["count"], c["ops"], "{what}");
+            // Both processes' CPU clocks were read over the cell's window.
+            for side in ["server_cpu_us_per_op", "client_cpu_us_per_op"] {
+                assert!(c["resources"][side].as_f64().unwrap() > 0.0, "{what} {side}: {}", c["flags"]);
+            }
         }
     }
     let ops: std::collections::BTreeSet<_> = cells.iter().map(|c| c["operation"].as_str().unwrap()).collect();

@@ -6,14 +6,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::future::LocalBoxFuture;
 use prost::Message;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use wirebench_proto::v1 as pb;
 use wirebench_servers::floor::{Frame, PREFIX, kind, op, read_frame, write_frame};
 
-use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
+use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::grpc::{orders, user_orders};
 use crate::wire::dissect::{Dissect, WireError, attribute_doc, parse_buffered};
@@ -39,24 +38,21 @@ impl Protocol for Floor {
     fn server(&self) -> &'static str {
         "floor"
     }
+}
 
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        _: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move {
-            let dissector = Dissector::new(FloorFrames::default());
-            let (stream, counters) =
-                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-            let (r, w) = tokio::io::split(stream);
-            Ok(Box::new(FloorConnection {
-                r: BufReader::new(r),
-                w: BufWriter::new(w),
-                counters,
-                frame: Vec::new(),
-                scratch: Vec::new(),
-            }) as Box<dyn Connection>)
+impl Client for Floor {
+    type Conn = FloorConnection;
+
+    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<FloorConnection, ClientError> {
+        let dissector = Dissector::new(FloorFrames::default());
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (r, w) = tokio::io::split(stream);
+        Ok(FloorConnection {
+            r: BufReader::new(r),
+            w: BufWriter::new(w),
+            counters,
+            frame: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 }
@@ -138,7 +134,8 @@ impl Dissect for FloorFrames {
     }
 }
 
-struct FloorConnection {
+#[derive(Debug)]
+pub struct FloorConnection {
     r: BufReader<tokio::io::ReadHalf<Counted<TcpStream>>>,
     w: BufWriter<tokio::io::WriteHalf<Counted<TcpStream>>>,
     counters: Arc<WireCounters>,
@@ -178,7 +175,12 @@ impl FloorConnection {
     }
 
     fn body<M: Message + Default>(&self) -> Result<M, ClientError> {
-        M::decode(&self.frame[1..]).map_err(ClientError::decode)
+        self.counters.decoding(|| M::decode(&self.frame[1..]).map_err(ClientError::decode))
+    }
+
+    /// Converts protobuf messages to domain types on the decode clock.
+    fn convert<T>(&self, f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
+        self.counters.decoding(f)
     }
 
     /// One request, one `OK` reply.
@@ -199,19 +201,19 @@ impl Operations for FloorConnection {
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let user: pb::User = self.unary(op::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
-        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)))
+        Ok(Call::new(Outcome::User(self.convert(|| user.try_into().map_err(ClientError::decode))?)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
         let reply = self.unary(op::USER_ORDERS, &req).await?;
-        Ok(Call::new(user_orders(reply)?))
+        Ok(Call::new(self.convert(|| user_orders(reply))?))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
         let page: pb::OrderPage = self.unary(op::LIST_ORDERS, &req).await?;
-        Ok(Call::new(Outcome::Orders(orders(page.orders)?)))
+        Ok(Call::new(Outcome::Orders(self.convert(|| orders(page.orders))?)))
     }
 
     /// One `ITEM` frame per order, then `END`.
@@ -231,7 +233,7 @@ impl Operations for FloorConnection {
                 other => return Err(ClientError::Decode(format!("unexpected frame kind {other}"))),
             }
         }
-        Ok(Call::new(Outcome::Orders(orders(got)?)).messages(marks))
+        Ok(Call::new(Outcome::Orders(self.convert(|| orders(got))?)).messages(marks))
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -241,7 +243,7 @@ impl Operations for FloorConnection {
         };
         let reply: pb::CreateOrderResponse = self.unary(op::CREATE_ORDER, &req).await?;
         let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-        let order = order.try_into().map_err(ClientError::decode)?;
+        let order = self.convert(|| order.try_into().map_err(ClientError::decode))?;
         Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
     }
 
@@ -255,7 +257,7 @@ impl Operations for FloorConnection {
             self.send(op::IMPORT_ITEM, &req).await?;
         }
         let summary: pb::ImportSummary = self.unary(op::IMPORT_COMMIT, &()).await?;
-        Ok(Call::new(Outcome::Imported(summary.into())))
+        Ok(Call::new(Outcome::Imported(self.convert(|| Ok(summary.into()))?)))
     }
 
     async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -263,7 +265,7 @@ impl Operations for FloorConnection {
         for (i, id) in p.order_ids.iter().enumerate() {
             let req = pb::TrackRequest { correlation_id: i as u64, order_id: *id };
             let reply: pb::TrackReply = self.unary(op::TRACK, &req).await?;
-            got.push(crate::clients::grpc::tracked(reply, i as u64)?);
+            got.push(self.convert(|| crate::clients::grpc::tracked(reply, i as u64))?);
         }
         Ok(Call::new(Outcome::Orders(got)).round_trips(p.order_ids.len() as u32))
     }

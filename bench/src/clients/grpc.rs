@@ -5,14 +5,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use futures::future::LocalBoxFuture;
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Endpoint, Uri};
-use wirebench_proto::v1 as pb;
-use wirebench_proto::v1::shop_client::ShopClient;
+use std::marker::PhantomData;
 
-use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
+use futures::StreamExt;
+use http::Uri;
+use http::uri::PathAndQuery;
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prost::Message;
+use wirebench_proto::v1 as pb;
+
+use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::{Streams, WireError, attribute_doc, parse_buffered};
 use crate::wire::docs::Doc;
@@ -107,38 +110,106 @@ impl Protocol for Grpc {
     }
 
     fn describe(&self) -> &'static str {
-        "gRPC over HTTP/2 cleartext (tonic), protobuf messages"
+        "gRPC over HTTP/2 cleartext (tonic's client core on one hyper HTTP/2 connection), protobuf messages"
     }
 
     fn server(&self) -> &'static str {
         "grpc"
     }
+}
 
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        _: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move {
-            let counters = Arc::new(WireCounters::new(Dissector::new(Http2::new(GrpcBodies::default()))));
-            let c = counters.clone();
-            let connector = tower::service_fn(move |_: Uri| {
-                let c = c.clone();
-                async move { Ok::<_, std::io::Error>(TokioIo::new(crate::wire::connect_with(addr, c).await?)) }
-            });
-            let channel = Endpoint::from_shared(format!("http://{addr}"))
-                .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?
-                .connect_with_connector(connector)
-                .await
-                .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?;
-            let client = ShopClient::new(channel).max_decoding_message_size(usize::MAX);
-            Ok(Box::new(GrpcConnection { client, counters }) as Box<dyn Connection>)
-        })
+impl Client for Grpc {
+    type Conn = GrpcConnection;
+
+    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<GrpcConnection, ClientError> {
+        let dissector = Dissector::new(Http2::new(GrpcBodies::default()));
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (mut sender, conn) =
+            http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.map_err(hyper_error)?;
+        // The connection task ends with the connection; a failure shows in the next call.
+        tokio::spawn(conn);
+        sender.ready().await.map_err(hyper_error)?;
+        let origin: Uri = format!("http://{addr}").parse().map_err(ClientError::decode)?;
+        let grpc = tonic::client::Grpc::with_origin(H2(sender), origin).max_decoding_message_size(usize::MAX);
+        Ok(GrpcConnection { grpc, counters })
     }
 }
 
-struct GrpcConnection {
-    client: ShopClient<tonic::transport::Channel>,
+fn hyper_error(e: hyper::Error) -> ClientError {
+    ClientError::Io(std::io::Error::other(e))
+}
+
+/// The `user-agent` every call carries (gRPC asks clients to name themselves).
+const USER_AGENT: &str = concat!("wirebench/", env!("CARGO_PKG_VERSION"));
+
+/// One hyper HTTP/2 connection as the service tonic's client core calls: no connection
+/// pool, no buffer task, no reconnect layer between the generator and the socket.
+#[derive(Debug, Clone)]
+struct H2(http2::SendRequest<tonic::body::Body>);
+
+impl tower::Service<http::Request<tonic::body::Body>> for H2 {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, hyper::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), hyper::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
+        req.headers_mut().insert(http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT));
+        Box::pin(self.0.send_request(req))
+    }
+}
+
+/// Prost's codec, with the time spent decoding messages on the connection's decode clock.
+struct TimedCodec<T, U> {
+    counters: Arc<WireCounters>,
+    _messages: PhantomData<(T, U)>,
+}
+
+impl<T, U> TimedCodec<T, U> {
+    fn new(counters: &Arc<WireCounters>) -> Self {
+        TimedCodec { counters: counters.clone(), _messages: PhantomData }
+    }
+}
+
+impl<T, U> tonic::codec::Codec for TimedCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = tonic_prost::ProstEncoder<T>;
+    type Decoder = TimedDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        TimedDecoder { inner: tonic_prost::ProstDecoder::default(), counters: self.counters.clone() }
+    }
+}
+
+struct TimedDecoder<U> {
+    inner: tonic_prost::ProstDecoder<U>,
+    counters: Arc<WireCounters>,
+}
+
+impl<U: Message + Default> tonic::codec::Decoder for TimedDecoder<U> {
+    type Item = U;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buf: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<U>, tonic::Status> {
+        self.counters.decoding(|| self.inner.decode(buf))
+    }
+}
+
+#[derive(Debug)]
+pub struct GrpcConnection {
+    grpc: tonic::client::Grpc<H2>,
     counters: Arc<WireCounters>,
 }
 
@@ -189,19 +260,58 @@ fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
     }
 }
 
+/// The service's method paths.
+mod path {
+    pub const GET_USER: &str = "/wirebench.v1.Shop/GetUser";
+    pub const USER_ORDERS: &str = "/wirebench.v1.Shop/GetUserOrders";
+    pub const LIST_ORDERS: &str = "/wirebench.v1.Shop/ListOrders";
+    pub const CREATE_ORDER: &str = "/wirebench.v1.Shop/CreateOrder";
+    pub const IMPORT_ORDERS: &str = "/wirebench.v1.Shop/ImportOrders";
+    pub const TRACK_ORDERS: &str = "/wirebench.v1.Shop/TrackOrders";
+}
+
 impl GrpcConnection {
+    async fn ready(&mut self) -> Result<(), ClientError> {
+        self.grpc.ready().await.map_err(hyper_error)
+    }
+
+    async fn unary<T, U>(&mut self, path: &'static str, req: T) -> Result<U, ClientError>
+    where
+        T: Message + Send + Sync + 'static,
+        U: Message + Default + Send + Sync + 'static,
+    {
+        self.ready().await?;
+        let codec = TimedCodec::new(&self.counters);
+        let path = PathAndQuery::from_static(path);
+        let reply = self.grpc.unary(tonic::Request::new(req), path, codec).await.map_err(server_error)?;
+        Ok(reply.into_inner())
+    }
+
+    /// Converts protobuf messages to domain types on the decode clock.
+    fn convert<T>(&self, f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
+        self.counters.decoding(f)
+    }
+
     /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
     /// per message).
     async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
         let mut marks = Marks::start(p.n as usize);
-        let mut stream = self.client.list_orders(req).await.map_err(server_error)?.into_inner();
+        self.ready().await?;
+        let codec = TimedCodec::new(&self.counters);
+        let path = PathAndQuery::from_static(path::LIST_ORDERS);
+        let mut stream = self
+            .grpc
+            .server_streaming(tonic::Request::new(req), path, codec)
+            .await
+            .map_err(server_error)?
+            .into_inner();
         let mut got = Vec::with_capacity(p.n as usize);
         while let Some(order) = stream.message().await.map_err(server_error)? {
             marks.mark();
             got.push(order);
         }
-        let call = Call::new(Outcome::Orders(orders(got)?));
+        let call = Call::new(Outcome::Orders(self.convert(|| orders(got))?));
         Ok(if timed { call.messages(marks) } else { call })
     }
 }
@@ -212,15 +322,15 @@ impl Operations for GrpcConnection {
     }
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = pb::GetUserRequest { id: p.user_id };
-        let user = self.client.get_user(req).await.map_err(server_error)?.into_inner();
-        Ok(Call::new(Outcome::User(user.try_into().map_err(ClientError::decode)?)))
+        let user: pb::User = self.unary(path::GET_USER, pb::GetUserRequest { id: p.user_id }).await?;
+        let user = self.convert(|| user.try_into().map_err(ClientError::decode))?;
+        Ok(Call::new(Outcome::User(user)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-        let reply = self.client.get_user_orders(req).await.map_err(server_error)?.into_inner();
-        Ok(Call::new(user_orders(reply)?))
+        let reply: pb::UserOrders = self.unary(path::USER_ORDERS, req).await?;
+        Ok(Call::new(self.convert(|| user_orders(reply))?))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -233,18 +343,22 @@ impl Operations for GrpcConnection {
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = create_request(p, p.idempotency_key.clone());
-        let reply = self.client.create_order(req).await.map_err(server_error)?.into_inner();
+        let reply: pb::CreateOrderResponse = self.unary(path::CREATE_ORDER, req).await?;
         let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-        let order = order.try_into().map_err(ClientError::decode)?;
+        let order = self.convert(|| order.try_into().map_err(ClientError::decode))?;
         Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
     }
 
     /// ImportOrders, a client stream: N messages in, one summary out.
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
+        self.ready().await?;
+        let codec = TimedCodec::<_, pb::ImportSummary>::new(&self.counters);
+        let path = PathAndQuery::from_static(path::IMPORT_ORDERS);
+        let request = tonic::Request::new(futures::stream::iter(reqs));
         let summary =
-            self.client.import_orders(futures::stream::iter(reqs)).await.map_err(server_error)?.into_inner();
-        Ok(Call::new(Outcome::Imported(summary.into())))
+            self.grpc.client_streaming(request, path, codec).await.map_err(server_error)?.into_inner();
+        Ok(Call::new(Outcome::Imported(self.convert(|| Ok(summary.into()))?)))
     }
 
     /// TrackOrders, bidirectional: a real conversation, one request, its reply, the next.
@@ -255,7 +369,15 @@ impl Operations for GrpcConnection {
         let first =
             pb::TrackRequest { correlation_id: 0, order_id: p.order_ids.first().copied().unwrap_or(0) };
         tx.send(first).await.map_err(|_| closed())?;
-        let mut inbound = self.client.track_orders(outbound).await.map_err(server_error)?.into_inner();
+        self.ready().await?;
+        let codec = TimedCodec::<_, pb::TrackReply>::new(&self.counters);
+        let path = PathAndQuery::from_static(path::TRACK_ORDERS);
+        let mut inbound = self
+            .grpc
+            .streaming(tonic::Request::new(outbound), path, codec)
+            .await
+            .map_err(server_error)?
+            .into_inner();
         let mut got = Vec::with_capacity(p.order_ids.len());
         for i in 0..p.order_ids.len() {
             if i > 0 {
@@ -267,7 +389,7 @@ impl Operations for GrpcConnection {
                 .await
                 .map_err(server_error)?
                 .ok_or_else(|| ClientError::decode("conversation ended early"))?;
-            got.push(tracked(reply, i as u64)?);
+            got.push(self.convert(|| tracked(reply, i as u64))?);
         }
         drop(tx);
         // Drain the end of the stream so its trailers are part of this call.

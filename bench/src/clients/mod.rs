@@ -1,18 +1,24 @@
-//! Protocol clients: one file per protocol, one [`Protocol`] per named variant, and the one
+//! Protocol clients: one file per protocol, one [`Client`] per named variant, and the one
 //! registry list [`PROTOCOLS`]. Nothing outside a client's own file names its protocol.
 //!
-//! A [`Protocol`] opens [`Connection`]s; a connection runs catalog operations one at a time
-//! and reports, per call, the decoded [`Outcome`]. Everything about the wire (bytes by
-//! layer, request waves, turns) is measured by the connection's [`WireCounters`], which
-//! dissect the socket's bytes with the protocol's rules; the client's own count of its round
+//! A [`Client`] opens connections; a connection runs catalog operations one at a time
+//! ([`Operations`]) and reports, per call, the decoded [`Outcome`]. Everything about the wire
+//! (bytes by layer, request waves, turns, when the answer's last byte arrived, decode time)
+//! is measured by the connection's [`WireCounters`]; the client's own count of its round
 //! trips is only a cross-check.
+//!
+//! The load engine is generic over the client ([`Drive::run_cell`]): a timed call goes
+//! through no boxed future and no virtual call. Checks and tests use the boxed
+//! [`Connection`] of [`Drive::connect`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 
 use crate::catalog::{OpParams, Operation, Outcome};
+use crate::load::{CellSpec, CellStats};
 use crate::wire::WireCounters;
 
 pub mod floor;
@@ -40,8 +46,8 @@ pub fn protocol(name: &str) -> Option<&'static dyn Protocol> {
     PROTOCOLS.iter().copied().find(|p| p.name() == name)
 }
 
-/// A way of talking to one of the servers.
-pub trait Protocol: Sync {
+/// A way of talking to one of the servers: what it is called and what it runs.
+pub trait Protocol: Drive + Sync {
     /// Name on the command line and in results, e.g. `rest-h2`.
     fn name(&self) -> &'static str;
     /// One line: what goes over the wire.
@@ -53,12 +59,6 @@ pub trait Protocol: Sync {
         let _ = op;
         None
     }
-    /// Opens a connection ready to run `op` (set-up handshakes included).
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        op: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>>;
 }
 
 impl std::fmt::Debug for dyn Protocol {
@@ -67,7 +67,46 @@ impl std::fmt::Debug for dyn Protocol {
     }
 }
 
-/// One open connection (or conversation) with a server.
+/// A protocol's client: how to open one of its connections. What a client file implements,
+/// beside [`Protocol`] and [`Operations`].
+pub trait Client: Protocol + 'static {
+    type Conn: Operations + 'static;
+    /// Opens a connection ready to run `op` (set-up handshakes included).
+    fn open(
+        &'static self,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> impl Future<Output = Result<Self::Conn, ClientError>>;
+}
+
+/// What the harness does with a protocol, for every [`Client`]: open a boxed connection (for
+/// checks and tests), or drive a timed cell with the load engine made for its connection type.
+pub trait Drive {
+    /// Opens a connection ready to run `op`.
+    fn connect(
+        &'static self,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>>;
+    /// Runs one timed cell (see [`crate::load`]).
+    fn run_cell(&'static self, spec: &CellSpec) -> CellStats;
+}
+
+impl<C: Client> Drive for C {
+    fn connect(
+        &'static self,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
+        Box::pin(async move { Ok(Box::new(self.open(addr, op).await?) as Box<dyn Connection>) })
+    }
+
+    fn run_cell(&'static self, spec: &CellSpec) -> CellStats {
+        crate::load::drive(self, spec)
+    }
+}
+
+/// One open connection (or conversation) with a server, boxed.
 pub trait Connection {
     /// Runs one operation and waits for all of its answer.
     fn call<'a>(
@@ -75,19 +114,19 @@ pub trait Connection {
         op: Operation,
         params: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>>;
-    /// Bytes and turns on this connection's socket so far.
+    /// Bytes, turns and clocks of this connection's socket so far.
     fn counters(&self) -> &WireCounters;
 }
 
 /// A connection's catalog operations, one method each: what a client file implements. The
-/// one dispatch from [`Operation`] to these methods is the blanket [`Connection`] impl.
+/// one dispatch from [`Operation`] to these methods is [`call`].
 // Not `Send` on purpose: every connection lives on one current-thread runtime.
 #[allow(
     async_fn_in_trait,
     reason = "connections are driven on current-thread runtimes; no Send bound wanted"
 )]
 pub trait Operations {
-    /// Bytes and turns on this connection's socket so far.
+    /// Bytes, turns and clocks of this connection's socket so far.
     fn counters(&self) -> &WireCounters;
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError>;
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
@@ -98,23 +137,26 @@ pub trait Operations {
     async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
 }
 
+/// Runs `op` on `conn`: the one dispatch from an operation to its method.
+pub async fn call<T: Operations>(conn: &mut T, op: Operation, p: &OpParams) -> Result<Call, ClientError> {
+    match op {
+        Operation::GetUser => conn.get_user(p).await,
+        Operation::UserOrders => conn.user_orders(p).await,
+        Operation::ListOrders => conn.list_orders(p).await,
+        Operation::StreamOrders => conn.stream_orders(p).await,
+        Operation::CreateOrder => conn.create_order(p).await,
+        Operation::ImportOrders => conn.import_orders(p).await,
+        Operation::TrackOrders => conn.track_orders(p).await,
+    }
+}
+
 impl<T: Operations> Connection for T {
     fn call<'a>(
         &'a mut self,
         op: Operation,
         p: &'a OpParams,
     ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(async move {
-            match op {
-                Operation::GetUser => self.get_user(p).await,
-                Operation::UserOrders => self.user_orders(p).await,
-                Operation::ListOrders => self.list_orders(p).await,
-                Operation::StreamOrders => self.stream_orders(p).await,
-                Operation::CreateOrder => self.create_order(p).await,
-                Operation::ImportOrders => self.import_orders(p).await,
-                Operation::TrackOrders => self.track_orders(p).await,
-            }
-        })
+        Box::pin(call(self, op, p))
     }
 
     fn counters(&self) -> &WireCounters {

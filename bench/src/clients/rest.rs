@@ -11,16 +11,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::LocalBoxFuture;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary};
 
-use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
+use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
 use crate::wire::docs::Doc;
@@ -146,36 +146,32 @@ impl Protocol for Rest {
             _ => None,
         }
     }
+}
 
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        _: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move {
-            let dissector = if self.http2 {
-                Dissector::new(Http2::new(DocBodies::new(RestDocs)))
-            } else {
-                Dissector::new(Http1::new(RestDocs))
-            };
-            let (stream, counters) =
-                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-            let io = TokioIo::new(stream);
-            let sender = if self.http2 {
-                let (mut sender, conn) =
-                    http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;
-                tokio::spawn(conn);
-                sender.ready().await.map_err(hyper_error)?;
-                Sender::H2(sender)
-            } else {
-                let (mut sender, conn) = http1::handshake(io).await.map_err(hyper_error)?;
-                tokio::spawn(conn);
-                sender.ready().await.map_err(hyper_error)?;
-                Sender::H1(sender)
-            };
-            let authority = addr.to_string();
-            Ok(Box::new(RestConnection { sender, authority, counters, variant: self }) as Box<dyn Connection>)
-        })
+impl Client for Rest {
+    type Conn = RestConnection;
+
+    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<RestConnection, ClientError> {
+        let dissector = if self.http2 {
+            Dissector::new(Http2::new(DocBodies::new(RestDocs)))
+        } else {
+            Dissector::new(Http1::new(RestDocs))
+        };
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let io = TokioIo::new(stream);
+        let sender = if self.http2 {
+            let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;
+            tokio::spawn(conn);
+            sender.ready().await.map_err(hyper_error)?;
+            Sender::H2(sender)
+        } else {
+            let (mut sender, conn) = http1::handshake(io).await.map_err(hyper_error)?;
+            tokio::spawn(conn);
+            sender.ready().await.map_err(hyper_error)?;
+            Sender::H1(sender)
+        };
+        let authority = addr.to_string();
+        Ok(RestConnection { sender, authority, counters, variant: self })
     }
 }
 
@@ -183,12 +179,14 @@ fn hyper_error(e: hyper::Error) -> ClientError {
     ClientError::Io(std::io::Error::other(e))
 }
 
+#[derive(Debug)]
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
-struct RestConnection {
+#[derive(Debug)]
+pub struct RestConnection {
     sender: Sender,
     authority: String,
     counters: Arc<WireCounters>,
@@ -263,11 +261,12 @@ impl BatchReply {
     }
 }
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ClientError> {
-    serde_json::from_slice(body).map_err(ClientError::decode)
-}
-
 impl RestConnection {
+    /// Decodes a JSON body, on the connection's decode clock.
+    fn json<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, ClientError> {
+        self.counters.decoding(|| serde_json::from_slice(body).map_err(ClientError::decode))
+    }
+
     fn request(
         &self,
         method: Method,
@@ -320,9 +319,12 @@ impl RestConnection {
             return Err(server_error(parts.status, &body));
         }
         let body = if parts.headers.get(header::CONTENT_ENCODING).is_some_and(|v| v == "gzip") {
-            let mut plain = Vec::with_capacity(body.len() * 4);
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)?;
-            Bytes::from(plain)
+            // Inflating is part of turning the answer's bytes into domain types.
+            self.counters.decoding(|| {
+                let mut plain = Vec::with_capacity(body.len() * 4);
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+                    .map(|_| Bytes::from(plain))
+            })?
         } else {
             body
         };
@@ -346,7 +348,7 @@ impl RestConnection {
             return Err(ClientError::Decode(format!("create answered {}", reply.status)));
         }
         let replayed = reply.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
-        Ok((json(&reply.body)?, replayed))
+        Ok((self.json(&reply.body)?, replayed))
     }
 
     /// Two requests at once on this HTTP/2 connection (both leave before either answer).
@@ -390,7 +392,7 @@ impl Operations for RestConnection {
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/users/{}", p.user_id)).await?;
-        Ok(Call::new(Outcome::User(json(&reply.body)?)))
+        Ok(Call::new(Outcome::User(self.json(&reply.body)?)))
     }
 
     /// Two GETs (name, then orders), both at once in the concurrent variant, or one with
@@ -403,7 +405,7 @@ impl Operations for RestConnection {
                 p.n
             );
             let reply = self.get(&path).await?;
-            let v: NameAndOrders = json(&reply.body)?;
+            let v: NameAndOrders = self.json(&reply.body)?;
             return Ok(Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }));
         }
         let name_path = format!("/v1/users/{user}?fields=name");
@@ -414,14 +416,14 @@ impl Operations for RestConnection {
         } else {
             (self.get(&name_path).await?, self.get(&orders_path).await?, 2)
         };
-        let name: NameOnly = json(&first.body)?;
-        let orders: PageOf<OrderSummary> = json(&second.body)?;
+        let name: NameOnly = self.json(&first.body)?;
+        let orders: PageOf<OrderSummary> = self.json(&second.body)?;
         Ok(Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }).round_trips(round_trips))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
-        let page: PageOf<Order> = json(&reply.body)?;
+        let page: PageOf<Order> = self.json(&reply.body)?;
         Ok(Call::new(Outcome::Orders(page.data)))
     }
 
@@ -441,7 +443,7 @@ impl Operations for RestConnection {
             pending.extend_from_slice(&data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 marks.mark();
-                orders.push(json::<Order>(&pending[..end])?);
+                orders.push(self.json::<Order>(&pending[..end])?);
                 pending.drain(..=end);
             }
         }
@@ -464,7 +466,7 @@ impl Operations for RestConnection {
             let body =
                 Bytes::from(serde_json::to_vec(&serde_json::json!({ "items": items })).expect("serializes"));
             let reply = self.post("/v1/orders/batch", body, None).await?;
-            let b: BatchReply = json(&reply.body)?;
+            let b: BatchReply = self.json(&reply.body)?;
             return Ok(Call::new(Outcome::Imported(b.summary())));
         }
         let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
@@ -480,7 +482,7 @@ impl Operations for RestConnection {
         let mut orders = Vec::with_capacity(p.order_ids.len());
         for id in &p.order_ids {
             let reply = self.get(&format!("/v1/orders/{id}")).await?;
-            orders.push(json::<Order>(&reply.body)?);
+            orders.push(self.json::<Order>(&reply.body)?);
         }
         Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
     }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::future::LocalBoxFuture;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -15,7 +14,7 @@ use wirebench_domain::ImportSummary;
 use wirebench_domain::Order;
 use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, UserOrders};
 
-use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
+use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
 use crate::wire::docs::{Doc, json_member};
@@ -38,21 +37,18 @@ impl Protocol for Ws {
     fn server(&self) -> &'static str {
         "ws"
     }
+}
 
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        _: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move {
-            let dissector = Dissector::new(WebSocket::new(WsDocs::default()));
-            let (stream, counters) =
-                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-            let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
-                .await
-                .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?;
-            Ok(Box::new(WsConnection { ws, counters, next_id: 1 }) as Box<dyn Connection>)
-        })
+impl Client for Ws {
+    type Conn = WsConnection;
+
+    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<WsConnection, ClientError> {
+        let dissector = Dissector::new(WebSocket::new(WsDocs::default()));
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+            .await
+            .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?;
+        Ok(WsConnection { ws, counters, next_id: 1 })
     }
 }
 
@@ -87,7 +83,8 @@ impl DocRules for WsDocs {
     }
 }
 
-struct WsConnection {
+#[derive(Debug)]
+pub struct WsConnection {
     ws: WebSocketStream<Counted<TcpStream>>,
     counters: Arc<WireCounters>,
     next_id: u64,
@@ -139,7 +136,8 @@ impl WsConnection {
                 Some(Err(e)) => return Err(ws_error(e)),
                 None => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
             };
-            let msg: Incoming<T> = serde_json::from_str(&text).map_err(ClientError::decode)?;
+            let msg: Incoming<T> =
+                self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
             if msg.kind == "error" {
                 return Err(ClientError::Server {
                     code: msg.code.unwrap_or_default(),

@@ -372,12 +372,13 @@ mod tests {
     /// A results file with the given cells (as JSON values).
     fn results(cells: serde_json::Value) -> Results {
         serde_json::from_value(serde_json::json!({
-            "version": 2, "status": "aborted", "message": "the server exited", "started_at": "a",
+            "version": 3, "status": "aborted", "message": "the server exited", "started_at": "a",
             "finished_at": "b", "command": "wirebench run --profile smoke",
             "environment": {
                 "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
                 "git_revision": "g", "wirebench_version": "0", "crate_versions": {},
-                "server_cores": [], "client_cores": [], "release_build": true
+                "server_cores": [], "client_cores": [], "release_build": true,
+                "idle_cpus": {"state": "kept_awake"}
             },
             "options": {
                 "profile": "smoke", "protocols": ["a", "b"], "operations": ["get-user"],
@@ -403,6 +404,7 @@ mod tests {
             "protocol": protocol, "operation": "user-orders", "payload": "tiny", "n": 10, "mode": "closed",
             "concurrency": 2, "rate": null, "ops": 100, "errors": {}, "error_samples": {}, "elapsed_s": 0.1,
             "throughput_ops_s": 1000.0, "latency": null, "latency_uncorrected": null, "message_latency": null,
+            "missed": 0, "client_decode": null, "flags": [], "send_lag": null, "connection_wait": null,
             "bytes": {
                 "sent_per_op": layers(sent), "received_per_op": layers(received),
                 "setup_sent_per_connection": 0.0, "setup_received_per_connection": 0.0,

@@ -17,7 +17,8 @@ use anyhow::Context as _;
 use wirebench_domain::{Profiles, Store, StoreConfig};
 
 use crate::catalog::{OpParams, Operation};
-use crate::results::{self, Environment, ProtocolInfo, Results, RunOptions, RunStatus};
+use crate::kernel;
+use crate::results::{self, Environment, IdleCpus, ProtocolInfo, Results, RunOptions, RunStatus};
 
 pub mod finish;
 pub mod gate;
@@ -97,6 +98,10 @@ pub struct RunArgs {
     /// A call slower than this many seconds counts as an error.
     #[arg(long, default_value_t = 5.0)]
     pub call_timeout: f64,
+    /// Let idle CPUs sleep: do not ask the kernel (as root, through /dev/cpu_dma_latency) to
+    /// keep wake-up latency at 0 µs during the run.
+    #[arg(long)]
+    pub allow_idle: bool,
     /// Count bytes but do not dissect them (layers stay "pending"): only to measure what
     /// dissection costs the generator.
     #[arg(long)]
@@ -116,7 +121,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     let dir = args.out.join(&stamp);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let stop = ctrl_c_flag();
-    let mut results = new_results(&args, &plan);
+    let (_hold, idle_cpus) = hold_idle_cpus(args.allow_idle);
+    if let IdleCpus::AllowedToSleep(why) = &idle_cpus {
+        eprintln!("note: idle CPUs may sleep during this run ({why}); latency includes waking them");
+    }
+    let mut results = new_results(&args, &plan, idle_cpus);
     let progress = Progress::new(plan.cells().len() * plan.payloads.len());
     for payload in &plan.payloads {
         if let Some(stopped) =
@@ -198,8 +207,19 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
     stop
 }
 
+/// Keeps idle CPUs awake for the run, unless told not to or not permitted.
+fn hold_idle_cpus(allow_idle: bool) -> (Option<kernel::WakeupLatencyHold>, IdleCpus) {
+    if allow_idle {
+        return (None, IdleCpus::AllowedToSleep("--allow-idle".into()));
+    }
+    match kernel::WakeupLatencyHold::acquire() {
+        Ok(hold) => (Some(hold), IdleCpus::KeptAwake),
+        Err(e) => (None, IdleCpus::AllowedToSleep(format!("/dev/cpu_dma_latency: {e}"))),
+    }
+}
+
 /// The results of a run before anything is measured.
-fn new_results(args: &RunArgs, plan: &Plan) -> Results {
+fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
     Results {
         version: results::RESULTS_VERSION,
         status: RunStatus::Complete,
@@ -210,6 +230,7 @@ fn new_results(args: &RunArgs, plan: &Plan) -> Results {
         environment: Environment::detect(
             plan.pinning.server_cores.clone(),
             plan.pinning.client_cores.clone(),
+            idle_cpus,
         ),
         options: RunOptions {
             profile: format!("{:?}", args.profile).to_lowercase(),

@@ -72,7 +72,7 @@ impl Sweep<'_> {
             progress.cell(format!("{} {} {} {}", self.payload, cell.protocol.name(), cell.op, cell.point));
             let spec = self.spec(cell);
             let server_pid = self.server_pid;
-            let (stats, cpu) = tokio::task::spawn_blocking(move || measure(&spec, server_pid)).await?;
+            let (stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
             out.push(self.result(cell, &stats, &cpu));
             progress.done();
         }
@@ -95,6 +95,7 @@ impl Sweep<'_> {
             threads: pinning.client_threads,
             cores: pinning.client_cores.clone(),
             stop: self.stop.clone(),
+            on_recording: None,
             key_prefix: format!(
                 "{}-{}-{}-{}-{}",
                 self.stamp,
@@ -107,45 +108,87 @@ impl Sweep<'_> {
     }
 
     fn result(&self, cell: CellPlan, stats: &CellStats, cpu: &CpuUse) -> Cell {
+        let mut problems = Vec::new();
+        let mut per_op = |cpu: &Result<Duration, String>, whose: &str| match cpu {
+            Ok(d) => Some(per_op_us(*d, stats.ops)),
+            Err(e) => {
+                problems.push(format!("{whose} CPU not measured: {e}"));
+                None
+            }
+        };
         let resources = Resources {
-            server_cpu_us_per_op: cpu.server.map(|d| per_op_us(d, stats.ops)),
-            client_cpu_us_per_op: Some(per_op_us(cpu.client, stats.ops)),
+            server_cpu_us_per_op: cpu.server.as_ref().and_then(|c| per_op(c, "server")),
+            client_cpu_us_per_op: per_op(&cpu.client, "client"),
             server_peak_rss_bytes: self.server_pid.and_then(|p| kernel::peak_rss(Some(p))),
             client_peak_rss_bytes: kernel::peak_rss(None),
         };
-        results::cell(
-            cell.protocol.name(),
-            cell.op,
-            self.payload,
-            self.n,
-            cell.point.concurrency(),
-            cell.point.rate(),
-            stats,
-            resources,
-        )
+        let at = results::CellPoint {
+            protocol: cell.protocol.name(),
+            operation: cell.op,
+            payload: self.payload,
+            n: self.n,
+            concurrency: cell.point.concurrency(),
+            rate: cell.point.rate(),
+        };
+        results::cell(at, stats, resources, problems)
     }
 }
 
-/// CPU used during a cell's recorded window.
+/// CPU used during a cell's recorded window, or why it could not be read.
 #[derive(Debug)]
 struct CpuUse {
-    server: Option<Duration>,
-    client: Duration,
+    server: Option<Result<Duration, String>>,
+    client: Result<Duration, String>,
 }
 
-/// Runs a cell while sampling CPU from the end of warm-up to the end.
-fn measure(spec: &CellSpec, server_pid: Option<u32>) -> (CellStats, CpuUse) {
-    let measure_from = Instant::now() + Duration::from_millis(20) + spec.warmup;
+/// Both processes' CPU clocks at one moment.
+#[derive(Debug)]
+struct CpuSample {
+    server: Option<std::io::Result<Duration>>,
+    client: std::io::Result<Duration>,
+}
+
+impl CpuSample {
+    fn now(server_pid: Option<u32>) -> CpuSample {
+        CpuSample { server: server_pid.map(kernel::process_cpu), client: kernel::self_cpu() }
+    }
+}
+
+/// `end - start` of one process's CPU clock, or why there is none (`missing`: why there is
+/// no start sample).
+fn used(
+    start: Option<&std::io::Result<Duration>>,
+    end: &std::io::Result<Duration>,
+    missing: &str,
+) -> Result<Duration, String> {
+    match (start, end) {
+        (Some(Ok(a)), Ok(b)) => Ok(b.saturating_sub(*a)),
+        (None, _) => Err(missing.to_owned()),
+        (Some(Err(e)), _) | (_, Err(e)) => Err(format!("CPU clock unreadable: {e}")),
+    }
+}
+
+/// Runs a cell while sampling both processes' CPU clocks at the start of its recorded window
+/// (which the engine announces once its connections are open) and at its end.
+fn measure(mut spec: CellSpec, server_pid: Option<u32>) -> (CellStats, CpuUse) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Instant>(1);
+    spec.on_recording = Some(tx);
     let sampler = std::thread::spawn(move || {
-        std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-        (server_pid.and_then(kernel::process_cpu), kernel::self_cpu())
+        let at = rx.recv().ok()?;
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        Some(CpuSample::now(server_pid))
     });
-    let stats = run_cell(spec);
-    let (server_start, client_start) = sampler.join().unwrap_or((None, Duration::ZERO));
-    let server_end = server_pid.and_then(kernel::process_cpu);
+    let stats = run_cell(&spec);
+    // Closing the channel lets a sampler that was never told a window return.
+    drop(spec);
+    let end = CpuSample::now(server_pid);
+    let (start, missing) = match sampler.join() {
+        Ok(start) => (start, "the cell never reached its recorded window"),
+        Err(_) => (None, "the CPU sampler thread panicked"),
+    };
     let cpu = CpuUse {
-        server: server_start.zip(server_end).map(|(a, b)| b.saturating_sub(a)),
-        client: kernel::self_cpu().saturating_sub(client_start),
+        server: end.server.as_ref().map(|e| used(start.as_ref().and_then(|s| s.server.as_ref()), e, missing)),
+        client: used(start.as_ref().map(|s| &s.client), &end.client, missing),
     };
     (stats, cpu)
 }

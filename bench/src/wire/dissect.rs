@@ -89,6 +89,11 @@ impl Dissector {
         }
     }
 
+    /// True while a dissector parses the stream (not off, not broken).
+    pub fn is_on(&self) -> bool {
+        matches!(self.state, State::On(_))
+    }
+
     /// Why the stream could not be parsed, if it could not.
     pub fn error(&self) -> Option<&WireError> {
         match &self.state {

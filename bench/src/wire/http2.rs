@@ -202,7 +202,11 @@ impl<B: H2Bodies> Http2<B> {
                 flags: h[4],
                 id: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
             };
-            t.attribute(dir, Layer::Framing(Framing::H2FrameHeaders), 9);
+            if matches!(head.kind, DATA | HEADERS | CONTINUATION) {
+                t.attribute(dir, Layer::Framing(Framing::H2FrameHeaders), 9);
+            } else {
+                t.attribute_control(dir, Framing::H2FrameHeaders, 9);
+            }
             self.frame(dir, head, &buf[pos + 9..pos + 9 + len], t)?;
             pos += 9 + len;
         }

@@ -9,12 +9,17 @@
 //!
 //! The counters live behind one uncontended mutex because hyper and tonic move the stream
 //! into their own connection task, while the client reads the counts from its own.
+//!
+//! Two clocks live here too, because this is where the client's bytes and its answers meet:
+//! when the last byte of an answer was read off the socket (where latency ends), and how long
+//! the client spent decoding answers into domain types (reported apart from latency).
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -49,12 +54,16 @@ pub struct WireCounters {
     inner: Mutex<Inner>,
     /// The socket's descriptor, for reading the kernel's own counts; -1 when unknown.
     fd: AtomicI32,
+    /// Nanoseconds the client spent decoding answers (see [`WireCounters::decoding`]).
+    decode_ns: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     tally: Tally,
     dissector: Dissector,
+    /// When the last read that carried answer bytes returned.
+    last_answer: Option<Instant>,
 }
 
 impl WireCounters {
@@ -62,8 +71,9 @@ impl WireCounters {
     pub fn new(dissector: Dissector) -> Self {
         let dissector = if DISSECTION.load(Relaxed) { dissector } else { Dissector::default() };
         WireCounters {
-            inner: Mutex::new(Inner { tally: Tally::default(), dissector }),
+            inner: Mutex::new(Inner { dissector, ..Inner::default() }),
             fd: AtomicI32::new(-1),
+            decode_ns: AtomicU64::new(0),
         }
     }
 
@@ -90,12 +100,42 @@ impl WireCounters {
         self.lock().dissector.error().map(ToString::to_string)
     }
 
+    /// When the last read carrying answer bytes returned: the end of an answer's latency.
+    /// Reads of control frames alone (HTTP/2 SETTINGS or PING, WebSocket pings) do not
+    /// count; without dissection every read does.
+    pub fn last_answer(&self) -> Option<Instant> {
+        self.lock().last_answer
+    }
+
+    /// Runs `decode` (bytes to domain types) and adds its time to this connection's decode
+    /// clock.
+    pub fn decoding<T>(&self, decode: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let value = decode();
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.decode_ns.fetch_add(ns, Relaxed);
+        value
+    }
+
+    /// Time spent in [`WireCounters::decoding`] so far.
+    pub fn decode_time(&self) -> Duration {
+        Duration::from_nanos(self.decode_ns.load(Relaxed))
+    }
+
     fn note(&self, dir: Dir, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
+        // Taken before dissecting: the time the read returned, not the parser's.
+        let at = (dir == Dir::Received).then(Instant::now);
         let inner = &mut *self.lock();
+        let before = inner.tally.answer_bytes;
         inner.dissector.feed(dir, bytes, &mut inner.tally);
+        if let Some(at) = at
+            && (inner.tally.answer_bytes > before || !inner.dissector.is_on())
+        {
+            inner.last_answer = Some(at);
+        }
     }
 }
 

@@ -97,6 +97,11 @@ impl Framing {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// Control kinds: bytes that are neither a request nor an answer.
+    pub fn is_control(self) -> bool {
+        matches!(self, Framing::H2Control | Framing::WsControl)
+    }
 }
 
 /// Which layer a byte belongs to.
@@ -131,6 +136,9 @@ pub struct Tally {
     /// Requests the client sent and answers that began to arrive.
     pub requests: u64,
     pub answers: u64,
+    /// Received bytes attributed to answers (every layer but control frames): when this
+    /// grows, an answer progressed — the counting layer's clock for "last byte of the answer".
+    pub answer_bytes: u64,
     /// Wave state: an answer began to arrive since the current wave started (or none
     /// started yet).
     answered: bool,
@@ -150,6 +158,7 @@ impl Default for Tally {
             waves: 0,
             requests: 0,
             answers: 0,
+            answer_bytes: 0,
             answered: true,
             last_dir: None,
         }
@@ -171,6 +180,20 @@ impl Tally {
 
     /// Attributes `n` bytes in `dir` to `layer`.
     pub fn attribute(&mut self, dir: Dir, layer: Layer, n: usize) {
+        let control = matches!(layer, Layer::Framing(kind) if kind.is_control());
+        if dir == Dir::Received && !control {
+            self.answer_bytes += n as u64;
+        }
+        self.put(dir, layer, n);
+    }
+
+    /// Attributes `n` bytes of a control frame's header (HTTP/2 SETTINGS, PING, WebSocket
+    /// ping...) to `kind`: like [`Tally::attribute`], but they are no progress of an answer.
+    pub fn attribute_control(&mut self, dir: Dir, kind: Framing, n: usize) {
+        self.put(dir, Layer::Framing(kind), n);
+    }
+
+    fn put(&mut self, dir: Dir, layer: Layer, n: usize) {
         let n = n as u64;
         let d = dir.index();
         match layer {
@@ -232,6 +255,7 @@ impl Tally {
         d.waves -= earlier.waves;
         d.requests -= earlier.requests;
         d.answers -= earlier.answers;
+        d.answer_bytes -= earlier.answer_bytes;
         d
     }
 
@@ -253,6 +277,7 @@ impl Tally {
         self.waves += other.waves;
         self.requests += other.requests;
         self.answers += other.answers;
+        self.answer_bytes += other.answer_bytes;
     }
 }
 

@@ -71,14 +71,16 @@ impl<R: DocRules> WebSocket<R> {
         t: &mut Tally,
     ) -> Result<(), WireError> {
         let mask_len = if masked { 4 } else { 0 };
-        t.attribute(dir, Layer::Framing(Framing::WsFrameHeaders), header);
-        t.attribute(dir, Layer::Framing(Framing::WsMasks), mask_len);
         let (fin, opcode) = (frame[0] & 0x80 != 0, frame[0] & 0x0f);
         let payload = &frame[header + mask_len..];
         if opcode >= 0x8 {
+            t.attribute_control(dir, Framing::WsFrameHeaders, header);
+            t.attribute_control(dir, Framing::WsMasks, mask_len);
             t.attribute(dir, Layer::Framing(Framing::WsControl), payload.len());
             return Ok(());
         }
+        t.attribute(dir, Layer::Framing(Framing::WsFrameHeaders), header);
+        t.attribute(dir, Layer::Framing(Framing::WsMasks), mask_len);
         let message = &mut self.sides[dir.index()].message;
         let start = message.len();
         message.extend_from_slice(payload);

@@ -26,3 +26,44 @@ pub fn results_of(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+/// A `wirebench serve` child process (pinned to `cpus` when given), stopped on drop: the
+/// server as a real run has it, in a process of its own.
+pub struct ServeChild {
+    child: std::process::Child,
+    pub addrs: std::collections::BTreeMap<String, std::net::SocketAddr>,
+}
+
+impl ServeChild {
+    pub fn start(payload: &str, cpus: &[usize]) -> ServeChild {
+        let dir = tempdir(&format!("serve-{payload}"));
+        let addr_file = dir.join("servers.json");
+        let mut cmd = wirebench();
+        cmd.args(["serve", "--port-base", "0", "--payload", payload, "--addr-file"]).arg(&addr_file);
+        if !cpus.is_empty() {
+            let list: Vec<String> = cpus.iter().map(ToString::to_string).collect();
+            cmd.args(["--cpus", &list.join(",")]);
+        }
+        let child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+        // Stopped on drop from here on, whatever happens.
+        let mut server = ServeChild { child, addrs: Default::default() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file) {
+                std::fs::remove_dir_all(&dir).unwrap();
+                server.addrs = serde_json::from_str(&text).unwrap();
+                return server;
+            }
+            assert!(std::time::Instant::now() < deadline, "wirebench serve was not ready in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        // The test is over either way; a child that already exited is fine.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::LocalBoxFuture;
 use futures::{SinkExt, StreamExt};
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
@@ -23,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{Call, ClientError, Connection, Marks, Operations, Protocol};
+use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
 use crate::wire::docs::{Doc, json_member};
@@ -106,42 +105,39 @@ impl Protocol for Graphql {
             "same requests as `graphql`: this variant differs only where the DataLoader resolves orders",
         )
     }
+}
 
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        op: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move {
-            let over_ws = matches!(op, Operation::StreamOrders | Operation::TrackOrders);
-            let dissector = if over_ws {
-                Dissector::new(WebSocket::new(GraphqlDocs))
-            } else {
-                Dissector::new(Http1::new(GraphqlDocs))
-            };
-            let (stream, counters) =
-                crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-            let transport = if over_ws {
-                let mut req = format!("ws://{addr}/graphql/ws").into_client_request().map_err(ws_error)?;
-                req.headers_mut()
-                    .insert("sec-websocket-protocol", http::HeaderValue::from_static("graphql-transport-ws"));
-                let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.map_err(ws_error)?;
-                ws.send(Message::text(r#"{"type":"connection_init"}"#)).await.map_err(ws_error)?;
-                match ws.next().await {
-                    Some(Ok(Message::Text(t))) if t.contains("connection_ack") => {}
-                    other => return Err(ClientError::Decode(format!("no connection_ack: {other:?}"))),
-                }
-                Transport::Ws(ws)
-            } else {
-                let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(hyper_error)?;
-                tokio::spawn(conn);
-                sender.ready().await.map_err(hyper_error)?;
-                Transport::Http(sender)
-            };
-            let authority = addr.to_string();
-            Ok(Box::new(GraphqlConnection { transport, counters, authority, path: self.path, next_id: 0 })
-                as Box<dyn Connection>)
-        })
+impl Client for Graphql {
+    type Conn = GraphqlConnection;
+
+    async fn open(&'static self, addr: SocketAddr, op: Operation) -> Result<GraphqlConnection, ClientError> {
+        let over_ws = matches!(op, Operation::StreamOrders | Operation::TrackOrders);
+        let dissector = if over_ws {
+            Dissector::new(WebSocket::new(GraphqlDocs))
+        } else {
+            Dissector::new(Http1::new(GraphqlDocs))
+        };
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let transport = if over_ws {
+            let mut req = format!("ws://{addr}/graphql/ws").into_client_request().map_err(ws_error)?;
+            req.headers_mut()
+                .insert("sec-websocket-protocol", http::HeaderValue::from_static("graphql-transport-ws"));
+            let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.map_err(ws_error)?;
+            ws.send(Message::text(r#"{"type":"connection_init"}"#)).await.map_err(ws_error)?;
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.contains("connection_ack") => {}
+                other => return Err(ClientError::Decode(format!("no connection_ack: {other:?}"))),
+            }
+            Transport::Ws(ws)
+        } else {
+            let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(hyper_error)?;
+            // The connection task ends with the connection; a failure shows in the next call.
+            tokio::spawn(conn);
+            sender.ready().await.map_err(hyper_error)?;
+            Transport::Http(sender)
+        };
+        let authority = addr.to_string();
+        Ok(GraphqlConnection { transport, counters, authority, path: self.path, next_id: 0 })
     }
 }
 
@@ -186,12 +182,14 @@ impl DocRules for GraphqlDocs {
 
 /// One connection holds one of these for its whole life, so its size does not matter.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 enum Transport {
     Http(http1::SendRequest<Full<Bytes>>),
     Ws(WebSocketStream<Counted<TcpStream>>),
 }
 
-struct GraphqlConnection {
+#[derive(Debug)]
+pub struct GraphqlConnection {
     transport: Transport,
     counters: Arc<WireCounters>,
     authority: String,
@@ -229,7 +227,8 @@ impl GraphqlConnection {
                 message: String::from_utf8_lossy(&bytes).into_owned(),
             });
         }
-        let response: Response<T> = serde_json::from_slice(&bytes).map_err(ClientError::decode)?;
+        let response: Response<T> =
+            self.counters.decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))?;
         data(response)
     }
 
@@ -269,7 +268,8 @@ impl GraphqlConnection {
                 Some(Err(e)) => return Err(ws_error(e)),
                 None => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
             };
-            let env: Envelope<T> = serde_json::from_str(&text).map_err(ClientError::decode)?;
+            let env: Envelope<T> =
+                self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
             match env.kind.as_str() {
                 "ping" => {
                     ws.send(Message::text(r#"{"type":"pong"}"#)).await.map_err(ws_error)?;
@@ -284,8 +284,9 @@ impl GraphqlConnection {
                 }
                 "next" => {
                     let payload = env.payload.ok_or_else(|| ClientError::decode("next without payload"))?;
-                    let response: Response<T> =
-                        serde_json::from_value(payload).map_err(ClientError::decode)?;
+                    let response: Response<T> = self
+                        .counters
+                        .decoding(|| serde_json::from_value(payload).map_err(ClientError::decode))?;
                     return Ok(Some(data(response)?));
                 }
                 "complete" => return Ok(None),
@@ -308,20 +309,24 @@ impl Operations for GraphqlConnection {
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let d: UserData = self.post(GET_USER, json!({ "id": p.user_id.to_string() })).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-        Ok(Call::new(Outcome::User(u.into_domain()?)))
+        Ok(Call::new(Outcome::User(self.counters.decoding(|| u.into_domain())?)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let vars = json!({ "id": p.user_id.to_string(), "n": p.n });
         let d: UserOrdersData = self.post(USER_ORDERS, vars).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-        let orders = u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>()?;
+        let orders = self
+            .counters
+            .decoding(|| u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>())?;
         Ok(Call::new(Outcome::UserOrders { name: u.name, orders }))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let d: OrdersData = self.post(&list_orders(), json!({ "n": p.n })).await?;
-        let orders = d.orders.nodes.into_iter().map(GOrder::into_domain).collect::<Result<_, _>>()?;
+        let orders = self
+            .counters
+            .decoding(|| d.orders.nodes.into_iter().map(GOrder::into_domain).collect::<Result<_, _>>())?;
         Ok(Call::new(Outcome::Orders(orders)))
     }
 
@@ -332,7 +337,7 @@ impl Operations for GraphqlConnection {
         let mut orders = Vec::with_capacity(p.n as usize);
         while let Some(d) = self.next_message::<StreamData>(&sid).await? {
             marks.mark();
-            orders.push(d.stream_orders.into_domain()?);
+            orders.push(self.counters.decoding(|| d.stream_orders.into_domain())?);
         }
         Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }
@@ -341,7 +346,8 @@ impl Operations for GraphqlConnection {
         let vars = json!({ "input": new_order_input(&p.new_order), "key": p.idempotency_key });
         let d: CreateData = self.post(&create_order(), vars).await?;
         let c = d.create_order.ok_or_else(|| ClientError::decode("createOrder is null"))?;
-        Ok(Call::new(Outcome::Created { order: c.order.into_domain()?, replayed: c.replayed }))
+        let order = self.counters.decoding(|| c.order.into_domain())?;
+        Ok(Call::new(Outcome::Created { order, replayed: c.replayed }))
     }
 
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -350,7 +356,7 @@ impl Operations for GraphqlConnection {
             (0..p.n as usize).map(|i| json!({ "idempotencyKey": p.item_key(i), "order": input })).collect();
         let d: ImportData = self.post(IMPORT_ORDERS, json!({ "orders": orders })).await?;
         let g = d.import_orders.ok_or_else(|| ClientError::decode("importOrders is null"))?;
-        Ok(Call::new(Outcome::Imported(g.into_domain()?)))
+        Ok(Call::new(Outcome::Imported(self.counters.decoding(|| g.into_domain())?)))
     }
 
     /// N queries, one after another, over one graphql-transport-ws socket.
@@ -366,7 +372,7 @@ impl Operations for GraphqlConnection {
             if end.is_some() {
                 return Err(ClientError::decode("a query answered twice"));
             }
-            orders.push(order.into_domain()?);
+            orders.push(self.counters.decoding(|| order.into_domain())?);
         }
         Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
     }

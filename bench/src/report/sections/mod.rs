@@ -6,7 +6,7 @@ use plotters::style::RGBColor;
 
 use crate::report::claims::{ClaimRow, ClaimVerdict};
 use crate::report::{Block, Chart, Kv, ProtocolRow, View, fmt, kv};
-use crate::results::{Results, RunStatus};
+use crate::results::{IdleCpus, Results, RunStatus};
 
 mod cpu;
 mod equivalence;
@@ -77,6 +77,12 @@ pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
              shows (bytes and round trips are not affected). Run make bench for real figures."
                 .into(),
         );
+    }
+    if let IdleCpus::AllowedToSleep(why) = &r.environment.idle_cpus {
+        out.push(format!(
+            "Idle CPUs were allowed to sleep ({why}): every request that found a CPU idle paid for waking \
+             it (tens of µs on a virtual machine), which inflates low-rate and low-concurrency latency."
+        ));
     }
     if r.environment.server_cores.is_empty() && r.options.target.is_none() {
         out.push("Server and client were not pinned to separate cores: they competed for CPU.".into());
@@ -154,6 +160,15 @@ pub(super) fn environment_rows(r: &Results) -> Vec<Kv> {
         kv("wirebench", format!("{} at revision {}", e.wirebench_version, e.git_revision)),
         kv("server cores", cores(&e.server_cores)),
         kv("client cores", cores(&e.client_cores)),
+        kv(
+            "idle CPUs",
+            match &e.idle_cpus {
+                IdleCpus::KeptAwake => {
+                    "kept awake (0 µs wake-up latency held via /dev/cpu_dma_latency)".into()
+                }
+                IdleCpus::AllowedToSleep(why) => format!("allowed to sleep ({why})"),
+            },
+        ),
     ];
     rows.extend(e.crate_versions.iter().map(|(k, v)| kv(&format!("crate {k}"), v.clone())));
     rows

@@ -1,0 +1,327 @@
+//! The load engine: drives one (protocol, operation) cell with C workers and measures it.
+//!
+//! Built the way wrk and oha are: one current-thread runtime per client thread (pinned to
+//! a core when asked), each running its share of workers; one connection per worker; the
+//! engine is generic over the client ([`drive`]), so a call goes through no boxed future and
+//! no virtual dispatch; parameters are built once per worker and reused; a histogram and
+//! plain counters per worker, merged only at the end. No channel send per request.
+//!
+//! - **Connections first**: every worker opens its connection, then all threads meet at a
+//!   barrier; the schedule (and warm-up) starts only then, so connection set-up never
+//!   delays the first sends.
+//! - **Closed loop**: each worker sends its next request as soon as the previous answer is
+//!   in.
+//! - **Open loop**: each worker follows a fixed schedule (rate / C per worker), woken for
+//!   each send by its thread's [`clock`] within about a microsecond of the intended time. Latency
+//!   is measured from the *intended* send, so a stalled server is charged for the requests
+//!   that could not be sent (coordinated omission, as in wrk2); the uncorrected figure
+//!   (from the actual send) is kept beside it, and the gap between intended and actual send
+//!   is split in two: the time a due request waited for its worker's previous call
+//!   (connection wait: the server's queueing) and the generator's own lateness (send lag).
+//!
+//! **Latency ends at the last byte** of the answer read from the socket (the counting layer
+//! stamps it); the client's decoding into domain types is timed apart, per call.
+//!
+//! **Nothing is lost from the tail**: a call that times out is recorded at its timeout (and
+//! counted as an error), an open-loop send that was due before the deadline but never left
+//! is counted as missed, and a worker or thread that panics is an error of its cell.
+//!
+//! Warm-up requests are run but never recorded. Every cell ends at its deadline or after
+//! its request budget, whichever comes first.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use hdrhistogram::Histogram;
+
+use crate::catalog::{OpParams, Operation};
+use crate::clients::{Client, ClientError, Protocol};
+use crate::wire::Tally;
+
+pub mod clock;
+mod worker;
+
+use self::clock::Clock;
+use self::worker::{Window, Worker};
+
+/// Closed or open loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// C workers back to back.
+    Closed,
+    /// A fixed total rate in operations per second, spread over the C workers.
+    Open { rate: f64 },
+}
+
+/// Everything one cell needs.
+#[derive(Clone)]
+pub struct CellSpec {
+    pub protocol: &'static dyn Protocol,
+    pub addr: SocketAddr,
+    pub op: Operation,
+    /// Parameters of every call; writes get a fresh idempotency key per call.
+    pub params: OpParams,
+    pub concurrency: u32,
+    pub mode: Mode,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// At most this many recorded operations in the cell (all workers together).
+    pub max_ops: u64,
+    /// A call slower than this is an error, recorded at this latency.
+    pub call_timeout: Duration,
+    /// Client threads (each its own current-thread runtime).
+    pub threads: usize,
+    /// Cores to pin client threads to, round robin; empty = no pinning.
+    pub cores: Vec<usize>,
+    /// Set from outside (Ctrl-C) to end the cell early.
+    pub stop: Arc<AtomicBool>,
+    /// Makes idempotency keys unique across cells and runs.
+    pub key_prefix: String,
+    /// Told when the recorded window starts (the end of warm-up), as soon as it is known,
+    /// so CPU can be sampled over exactly that window.
+    pub on_recording: Option<std::sync::mpsc::SyncSender<Instant>>,
+}
+
+impl std::fmt::Debug for CellSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CellSpec")
+            .field("protocol", &self.protocol.name())
+            .field("op", &self.op)
+            .field("concurrency", &self.concurrency)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+/// Largest latency recorded: one minute, in nanoseconds.
+const MAX_NS: u64 = 60_000_000_000;
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_NS, 3).expect("valid histogram bounds")
+}
+
+/// What a cell measured (all workers merged).
+#[derive(Debug, Clone)]
+pub struct CellStats {
+    /// Latency in ns to the answer's last byte: closed loop from send; open loop from the
+    /// intended send. Timed-out calls are in it, at the timeout.
+    pub latency: Histogram<u64>,
+    /// Open loop only: latency from the actual send (not corrected for omission).
+    pub uncorrected: Option<Histogram<u64>>,
+    /// Streams: each message's arrival, in ns from the start of its call.
+    pub messages: Histogram<u64>,
+    /// Open loop only: the generator's own lateness — from when a request could leave (its
+    /// intended time, or when its worker's previous call ended, whichever is later) to when
+    /// it left. Part of the corrected latency.
+    pub send_lag: Option<Histogram<u64>>,
+    /// Open loop only: how long each due request waited for its worker's previous call to
+    /// end (0 when the worker was free): a slow or stalled server's queueing, part of the
+    /// corrected latency.
+    pub connection_wait: Option<Histogram<u64>>,
+    /// Client time decoding each successful call's answer into domain types, in ns.
+    pub decode: Histogram<u64>,
+    /// Recorded (successful, post-warm-up) operations.
+    pub ops: u64,
+    pub errors: BTreeMap<String, u64>,
+    /// Open loop: sends due within the recorded window that never left (the worker was
+    /// still behind, or had no connection, when the deadline came).
+    pub missed: u64,
+    /// The recorded window: from the end of warm-up to the last recorded answer.
+    pub elapsed: Duration,
+    /// What the socket carried during the recorded operations, summed: bytes by layer,
+    /// header bytes, turns and request waves.
+    pub wire: Tally,
+    /// Connection set-up (handshakes until ready), summed over connections.
+    pub setup: Tally,
+    pub connections: u64,
+    /// Kernel segment counts over the recorded phase, summed over connections.
+    pub segments: u64,
+    /// One sample error message per kind, for the report.
+    pub error_samples: BTreeMap<String, String>,
+}
+
+impl CellStats {
+    fn new(open: bool) -> Self {
+        CellStats {
+            latency: histogram(),
+            uncorrected: open.then(histogram),
+            messages: histogram(),
+            send_lag: open.then(histogram),
+            connection_wait: open.then(histogram),
+            decode: histogram(),
+            ops: 0,
+            errors: BTreeMap::new(),
+            missed: 0,
+            elapsed: Duration::ZERO,
+            wire: Tally::default(),
+            setup: Tally::default(),
+            connections: 0,
+            segments: 0,
+            error_samples: BTreeMap::new(),
+        }
+    }
+
+    fn merge(&mut self, other: CellStats) {
+        self.latency.add(&other.latency).expect("same bounds");
+        if let (Some(a), Some(b)) = (&mut self.uncorrected, &other.uncorrected) {
+            a.add(b).expect("same bounds");
+        }
+        self.messages.add(&other.messages).expect("same bounds");
+        for (a, b) in
+            [(&mut self.send_lag, &other.send_lag), (&mut self.connection_wait, &other.connection_wait)]
+        {
+            if let (Some(a), Some(b)) = (a, b) {
+                a.add(b).expect("same bounds");
+            }
+        }
+        self.decode.add(&other.decode).expect("same bounds");
+        self.ops += other.ops;
+        self.missed += other.missed;
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.error_samples {
+            self.error_samples.entry(k).or_insert(v);
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+        self.wire.add(&other.wire);
+        self.setup.add(&other.setup);
+        self.connections += other.connections;
+        self.segments += other.segments;
+    }
+
+    fn error(&mut self, e: &ClientError) {
+        self.count_error(e.kind(), e.to_string());
+    }
+
+    fn count_error(&mut self, kind: String, sample: String) {
+        self.error_samples.entry(kind.clone()).or_insert(sample);
+        *self.errors.entry(kind).or_default() += 1;
+    }
+
+    /// Stats of a worker or thread that panicked: one `panic` error, with its message.
+    fn panicked(open: bool, payload: &(dyn std::any::Any + Send)) -> CellStats {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a client panicked".into());
+        let mut stats = CellStats::new(open);
+        stats.count_error("panic".into(), message);
+        stats
+    }
+
+    /// Total errors of every kind.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// Runs one cell to its end and returns the merged measurements.
+pub fn run_cell(spec: &CellSpec) -> CellStats {
+    spec.protocol.run_cell(spec)
+}
+
+/// [`run_cell`] for one client type: threads, each a current-thread runtime running its
+/// share of the workers, which first open their connections and meet at a barrier.
+pub(crate) fn drive<C: Client>(client: &'static C, spec: &CellSpec) -> CellStats {
+    let open = matches!(spec.mode, Mode::Open { .. });
+    let threads = spec.threads.clamp(1, spec.concurrency.max(1) as usize);
+    let barrier = Barrier::new(threads);
+    let start = OnceLock::new();
+    let mut merged = CellStats::new(open);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let ids: Vec<u32> = (0..spec.concurrency).filter(|w| *w as usize % threads == t).collect();
+                let core = (!spec.cores.is_empty()).then(|| spec.cores[t % spec.cores.len()]);
+                let (barrier, start) = (&barrier, &start);
+                scope.spawn(move || client_thread(client, spec, &ids, core, barrier, start))
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(stats) => merged.merge(stats),
+                Err(payload) => merged.merge(CellStats::panicked(open, &*payload)),
+            }
+        }
+    });
+    merged
+}
+
+/// One client thread: open its workers' connections, wait for every thread, run the
+/// schedule from the shared start.
+fn client_thread<C: Client>(
+    client: &'static C,
+    spec: &CellSpec,
+    ids: &[u32],
+    core: Option<usize>,
+    barrier: &Barrier,
+    start: &OnceLock<Instant>,
+) -> CellStats {
+    let open = matches!(spec.mode, Mode::Open { .. });
+    if let Some(core) = core {
+        // Pinning is best effort (a core may be offline); an unpinned thread still measures.
+        core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            barrier.wait();
+            let mut stats = CellStats::new(open);
+            stats.error(&ClientError::Io(e));
+            return stats;
+        }
+    };
+    // Connections first, bounded like the cell itself.
+    let open_by = Instant::now() + spec.warmup + spec.duration;
+    let mut workers: Vec<Worker<'_, C>> = ids.iter().map(|id| Worker::new(client, spec, *id)).collect();
+    let opening = futures::future::join_all(workers.iter_mut().map(|w| w.open(open_by)));
+    let opened = rt.block_on(std::panic::AssertUnwindSafe(opening).catch_unwind());
+    barrier.wait();
+    if let Err(payload) = opened {
+        return CellStats::panicked(open, &*payload);
+    }
+    let start = *start.get_or_init(|| Instant::now() + Duration::from_millis(1));
+    let window = Window::new(start, spec.warmup, spec.duration);
+    if let Some(tx) = &spec.on_recording {
+        // Only the first thread's message is read; the others find the channel full.
+        let _ = tx.try_send(window.measure_from);
+    }
+    let clock = match rt.block_on(async { Clock::new(workers.len()) }) {
+        Ok(clock) => clock,
+        Err(e) => {
+            let mut stats = CellStats::new(open);
+            stats.error(&ClientError::Io(e));
+            return stats;
+        }
+    };
+    let runs = workers.into_iter().enumerate().map(|(slot, w)| {
+        std::panic::AssertUnwindSafe(w.run(window, &clock, slot))
+            .catch_unwind()
+            .map(|r| r.unwrap_or_else(|payload| CellStats::panicked(open, &*payload)))
+    });
+    let all = async {
+        let done = futures::future::join_all(runs).await;
+        clock.close();
+        done
+    };
+    // The workers first: woken by the clock, they are polled before it plans its next sleep.
+    let (done, clocked) = rt.block_on(async { futures::join!(all, clock.run()) });
+    let mut stats = CellStats::new(open);
+    if let Err(e) = clocked {
+        stats.error(&ClientError::Io(e));
+    }
+    for s in done {
+        stats.merge(s);
+    }
+    stats
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+}

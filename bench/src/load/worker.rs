@@ -1,0 +1,278 @@
+//! One worker of a cell: one connection at a time, its own stats, its own schedule.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::clock::Clock;
+use super::{CellSpec, CellStats, Mode, nanos};
+use crate::catalog::OpParams;
+use crate::clients::{self, Call, Client, ClientError, Operations};
+use crate::kernel::KernelCounts;
+use crate::wire::Tally;
+
+/// The times every worker of a cell shares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Window {
+    pub start: Instant,
+    /// End of warm-up: recording starts.
+    pub measure_from: Instant,
+    pub deadline: Instant,
+}
+
+impl Window {
+    pub fn new(start: Instant, warmup: Duration, duration: Duration) -> Window {
+        Window { start, measure_from: start + warmup, deadline: start + warmup + duration }
+    }
+}
+
+fn segments(k: Option<KernelCounts>) -> u64 {
+    k.map_or(0, |k| u64::from(k.segs_in) + u64::from(k.segs_out))
+}
+
+/// The instants of one call.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    /// Where latency starts: the intended send (open loop) or the actual send.
+    from: Instant,
+    /// When the worker's previous call ended.
+    free_at: Instant,
+    sent_at: Instant,
+    /// The answer's last byte (or the timeout).
+    end: Instant,
+}
+
+/// A worker and its connection.
+pub(super) struct Worker<'a, C: Client> {
+    client: &'static C,
+    spec: &'a CellSpec,
+    id: u32,
+    stats: CellStats,
+    conn: Option<C::Conn>,
+    /// This worker's parameters: the cell's, with its own idempotency key per write.
+    params: OpParams,
+    /// The connection's kernel segment count when recording began on it.
+    segs_at_start: Option<u64>,
+    /// When the last recorded answer was complete.
+    last_recorded: Option<Instant>,
+}
+
+impl<'a, C: Client> Worker<'a, C> {
+    pub fn new(client: &'static C, spec: &'a CellSpec, id: u32) -> Self {
+        let open = matches!(spec.mode, Mode::Open { .. });
+        Worker {
+            client,
+            spec,
+            id,
+            stats: CellStats::new(open),
+            conn: None,
+            params: spec.params.clone(),
+            segs_at_start: None,
+            last_recorded: None,
+        }
+    }
+
+    /// Opens a connection, retrying (with a pause) until `by`; errors are counted.
+    pub async fn open(&mut self, by: Instant) {
+        while self.conn.is_none() && Instant::now() < by && !self.spec.stop.load(Ordering::Relaxed) {
+            let attempt =
+                tokio::time::timeout(self.spec.call_timeout, self.client.open(self.spec.addr, self.spec.op));
+            match attempt.await {
+                Ok(Ok(conn)) => {
+                    self.stats.setup.add(&conn.counters().snapshot());
+                    self.stats.connections += 1;
+                    self.conn = Some(conn);
+                    return;
+                }
+                Ok(Err(e)) => self.stats.error(&e),
+                Err(_) => self.stats.error(&ClientError::Timeout),
+            }
+            // A refused or dead server: back off a little, never spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Adds the segments the current connection exchanged while recording.
+    fn close_segments(&mut self) {
+        if let (Some(start), Some(conn)) = (self.segs_at_start.take(), &self.conn) {
+            self.stats.segments += segments(conn.counters().kernel()).saturating_sub(start);
+        }
+    }
+
+    /// Replaces a broken or timed-out connection; false when none opened before `by`.
+    async fn reconnect(&mut self, by: Instant) -> bool {
+        self.close_segments();
+        self.conn = None;
+        self.open(by).await;
+        self.conn.is_some()
+    }
+
+    /// Gives this call's write its own idempotency key (reads have none).
+    fn key(&mut self, seq: u64) {
+        if self.spec.op.writes() {
+            let key = self.params.idempotency_key.get_or_insert_with(String::new);
+            key.clear();
+            // Formatting into a String cannot fail.
+            let _ = write!(key, "{}-{}-{seq}", self.spec.key_prefix, self.id);
+        }
+    }
+
+    /// Runs one call on the open connection: its outcome, the wire between, its decode time,
+    /// the send time and the end (the answer's last byte, or the timeout).
+    async fn call(&mut self) -> (Result<Call, ClientError>, Tally, Duration, Instant, Instant) {
+        let conn = self.conn.as_mut().expect("a worker calls only with a connection");
+        let (before, decoded) = (conn.counters().snapshot(), conn.counters().decode_time());
+        let sent_at = Instant::now();
+        let result =
+            tokio::time::timeout(self.spec.call_timeout, clients::call(conn, self.spec.op, &self.params));
+        let result = result.await;
+        let now = Instant::now();
+        let counters = conn.counters();
+        let (outcome, end) = match result {
+            Ok(Ok(call)) => {
+                let last = counters.last_answer().filter(|t| *t >= sent_at && *t <= now);
+                (Ok(call), last.unwrap_or(now))
+            }
+            Ok(Err(e)) => (Err(e), now),
+            Err(_) => (Err(ClientError::Timeout), sent_at + self.spec.call_timeout),
+        };
+        let wire = counters.snapshot().since(&before);
+        (outcome, wire, counters.decode_time().saturating_sub(decoded), sent_at, end)
+    }
+
+    /// Runs one call and accounts for it; false when the worker must stop. `free_at`: when the
+    /// worker's previous call ended.
+    async fn step(
+        &mut self,
+        seq: u64,
+        (intended, free_at): (Option<Instant>, Instant),
+        window: Window,
+    ) -> bool {
+        let recording = intended.unwrap_or_else(Instant::now) >= window.measure_from;
+        if recording && self.segs_at_start.is_none() {
+            let conn = self.conn.as_ref().expect("connected");
+            self.segs_at_start = Some(segments(conn.counters().kernel()));
+        }
+        self.key(seq);
+        let (outcome, wire, decode, sent_at, end) = self.call().await;
+        let times = Times { from: intended.unwrap_or(sent_at), free_at, sent_at, end };
+        let failure = match outcome {
+            Ok(call) => {
+                if recording {
+                    self.record(&call, &wire, decode, times);
+                }
+                return true;
+            }
+            Err(e) => e,
+        };
+        if recording {
+            if matches!(failure, ClientError::Timeout) {
+                self.record_latency(times);
+            }
+            self.stats.error(&failure);
+        }
+        // A server error leaves the connection usable; anything else replaces it.
+        matches!(failure, ClientError::Server { .. }) || self.reconnect(window.deadline).await
+    }
+
+    /// Latency from the intended (or actual) send and from the actual send; in open loop,
+    /// how long the send waited for the worker's previous call and how late it then left.
+    fn record_latency(&mut self, t: Times) {
+        let stats = &mut self.stats;
+        stats.latency.saturating_record(nanos(t.end.saturating_duration_since(t.from)));
+        if let Some(u) = &mut stats.uncorrected {
+            u.saturating_record(nanos(t.end.saturating_duration_since(t.sent_at)));
+        }
+        let could_leave = t.from.max(t.free_at);
+        if let Some(wait) = &mut stats.connection_wait {
+            wait.saturating_record(nanos(could_leave - t.from));
+        }
+        if let Some(lag) = &mut stats.send_lag {
+            lag.saturating_record(nanos(t.sent_at.saturating_duration_since(could_leave)));
+        }
+    }
+
+    /// Records one finished, successful call.
+    fn record(&mut self, call: &Call, wire: &Tally, decode: Duration, t: Times) {
+        self.record_latency(t);
+        let stats = &mut self.stats;
+        stats.decode.saturating_record(nanos(decode));
+        for t in &call.message_times {
+            stats.messages.saturating_record(nanos(*t));
+        }
+        stats.ops += 1;
+        stats.wire.add(wire);
+        self.last_recorded = Some(t.end);
+    }
+
+    /// Runs the worker's schedule from the cell's shared start (woken by its thread's `clock`
+    /// in open loop, as `slot`); returns its stats.
+    pub async fn run(mut self, window: Window, clock: &Clock, slot: usize) -> CellStats {
+        let spec = self.spec;
+        let concurrency = spec.concurrency.max(1);
+        let budget = spec.max_ops.div_ceil(u64::from(concurrency));
+        let interval = match spec.mode {
+            Mode::Open { rate } => Some(Duration::from_secs_f64(f64::from(concurrency) / rate.max(1e-9))),
+            Mode::Closed => None,
+        };
+        // Stagger the workers' schedules evenly within one interval.
+        let mut intended =
+            interval.map(|i| window.start + i.mul_f64(f64::from(self.id) / f64::from(concurrency)));
+        let (mut seq, mut free_at) = (0u64, window.start);
+        while self.conn.is_some() && !spec.stop.load(Ordering::Relaxed) && self.stats.ops < budget {
+            if let Some(at) = intended {
+                clock.until(slot, at).await;
+            }
+            if Instant::now() >= window.deadline || !self.step(seq, (intended, free_at), window).await {
+                break;
+            }
+            (seq, free_at) = (seq + 1, Instant::now());
+            if let (Some(at), Some(i)) = (&mut intended, interval) {
+                *at += i;
+            }
+        }
+        let budget_spent = self.stats.ops >= budget || spec.stop.load(Ordering::Relaxed);
+        self.finish(intended.filter(|_| !budget_spent), interval, window)
+    }
+
+    /// Closes the books: segments, missed sends (open loop: those due from `next` to the
+    /// deadline, within the recorded window), the recorded window's length.
+    fn finish(mut self, next: Option<Instant>, interval: Option<Duration>, window: Window) -> CellStats {
+        self.close_segments();
+        if let (Some(next), Some(interval)) = (next, interval) {
+            self.stats.missed += missed(next, interval, window);
+        }
+        self.stats.elapsed =
+            self.last_recorded.map_or(Duration::ZERO, |l| l.saturating_duration_since(window.measure_from));
+        self.stats
+    }
+}
+
+/// Sends of a schedule `next, next + interval, …` that fall in `[measure_from, deadline)`.
+fn missed(next: Instant, interval: Duration, window: Window) -> u64 {
+    let step = interval.as_nanos().max(1);
+    // The first scheduled send inside the recorded window.
+    let skip = window.measure_from.saturating_duration_since(next).as_nanos().div_ceil(step);
+    let first = next + Duration::from_nanos(u64::try_from(skip * step).unwrap_or(u64::MAX));
+    let left = window.deadline.saturating_duration_since(first).as_nanos();
+    u64::try_from(left.div_ceil(step)).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missed_sends_are_those_due_inside_the_recorded_window() {
+        let start = Instant::now();
+        let w = Window::new(start, Duration::from_millis(100), Duration::from_millis(1000));
+        let ms = Duration::from_millis;
+        // Behind at the deadline by 10 sends of 10 ms: 10 missed.
+        assert_eq!(missed(w.deadline - ms(100), ms(10), w), 10);
+        // Still in warm-up: only the sends from the end of warm-up count (100 of them).
+        assert_eq!(missed(start + ms(95), ms(10), w), 100);
+        // On time: nothing due before the deadline is left.
+        assert_eq!(missed(w.deadline, ms(10), w), 0);
+        assert_eq!(missed(w.deadline + ms(3), ms(10), w), 0);
+    }
+}
