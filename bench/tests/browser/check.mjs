@@ -1,6 +1,9 @@
 // Loads a wirebench report in headless Chromium and checks what a reader would see:
 // no console or page errors, no network requests (the page is self-contained), and every
-// <figure class="chart"> holds a drawn, visible <svg>. Saves a full-page screenshot.
+// <figure class="chart"> holds a visible <svg> that draws, inside its plotting area, at
+// least one mark in the colour of every series its legend names (the <svg> carries them:
+// data-series='[[label, "#rrggbb"], …]' and data-plot="x0 y0 x1 y1"). Saves a full-page
+// screenshot.
 //
 //   node check.mjs <index.html> <screenshot.png>
 //
@@ -22,9 +25,6 @@ if (!existsSync(CHROMIUM)) {
   console.error(`${CHROMIUM} not found: install it with \`apt-get update && apt-get install -y chromium\``);
   process.exit(2);
 }
-/** Drawn elements an SVG chart must have more of (axes, ticks, labels, bars or lines). */
-const MIN_ELEMENTS = 10;
-
 const profile = mkdtempSync(join(tmpdir(), "wirebench-chromium-"));
 const problems = [];
 let context;
@@ -68,15 +68,44 @@ try {
       const title = f.querySelector("figcaption")?.textContent?.slice(0, 80) ?? `chart ${i}`;
       if (!svg) return { i, title, svg: false };
       const box = svg.getBoundingClientRect();
-      const drawn = svg.querySelectorAll("path, rect, line, polyline, polygon, circle, text").length;
-      return { i, title, svg: true, width: box.width, height: box.height, drawn };
+      let series = null;
+      try {
+        series = JSON.parse(svg.getAttribute("data-series") ?? "null");
+      } catch {
+        series = null;
+      }
+      const plot = (svg.getAttribute("data-plot") ?? "").split(" ").map(Number);
+      const [x0, y0, x1, y1] = plot;
+      // A data mark: a drawn shape inside the plotting area (the legend is outside it).
+      const inside = (el) => {
+        const b = el.getBBox();
+        return b.x + b.width >= x0 && b.x <= x1 && b.y + b.height >= y0 && b.y <= y1;
+      };
+      const shapes = [...svg.querySelectorAll("rect, path, polyline, polygon, circle, line")];
+      const colours = (el) =>
+        [el.getAttribute("fill"), el.getAttribute("stroke")].filter(Boolean).map((c) => c.toLowerCase());
+      const unmarked = (series ?? [])
+        .filter(([, colour]) => !shapes.some((el) => colours(el).includes(colour) && inside(el)))
+        .map(([label, colour]) => `${label} (${colour})`);
+      return {
+        i,
+        title,
+        svg: true,
+        width: box.width,
+        height: box.height,
+        named: Array.isArray(series) ? series.length : -1,
+        plotted: plot.length === 4 && plot.every(Number.isFinite),
+        unmarked,
+      };
     }),
   );
   if (charts.length === 0) problems.push("no <figure class=\"chart\"> on the page");
   for (const c of charts) {
-    if (!c.svg) problems.push(`chart ${c.i} (${c.title}): no <svg>`);
-    else if (!(c.width > 0 && c.height > 0)) problems.push(`chart ${c.i} (${c.title}): zero size`);
-    else if (c.drawn <= MIN_ELEMENTS) problems.push(`chart ${c.i} (${c.title}): only ${c.drawn} drawn elements`);
+    const what = `chart ${c.i} (${c.title})`;
+    if (!c.svg) problems.push(`${what}: no <svg>`);
+    else if (!(c.width > 0 && c.height > 0)) problems.push(`${what}: zero size`);
+    else if (c.named < 1 || !c.plotted) problems.push(`${what}: names no series or no plotting area`);
+    else if (c.unmarked.length > 0) problems.push(`${what}: no data mark for ${c.unmarked.join(", ")}`);
   }
   const sections = await page.$$eval("h2[id]", (hs) => hs.map((h) => h.id));
   for (const id of ["findings", "claims", "wire", "headers", "round-trips", "latency", "throughput", "serialization", "cpu", "equivalence", "environment", "method", "reproduce"]) {
@@ -84,7 +113,8 @@ try {
   }
 
   await page.screenshot({ path: shot_path, fullPage: true });
-  console.log(`${charts.length} charts checked; screenshot: ${shot_path}`);
+  const series = charts.reduce((n, c) => n + Math.max(c.named ?? 0, 0), 0);
+  console.log(`${charts.length} charts, ${series} series checked for data marks; screenshot: ${shot_path}`);
 } catch (err) {
   problems.push(`browser: ${err.stack || err}`);
 } finally {

@@ -241,12 +241,46 @@ pub enum Mark {
 pub struct LegendEntry {
     pub label: String,
     pub mark: Mark,
+    /// A key to how marks are drawn (solid vs dashed, pale vs full), not a series of its own:
+    /// no data mark carries its exact colour.
+    pub key: bool,
 }
 
 impl LegendEntry {
+    /// A series: the plot has at least one mark in this colour.
     pub fn new(label: impl Into<String>, mark: Mark) -> Self {
-        LegendEntry { label: label.into(), mark }
+        LegendEntry { label: label.into(), mark, key: false }
     }
+
+    /// A key to the marks' styles (see [`LegendEntry::key`]).
+    pub fn key(label: impl Into<String>, mark: Mark) -> Self {
+        LegendEntry { label: label.into(), mark, key: true }
+    }
+
+    fn color(&self) -> RGBColor {
+        match self.mark {
+            Mark::Box(c) | Mark::Line(c) | Mark::Dashed(c) => c,
+        }
+    }
+}
+
+/// Writes on the `<svg>` element what the chart claims to show, for checks that read the
+/// drawing: `data-plot` is the plotting area (x0 y0 x1 y1, in the SVG's own coordinates) and
+/// `data-series` the series the legend names, as JSON `[[label, "#rrggbb"], …]`.
+fn annotate(svg: &str, plot: (Range<i32>, Range<i32>), legend: &[LegendEntry]) -> String {
+    let series: Vec<(&str, String)> = legend
+        .iter()
+        .filter(|e| !e.key)
+        .map(|e| {
+            let c = e.color();
+            (e.label.as_str(), format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2))
+        })
+        .collect();
+    let json = serde_json::to_string(&series).expect("strings serialize");
+    let attr = json.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    let (x, y) = plot;
+    let tag = format!(r#"<svg data-plot="{} {} {} {}" data-series="{attr}""#, x.start, y.start, x.end, y.end);
+    svg.replacen("<svg", &tag, 1)
 }
 
 /// What every chart has.
@@ -360,6 +394,7 @@ fn plot(
 ) -> Result<String, ChartError> {
     register_font();
     let mut svg = String::new();
+    let plot_pixels;
     {
         // First pass on a scratch area to measure the legend and the y labels.
         let mut scratch = String::new();
@@ -419,9 +454,10 @@ fn plot(
         }
         mesh.draw()?;
         body(&mut chart)?;
+        plot_pixels = chart.plotting_area().get_pixel_range();
         root.present()?;
     }
-    Ok(svg)
+    Ok(annotate(&svg, plot_pixels, legend))
 }
 
 #[cfg(test)]
@@ -439,6 +475,9 @@ mod tests {
         )
         .unwrap();
         assert!(svg.contains("<svg") && svg.contains("3 B"));
+        // The chart says what it shows: its plotting area and the one series it names.
+        assert!(svg.contains(r#"data-series="[[&quot;x&quot;,&quot;#ff0000&quot;]]""#), "{svg:.300}");
+        assert!(svg.contains("data-plot=\""));
     }
 
     #[test]

@@ -42,8 +42,16 @@ pub(super) fn cell_samples(
     let mut samples = Vec::new();
     let mut missing = Vec::new();
     for payload in &payloads {
-        let vals: Vec<Option<f64>> =
-            names.iter().map(|n| view.closed(payload, op, n, c.concurrency).and_then(get)).collect();
+        let cells: Vec<_> = names.iter().map(|n| view.closed(payload, op, n, c.concurrency)).collect();
+        if let Some(flagged) = cells.iter().flatten().find(|cell| !cell.flags.is_empty()) {
+            missing.push(format!(
+                "{} {op} (payload {payload}) is flagged: {}",
+                flagged.protocol,
+                flagged.flags.join("; ")
+            ));
+            continue;
+        }
+        let vals: Vec<Option<f64>> = cells.iter().map(|cell| cell.and_then(get)).collect();
         if let Some(i) = vals.iter().position(Option::is_none) {
             missing.push(format!("{} {op} (payload {payload})", names[i]));
             continue;
@@ -76,7 +84,7 @@ pub(super) fn cell_samples(
         return Err(if missing.is_empty() {
             "no payload to compare".into()
         } else {
-            format!("no closed-loop measurement of {}", missing.join(", "))
+            format!("no usable closed-loop measurement: {}", missing.join(", "))
         });
     }
     Ok(samples)

@@ -25,9 +25,12 @@ pub(in crate::report) fn cpu_blocks(view: &View<'_>) -> Result<Vec<Block>, Repor
             charts: vec![chart(view, &payload, &ops)?],
             tables: Vec::new(),
         };
-        let sides: [(&str, CellFigure); 2] = [
+        let sides: [(&str, CellFigure); 3] = [
             ("server CPU per op", |c| c.resources.server_cpu_us_per_op),
             ("client (harness) CPU per op", |c| c.resources.client_cpu_us_per_op),
+            ("client decode per op (bytes to domain types; not in latency)", |c| {
+                c.client_decode.as_ref().map(|d| d.mean_ns / 1e3)
+            }),
         ];
         for (side, get) in sides {
             block.tables.push(table(view, &payload, &ops, side, get));
@@ -72,8 +75,8 @@ fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, Rep
         plot_height: 320,
     };
     let extra = [
-        LegendEntry::new("server (solid)", Mark::Box(grey)),
-        LegendEntry::new("client (pale, stacked)", Mark::Box(charts::pale(grey, 0.45))),
+        LegendEntry::key("server (solid)", Mark::Box(grey)),
+        LegendEntry::key("client (pale, stacked)", Mark::Box(charts::pale(grey, 0.45))),
     ];
     let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
     let conc = view.levels(payload).first().copied().unwrap_or(0);

@@ -257,8 +257,8 @@ fn open_loop_chart(
     let y = Axis::log_covering(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), Unit::Nanos);
     let grey = RGBColor(110, 110, 110);
     let extra = [
-        LegendEntry::new("solid: corrected", Mark::Line(grey)),
-        LegendEntry::new("dashed: uncorrected", Mark::Dashed(grey)),
+        LegendEntry::key("solid: corrected", Mark::Line(grey)),
+        LegendEntry::key("dashed: uncorrected", Mark::Dashed(grey)),
     ];
     let rate = cells.iter().find_map(|c| c.rate).unwrap_or(0.0);
     let frame = Frame {
@@ -292,6 +292,8 @@ fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
         "p99.9",
         "send lag p50",
         "p99",
+        "connection wait p99",
+        "missed sends",
     ]);
     for c in cells {
         let three = |l: Option<&Latency>| match l {
@@ -307,6 +309,12 @@ fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
         row.extend(three(c.latency_uncorrected.as_ref()));
         let lag = three(c.send_lag.as_ref());
         row.extend(lag.into_iter().take(2));
+        row.push(
+            c.connection_wait
+                .as_ref()
+                .map_or_else(|| td_class("–", "na"), |w| td(fmt::nanos(w.p99_ns as f64))),
+        );
+        row.push(td(c.missed.to_string()));
         t.rows.push(row);
     }
     t

@@ -88,19 +88,16 @@ pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
         out.push("Server and client were not pinned to separate cores: they competed for CPU.".into());
     }
     for c in &r.cells {
-        let errors: u64 = c.errors.values().sum();
-        if errors > 0 {
-            let kinds: Vec<String> = c.errors.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-            let sample = c.error_samples.values().next().cloned().unwrap_or_default();
+        if !c.flags.is_empty() {
+            let sample = c.error_samples.values().next().map(|s| format!(" — e.g. {s}")).unwrap_or_default();
             out.push(format!(
-                "{} {} ({}, {} c={}): {errors} error(s) besides {} recorded operations: {} — e.g. {sample}",
+                "{} {} ({}, {} c={}) is flagged, and feeds no claim: {}{sample}",
                 c.protocol,
                 c.operation,
                 c.payload,
                 c.mode,
                 c.concurrency,
-                c.ops,
-                kinds.join(", ")
+                c.flags.join("; ")
             ));
         }
         if let Some(rate) = c.rate

@@ -68,10 +68,15 @@ fn anatomy_chart(view: &View<'_>, payload: &str, op: Operation) -> Result<Chart,
             ]
         })
         .collect();
+    // The legend names the layers some bar shows (no operation here sends data, for one).
+    let shown =
+        |shade: RGBColor| rows.iter().flat_map(|r| &r.segments).any(|(len, c)| *len > 0.0 && *c == shade);
     let mut legend = Vec::new();
     for (dir, colour) in [("sent", SENT), ("received", RECEIVED)] {
         for (layer, shade) in ["data", "envelope", "framing"].iter().zip(shades(colour)) {
-            legend.push(LegendEntry::new(format!("{layer} {dir}"), Mark::Box(shade)));
+            if shown(shade) {
+                legend.push(LegendEntry::new(format!("{layer} {dir}"), Mark::Box(shade)));
+            }
         }
     }
     let title = format!("{op}: bytes per operation by layer ({payload})");
