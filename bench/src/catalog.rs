@@ -88,12 +88,31 @@ pub struct OpParams {
     pub new_order: NewOrder,
     /// Idempotency key of create-order; import item i uses `{key}-{i}`. None: no key.
     pub idempotency_key: Option<String>,
+    /// Per operation, the messages a reference protocol (gRPC) exchanges for it: what the
+    /// floor's echo variant reproduces with bytes that need no store or codec work. Empty
+    /// until measured from a reference store ([`crate::clients::grpc::message_shapes`]).
+    pub echo: std::sync::Arc<std::collections::BTreeMap<Operation, Vec<Exchange>>>,
+}
+
+/// One exchange of an operation's messages: a request of `request` bytes and the messages
+/// that answer it (none: the request is answered later, with a later one's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub request: usize,
+    pub replies: Vec<usize>,
 }
 
 impl OpParams {
     /// Parameters that work against any fixtures of at least one user with orders.
     pub fn new(user_id: Id, n: u32, order_ids: Vec<Id>) -> Self {
-        OpParams { user_id, n, order_ids, new_order: sample_new_order(user_id), idempotency_key: None }
+        OpParams {
+            user_id,
+            n,
+            order_ids,
+            new_order: sample_new_order(user_id),
+            idempotency_key: None,
+            echo: Default::default(),
+        }
     }
 
     /// The key of import item `i`.
@@ -134,10 +153,18 @@ pub fn sample_new_order(user_id: Id) -> NewOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     User(User),
-    UserOrders { name: String, orders: Vec<OrderSummary> },
+    UserOrders {
+        name: String,
+        orders: Vec<OrderSummary>,
+    },
     Orders(Vec<Order>),
-    Created { order: Order, replayed: bool },
+    Created {
+        order: Order,
+        replayed: bool,
+    },
     Imported(ImportSummary),
+    /// Bytes instead of records (the floor's echo): the size of every message received.
+    Echoed(Vec<usize>),
 }
 
 /// The store's own answer for a read operation; `None` for writes (which are checked by

@@ -70,7 +70,15 @@ fn report_renders_and_loads_cleanly_in_a_browser() {
     require_browser_tools();
     let out = tempdir("smoke");
     let run = wirebench()
-        .args(["run", "--profile", "smoke", "--no-pin", "--protocols", "rest,grpc,floor,ws,graphql", "--out"])
+        .args([
+            "run",
+            "--profile",
+            "smoke",
+            "--no-pin",
+            "--protocols",
+            "rest,grpc,floor,floor-echo,ws,graphql",
+            "--out",
+        ])
         .arg(&out)
         .stderr(Stdio::inherit())
         .output()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use wirebench::catalog::{OpParams, Operation};
 use wirebench::clients::PROTOCOLS;
+use wirebench::clients::grpc::message_shapes;
 use wirebench::serve::{ServeArgs, start};
 use wirebench::wire::{Dir, Framing};
 
@@ -13,6 +14,8 @@ use wirebench::wire::{Dir, Framing};
 async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
     let args = ServeArgs::ephemeral("small", 42);
     let started = start(&args).await.unwrap();
+    let shapes = message_shapes(&started.store, &OpParams::new(2, 5, vec![3, 5, 8])).await.unwrap();
+    let shapes = std::sync::Arc::new(shapes);
     let mut checked = Vec::new();
     for protocol in PROTOCOLS {
         let addr = started.addr(protocol.server()).unwrap();
@@ -24,6 +27,7 @@ async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
             let what = format!("{} {op}", protocol.name());
             for i in 0..3 {
                 let mut params = OpParams::new(2, 5, vec![3, 5, 8]);
+                params.echo = shapes.clone();
                 params.idempotency_key = op.writes().then(|| format!("wire-{}-{op}-{i}", protocol.name()));
                 conn.call(op, &params).await.unwrap_or_else(|e| panic!("{what}: {e}"));
             }

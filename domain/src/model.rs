@@ -177,6 +177,23 @@ pub fn order_total(items: &[LineItem]) -> i64 {
 }
 
 impl NewOrder {
+    /// The order this request becomes when the store gives it `id` at `now`: pending, its
+    /// total the sum of its items, its time at millisecond precision (which survives every
+    /// wire format unchanged).
+    pub fn into_order(self, id: Id, now: chrono::DateTime<chrono::Utc>) -> Order {
+        use chrono::SubsecRound as _;
+        Order {
+            id,
+            user_id: self.user_id,
+            status: OrderStatus::Pending,
+            total_cents: order_total(&self.items),
+            items: self.items,
+            currency: self.currency,
+            shipping_address: self.shipping_address,
+            created_at: now.trunc_subsecs(3),
+        }
+    }
+
     /// Checks a new order before anything is stored or claimed (so a rejected request does
     /// not use up its idempotency key, as with Stripe).
     pub fn validate(&self) -> Result<(), crate::DomainError> {

@@ -10,15 +10,13 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 use tokio::sync::broadcast;
 
 use crate::DomainError;
 use crate::fixtures::Fixtures;
 use crate::idempotency::{Claim, DEFAULT_TTL, Idempotency};
-use crate::model::{
-    BatchItem, Created, Id, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, User, order_total,
-};
+use crate::model::{BatchItem, Created, Id, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, User};
 use crate::query::{OrderQuery, Page, Sort, check_limit, decode_user_cursor, user_cursor};
 
 /// Most orders one batch create may carry.
@@ -222,6 +220,11 @@ impl Store {
         query.page(orders)
     }
 
+    /// The id the next created order will get (not a store call: no latency is added).
+    pub fn next_order_id(&self) -> Id {
+        self.read().next_order_id
+    }
+
     /// One order.
     pub async fn get_order(&self, id: Id) -> Result<Order, DomainError> {
         self.call().await;
@@ -293,17 +296,7 @@ impl Store {
         }
         let id = t.next_order_id;
         t.next_order_id += 1;
-        let order = Order {
-            id,
-            user_id: new.user_id,
-            status: OrderStatus::Pending,
-            total_cents: order_total(&new.items),
-            items: new.items,
-            currency: new.currency,
-            shipping_address: new.shipping_address,
-            // Millisecond precision survives every wire format unchanged.
-            created_at: Utc::now().trunc_subsecs(3),
-        };
+        let order = new.into_order(id, Utc::now());
         t.orders.insert(id, order.clone());
         t.by_user.entry(order.user_id).or_default().insert(id);
         self.publish(&mut t, OrderEventKind::Created, &order);

@@ -1,7 +1,9 @@
 //! The floor: a raw-TCP, length-prefixed protocol that gives the machine's own
-//! request/response cost. It carries the same protobuf messages as gRPC and does the same
-//! store work (through [`crate::pb_ops`]), but with no HTTP, no HTTP/2 framing and no gRPC
-//! prefix — so the gap between a protocol and the floor is what that protocol's layers cost.
+//! request/response cost. Its catalog operations carry the same protobuf messages as gRPC and
+//! do the same store work (through [`crate::pb_ops`]), with no HTTP, no HTTP/2 framing and no
+//! gRPC prefix. `FILL` and `SINK` do no store or codec work at all: they move bytes of
+//! given sizes, so a client can reproduce another protocol's message pattern and measure
+//! the pure transport cost of those sizes (the `floor-echo` variant).
 //!
 //! Wire format, both directions: `u32` big-endian length of what follows, then the body.
 //! A request body is `[op: u8][protobuf message]`; a reply body is `[kind: u8][bytes]`.
@@ -18,6 +20,12 @@
 //! | 6 `IMPORT_ITEM` | CreateOrderRequest | none (buffered) |
 //! | 7 `IMPORT_COMMIT` | empty | `OK` ImportSummary for the buffered items |
 //! | 8 `TRACK` | TrackRequest | `OK` TrackReply |
+//! | 9 `FILL` | `u32` count, `count` × `u32` size, then any bytes | one `ITEM` of each size (zero bytes), then `END` |
+//! | 10 `SINK` | any bytes | none |
+//!
+//! A stream's items are written as they are produced and flushed when nothing more is ready
+//! (here: once, after the last), as hyper, tonic and the WebSocket writer do with messages
+//! that are ready together; the client times each as it arrives.
 //!
 //! Errors are `ERROR` replies whose bytes are `code: message` in UTF-8 (domain codes, or
 //! `malformed_message`, `unknown_op`, `too_large`); the connection stays usable.
@@ -46,7 +54,33 @@ pub mod op {
     pub const IMPORT_ITEM: u8 = 6;
     pub const IMPORT_COMMIT: u8 = 7;
     pub const TRACK: u8 = 8;
+    pub const FILL: u8 = 9;
+    pub const SINK: u8 = 10;
 }
+
+/// Largest `FILL` reply, per item.
+pub const MAX_FILL: usize = 16 * 1024 * 1024;
+
+/// The sizes a `FILL` request asks for and the length of the list that says so, or why the
+/// request is malformed.
+pub fn fill_sizes(body: &[u8]) -> Result<(Vec<usize>, usize), String> {
+    let word = |at: usize| -> Result<usize, String> {
+        let bytes = body.get(at..at + 4).ok_or("a FILL request shorter than its size list")?;
+        Ok(u32::from_be_bytes(bytes.try_into().expect("4 bytes")) as usize)
+    };
+    let count = word(0)?;
+    if count > MAX_FILL_ITEMS {
+        return Err(format!("a FILL of {count} items (at most {MAX_FILL_ITEMS})"));
+    }
+    let sizes = (0..count).map(|i| word(4 + 4 * i)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(big) = sizes.iter().find(|s| **s > MAX_FILL) {
+        return Err(format!("a FILL item of {big} bytes (at most {MAX_FILL})"));
+    }
+    Ok((sizes, 4 + 4 * count))
+}
+
+/// Most items one `FILL` may ask for.
+pub const MAX_FILL_ITEMS: usize = 100_000;
 
 /// Reply kinds.
 pub mod kind {
@@ -260,6 +294,8 @@ impl Conn {
                     run(&[], sc, |()| pb_ops::import(store, items)).await
                 }
                 op::STREAM_ORDERS => return self.stream(store, body).await,
+                op::FILL => return self.fill(body).await,
+                op::SINK => return Ok(Answer::Written),
                 op::IMPORT_ITEM => return Ok(self.import_item(body)),
                 other => return Ok(Answer::Error(format!("unknown_op: {other}"))),
             };
@@ -276,6 +312,29 @@ impl Conn {
             write_message(&mut self.w, kind::ITEM, order, &mut self.scratch).await?;
         }
         write_frame(&mut self.w, kind::END, &(page.orders.len() as u32).to_be_bytes()).await?;
+        Ok(Answer::Written)
+    }
+
+    /// Writes one `ITEM` of zero bytes per size asked for, then `END`: no store, no codec,
+    /// only the transport.
+    async fn fill(&mut self, body: &[u8]) -> std::io::Result<Answer> {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let sizes = match fill_sizes(body) {
+            Ok((sizes, _)) => sizes,
+            Err(e) => return Ok(Answer::Error(format!("malformed_message: {e}"))),
+        };
+        for size in &sizes {
+            let len = u32::try_from(size + 1).map_err(|_| std::io::Error::other("item over 4 GiB"))?;
+            self.w.write_all(&len.to_be_bytes()).await?;
+            self.w.write_all(&[kind::ITEM]).await?;
+            let mut left = *size;
+            while left > 0 {
+                let n = left.min(ZEROS.len());
+                self.w.write_all(&ZEROS[..n]).await?;
+                left -= n;
+            }
+        }
+        write_frame(&mut self.w, kind::END, &(sizes.len() as u32).to_be_bytes()).await?;
         Ok(Answer::Written)
     }
 

@@ -168,3 +168,30 @@ async fn shutdown_finishes_the_request_in_hand() {
     assert_eq!(end, Frame::End);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn fill_moves_the_sizes_asked_for_and_sink_takes_bytes_without_a_reply() {
+    let server = TestServer::start(&floor::Floor, default_ctx()).await;
+    let mut c = Client::connect(&server).await;
+    // Bytes without a reply, then a FILL of three items and 5 bytes of padding.
+    c.send(op::SINK, &[7; 100]).await;
+    let mut fill = 3u32.to_be_bytes().to_vec();
+    for size in [3u32, 0, 70_000] {
+        fill.extend(size.to_be_bytes());
+    }
+    fill.extend([1; 5]);
+    c.send(op::FILL, &fill).await;
+    for size in [3, 0, 70_000] {
+        assert_eq!(c.reply().await, kind::ITEM);
+        assert_eq!(c.frame.len() - 1, size);
+        assert!(c.frame[1..].iter().all(|b| *b == 0));
+    }
+    assert_eq!((c.reply().await, &c.frame[1..]), (kind::END, &3u32.to_be_bytes()[..]));
+    // A list shorter than it says is an error, and the connection serves on.
+    let err = c.error(op::FILL, &[0, 0, 0, 2, 0, 0, 0, 1]).await;
+    assert!(err.starts_with("malformed_message"), "{err}");
+    assert_eq!(floor::fill_sizes(&[0, 0, 0, 1, 0, 0, 0, 9, 42]), Ok((vec![9], 8)));
+    let user: pb::User = c.call(op::GET_USER, &pb::GetUserRequest { id: 1 }).await;
+    assert_eq!(user.id, 1);
+    server.stop().await;
+}

@@ -38,7 +38,8 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &graphql::GRAPHQL,
     &graphql::GRAPHQL_NO_DATALOADER,
     &ws::Ws,
-    &floor::Floor,
+    &floor::FLOOR,
+    &floor::FLOOR_ECHO,
 ];
 
 /// Looks a variant up by name.
@@ -58,6 +59,11 @@ pub trait Protocol: Drive + Sync {
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
         let _ = op;
         None
+    }
+    /// Whether answers carry the catalog's records (false: stand-in bytes of the same sizes,
+    /// [`Outcome::Echoed`]).
+    fn carries_records(&self) -> bool {
+        true
     }
 }
 
@@ -227,7 +233,9 @@ impl ClientError {
     }
 }
 
-/// Records message arrival times for stream operations.
+/// Records message arrival times for stream operations: when the read that delivered a
+/// message returned (the counting layer's last-answer stamp when the message is taken), so
+/// decoding it is not included, as it is not in latency.
 #[derive(Debug)]
 pub struct Marks {
     start: Instant,
@@ -239,8 +247,11 @@ impl Marks {
         Marks { start: Instant::now(), times: Vec::with_capacity(expected) }
     }
 
-    pub(crate) fn mark(&mut self) {
-        self.times.push(self.start.elapsed());
+    /// A message was taken off `counters`' connection.
+    pub(crate) fn mark(&mut self, counters: &WireCounters) {
+        let now = Instant::now();
+        let at = counters.last_answer().filter(|t| *t >= self.start && *t <= now).unwrap_or(now);
+        self.times.push(at - self.start);
     }
 
     pub(crate) fn into_times(self) -> Vec<Duration> {

@@ -442,7 +442,7 @@ impl Operations for RestConnection {
             let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
             pending.extend_from_slice(&data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                marks.mark();
+                marks.mark(&self.counters);
                 orders.push(self.json::<Order>(&pending[..end])?);
                 pending.drain(..=end);
             }

@@ -194,7 +194,7 @@ impl Operations for WsConnection {
             let msg = self.receive::<Order>(id).await?;
             match (msg.kind.as_str(), msg.data) {
                 ("item", Some(order)) => {
-                    marks.mark();
+                    marks.mark(&self.counters);
                     orders.push(order);
                 }
                 ("end", _) => break,

@@ -160,6 +160,13 @@ async fn run_payload(
     let reference = Store::with_fixtures(StoreConfig::default(), fixtures);
     let mut params = OpParams::new(1, args.n, track_ids);
     params.new_order = crate::catalog::sample_new_order(writes_user);
+    // Writes carry a key as long as a timed gRPC write's (see `Sweep::spec`).
+    let mut sizing = params.clone();
+    sizing.idempotency_key = Some(format!("{stamp}-grpc-create-order-1-false-0-0"));
+    let shapes = crate::clients::grpc::message_shapes(&reference, &sizing)
+        .await
+        .context("sizing gRPC's messages on the reference store, for floor-echo")?;
+    params.echo = Arc::new(shapes);
 
     let mut child = match &args.target {
         Some(_) => None,

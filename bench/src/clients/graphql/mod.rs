@@ -336,7 +336,7 @@ impl Operations for GraphqlConnection {
         let sid = self.subscribe(&stream_orders(), json!({ "n": p.n })).await?;
         let mut orders = Vec::with_capacity(p.n as usize);
         while let Some(d) = self.next_message::<StreamData>(&sid).await? {
-            marks.mark();
+            marks.mark(&self.counters);
             orders.push(self.counters.decoding(|| d.stream_orders.into_domain())?);
         }
         Ok(Call::new(Outcome::Orders(orders)).messages(marks))

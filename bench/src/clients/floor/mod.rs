@@ -1,6 +1,10 @@
-//! Client of the raw-TCP floor protocol (`wirebench_servers::floor` documents the frames),
+//! Clients of the raw-TCP floor protocol (`wirebench_servers::floor` documents the frames),
 //! and its dissector: a frame's 4-byte length prefix and its op or kind byte are framing;
 //! its protobuf message is a document whose records depend on the op.
+//!
+//! Two variants: `floor` runs the catalog with gRPC's protobuf messages and the same store
+//! work; `floor-echo` ([`echo`]) moves, per operation, bytes of exactly the sizes gRPC's
+//! messages have, with no store or codec work: the machine's transport cost for them.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,12 +23,18 @@ use crate::wire::dissect::{Dissect, WireError, attribute_doc, parse_buffered};
 use crate::wire::docs::Doc;
 use crate::wire::{Counted, Dir, Dissector, Framing, Layer, Tally, WireCounters};
 
+pub mod echo;
+
+pub use self::echo::FLOOR_ECHO;
+
 /// Largest reply the client accepts.
 const MAX_REPLY: usize = 256 * 1024 * 1024;
 
-/// The floor protocol.
+/// The floor protocol, running the catalog.
 #[derive(Debug)]
 pub struct Floor;
+
+pub static FLOOR: Floor = Floor;
 
 impl Protocol for Floor {
     fn name(&self) -> &'static str {
@@ -32,7 +42,7 @@ impl Protocol for Floor {
     }
 
     fn describe(&self) -> &'static str {
-        "raw TCP, 4-byte length prefix, protobuf messages: no HTTP at all"
+        "raw TCP, 4-byte length prefix, gRPC's protobuf messages and store work: no HTTP at all"
     }
 
     fn server(&self) -> &'static str {
@@ -44,16 +54,7 @@ impl Client for Floor {
     type Conn = FloorConnection;
 
     async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<FloorConnection, ClientError> {
-        let dissector = Dissector::new(FloorFrames::default());
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-        let (r, w) = tokio::io::split(stream);
-        Ok(FloorConnection {
-            r: BufReader::new(r),
-            w: BufWriter::new(w),
-            counters,
-            frame: Vec::new(),
-            scratch: Vec::new(),
-        })
+        FloorConnection::open(addr).await
     }
 }
 
@@ -70,7 +71,9 @@ impl FloorFrames {
     /// What a frame's message is: a request of `code`, or a reply of `code` to `request`.
     fn doc(dir: Dir, code: u8, request: Option<u8>) -> Doc {
         match (dir, code, request) {
-            (Dir::Sent, op::ECHO, _) | (Dir::Received, kind::OK, Some(op::ECHO)) => Doc::OpaqueData,
+            (Dir::Sent, op::ECHO | op::SINK, _)
+            | (Dir::Received, kind::OK, Some(op::ECHO))
+            | (Dir::Received, kind::ITEM, Some(op::FILL)) => Doc::OpaqueData,
             (Dir::Sent, op::CREATE_ORDER | op::IMPORT_ITEM, _) => Doc::Protobuf(&["$.2"]),
             (Dir::Sent, _, _) => Doc::Protobuf(&[]),
             (Dir::Received, kind::ITEM, _) => Doc::Protobuf(&["$"]),
@@ -91,8 +94,15 @@ impl FloorFrames {
         let request = match dir {
             Dir::Sent => {
                 t.request();
-                if code != op::IMPORT_ITEM {
+                if !matches!(code, op::IMPORT_ITEM | op::SINK) {
                     self.awaiting.push_back(code);
+                }
+                if code == op::FILL {
+                    // The size list says what to send back; the rest stands in for a request.
+                    let (_, list) = wirebench_servers::floor::fill_sizes(message).map_err(WireError)?;
+                    t.attribute(dir, Layer::Envelope, list);
+                    t.attribute(dir, Layer::Data, message.len() - list);
+                    return Ok(());
                 }
                 None
             }
@@ -146,6 +156,29 @@ pub struct FloorConnection {
 }
 
 impl FloorConnection {
+    async fn open(addr: SocketAddr) -> Result<FloorConnection, ClientError> {
+        let dissector = Dissector::new(FloorFrames::default());
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (r, w) = tokio::io::split(stream);
+        Ok(FloorConnection {
+            r: BufReader::new(r),
+            w: BufWriter::new(w),
+            counters,
+            frame: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Sends one request frame of raw bytes (not flushed).
+    async fn send_raw(&mut self, code: u8, body: &[u8]) -> Result<(), ClientError> {
+        write_frame(&mut self.w, code, body).await?;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ClientError> {
+        Ok(self.w.flush().await?)
+    }
+
     /// Sends one request frame (not flushed).
     async fn send(&mut self, code: u8, msg: &impl Message) -> Result<(), ClientError> {
         self.scratch.clear();
@@ -226,7 +259,7 @@ impl Operations for FloorConnection {
         loop {
             match self.receive().await? {
                 kind::ITEM => {
-                    marks.mark();
+                    marks.mark(&self.counters);
                     got.push(self.body::<pb::Order>()?);
                 }
                 kind::END => break,
