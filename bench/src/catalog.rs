@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use wirebench_domain::{
     Address, Id, ImportSummary, LineItem, NewOrder, Order, OrderQuery, OrderSummary, Store, User,
+    UserRecentOrders,
 };
 
 /// One logical operation of the catalog (see the design's table).
@@ -17,6 +18,9 @@ pub enum Operation {
     GetUser,
     /// A user's name and their N most recent orders' id, total and status.
     UserOrders,
+    /// The first N users, each with their N most recent orders' id, total and status: where
+    /// N+1 requests or N+1 store calls show.
+    UsersOrders,
     /// A page of N full orders.
     ListOrders,
     /// N orders delivered as N messages, timed per message.
@@ -30,9 +34,10 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 8] = [
         Operation::GetUser,
         Operation::UserOrders,
+        Operation::UsersOrders,
         Operation::ListOrders,
         Operation::StreamOrders,
         Operation::CreateOrder,
@@ -44,6 +49,7 @@ impl Operation {
         match self {
             Operation::GetUser => "get-user",
             Operation::UserOrders => "user-orders",
+            Operation::UsersOrders => "users-orders",
             Operation::ListOrders => "list-orders",
             Operation::StreamOrders => "stream-orders",
             Operation::CreateOrder => "create-order",
@@ -76,7 +82,7 @@ impl std::str::FromStr for Operation {
 }
 
 /// Parameters of one execution of an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpParams {
     /// The user that get-user and user-orders ask about.
     pub user_id: Id,
@@ -91,6 +97,7 @@ pub struct OpParams {
     /// Per operation, the messages a reference protocol (gRPC) exchanges for it: what the
     /// floor's echo variant reproduces with bytes that need no store or codec work. Empty
     /// until measured from a reference store ([`crate::clients::grpc::message_shapes`]).
+    #[serde(skip)]
     pub echo: std::sync::Arc<std::collections::BTreeMap<Operation, Vec<Exchange>>>,
 }
 
@@ -150,13 +157,14 @@ pub fn sample_new_order(user_id: Id) -> NewOrder {
 // One outcome exists per call and is compared, not stored: boxing the user would only add
 // an allocation per get-user call.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     User(User),
     UserOrders {
         name: String,
         orders: Vec<OrderSummary>,
     },
+    UsersOrders(Vec<UserRecentOrders>),
     Orders(Vec<Order>),
     Created {
         order: Order,
@@ -180,6 +188,15 @@ pub async fn expected(
             let name = store.get_user(p.user_id).await?.name;
             let orders = store.user_orders(p.user_id, &OrderQuery::recent(p.n)).await?.items;
             Outcome::UserOrders { name, orders: orders.iter().map(OrderSummary::from).collect() }
+        }
+        Operation::UsersOrders => {
+            let mut out = Vec::new();
+            for user in store.list_users(None, p.n).await?.items {
+                let orders = store.user_orders(user.id, &OrderQuery::recent(p.n)).await?.items;
+                let orders = orders.iter().map(OrderSummary::from).collect();
+                out.push(UserRecentOrders { id: user.id, name: user.name, orders });
+            }
+            Outcome::UsersOrders(out)
         }
         Operation::ListOrders | Operation::StreamOrders => Outcome::Orders(
             store.list_orders(&OrderQuery { limit: p.n, ..OrderQuery::default() }).await?.items,

@@ -12,7 +12,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{OpParams, Operation, Outcome, check_write, expected};
 use crate::clients::{ClientError, Protocol};
+use crate::control::Control;
 use wirebench_domain::Store;
+
+/// What a read is compared with: a store with the same fixtures, or the server's own store
+/// asked through its control channel (exact even after writes changed it).
+#[derive(Debug, Clone, Copy)]
+pub enum Reference<'a> {
+    Local(&'a Store),
+    Server(&'a Control),
+}
+
+impl Reference<'_> {
+    /// The reference's answer to a read (none for a write).
+    pub async fn expected(&self, op: Operation, p: &OpParams) -> Result<Option<Outcome>, String> {
+        match self {
+            Reference::Local(store) => expected(store, op, p).await.map_err(|e| e.to_string()),
+            Reference::Server(control) => control.expect(op, p).map_err(|e| format!("{e:#}")),
+        }
+    }
+}
 
 /// How long one check may take before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
@@ -80,7 +99,7 @@ pub async fn verify(
     addr: SocketAddr,
     op: Operation,
     params: &OpParams,
-    reference: &Store,
+    reference: Reference<'_>,
 ) -> Verdict {
     if let Some(reason) = protocol.unsupported(op) {
         return Verdict::Unsupported(reason);
@@ -100,7 +119,7 @@ pub fn verify_isolated(
     addr: SocketAddr,
     op: Operation,
     params: &OpParams,
-    reference: &Store,
+    reference: Reference<'_>,
 ) -> Verdict {
     let checked = std::thread::scope(|scope| {
         scope
@@ -122,7 +141,7 @@ async fn run(
     addr: SocketAddr,
     op: Operation,
     params: &OpParams,
-    reference: &Store,
+    reference: Reference<'_>,
 ) -> Result<(), String> {
     let mut conn = protocol.connect(addr, op).await.map_err(|e| e.to_string())?;
     let before = conn.counters().snapshot();
@@ -151,7 +170,7 @@ async fn run(
             Err(format!("received messages of {got:?} bytes, asked for {want:?}"))
         };
     }
-    match expected(reference, op, params).await.map_err(|e| format!("reference: {e}"))? {
+    match reference.expected(op, params).await.map_err(|e| format!("reference: {e}"))? {
         Some(want) if want == call.outcome => Ok(()),
         Some(want) => Err(difference(&want, &call.outcome)),
         None => check_write(params, &call.outcome),
@@ -159,7 +178,7 @@ async fn run(
 }
 
 /// A short description of how two outcomes differ.
-fn difference(want: &Outcome, got: &Outcome) -> String {
+pub fn difference(want: &Outcome, got: &Outcome) -> String {
     match (want, got) {
         (Outcome::Orders(w), Outcome::Orders(g)) if w.len() != g.len() => {
             format!("{} orders, expected {}", g.len(), w.len())

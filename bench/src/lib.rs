@@ -8,7 +8,8 @@
 //! - [`equivalence`]: every protocol must agree with the reference before it is timed.
 //! - [`run`]: `wirebench run`, the sweep; [`results`]: results.json and its schema.
 //! - [`report`]: `index.html`, the self-contained report of a results file.
-//! - [`serve`]: `wirebench serve`, every protocol over one shared store.
+//! - [`serve`]: `wirebench serve`, every protocol over one shared store; [`control`]: the
+//!   channel through which `run` asks its server child what only the server knows.
 //! - [`contracts`]: the generated contracts in `schema/`.
 
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod clients;
 pub mod codecs;
 pub mod compare;
 pub mod contracts;
+pub mod control;
 pub mod equivalence;
 pub mod kernel;
 pub mod load;

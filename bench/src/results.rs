@@ -159,6 +159,9 @@ pub struct EquivalenceResult {
     pub verdict: VerdictKind,
     /// The reason (unsupported) or the difference (fails).
     pub detail: Option<String>,
+    /// Store calls the server made for this one operation (when it agreed and the server's
+    /// control channel could count them): where N+1 store calls show.
+    pub store_calls: Option<u64>,
 }
 
 /// Latency summary plus the whole histogram.
@@ -352,9 +355,12 @@ pub struct Cell {
     /// Client time per successful operation decoding the answer's bytes into domain types
     /// (JSON or protobuf parsing, conversion, gzip inflation): not part of `latency`.
     pub client_decode: Option<Latency>,
-    /// Why this cell's figures need care (errors, missed sends, send lag, unmeasured CPU).
-    /// A flagged cell is shown, but never feeds a claim.
+    /// Why this cell's figures need care (errors, missed sends, send lag, unmeasured CPU,
+    /// answers that disagree with the server's store). A flagged cell is shown, but never
+    /// feeds a claim.
     pub flags: Vec<String>,
+    /// Answers checked while and after the cell ran.
+    pub checks: Checks,
     pub bytes: Bytes,
     /// Request waves per operation, counted on the socket: the requests that left before any
     /// answer to them arrived form one wave (the operation's application round trips).
@@ -365,6 +371,23 @@ pub struct Cell {
     /// Direction changes on the socket per operation (a request and its answer are 2).
     pub turns_per_op: f64,
     pub resources: Resources,
+}
+
+/// What a timed cell's answers were checked against.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Checks {
+    /// Writes whose answer was checked against their request as it arrived.
+    pub writes_checked: u64,
+    /// Records the writes created, read back from the server's store after the cell.
+    pub writes_read_back: u64,
+    /// Sampled reads (one in a thousand) compared with the server's store after the cell.
+    pub reads_compared: u64,
+    /// Answers that disagreed (each is also an error of the cell).
+    pub mismatches: u64,
+    /// The first disagreement.
+    pub mismatch: Option<String>,
+    /// Why some checks could not be made, if any could not.
+    pub unchecked: Option<String>,
 }
 
 /// Where a cell sits in the sweep.
@@ -412,7 +435,12 @@ pub fn flags(stats: &CellStats, mut problems: Vec<String>) -> Vec<String> {
 }
 
 /// Builds a cell from the engine's measurements.
-pub fn cell(at: CellPoint<'_>, stats: &CellStats, resources: Resources, problems: Vec<String>) -> Cell {
+pub fn cell(
+    at: CellPoint<'_>,
+    stats: &CellStats,
+    (resources, checks): (Resources, Checks),
+    problems: Vec<String>,
+) -> Cell {
     let per = |v: u64| v as f64 / stats.ops.max(1) as f64;
     Cell {
         protocol: at.protocol.to_owned(),
@@ -439,6 +467,7 @@ pub fn cell(at: CellPoint<'_>, stats: &CellStats, resources: Resources, problems
         missed: stats.missed,
         client_decode: Latency::of(&stats.decode),
         flags: flags(stats, problems),
+        checks,
         bytes: Bytes::of(stats),
         round_trips_per_op: per(stats.wire.waves),
         requests_per_op: per(stats.wire.requests),

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Pin the server's threads to these cores (comma-separated), e.g. `--cpus 0`.
     #[arg(long, value_delimiter = ',')]
     pub cpus: Vec<usize>,
+    /// Answer the harness's control commands on stdin and stdout (see `wirebench::control`):
+    /// what `wirebench run` passes to the server child it starts.
+    #[arg(long)]
+    pub control: bool,
 }
 
 impl ServeArgs {
@@ -56,6 +60,7 @@ impl ServeArgs {
             max_body_bytes: ServerConfig::default().max_body_bytes,
             addr_file: None,
             cpus: Vec::new(),
+            control: false,
         }
     }
 }
@@ -129,6 +134,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         std::fs::write(&tmp, serde_json::to_string(&addrs)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path)?;
+    }
+    if args.control {
+        let store = started.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::control::serve(store).await {
+                eprintln!("control channel: {e}");
+            }
+        });
     }
     let (users, orders) = started.store.counts();
     println!(

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use wirebench::catalog::{OpParams, Operation, Outcome};
 use wirebench::clients::grpc::message_shapes;
 use wirebench::clients::{Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol};
-use wirebench::equivalence::{Verdict, verify_isolated};
+use wirebench::equivalence::{Reference, Verdict, verify_isolated};
 use wirebench::serve::{ServeArgs, Started, start};
 use wirebench::wire::WireCounters;
 
@@ -47,7 +47,13 @@ async fn every_protocol_agrees_with_the_store_on_every_operation() {
             let key = op.writes().then(|| format!("eq-{}-{op}", protocol.name()));
             let p = sized(&started.store, key).await;
             let verdict = tokio::task::block_in_place(|| {
-                verify_isolated(*protocol, addr_of(&addrs, *protocol), op, &p, &started.store)
+                verify_isolated(
+                    *protocol,
+                    addr_of(&addrs, *protocol),
+                    op,
+                    &p,
+                    Reference::Local(&started.store),
+                )
             });
             match verdict {
                 Verdict::Agrees => agreed += 1,
@@ -177,6 +183,9 @@ impl Operations for Overstated {
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         self.overstated(Operation::UserOrders, p).await
     }
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.overstated(Operation::UsersOrders, p).await
+    }
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         self.overstated(Operation::ListOrders, p).await
     }
@@ -201,7 +210,7 @@ async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
     let addr = addrs["rest"];
     for (op, measured) in [(Operation::GetUser, 1), (Operation::UserOrders, 2)] {
         let verdict = tokio::task::block_in_place(|| {
-            verify_isolated(&MISCOUNTING, addr, op, &params(None), &started.store)
+            verify_isolated(&MISCOUNTING, addr, op, &params(None), Reference::Local(&started.store))
         });
         let Verdict::Fails(why) = verdict else { panic!("{op}: the gate let {verdict:?} through") };
         let want = format!(
@@ -213,7 +222,7 @@ async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
     // The honest client passes the same gate.
     let rest = wirebench::clients::protocol("rest").unwrap();
     let honest = tokio::task::block_in_place(|| {
-        verify_isolated(rest, addr, Operation::UserOrders, &params(None), &started.store)
+        verify_isolated(rest, addr, Operation::UserOrders, &params(None), Reference::Local(&started.store))
     });
     assert_eq!(honest, Verdict::Agrees);
     started.stop().await;

@@ -20,9 +20,24 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     let r = results_of(&out);
     assert_eq!(r["status"], "complete");
     assert_eq!(r["version"], wirebench::results::RESULTS_VERSION);
-    // Every equivalence verdict agrees or says why the variant does not apply.
+    // Every equivalence verdict agrees or says why the variant does not apply; the server
+    // counted the store calls of every agreeing check.
+    let mut calls = std::collections::BTreeMap::new();
     for e in r["equivalence"].as_array().unwrap() {
         assert_ne!(e["verdict"], "fails", "{e}");
+        if e["verdict"] == "agrees" {
+            calls.insert(
+                (e["protocol"].as_str().unwrap(), e["operation"].as_str().unwrap()),
+                e["store_calls"].as_u64().unwrap(),
+            );
+        }
+    }
+    // N+1 made visible: users-orders of N = 10 users is 11 store calls one user at a time,
+    // 2 when batched (the users, then all their orders).
+    for (protocol, want) in
+        [("rest", 11), ("rest-include", 2), ("graphql-no-dataloader", 11), ("graphql", 2), ("grpc", 2)]
+    {
+        assert_eq!(calls[&(protocol, "users-orders")], want, "{protocol}");
     }
     let cells = r["cells"].as_array().unwrap();
     for protocol in r["protocols"].as_array().unwrap() {
@@ -49,6 +64,17 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
             assert!(c["bytes"]["received_per_op"]["data_bytes"].as_f64().unwrap() > 0.0, "{what}");
             assert!(c["latency"]["p50_ns"].as_u64().unwrap() > 0, "{what}");
             assert_eq!(c["errors"].as_object().unwrap().len(), 0, "{what}: {}", c["error_samples"]);
+            // Writes were checked and read back from the server's store; reads were sampled.
+            let checks = &c["checks"];
+            assert_eq!(checks["mismatches"], 0, "{what}: {checks}");
+            if c["protocol"] != "floor-echo" {
+                let (key, why) = if c["operation"] == "create-order" || c["operation"] == "import-orders" {
+                    ("writes_read_back", "every created record")
+                } else {
+                    ("reads_compared", "the first read")
+                };
+                assert!(checks[key].as_u64().unwrap() > 0, "{what}: {why} is checked: {checks}");
+            }
             // Every successful call's decoding was timed, apart from its latency.
             assert_eq!(c["client_decode"]["count"], c["ops"], "{what}");
             // Both processes' CPU clocks were read over the cell's window.
@@ -58,7 +84,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
         }
     }
     let ops: std::collections::BTreeSet<_> = cells.iter().map(|c| c["operation"].as_str().unwrap()).collect();
-    assert_eq!(ops.len(), 7, "{ops:?}");
+    assert_eq!(ops.len(), wirebench::catalog::Operation::ALL.len(), "{ops:?}");
 
     // A run compared with itself: every cell matched, nothing changed, a page written.
     let results = out.join("latest").join("results.json");

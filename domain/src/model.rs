@@ -249,6 +249,16 @@ impl From<&Order> for OrderSummary {
     }
 }
 
+/// A user's id and name with a summary of their most recent orders, newest first (one
+/// entry of the catalog's users-orders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecentOrders {
+    pub id: Id,
+    pub name: String,
+    pub orders: Vec<OrderSummary>,
+}
+
 /// A created (or replayed) order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {

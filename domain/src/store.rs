@@ -16,7 +16,10 @@ use tokio::sync::broadcast;
 use crate::DomainError;
 use crate::fixtures::Fixtures;
 use crate::idempotency::{Claim, DEFAULT_TTL, Idempotency};
-use crate::model::{BatchItem, Created, Id, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, User};
+use crate::model::{
+    BatchItem, Created, Id, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, OrderSummary, User,
+    UserRecentOrders,
+};
 use crate::query::{OrderQuery, Page, Sort, check_limit, decode_user_cursor, user_cursor};
 
 /// Most orders one batch create may carry.
@@ -195,6 +198,30 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The first `limit` users in id order, each with their `orders` most recent orders
+    /// summarised: two store calls (the users, then every user's orders at once), the way a
+    /// server that batches answers users-orders.
+    pub async fn users_recent_orders(
+        &self,
+        limit: u32,
+        orders: u32,
+    ) -> Result<Vec<UserRecentOrders>, DomainError> {
+        let users = self.list_users(None, limit).await?.items;
+        let ids: Vec<Id> = users.iter().map(|u| u.id).collect();
+        let mut pages = self.orders_of_users(&ids, &OrderQuery::recent(orders)).await?;
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let orders = pages.remove(&u.id).map(|p| p.items).unwrap_or_default();
+                UserRecentOrders {
+                    id: u.id,
+                    name: u.name,
+                    orders: orders.iter().map(OrderSummary::from).collect(),
+                }
+            })
+            .collect())
     }
 
     /// All orders, filtered, sorted and paged.

@@ -249,6 +249,25 @@ impl TryFrom<pb::OrderSummary> for d::OrderSummary {
     }
 }
 
+impl From<d::UserRecentOrders> for pb::UserRecentOrders {
+    fn from(u: d::UserRecentOrders) -> Self {
+        pb::UserRecentOrders {
+            id: u.id,
+            name: u.name,
+            orders: u.orders.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<pb::UserRecentOrders> for d::UserRecentOrders {
+    type Error = ConvertError;
+
+    fn try_from(u: pb::UserRecentOrders) -> Result<Self, ConvertError> {
+        let orders = u.orders.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?;
+        Ok(d::UserRecentOrders { id: u.id, name: u.name, orders })
+    }
+}
+
 impl From<d::ImportSummary> for pb::ImportSummary {
     fn from(s: d::ImportSummary) -> Self {
         pb::ImportSummary {

@@ -22,6 +22,7 @@
 //! | 8 `TRACK` | TrackRequest | `OK` TrackReply |
 //! | 9 `FILL` | `u32` count, `count` × `u32` size, then any bytes | one `ITEM` of each size (zero bytes), then `END` |
 //! | 10 `SINK` | any bytes | none |
+//! | 11 `USERS_ORDERS` | ListUsersOrdersRequest | `OK` UsersOrders |
 //!
 //! A stream's items are written as they are produced and flushed when nothing more is ready
 //! (here: once, after the last), as hyper, tonic and the WebSocket writer do with messages
@@ -56,6 +57,7 @@ pub mod op {
     pub const TRACK: u8 = 8;
     pub const FILL: u8 = 9;
     pub const SINK: u8 = 10;
+    pub const USERS_ORDERS: u8 = 11;
 }
 
 /// Largest `FILL` reply, per item.
@@ -281,6 +283,7 @@ impl Conn {
                 }
                 op::GET_USER => run(body, sc, |req| pb_ops::get_user(store, req)).await,
                 op::USER_ORDERS => run(body, sc, |req| pb_ops::user_orders(store, req)).await,
+                op::USERS_ORDERS => run(body, sc, |req| pb_ops::users_orders(store, req)).await,
                 op::LIST_ORDERS => run(body, sc, |req| pb_ops::list_orders(store, req)).await,
                 op::CREATE_ORDER => run(body, sc, |req| pb_ops::create_order(store, req)).await,
                 op::TRACK => {

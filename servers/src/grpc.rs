@@ -151,6 +151,13 @@ impl Shop for ShopService {
         pb_ops::user_orders(&self.store, req.into_inner()).await.map(Response::new).map_err(status)
     }
 
+    async fn list_users_orders(
+        &self,
+        req: Request<pb::ListUsersOrdersRequest>,
+    ) -> Result<Response<pb::UsersOrders>, Status> {
+        pb_ops::users_orders(&self.store, req.into_inner()).await.map(Response::new).map_err(status)
+    }
+
     type ListOrdersStream = BoxStream<pb::Order>;
 
     async fn list_orders(

@@ -30,6 +30,16 @@ pub async fn user_orders(store: &Store, req: pb::GetUserOrdersRequest) -> Result
     })
 }
 
+/// users-orders: the first `limit` users, each with their `orders_limit` recent orders
+/// (two store calls: the users, then all their orders at once).
+pub async fn users_orders(
+    store: &Store,
+    req: pb::ListUsersOrdersRequest,
+) -> Result<pb::UsersOrders, OpError> {
+    let users = store.users_recent_orders(req.limit, req.orders_limit).await?;
+    Ok(pb::UsersOrders { users: users.into_iter().map(Into::into).collect() })
+}
+
 /// list-orders / stream-orders: one page of orders (a user's, newest first, or everyone's,
 /// in id order, unless `sort` says otherwise).
 pub async fn list_orders(store: &Store, req: pb::ListOrdersRequest) -> Result<pb::OrderPage, OpError> {

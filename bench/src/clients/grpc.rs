@@ -44,6 +44,8 @@ impl GrpcBodies {
             // CreateOrderResponse.order, TrackReply.order; the others are records whole.
             (Dir::Received, "CreateOrder") => Doc::Protobuf(&["$.1"]),
             (Dir::Received, "TrackOrders") => Doc::Protobuf(&["$.2"]),
+            // UsersOrders.users: each user with their orders.
+            (Dir::Received, "ListUsersOrders") => Doc::Protobuf(&["$.1"]),
             (Dir::Received, _) => Doc::Protobuf(&["$"]),
         }
     }
@@ -234,6 +236,12 @@ pub(crate) fn user_orders(reply: pb::UserOrders) -> Result<Outcome, ClientError>
     Ok(Outcome::UserOrders { name: reply.name, orders })
 }
 
+/// A UsersOrders reply as an outcome.
+pub(crate) fn users_orders(reply: pb::UsersOrders) -> Result<Outcome, ClientError> {
+    let users = reply.users.into_iter().map(TryInto::try_into).collect::<Result<_, _>>();
+    Ok(Outcome::UsersOrders(users.map_err(ClientError::decode)?))
+}
+
 /// The order of a TrackReply, checking it answers request `correlation_id`.
 pub(crate) fn tracked(
     reply: pb::TrackReply,
@@ -278,6 +286,9 @@ pub async fn message_shapes(
     let user_orders = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
     let summary = pb_ops::user_orders(reference, user_orders).await?;
     shapes.insert(Operation::UserOrders, one(user_orders.encoded_len(), vec![summary.encoded_len()]));
+    let users_orders = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
+    let users = pb_ops::users_orders(reference, users_orders).await?;
+    shapes.insert(Operation::UsersOrders, one(users_orders.encoded_len(), vec![users.encoded_len()]));
     let list = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
     let page = pb_ops::list_orders(reference, list.clone()).await?;
     let stream: Vec<usize> = page.orders.iter().map(Message::encoded_len).collect();
@@ -320,6 +331,7 @@ pub async fn message_shapes(
 mod path {
     pub const GET_USER: &str = "/wirebench.v1.Shop/GetUser";
     pub const USER_ORDERS: &str = "/wirebench.v1.Shop/GetUserOrders";
+    pub const USERS_ORDERS: &str = "/wirebench.v1.Shop/ListUsersOrders";
     pub const LIST_ORDERS: &str = "/wirebench.v1.Shop/ListOrders";
     pub const CREATE_ORDER: &str = "/wirebench.v1.Shop/CreateOrder";
     pub const IMPORT_ORDERS: &str = "/wirebench.v1.Shop/ImportOrders";
@@ -387,6 +399,12 @@ impl Operations for GrpcConnection {
         let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
         let reply: pb::UserOrders = self.unary(path::USER_ORDERS, req).await?;
         Ok(Call::new(self.convert(|| user_orders(reply))?))
+    }
+
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
+        let reply: pb::UsersOrders = self.unary(path::USERS_ORDERS, req).await?;
+        Ok(Call::new(self.convert(|| users_orders(reply))?))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {

@@ -136,6 +136,7 @@ pub trait Operations {
     fn counters(&self) -> &WireCounters;
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError>;
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError>;
@@ -148,6 +149,7 @@ pub async fn call<T: Operations>(conn: &mut T, op: Operation, p: &OpParams) -> R
     match op {
         Operation::GetUser => conn.get_user(p).await,
         Operation::UserOrders => conn.user_orders(p).await,
+        Operation::UsersOrders => conn.users_orders(p).await,
         Operation::ListOrders => conn.list_orders(p).await,
         Operation::StreamOrders => conn.stream_orders(p).await,
         Operation::CreateOrder => conn.create_order(p).await,

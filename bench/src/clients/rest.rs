@@ -18,7 +18,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use wirebench_domain::{Created, ImportSummary, Order, OrderSummary};
+use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -60,7 +60,7 @@ pub static REST_H2: Rest = Rest {
 };
 pub static REST_H2_CONCURRENT: Rest = Rest {
     name: "rest-h2-concurrent",
-    describe: "REST over HTTP/2 sending user-orders' two independent GETs at once on one connection",
+    describe: "REST over HTTP/2 sending independent GETs at once on one connection (user-orders' two, users-orders' N)",
     http2: true,
     fewer_round_trips: false,
     gzip: false,
@@ -68,7 +68,7 @@ pub static REST_H2_CONCURRENT: Rest = Rest {
 };
 pub static REST_INCLUDE: Rest = Rest {
     name: "rest-include",
-    describe: "REST over HTTP/1.1 using include=orders (1 GET) and the batch endpoint (1 POST)",
+    describe: "REST over HTTP/1.1 using include=orders (1 GET, also for N users) and the batch endpoint (1 POST)",
     http2: false,
     fewer_round_trips: true,
     gzip: false,
@@ -135,14 +135,14 @@ impl Protocol for Rest {
             _ if self.gzip && op == Operation::StreamOrders => Some(
                 "a gzip stream is buffered by the compressor, so per-message timing would not be a stream's",
             ),
-            Operation::UserOrders => None,
+            Operation::UserOrders | Operation::UsersOrders => None,
             _ if self.concurrent => {
-                Some("same requests as `rest-h2`: this variant differs only in user-orders")
+                Some("same requests as `rest-h2`: this variant differs only in user-orders and users-orders")
             }
             Operation::ImportOrders => None,
-            _ if self.fewer_round_trips => {
-                Some("same requests as `rest`: this variant differs only in user-orders and import-orders")
-            }
+            _ if self.fewer_round_trips => Some(
+                "same requests as `rest`: this variant differs only in user-orders, users-orders and import-orders",
+            ),
             _ => None,
         }
     }
@@ -207,6 +207,12 @@ struct PageOf<T> {
 
 #[derive(Deserialize)]
 struct NameOnly {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct IdAndName {
+    id: wirebench_domain::Id,
     name: String,
 }
 
@@ -351,17 +357,20 @@ impl RestConnection {
         Ok((self.json(&reply.body)?, replayed))
     }
 
-    /// Two requests at once on this HTTP/2 connection (both leave before either answer).
-    async fn get_both(&mut self, a: &str, b: &str) -> Result<(Reply, Reply), ClientError> {
+    /// GETs at once on this HTTP/2 connection (all leave before any answer); the replies in
+    /// order.
+    async fn get_all(&mut self, paths: &[String]) -> Result<Vec<Reply>, ClientError> {
         let Sender::H2(sender) = &mut self.sender else {
             return Err(ClientError::decode("concurrent requests need HTTP/2"));
         };
         sender.ready().await.map_err(hyper_error)?;
-        let mut second = sender.clone();
-        let (ra, rb) = (self.request(Method::GET, a, None), self.request(Method::GET, b, None));
-        let Sender::H2(sender) = &mut self.sender else { unreachable!("checked above") };
-        let (ra, rb) = futures::join!(sender.send_request(ra), second.send_request(rb));
-        Ok((whole(ra.map_err(hyper_error)?).await?, whole(rb.map_err(hyper_error)?).await?))
+        let sender = sender.clone();
+        let sends = paths.iter().map(|path| {
+            let mut sender = sender.clone();
+            let req = self.request(Method::GET, path, None);
+            async move { whole(sender.send_request(req).await.map_err(hyper_error)?).await }
+        });
+        futures::future::try_join_all(sends).await
     }
 }
 
@@ -411,7 +420,10 @@ impl Operations for RestConnection {
         let name_path = format!("/v1/users/{user}?fields=name");
         let orders_path = format!("/v1/users/{user}/orders?limit={}&fields=id,total_cents,status", p.n);
         let (first, second, round_trips) = if self.variant.concurrent {
-            let (a, b) = self.get_both(&name_path, &orders_path).await?;
+            let mut both = self.get_all(&[name_path, orders_path]).await?.into_iter();
+            let (Some(a), Some(b)) = (both.next(), both.next()) else {
+                unreachable!("two requests, two replies")
+            };
             (a, b, 1)
         } else {
             (self.get(&name_path).await?, self.get(&orders_path).await?, 2)
@@ -419,6 +431,42 @@ impl Operations for RestConnection {
         let name: NameOnly = self.json(&first.body)?;
         let orders: PageOf<OrderSummary> = self.json(&second.body)?;
         Ok(Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }).round_trips(round_trips))
+    }
+
+    /// The users, then each one's orders: N+1 GETs (the N at once in the concurrent variant);
+    /// or one GET with `include=orders` in the fewer-round-trips variant.
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let n = p.n;
+        let users_path = format!("/v1/users?limit={n}&fields=id,name");
+        if self.variant.fewer_round_trips {
+            let path =
+                format!("{users_path}&include=orders&orders_limit={n}&fields[orders]=id,total_cents,status");
+            let reply = self.get(&path).await?;
+            let page: PageOf<UserRecentOrders> = self.json(&reply.body)?;
+            return Ok(Call::new(Outcome::UsersOrders(page.data)));
+        }
+        let reply = self.get(&users_path).await?;
+        let users: PageOf<IdAndName> = self.json(&reply.body)?;
+        let paths: Vec<String> = users
+            .data
+            .iter()
+            .map(|u| format!("/v1/users/{}/orders?limit={n}&fields=id,total_cents,status", u.id))
+            .collect();
+        let (replies, waves) = if self.variant.concurrent {
+            (self.get_all(&paths).await?, 2)
+        } else {
+            let mut replies = Vec::with_capacity(paths.len());
+            for path in &paths {
+                replies.push(self.get(path).await?);
+            }
+            (replies, 1 + paths.len() as u32)
+        };
+        let mut out = Vec::with_capacity(users.data.len());
+        for (user, reply) in users.data.into_iter().zip(replies) {
+            let orders: PageOf<OrderSummary> = self.json(&reply.body)?;
+            out.push(UserRecentOrders { id: user.id, name: user.name, orders: orders.data });
+        }
+        Ok(Call::new(Outcome::UsersOrders(out)).round_trips(waves))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {

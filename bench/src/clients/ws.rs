@@ -53,12 +53,14 @@ impl Client for Ws {
 }
 
 /// Which values of the WebSocket protocol's messages are records: a request's `order`; a
-/// reply's, item's or event's `data` (a page's `data.data` elements). Replies name only
-/// their request's id, so the ids of page requests are remembered.
+/// reply's, item's or event's `data` (a page's `data.data` elements, a list's `data`
+/// elements). Replies name only their request's id, so the ids of page and list requests
+/// are remembered.
 #[derive(Debug, Default)]
 pub struct WsDocs {
-    /// Ids of `list_orders` requests not answered yet.
-    pages: Vec<Vec<u8>>,
+    /// Ids of `list_orders` and `users_orders` requests not answered yet, and what their
+    /// answer's records are.
+    pending: Vec<(Vec<u8>, Doc)>,
 }
 
 impl DocRules for WsDocs {
@@ -66,15 +68,17 @@ impl DocRules for WsDocs {
         let id = json_member(doc, "id").unwrap_or_default().to_vec();
         match dir {
             Dir::Sent => {
-                if json_member(doc, "op") == Some(br#""list_orders""#) {
-                    self.pages.push(id);
+                match json_member(doc, "op") {
+                    Some(br#""list_orders""#) => self.pending.push((id, Doc::Json(&["$.data.data[*]"]))),
+                    Some(br#""users_orders""#) => self.pending.push((id, Doc::Json(&["$.data[*]"]))),
+                    _ => {}
                 }
                 Doc::Json(&["$.order"])
             }
             Dir::Received => match json_member(doc, "type") {
-                Some(br#""reply""#) if self.pages.contains(&id) => {
-                    self.pages.retain(|p| *p != id);
-                    Doc::Json(&["$.data.data[*]"])
+                Some(br#""reply""#) if self.pending.iter().any(|(p, _)| *p == id) => {
+                    let i = self.pending.iter().position(|(p, _)| *p == id).expect("found above");
+                    self.pending.swap_remove(i).1
                 }
                 Some(br#""reply""# | br#""item""# | br#""event""#) => Doc::Json(&["$.data"]),
                 _ => Doc::Json(&[]),
@@ -175,6 +179,12 @@ impl Operations for WsConnection {
         let msg = ClientMessage::UserOrders { id: self.id(), user_id: p.user_id, limit: p.n };
         let v: UserOrders = self.request(msg).await?;
         Ok(Call::new(Outcome::UserOrders { name: v.name, orders: v.orders }))
+    }
+
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let msg = ClientMessage::UsersOrders { id: self.id(), limit: p.n };
+        let users = self.request(msg).await?;
+        Ok(Call::new(Outcome::UsersOrders(users)))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {

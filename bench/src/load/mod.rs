@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt as _;
 use hdrhistogram::Histogram;
 
-use crate::catalog::{OpParams, Operation};
+use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::{Client, ClientError, Protocol};
 use crate::wire::Tally;
 
@@ -142,7 +142,35 @@ pub struct CellStats {
     pub segments: u64,
     /// One sample error message per kind, for the report.
     pub error_samples: BTreeMap<String, String>,
+    /// What was kept to check against the server's store after the cell.
+    pub samples: Samples,
 }
+
+/// Answers kept during a cell for checking against the server's own store once it is over:
+/// one read in [`SAMPLE_EVERY`], and every record a write created (each write's answer is
+/// also checked against its request as it arrives; see [`crate::catalog::check_write`]).
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub reads: Vec<Outcome>,
+    /// Orders create-order returned, to read back.
+    pub created: Vec<wirebench_domain::Order>,
+    /// Ids import-orders reported, to read back.
+    pub imported: Vec<wirebench_domain::Id>,
+    /// Writes whose answer was checked against their request.
+    pub writes_checked: u64,
+}
+
+impl Samples {
+    fn merge(&mut self, other: Samples) {
+        self.reads.extend(other.reads);
+        self.created.extend(other.created);
+        self.imported.extend(other.imported);
+        self.writes_checked += other.writes_checked;
+    }
+}
+
+/// One recorded read in this many is kept and compared with the server's store.
+pub const SAMPLE_EVERY: u64 = 1000;
 
 impl CellStats {
     fn new(open: bool) -> Self {
@@ -162,6 +190,7 @@ impl CellStats {
             connections: 0,
             segments: 0,
             error_samples: BTreeMap::new(),
+            samples: Samples::default(),
         }
     }
 
@@ -192,13 +221,15 @@ impl CellStats {
         self.setup.add(&other.setup);
         self.connections += other.connections;
         self.segments += other.segments;
+        self.samples.merge(other.samples);
     }
 
     fn error(&mut self, e: &ClientError) {
         self.count_error(e.kind(), e.to_string());
     }
 
-    fn count_error(&mut self, kind: String, sample: String) {
+    /// Counts one error of `kind`, keeping `sample` if it is the first.
+    pub fn count_error(&mut self, kind: String, sample: String) {
         self.error_samples.entry(kind.clone()).or_insert(sample);
         *self.errors.entry(kind).or_default() += 1;
     }

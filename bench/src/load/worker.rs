@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::clock::Clock;
-use super::{CellSpec, CellStats, Mode, nanos};
-use crate::catalog::OpParams;
+use super::{CellSpec, CellStats, Mode, SAMPLE_EVERY, nanos};
+use crate::catalog::{OpParams, Outcome, check_write};
 use crate::clients::{self, Call, Client, ClientError, Operations};
 use crate::kernel::KernelCounts;
 use crate::wire::Tally;
@@ -159,7 +159,11 @@ impl<'a, C: Client> Worker<'a, C> {
         let failure = match outcome {
             Ok(call) => {
                 if recording {
-                    self.record(&call, &wire, decode, times);
+                    match self.inspect(&call) {
+                        Ok(()) => self.record(&call, &wire, decode, times),
+                        // A wrong answer is an error of the cell, not an operation.
+                        Err(why) => self.stats.count_error("check".into(), why),
+                    }
                 }
                 return true;
             }
@@ -173,6 +177,29 @@ impl<'a, C: Client> Worker<'a, C> {
         }
         // A server error leaves the connection usable; anything else replaces it.
         matches!(failure, ClientError::Server { .. }) || self.reconnect(window.deadline).await
+    }
+
+    /// Checks a recorded answer: a write's against its request, now; one read in
+    /// [`SAMPLE_EVERY`] is kept, and every created record, to check against the server's store
+    /// after the cell.
+    fn inspect(&mut self, call: &Call) -> Result<(), String> {
+        let samples = &mut self.stats.samples;
+        if !self.spec.op.writes() {
+            if self.stats.ops.is_multiple_of(SAMPLE_EVERY) {
+                samples.reads.push(call.outcome.clone());
+            }
+            return Ok(());
+        }
+        match &call.outcome {
+            // Stand-in bytes (the floor's echo) carry no records to check.
+            Outcome::Echoed(_) => return Ok(()),
+            Outcome::Created { order, .. } => samples.created.push(order.clone()),
+            Outcome::Imported(summary) => samples.imported.extend(&summary.order_ids),
+            _ => {}
+        }
+        check_write(&self.params, &call.outcome)?;
+        samples.writes_checked += 1;
+        Ok(())
     }
 
     /// Latency from the intended (or actual) send and from the actual send; in open loop,

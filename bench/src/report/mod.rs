@@ -405,6 +405,7 @@ mod tests {
             "concurrency": 2, "rate": null, "ops": 100, "errors": {}, "error_samples": {}, "elapsed_s": 0.1,
             "throughput_ops_s": 1000.0, "latency": null, "latency_uncorrected": null, "message_latency": null,
             "missed": 0, "client_decode": null, "flags": [], "send_lag": null, "connection_wait": null,
+            "checks": {"writes_checked": 0, "writes_read_back": 0, "reads_compared": 0, "mismatches": 0, "mismatch": null, "unchecked": null},
             "bytes": {
                 "sent_per_op": layers(sent), "received_per_op": layers(received),
                 "setup_sent_per_connection": 0.0, "setup_received_per_connection": 0.0,

@@ -10,7 +10,8 @@ use wirebench_domain::Store;
 
 use crate::catalog::{OpParams, Operation};
 use crate::clients::Protocol;
-use crate::equivalence::{Verdict, verify_isolated};
+use crate::control::Control;
+use crate::equivalence::{Reference, Verdict, verify_isolated};
 use crate::results::EquivalenceResult;
 
 /// What the gate decided for one payload.
@@ -29,17 +30,28 @@ impl Gate {
     }
 }
 
-/// Checks every (protocol, operation) against `reference`. Writes use keys made unique by
-/// `stamp`, so they never replay an earlier run's.
+/// What the gate checks against: the server's own store through its control channel when
+/// there is one (its answers are exact even after earlier writes, and it counts the store
+/// calls each check makes), else a store loaded with the same fixtures.
+#[derive(Debug, Clone, Copy)]
+pub struct Against<'a> {
+    pub local: &'a Store,
+    pub control: Option<&'a Control>,
+}
+
+/// Checks every (protocol, operation). Writes use keys made unique by `stamp`, so they never
+/// replay an earlier run's.
 pub fn check(
     protocols: &[&'static dyn Protocol],
     operations: &[Operation],
     addrs: &BTreeMap<String, SocketAddr>,
     params: &OpParams,
-    reference: &Store,
-    payload: &str,
-    stamp: &str,
+    against: Against<'_>,
+    (payload, stamp): (&str, &str),
 ) -> anyhow::Result<Gate> {
+    let reference = against.control.map_or(Reference::Local(against.local), Reference::Server);
+    // Store calls so far, less those the gate's own questions to the server made.
+    let calls = || against.control.map(|c| c.calls().map(|n| n - c.caused())).transpose();
     let mut gate = Gate::default();
     for &protocol in protocols {
         let addr = *addrs
@@ -48,7 +60,12 @@ pub fn check(
         for &op in operations {
             let mut p = params.clone();
             p.idempotency_key = op.writes().then(|| format!("{stamp}-eq-{}-{op}", protocol.name()));
+            let before = calls()?;
             let verdict = tokio::task::block_in_place(|| verify_isolated(protocol, addr, op, &p, reference));
+            let store_calls = match (before, calls()?) {
+                (Some(a), Some(b)) if verdict == Verdict::Agrees => Some(b - a),
+                _ => None,
+            };
             if matches!(verdict, Verdict::Fails(_)) {
                 gate.failed.push((protocol.name(), op));
             }
@@ -58,6 +75,7 @@ pub fn check(
                 operation: op,
                 verdict: verdict.kind(),
                 detail: verdict.detail(),
+                store_calls,
             });
         }
     }

@@ -20,6 +20,7 @@ use crate::catalog::{OpParams, Operation};
 use crate::kernel;
 use crate::results::{self, Environment, IdleCpus, ProtocolInfo, Results, RunOptions, RunStatus};
 
+pub mod checks;
 pub mod finish;
 pub mod gate;
 pub mod plan;
@@ -182,7 +183,8 @@ async fn run_payload(
         (None, Some(target)) => server::target_addrs(target)?,
         (None, None) => unreachable!("a run either spawns its server or has a target"),
     };
-    let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, &reference, payload, stamp)?;
+    let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
+    let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, against, (payload, stamp))?;
     for (protocol, op) in &gate.failed {
         progress.note(format!("not timed: {protocol} {op} disagrees with the reference (see results.json)"));
     }

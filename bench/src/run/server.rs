@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use super::RunArgs;
+use crate::control::Control;
 
 /// How long a spawned server may take to bind and load its fixtures.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -19,6 +20,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ServerChild {
     child: Child,
     pub addrs: BTreeMap<String, SocketAddr>,
+    /// Its control channel (stdin and stdout).
+    pub control: Control,
 }
 
 impl ServerChild {
@@ -49,16 +52,19 @@ pub fn spawn(args: &RunArgs, payload: &str, cores: &[usize], dir: &Path) -> anyh
     let mut cmd = Command::new(exe);
     cmd.args(["serve", "--port-base", "0", "--payload", payload])
         .args(["--seed", &args.seed.to_string(), "--store-latency-us", &args.store_latency_us.to_string()])
-        .arg("--addr-file")
+        .args(["--control", "--addr-file"])
         .arg(&addr_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     if !cores.is_empty() {
         let list: Vec<String> = cores.iter().map(ToString::to_string).collect();
         cmd.args(["--cpus", &list.join(",")]);
     }
-    let child = cmd.spawn().context("starting wirebench serve")?;
-    let mut server = ServerChild { child, addrs: BTreeMap::new() };
+    let mut child = cmd.spawn().context("starting wirebench serve")?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        unreachable!("both are piped above")
+    };
+    let mut server = ServerChild { child, addrs: BTreeMap::new(), control: Control::new(stdin, stdout) };
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         // The file appears whole (written, then renamed) once the server is ready.

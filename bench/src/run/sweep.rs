@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::checks;
 use super::gate::Gate;
 use super::plan::{CellPlan, Plan};
 use super::progress::Progress;
@@ -14,7 +15,7 @@ use super::server::ServerChild;
 use crate::catalog::OpParams;
 use crate::kernel;
 use crate::load::{CellSpec, CellStats, Mode, run_cell};
-use crate::results::{self, Cell, Resources};
+use crate::results::{self, Cell, Checks, Resources};
 
 /// Most recorded operations in one cell, all workers together.
 const MAX_OPS_PER_CELL: u64 = 5_000_000;
@@ -72,8 +73,18 @@ impl Sweep<'_> {
             progress.cell(format!("{} {} {} {}", self.payload, cell.protocol.name(), cell.op, cell.point));
             let spec = self.spec(cell);
             let server_pid = self.server_pid;
-            let (stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
-            out.push(self.result(cell, &stats, &cpu));
+            let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
+            let control = server.as_deref().map(|s| &s.control);
+            let checks =
+                tokio::task::block_in_place(|| checks::verify(control, cell.op, self.params, &stats.samples));
+            for _ in 0..checks.mismatches {
+                let why = checks.mismatch.clone().unwrap_or_default();
+                stats.count_error("check".into(), why);
+            }
+            // Without a control channel (--target) nothing can be read back: said, not flagged.
+            let unchecked =
+                control.and(checks.unchecked.clone()).map(|why| format!("answers not checked: {why}"));
+            out.push(self.result(cell, &stats, &cpu, (checks, unchecked)));
             progress.done();
         }
         Ok(None)
@@ -107,8 +118,15 @@ impl Sweep<'_> {
         }
     }
 
-    fn result(&self, cell: CellPlan, stats: &CellStats, cpu: &CpuUse) -> Cell {
-        let mut problems = Vec::new();
+    fn result(
+        &self,
+        cell: CellPlan,
+        stats: &CellStats,
+        cpu: &CpuUse,
+        checked: (Checks, Option<String>),
+    ) -> Cell {
+        let (checks, unchecked) = checked;
+        let mut problems: Vec<String> = unchecked.into_iter().collect();
         let mut per_op = |cpu: &Result<Duration, String>, whose: &str| match cpu {
             Ok(d) => Some(per_op_us(*d, stats.ops)),
             Err(e) => {
@@ -130,7 +148,7 @@ impl Sweep<'_> {
             concurrency: cell.point.concurrency(),
             rate: cell.point.rate(),
         };
-        results::cell(at, stats, resources, problems)
+        results::cell(at, stats, (resources, checks), problems)
     }
 }
 

@@ -35,7 +35,20 @@ pub struct ServeChild {
 }
 
 impl ServeChild {
+    /// A child answering on its control channel (stdin and stdout), and that channel.
+    pub fn with_control(payload: &str) -> (ServeChild, wirebench::control::Control) {
+        let mut server = ServeChild::spawn(payload, &[], true);
+        let (Some(stdin), Some(stdout)) = (server.child.stdin.take(), server.child.stdout.take()) else {
+            unreachable!("both are piped")
+        };
+        (server, wirebench::control::Control::new(stdin, stdout))
+    }
+
     pub fn start(payload: &str, cpus: &[usize]) -> ServeChild {
+        ServeChild::spawn(payload, cpus, false)
+    }
+
+    fn spawn(payload: &str, cpus: &[usize], control: bool) -> ServeChild {
         let dir = tempdir(&format!("serve-{payload}"));
         let addr_file = dir.join("servers.json");
         let mut cmd = wirebench();
@@ -44,7 +57,12 @@ impl ServeChild {
             let list: Vec<String> = cpus.iter().map(ToString::to_string).collect();
             cmd.args(["--cpus", &list.join(",")]);
         }
-        let child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+        if control {
+            cmd.arg("--control").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        } else {
+            cmd.stdout(std::process::Stdio::null());
+        }
+        let child = cmd.spawn().unwrap();
         // Stopped on drop from here on, whatever happens.
         let mut server = ServeChild { child, addrs: Default::default() };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -14,7 +14,7 @@ use super::errors::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::responses::{Fields, ORDER_FIELDS, USER_FIELDS, json_response};
 use super::shapes::{
     BatchRequest, BatchResponse, BatchResult, Health, OrderListParams, PageBody, StatusChange,
-    UserListParams, UserParams, UserWithOrders,
+    UserListParams, UserParams, UserWithOrders, include_orders,
 };
 use crate::ServerContext;
 
@@ -38,25 +38,45 @@ pub(super) async fn readyz(State(ctx): Ctx) -> Response {
     }
 }
 
-/// List users in id order.
+/// List users in id order; `include=orders` embeds each one's recent orders.
 #[utoipa::path(get, path = "/v1/users", tag = "users", params(UserListParams),
-    responses((status = 200, body = PageBody<User>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PageBody<UserWithOrders<User, Order>>), (status = 400, body = ErrorBody)))]
 pub(super) async fn list_users(
     State(ctx): Ctx,
     headers: HeaderMap,
     Query(p): Query<UserListParams>,
 ) -> ApiResult {
     let fields = Fields::parse(p.fields.as_deref(), &USER_FIELDS, "fields")?;
+    let include_orders = include_orders(p.include.as_deref())?;
+    let order_fields = Fields::parse(p.order_fields.as_deref(), &ORDER_FIELDS, "fields[orders]")?;
     let page = ctx
         .store
         .list_users(p.cursor.as_deref(), p.limit.unwrap_or(DEFAULT_LIMIT))
         .await
         .map_err(ApiError::domain)?;
-    let body = PageBody {
-        data: page.items.iter().map(|u| fields.apply(u)).collect(),
-        next_cursor: page.next_cursor,
-    };
-    Ok(json_response(StatusCode::OK, &headers, &body))
+    if !include_orders {
+        let body = PageBody {
+            data: page.items.iter().map(|u| fields.apply(u)).collect(),
+            next_cursor: page.next_cursor,
+        };
+        return Ok(json_response(StatusCode::OK, &headers, &body));
+    }
+    // Every user's orders in one store call.
+    let ids: Vec<Id> = page.items.iter().map(|u| u.id).collect();
+    let query = OrderQuery::recent(p.orders_limit.unwrap_or(DEFAULT_LIMIT));
+    let orders = ctx.store.orders_of_users(&ids, &query).await.map_err(ApiError::domain)?;
+    let data = page
+        .items
+        .iter()
+        .map(|u| {
+            let own = orders.get(&u.id).map_or(&[][..], |p| p.items.as_slice());
+            UserWithOrders {
+                user: fields.apply(u),
+                orders: own.iter().map(|o| order_fields.apply(o)).collect(),
+            }
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &headers, &PageBody { data, next_cursor: page.next_cursor }))
 }
 
 /// One user; `include=orders` embeds their recent orders.
@@ -71,17 +91,7 @@ pub(super) async fn get_user(
     Query(p): Query<UserParams>,
 ) -> ApiResult {
     let fields = Fields::parse(p.fields.as_deref(), &USER_FIELDS, "fields")?;
-    let include_orders = match p.include.as_deref() {
-        None => false,
-        Some("orders") => true,
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("include: unknown relation {other:?}; known: orders"),
-            ));
-        }
-    };
+    let include_orders = include_orders(p.include.as_deref())?;
     let order_fields = Fields::parse(p.order_fields.as_deref(), &ORDER_FIELDS, "fields[orders]")?;
     let user = ctx.store.get_user(id).await.map_err(ApiError::domain)?;
     if !include_orders {

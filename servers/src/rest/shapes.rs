@@ -37,6 +37,28 @@ pub(super) struct UserListParams {
     pub(super) limit: Option<u32>,
     /// Comma-separated top-level fields to return.
     pub(super) fields: Option<String>,
+    /// `orders` embeds each user's most recent orders (one request, and one store call for
+    /// all of them, instead of one request per user).
+    pub(super) include: Option<String>,
+    /// How many orders `include=orders` embeds per user, newest first (default 20).
+    pub(super) orders_limit: Option<u32>,
+    /// Comma-separated fields of each embedded order.
+    #[serde(rename = "fields[orders]")]
+    #[param(rename = "fields[orders]")]
+    pub(super) order_fields: Option<String>,
+}
+
+/// `include`: which relation to embed (only `orders` exists).
+pub(super) fn include_orders(include: Option<&str>) -> Result<bool, ApiError> {
+    match include {
+        None => Ok(false),
+        Some("orders") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("include: unknown relation {other:?}; known: orders"),
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use wirebench_domain::{DomainError, Id, NewOrder, Order, OrderEvent, OrderStatus, User};
-pub use wirebench_domain::{ImportSummary, OrderSummary};
+pub use wirebench_domain::{ImportSummary, OrderSummary, UserRecentOrders};
 
 use super::PATH;
 
@@ -28,6 +28,15 @@ pub enum ClientMessage {
         id: u64,
         user_id: Id,
         /// How many orders, 1 to 1000.
+        limit: u32,
+    },
+    /// The first `limit` users in id order, each with their `limit` most recent orders (id,
+    /// total, status), newest first. Answered by a `reply` whose data is a list of
+    /// `UserRecentOrders`.
+    UsersOrders {
+        /// Correlation id, echoed in the answer.
+        id: u64,
+        /// How many users, and how many orders each, 1 to 1000.
         limit: u32,
     },
     /// A page of full orders. Answered by a `reply` whose data is an `OrderPage`.
@@ -115,6 +124,7 @@ impl ClientMessage {
         match self {
             ClientMessage::GetUser { id, .. }
             | ClientMessage::UserOrders { id, .. }
+            | ClientMessage::UsersOrders { id, .. }
             | ClientMessage::ListOrders { id, .. }
             | ClientMessage::StreamOrders { id, .. }
             | ClientMessage::GetOrder { id, .. }
@@ -208,6 +218,8 @@ pub enum ReplyData {
     Order(Order),
     /// Answers `user_orders`.
     UserOrders(UserOrders),
+    /// Answers `users_orders`.
+    UsersOrders(Vec<UserRecentOrders>),
     /// Answers `list_orders`.
     OrderPage(OrderPage),
     /// Answers `create_order`.

@@ -317,6 +317,9 @@ fn run<'a>(store: &'a Store, tx: &'a Outbox, request: ClientMessage) -> BoxFutur
             let orders = page.items.iter().map(OrderSummary::from).collect();
             Ok(ReplyData::UserOrders(UserOrders { name: user.name, orders }))
         })),
+        ClientMessage::UsersOrders { id, limit } => Box::pin(reply(tx, id, async move {
+            store.users_recent_orders(limit, limit).await.map(ReplyData::UsersOrders)
+        })),
         ClientMessage::ListOrders { id, limit, cursor, status, sort } => {
             Box::pin(reply(tx, id, async move {
                 let sort = sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();

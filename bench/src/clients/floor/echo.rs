@@ -115,6 +115,10 @@ impl Operations for EchoConnection {
         self.replay(Operation::UserOrders, p).await
     }
 
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.replay(Operation::UsersOrders, p).await
+    }
+
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         self.replay(Operation::ListOrders, p).await
     }

@@ -80,7 +80,9 @@ impl FloorFrames {
             (Dir::Received, kind::OK, Some(op::GET_USER | op::USER_ORDERS | op::IMPORT_COMMIT)) => {
                 Doc::Protobuf(&["$"])
             }
-            (Dir::Received, kind::OK, Some(op::LIST_ORDERS | op::CREATE_ORDER)) => Doc::Protobuf(&["$.1"]),
+            (Dir::Received, kind::OK, Some(op::LIST_ORDERS | op::CREATE_ORDER | op::USERS_ORDERS)) => {
+                Doc::Protobuf(&["$.1"])
+            }
             (Dir::Received, kind::OK, Some(op::TRACK)) => Doc::Protobuf(&["$.2"]),
             // END carries a count, ERROR a text: no records.
             (Dir::Received, _, _) => Doc::OpaqueEnvelope,
@@ -241,6 +243,12 @@ impl Operations for FloorConnection {
         let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
         let reply = self.unary(op::USER_ORDERS, &req).await?;
         Ok(Call::new(self.convert(|| user_orders(reply))?))
+    }
+
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
+        let reply: pb::UsersOrders = self.unary(op::USERS_ORDERS, &req).await?;
+        Ok(Call::new(self.convert(|| crate::clients::grpc::users_orders(reply))?))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {

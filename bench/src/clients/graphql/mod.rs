@@ -33,8 +33,8 @@ use crate::wire::{Counted, Dir, Dissector, WireCounters};
 mod shapes;
 
 use self::shapes::{
-    CreateData, GOrder, GSummary, GraphqlError, ImportData, OrderData, OrdersData, Response, StreamData,
-    UserData, UserOrdersData, data, graphql_error, new_order_input,
+    CreateData, GOrder, GSummary, GUserOrders, GraphqlError, ImportData, OrderData, OrdersData, Response,
+    StreamData, UserData, UserOrdersData, UsersOrdersData, data, graphql_error, new_order_input,
 };
 pub use self::shapes::{decode_orders, decode_user};
 
@@ -53,7 +53,7 @@ pub static GRAPHQL: Graphql = Graphql {
 };
 pub static GRAPHQL_NO_DATALOADER: Graphql = Graphql {
     name: "graphql-no-dataloader",
-    describe: "the same GraphQL queries on /graphql/no-dataloader (per-user store calls, no batching)",
+    describe: "the same GraphQL queries on /graphql/no-dataloader (a store call per user's orders, no batching)",
     path: "/graphql/no-dataloader",
 };
 
@@ -67,6 +67,9 @@ pub const GET_USER: &str = "query($id: ID!) { user(id: $id) { id name email phon
     postal_code: postalCode country } company avatar_url: avatarUrl bio preferences { language currency \
     newsletter theme notifications } tags created_at: createdAt updated_at: updatedAt } }";
 const USER_ORDERS: &str = "query($id: ID!, $n: Int!) { user(id: $id) { name orders(first: $n) { nodes { id total_cents: totalCents status } } } }";
+/// The catalog's users-orders: a user's orders are a field of each user, so a server
+/// without a DataLoader resolves them one store call per user.
+const USERS_ORDERS: &str = "query($n: Int!) { users(first: $n) { nodes { id name orders(first: $n) { nodes { id total_cents: totalCents status } } } } }";
 
 /// The catalog's list-orders query, for `$n` orders (the codec benches execute it too).
 pub fn list_orders() -> String {
@@ -101,9 +104,10 @@ impl Protocol for Graphql {
     }
 
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
-        (self.path != GRAPHQL.path && op != Operation::UserOrders).then_some(
-            "same requests as `graphql`: this variant differs only where the DataLoader resolves orders",
-        )
+        (self.path != GRAPHQL.path && !matches!(op, Operation::UserOrders | Operation::UsersOrders))
+            .then_some(
+                "same requests as `graphql`: this variant differs only where users' orders are resolved",
+            )
     }
 }
 
@@ -166,6 +170,7 @@ impl DocRules for GraphqlDocs {
             }
             (Dir::Received, false) => Doc::Json(&[
                 "$.data.user",
+                "$.data.users.nodes[*]",
                 "$.data.order",
                 "$.data.orders.nodes[*]",
                 "$.data.createOrder.order",
@@ -320,6 +325,15 @@ impl Operations for GraphqlConnection {
             .counters
             .decoding(|| u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>())?;
         Ok(Call::new(Outcome::UserOrders { name: u.name, orders }))
+    }
+
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let d: UsersOrdersData = self.post(USERS_ORDERS, json!({ "n": p.n })).await?;
+        let users = d.users.ok_or_else(|| ClientError::decode("users is null"))?;
+        let users = self
+            .counters
+            .decoding(|| users.nodes.into_iter().map(GUserOrders::into_domain).collect::<Result<_, _>>())?;
+        Ok(Call::new(Outcome::UsersOrders(users)))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {

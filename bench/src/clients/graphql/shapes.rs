@@ -122,6 +122,25 @@ pub(super) struct UserOrdersData {
 }
 
 #[derive(Deserialize)]
+pub(super) struct GUserOrders {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) orders: Nodes<GSummary>,
+}
+
+impl GUserOrders {
+    pub(super) fn into_domain(self) -> Result<d::UserRecentOrders, ClientError> {
+        let orders = self.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>()?;
+        Ok(d::UserRecentOrders { id: id(&self.id)?, name: self.name, orders })
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct UsersOrdersData {
+    pub(super) users: Option<Nodes<GUserOrders>>,
+}
+
+#[derive(Deserialize)]
 pub(super) struct OrdersData {
     pub(super) orders: Nodes<GOrder>,
 }

@@ -69,15 +69,36 @@ pub(in crate::report) fn equivalence_blocks(view: &View<'_>) -> Vec<Block> {
             heading: format!("Payload {payload}"),
             intro: Some(format!(
                 "{} (protocol, operation) pairs checked against the reference store before timing: {} agree, {} \
-                 unsupported, {} fail (failures are not timed).",
+                 unsupported, {} fail (failures are not timed). {}",
                 rows.len(),
                 count(VerdictKind::Agrees),
                 count(VerdictKind::Unsupported),
-                count(VerdictKind::Fails)
+                count(VerdictKind::Fails),
+                under_load(view, &payload)
             )),
             charts: Vec::new(),
             tables,
         });
     }
     blocks
+}
+
+/// What the timed cells' answers were checked against, summed over the payload's cells.
+fn under_load(view: &View<'_>, payload: &str) -> String {
+    let cells: Vec<_> = view.r.cells.iter().filter(|c| c.payload == payload).collect();
+    let sum = |f: fn(&crate::results::Checks) -> u64| cells.iter().map(|c| f(&c.checks)).sum::<u64>();
+    let unchecked = cells.iter().find_map(|c| c.checks.unchecked.clone());
+    let mut text = format!(
+        "Under load: {} write answers checked against their requests, {} created records read back from the \
+         server's store, {} sampled reads (one in {}) compared with it; {} disagreed.",
+        sum(|c| c.writes_checked),
+        sum(|c| c.writes_read_back),
+        sum(|c| c.reads_compared),
+        crate::load::SAMPLE_EVERY,
+        sum(|c| c.mismatches)
+    );
+    if let Some(why) = unchecked {
+        text.push_str(&format!(" Not everything could be checked: {why}."));
+    }
+    text
 }

@@ -48,6 +48,7 @@ pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>
             )?);
         }
         block.tables.push(table(view, &payload, &ops));
+        block.tables.push(store_calls(view, &payload, &ops));
         blocks.push(block);
     }
     Ok(blocks)
@@ -98,6 +99,28 @@ fn table(view: &View<'_>, payload: &str, ops: &[Operation]) -> Table {
                 )),
                 None => td_class("–", "na"),
             });
+        }
+        t.rows.push(row);
+    }
+    t
+}
+
+/// Store calls the server made for one operation, as counted during the equivalence check
+/// (one isolated call): N+1 requests or N+1 resolver calls show here.
+fn store_calls(view: &View<'_>, payload: &str, ops: &[Operation]) -> Table {
+    let mut head = vec!["store calls per operation".to_owned()];
+    head.extend(ops.iter().map(|o| o.name().to_owned()));
+    let mut t = Table::with_head(head);
+    for p in view.protocols() {
+        let mut row = vec![td(protocol_label(view, &p))];
+        for op in ops {
+            let counted = view
+                .r
+                .equivalence
+                .iter()
+                .find(|e| e.payload == payload && e.protocol == p && e.operation == *op)
+                .and_then(|e| e.store_calls);
+            row.push(counted.map_or_else(|| td_class("–", "na"), |n| td(n.to_string())));
         }
         t.rows.push(row);
     }
