@@ -5,11 +5,15 @@ in one run, and print the ratios.
 
 Usage: generator_check.py [--binary target/release/wirebench] [--seconds 5] [--connections 16]
 
-The server is pinned to core 0 and every client to core 1 (taskset), one client at a time.
+The server is pinned to core 0 and every client to core 1 (taskset), one client at a time;
+idle CPUs are kept awake for the whole comparison (a 0 µs /dev/cpu_dma_latency request, when
+permitted), as `wirebench run` does, so every tool meets the same machine.
 Requests/s: each tool's own figure. CPU per request: wrk and h2load, their whole process
 CPU (getrusage of the child) over their requests; wirebench, the client CPU per operation
-its results.json records for the cell's recorded window. Note what wirebench does that the
-others do not: it decodes every response into domain types and counts every byte.
+its results.json records for the cell's recorded window, and the same less the time it spent
+decoding responses into domain types (which the others do not do; reported apart). The
+goals: wirebench's req/s at least the tool's, and its CPU per request, decoding excluded, at
+most 1.2x the tool's.
 """
 import argparse
 import json
@@ -44,7 +48,19 @@ def wirebench_cell(binary, target, protocol, seconds, conns, out_dir, extra=()):
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     with open(os.path.join(out_dir, "latest", "results.json")) as f:
         cell = json.load(f)["cells"][0]
-    return cell["throughput_ops_s"], cell["resources"]["client_cpu_us_per_op"], cell["errors"]
+    decode_us = (cell["client_decode"] or {}).get("mean_ns", 0.0) / 1e3
+    return cell["throughput_ops_s"], cell["resources"]["client_cpu_us_per_op"], decode_us, cell["errors"]
+
+
+def hold_idle_cpus():
+    """Keeps idle CPUs awake while the returned file is open (None when not permitted)."""
+    try:
+        f = open("/dev/cpu_dma_latency", "wb", buffering=0)
+        f.write((0).to_bytes(4, sys.byteorder, signed=True))
+        return f
+    except OSError as e:
+        print(f"note: idle CPUs may sleep ({e})", file=sys.stderr)
+        return None
 
 
 def main():
@@ -62,6 +78,7 @@ def main():
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
 
+    awake = hold_idle_cpus()
     work = tempfile.mkdtemp(prefix="wirebench-generator-")
     addr_file = os.path.join(work, "servers.json")
     server = subprocess.Popen(pinned(0, [args.binary, "serve", "--port-base", str(args.port_base),
@@ -119,28 +136,35 @@ def main():
                 off.append(wirebench_cell(args.binary, target, protocol, secs, c,
                                           os.path.join(work, f"{protocol}-off-{i}"), ["--no-dissect"]))
             median = lambda runs, k: sorted(r[k] for r in runs)[1]
-            dissected[protocol] = (median(on, 0), median(on, 1), None)
-            undissected[protocol] = (median(off, 0), median(off, 1), None)
+            dissected[protocol] = (median(on, 0), median(on, 1))
+            undissected[protocol] = (median(off, 0), median(off, 1))
     finally:
         server.terminate()
         server.wait(timeout=10)
 
-    print(f"{'endpoint':<26} {'tool':<7} {'tool req/s':>11} {'wirebench req/s':>16} {'ratio':>6}"
-          f" {'tool CPU µs/req':>16} {'wirebench CPU µs/req':>21}")
+    print(f"{'endpoint':<26} {'tool':<7} {'tool req/s':>11} {'wirebench':>10} {'ratio':>6}"
+          f" {'tool CPU µs/req':>16} {'wirebench':>10} {'decode':>7} {'less decode':>12} {'ratio':>6}  goals")
     report = []
-    for endpoint, tool, rps, cpu_us, (wb_rps, wb_cpu, errors) in rows:
+    for endpoint, tool, rps, cpu_us, (wb_rps, wb_cpu, decode_us, errors) in rows:
         ratio = wb_rps / rps if rps else 0.0
-        print(f"{endpoint:<26} {tool:<7} {rps:>11.0f} {wb_rps:>16.0f} {ratio:>6.2f} {cpu_us:>16.1f} {wb_cpu:>21.1f}"
-              + (f"  errors {errors}" if errors else ""))
+        net = wb_cpu - decode_us
+        cpu_ratio = net / cpu_us if cpu_us else 0.0
+        goals = ("met" if ratio >= 1.0 and cpu_ratio <= 1.2 else
+                 f"missed ({'req/s' if ratio < 1.0 else ''}{' and ' if ratio < 1.0 and cpu_ratio > 1.2 else ''}{'CPU' if cpu_ratio > 1.2 else ''})")
+        print(f"{endpoint:<26} {tool:<7} {rps:>11.0f} {wb_rps:>10.0f} {ratio:>6.2f} {cpu_us:>16.1f} {wb_cpu:>10.1f}"
+              f" {decode_us:>7.2f} {net:>12.1f} {cpu_ratio:>6.2f}  {goals}" + (f"  errors {errors}" if errors else ""))
         report.append({"endpoint": endpoint, "tool": tool, "tool_rps": rps, "tool_cpu_us_per_req": cpu_us,
-                       "wirebench_rps": wb_rps, "wirebench_cpu_us_per_req": wb_cpu, "ratio_rps": ratio})
-    print(f"connections {args.connections}, {args.seconds} s each; ratio = wirebench req/s ÷ tool req/s")
+                       "wirebench_rps": wb_rps, "wirebench_cpu_us_per_req": wb_cpu,
+                       "wirebench_decode_us_per_req": decode_us, "ratio_rps": ratio,
+                       "ratio_cpu_excluding_decode": cpu_ratio, "goals_met": goals == "met"})
+    print(f"connections {args.connections}, {args.seconds} s each; req/s ratio = wirebench ÷ tool; CPU ratio ="
+          " wirebench less its decoding ÷ tool; goals: req/s ratio ≥ 1.0 and CPU ratio ≤ 1.2")
     print()
     print("dissection on and off: medians of three alternating cells each")
     print(f"{'dissection':<12} {'req/s on':>10} {'req/s off':>10} {'cost':>7} {'CPU µs/req on':>14} {'off':>7} {'cost':>7}")
     for protocol in ("rest", "rest-h2", "grpc"):
-        on_rps, on_cpu, _ = dissected[protocol]
-        off_rps, off_cpu, _ = undissected[protocol]
+        on_rps, on_cpu = dissected[protocol]
+        off_rps, off_cpu = undissected[protocol]
         rps_cost = (off_rps - on_rps) / off_rps * 100 if off_rps else 0.0
         cpu_cost = (on_cpu - off_cpu) / off_cpu * 100 if off_cpu else 0.0
         print(f"{protocol:<12} {on_rps:>10.0f} {off_rps:>10.0f} {rps_cost:>6.1f}% {on_cpu:>14.1f} {off_cpu:>7.1f} {cpu_cost:>6.1f}%")
@@ -150,6 +174,8 @@ def main():
     with open(os.path.join("reports", "generator-check.json"), "w") as f:
         json.dump(report, f, indent=2)
     shutil.rmtree(work, ignore_errors=True)
+    if awake:
+        awake.close()
 
 
 if __name__ == "__main__":

@@ -171,7 +171,8 @@ impl Client for Rest {
             Sender::H1(sender)
         };
         let authority = addr.to_string();
-        Ok(RestConnection { sender, authority, counters, variant: self })
+        let host = http::HeaderValue::from_str(&authority).map_err(ClientError::decode)?;
+        Ok(RestConnection { sender, authority, host, uris: Vec::new(), counters, variant: self })
     }
 }
 
@@ -189,6 +190,10 @@ enum Sender {
 pub struct RestConnection {
     sender: Sender,
     authority: String,
+    /// The `Host` header (HTTP/1.1), built once.
+    host: http::HeaderValue,
+    /// Request URIs built before, by path: a cell asks for the same few again and again.
+    uris: Vec<(String, http::Uri)>,
     counters: Arc<WireCounters>,
     variant: &'static Rest,
 }
@@ -273,18 +278,36 @@ impl RestConnection {
         self.counters.decoding(|| serde_json::from_slice(body).map_err(ClientError::decode))
     }
 
+    /// The URI of `path_and_query`, built once per path: HTTP/2 needs the scheme and authority
+    /// in it; HTTP/1.1 sends the path alone (and a Host header).
+    fn uri(&mut self, path_and_query: &str) -> http::Uri {
+        /// Paths remembered per connection (a cell uses one to a dozen).
+        const KEEP: usize = 32;
+        if let Some((_, uri)) = self.uris.iter().find(|(p, _)| p == path_and_query) {
+            return uri.clone();
+        }
+        let uri: http::Uri = match self.sender {
+            Sender::H2(_) => format!("http://{}{path_and_query}", self.authority).parse(),
+            Sender::H1(_) => path_and_query.parse(),
+        }
+        .expect("the client's own paths are valid URIs");
+        if self.uris.len() == KEEP {
+            self.uris.clear();
+        }
+        self.uris.push((path_and_query.to_owned(), uri.clone()));
+        uri
+    }
+
     fn request(
-        &self,
+        &mut self,
         method: Method,
         path_and_query: &str,
         body: Option<(Bytes, Option<&str>)>,
     ) -> Request<Full<Bytes>> {
-        // HTTP/2 needs the scheme and authority in the URI; HTTP/1.1 gets a Host header.
-        let mut req = match self.sender {
-            Sender::H2(_) => Request::builder().uri(format!("http://{}{path_and_query}", self.authority)),
-            Sender::H1(_) => Request::builder().uri(path_and_query).header(header::HOST, &self.authority),
+        let mut req = Request::builder().uri(self.uri(path_and_query)).method(method);
+        if let Sender::H1(_) = self.sender {
+            req = req.header(header::HOST, self.host.clone());
         }
-        .method(method);
         let body = match body {
             None => Full::default(),
             Some((bytes, key)) => {

@@ -1,4 +1,6 @@
-//! gRPC client (tonic) over a counted TCP stream: all four call modes, and [`GrpcBodies`],
+//! gRPC client over a counted TCP stream, on the `h2` crate's HTTP/2 client: all four call
+//! modes (unary calls framed as grpc-go frames them; the streaming modes through tonic's
+//! client core), and [`GrpcBodies`],
 //! which dissects gRPC's messages inside HTTP/2 DATA: each 5-byte prefix is framing, each
 //! message a protobuf document whose records depend on the method.
 
@@ -8,13 +10,16 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use http::Uri;
 use http::uri::PathAndQuery;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message;
 use wirebench_proto::v1 as pb;
+
+mod transport;
+
+use transport::{H2, USER_AGENT, h2_error};
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{Exchange, OpParams, Operation, Outcome};
@@ -113,7 +118,7 @@ impl Protocol for Grpc {
     }
 
     fn describe(&self) -> &'static str {
-        "gRPC over HTTP/2 cleartext (tonic's client core on one hyper HTTP/2 connection), protobuf messages"
+        "gRPC over HTTP/2 cleartext (the h2 crate), protobuf messages: unary calls as grpc-go frames them (HEADERS and one DATA in one write), streams through tonic's client core"
     }
 
     fn server(&self) -> &'static str {
@@ -127,41 +132,15 @@ impl Client for Grpc {
     async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<GrpcConnection, ClientError> {
         let dissector = Dissector::new(Http2::new(GrpcBodies::default()));
         let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-        let (mut sender, conn) =
-            http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.map_err(hyper_error)?;
+        let (sender, conn) = transport::handshake(stream).await?;
         // The connection task ends with the connection; a failure shows in the next call.
         tokio::spawn(conn);
-        sender.ready().await.map_err(hyper_error)?;
+        let mut sender = sender.ready().await.map_err(h2_error)?;
         let origin: Uri = format!("http://{addr}").parse().map_err(ClientError::decode)?;
-        let grpc = tonic::client::Grpc::with_origin(H2(sender), origin).max_decoding_message_size(usize::MAX);
-        Ok(GrpcConnection { grpc, counters })
-    }
-}
-
-fn hyper_error(e: hyper::Error) -> ClientError {
-    ClientError::Io(std::io::Error::other(e))
-}
-
-/// The `user-agent` every call carries (gRPC asks clients to name themselves).
-const USER_AGENT: &str = concat!("wirebench/", env!("CARGO_PKG_VERSION"));
-
-/// One hyper HTTP/2 connection as the service tonic's client core calls: no connection
-/// pool, no buffer task, no reconnect layer between the generator and the socket.
-#[derive(Debug, Clone)]
-struct H2(http2::SendRequest<tonic::body::Body>);
-
-impl tower::Service<http::Request<tonic::body::Body>> for H2 {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = futures::future::BoxFuture<'static, Result<Self::Response, hyper::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), hyper::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
-        req.headers_mut().insert(http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT));
-        Box::pin(self.0.send_request(req))
+        let grpc = tonic::client::Grpc::with_origin(H2(sender.clone()), origin)
+            .max_decoding_message_size(usize::MAX);
+        futures::future::poll_fn(|cx| sender.poll_ready(cx)).await.map_err(h2_error)?;
+        Ok(GrpcConnection { grpc, h2: sender, authority: addr.to_string(), uris: Vec::new(), counters })
     }
 }
 
@@ -212,7 +191,14 @@ impl<U: Message + Default> tonic::codec::Decoder for TimedDecoder<U> {
 
 #[derive(Debug)]
 pub struct GrpcConnection {
+    /// tonic's client core, for the streaming calls.
     grpc: tonic::client::Grpc<H2>,
+    /// The same connection, for unary calls sent as grpc-go sends them (see
+    /// [`GrpcConnection::unary`]).
+    h2: h2::client::SendRequest<Bytes>,
+    authority: String,
+    /// Request URIs by method path, built once.
+    uris: Vec<(&'static str, Uri)>,
     counters: Arc<WireCounters>,
 }
 
@@ -340,19 +326,79 @@ mod path {
 
 impl GrpcConnection {
     async fn ready(&mut self) -> Result<(), ClientError> {
-        self.grpc.ready().await.map_err(hyper_error)
+        self.grpc.ready().await.map_err(h2_error)
     }
 
-    async fn unary<T, U>(&mut self, path: &'static str, req: T) -> Result<U, ClientError>
-    where
-        T: Message + Send + Sync + 'static,
-        U: Message + Default + Send + Sync + 'static,
-    {
-        self.ready().await?;
-        let codec = TimedCodec::new(&self.counters);
-        let path = PathAndQuery::from_static(path);
-        let reply = self.grpc.unary(tonic::Request::new(req), path, codec).await.map_err(server_error)?;
-        Ok(reply.into_inner())
+    /// One unary call, sent the way grpc-go and h2load send one: HEADERS, then a single DATA
+    /// frame holding the length-prefixed message with END_STREAM. (tonic's client ends the
+    /// request stream with an extra empty DATA frame, written on its own: a frame and a
+    /// syscall per call that no other client sends.) The answer: headers, one message,
+    /// trailers with `grpc-status`; decoding the message is on the decode clock.
+    async fn unary<T: Message, U: Message + Default>(
+        &mut self,
+        path: &'static str,
+        req: T,
+    ) -> Result<U, ClientError> {
+        let mut framed = bytes::BytesMut::with_capacity(PREFIX + req.encoded_len());
+        framed.extend_from_slice(&[0]);
+        framed
+            .extend_from_slice(&u32::try_from(req.encoded_len()).map_err(ClientError::decode)?.to_be_bytes());
+        req.encode(&mut framed).expect("a BytesMut grows");
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(self.uri(path))
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::TE, "trailers")
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .body(())
+            .expect("a valid request");
+        futures::future::poll_fn(|cx| self.h2.poll_ready(cx)).await.map_err(h2_error)?;
+        let (answer, mut send) = self.h2.send_request(request, false).map_err(h2_error)?;
+        // Queued with its HEADERS before the connection task writes either: one write.
+        send.send_data(framed.freeze(), true).map_err(h2_error)?;
+        let (parts, mut body) = answer.await.map_err(h2_error)?.into_parts();
+        // A trailers-only answer carries its status in the headers.
+        if let Some(status) = tonic::Status::from_header_map(&parts.headers)
+            && status.code() != tonic::Code::Ok
+        {
+            return Err(server_error(status));
+        }
+        // One DATA frame as a rule; more are joined.
+        let mut message = Bytes::new();
+        while let Some(data) = body.data().await {
+            let data = data.map_err(h2_error)?;
+            body.flow_control().release_capacity(data.len()).map_err(h2_error)?;
+            message = if message.is_empty() { data } else { [message, data].concat().into() };
+        }
+        let trailers = body.trailers().await.map_err(h2_error)?;
+        match trailers.as_ref().and_then(tonic::Status::from_header_map) {
+            Some(status) if status.code() == tonic::Code::Ok => {}
+            Some(status) => return Err(server_error(status)),
+            None => return Err(ClientError::decode("an answer without grpc-status")),
+        }
+        let (flag, len) = match message.get(..PREFIX) {
+            Some(prefix) => {
+                (prefix[0], u32::from_be_bytes(prefix[1..].try_into().expect("4 bytes")) as usize)
+            }
+            None => return Err(ClientError::decode("an answer without a message")),
+        };
+        if flag != 0 || message.len() != PREFIX + len {
+            return Err(ClientError::Decode(format!(
+                "not one uncompressed message: flag {flag}, {} bytes",
+                message.len()
+            )));
+        }
+        self.counters.decoding(|| U::decode(&message[PREFIX..]).map_err(ClientError::decode))
+    }
+
+    /// The request URI of a method, built once.
+    fn uri(&mut self, path: &'static str) -> Uri {
+        if let Some((_, uri)) = self.uris.iter().find(|(p, _)| *p == path) {
+            return uri.clone();
+        }
+        let uri: Uri = format!("http://{}{path}", self.authority).parse().expect("a valid URI");
+        self.uris.push((path, uri.clone()));
+        uri
     }
 
     /// Converts protobuf messages to domain types on the decode clock.
