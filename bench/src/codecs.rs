@@ -96,13 +96,31 @@ pub fn write_sizes(criterion_dir: &Path, records: &[SizeRecord]) -> io::Result<P
     Ok(path)
 }
 
-/// The sizes the codec benches wrote; empty when the file is missing or unreadable (the
-/// benches have not run).
-pub fn read_sizes(criterion_dir: &Path) -> Vec<SizeRecord> {
-    fs::read(criterion_dir.join(SIZES_FILE))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+/// The sizes the codec benches wrote; empty when the file is missing (the benches have not
+/// run), an error when it is unreadable or corrupt.
+pub fn read_sizes(criterion_dir: &Path) -> anyhow::Result<Vec<SizeRecord>> {
+    let path = criterion_dir.join(SIZES_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(corrupt(&path, e)),
+    }
+}
+
+/// A codec bench file that exists but cannot be read: the report says which, rather than
+/// leaving its figures out unexplained.
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{}: {e} (rerun `make codecs`, or delete the file)", path.display())
+}
+
+/// A JSON file criterion writes: None when missing (the bench did not finish), an error when
+/// unreadable or corrupt.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(path, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(corrupt(path, e)),
+    }
 }
 
 /// The names criterion keeps in `new/benchmark.json`.
@@ -141,23 +159,24 @@ fn subdirs(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 /// One estimate, named from `benchmark.json` when present, else from the directories.
-fn read_one(group_dir: &str, op_dir: &str, payload_dir: &str, new: &Path) -> Option<TimeRecord> {
-    let estimates: EstimatesJson =
-        serde_json::from_slice(&fs::read(new.join("estimates.json")).ok()?).ok()?;
-    let names = fs::read(new.join("benchmark.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<BenchmarkJson>(&bytes).ok());
-    let (format, dataset, op, payload) = match &names {
-        Some(b) => {
-            let (format, dataset) = parse_group_name(&b.group_id)?;
-            (format, dataset, b.function_id.as_deref()?, b.value_str.as_deref()?)
-        }
-        None => {
-            let (format, dataset) = parse_group_dir(group_dir)?;
-            (format, dataset, op_dir, payload_dir)
-        }
+/// None when the bench has no estimate yet or is not one of the codec benches; an error when
+/// a file is corrupt.
+fn read_one(
+    group_dir: &str,
+    op_dir: &str,
+    payload_dir: &str,
+    new: &Path,
+) -> anyhow::Result<Option<TimeRecord>> {
+    let Some(estimates) = read_json::<EstimatesJson>(&new.join("estimates.json"))? else { return Ok(None) };
+    let names = read_json::<BenchmarkJson>(&new.join("benchmark.json"))?;
+    let named = match &names {
+        Some(b) => parse_group_name(&b.group_id).and_then(|(format, dataset)| {
+            Some((format, dataset, b.function_id.as_deref()?, b.value_str.as_deref()?))
+        }),
+        None => parse_group_dir(group_dir).map(|(format, dataset)| (format, dataset, op_dir, payload_dir)),
     };
-    Some(TimeRecord {
+    let Some((format, dataset, op, payload)) = named else { return Ok(None) };
+    Ok(Some(TimeRecord {
         format: format.to_owned(),
         dataset: dataset.to_owned(),
         payload: payload.to_owned(),
@@ -165,13 +184,13 @@ fn read_one(group_dir: &str, op_dir: &str, payload_dir: &str, new: &Path) -> Opt
         mean_ns: estimates.mean.point_estimate,
         ci_low_ns: estimates.mean.confidence_interval.lower_bound,
         ci_high_ns: estimates.mean.confidence_interval.upper_bound,
-    })
+    }))
 }
 
 /// Every codec estimate criterion has written under `criterion_dir` (its latest run, the
-/// `new/` directories), sorted by format, dataset, op and payload. Other benchmarks and
-/// unreadable files are skipped; a missing directory gives an empty list.
-pub fn read_estimates(criterion_dir: &Path) -> Vec<TimeRecord> {
+/// `new/` directories), sorted by format, dataset, op and payload. Other benchmarks are
+/// skipped; a missing directory gives an empty list; a corrupt file is an error.
+pub fn read_estimates(criterion_dir: &Path) -> anyhow::Result<Vec<TimeRecord>> {
     let mut records = Vec::new();
     for (group, group_path) in subdirs(criterion_dir) {
         if !group.starts_with(GROUP_PREFIX) {
@@ -180,14 +199,14 @@ pub fn read_estimates(criterion_dir: &Path) -> Vec<TimeRecord> {
         for (op, op_path) in subdirs(&group_path) {
             for (payload, payload_path) in subdirs(&op_path) {
                 let new = payload_path.join("new");
-                records.extend(read_one(&group, &op, &payload, &new));
+                records.extend(read_one(&group, &op, &payload, &new)?);
             }
         }
     }
     records.sort_by(|a, b| {
         (&a.format, &a.dataset, &a.op, &a.payload).cmp(&(&b.format, &b.dataset, &b.op, &b.payload))
     });
-    records
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -259,13 +278,13 @@ mod tests {
             &root.join("codec_protobuf_orders/decode/large/new/estimates.json"),
             &estimates_json(1.5e6, 1.4e6, 1.6e6),
         );
-        // Ignored: the previous run, other benchmarks, garbage.
+        // Ignored: the previous run, other benchmarks, a bench that has not finished.
         write(&root.join("codec_json_user/encode/small/base/estimates.json"), &estimates_json(1.0, 1.0, 1.0));
-        write(&root.join("other_group/encode/small/new/estimates.json"), &estimates_json(1.0, 1.0, 1.0));
-        write(&root.join("codec_ws_user/encode/tiny/new/estimates.json"), "not json");
+        write(&root.join("other_group/encode/small/new/estimates.json"), "not json");
+        fs::create_dir_all(root.join("codec_json_user/decode/small/new")).unwrap();
         write(&root.join(SIZES_FILE), "[]");
 
-        let records = read_estimates(root);
+        let records = read_estimates(root).unwrap();
         assert_eq!(
             records,
             vec![
@@ -289,13 +308,18 @@ mod tests {
                 },
             ]
         );
-        assert!(read_estimates(&root.join("missing")).is_empty());
+        assert!(read_estimates(&root.join("missing")).unwrap().is_empty());
+
+        // A corrupt file of a codec bench is an error that names it, not a figure left out.
+        write(&root.join("codec_ws_user/encode/tiny/new/estimates.json"), "not json");
+        let e = read_estimates(root).unwrap_err().to_string();
+        assert!(e.contains("codec_ws_user/encode/tiny/new/estimates.json"), "{e}");
     }
 
     #[test]
     fn sizes_round_trip_through_the_file() {
         let dir = TempDir::new("sizes");
-        assert!(read_sizes(&dir.0).is_empty());
+        assert!(read_sizes(&dir.0).unwrap().is_empty());
         let records = vec![SizeRecord {
             format: "protobuf".into(),
             dataset: "orders".into(),
@@ -306,11 +330,13 @@ mod tests {
         }];
         let path = write_sizes(&dir.0.join("criterion"), &records).unwrap();
         assert!(path.ends_with(SIZES_FILE));
-        assert_eq!(read_sizes(&dir.0.join("criterion")), records);
+        assert_eq!(read_sizes(&dir.0.join("criterion")).unwrap(), records);
         // The exact field names the report and other tools rely on.
         let text = fs::read_to_string(path).unwrap();
         for field in ["format", "dataset", "payload", "raw_bytes", "gzip_bytes", "zstd_bytes"] {
             assert!(text.contains(&format!("\"{field}\"")), "{field} in {text}");
         }
+        fs::write(dir.0.join("criterion").join(SIZES_FILE), "{").unwrap();
+        assert!(read_sizes(&dir.0.join("criterion")).is_err());
     }
 }

@@ -92,6 +92,7 @@ async fn answer(store: &Store, cmd: Command) -> Reply {
         Command::Orders { ids } => {
             let mut orders = Vec::with_capacity(ids.len());
             for id in ids {
+                // None: the store has no such order (its only error for a read by id).
                 orders.push(store.get_order(id).await.ok());
             }
             Reply::Orders { orders, calls: store.calls() - before }

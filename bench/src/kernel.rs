@@ -83,6 +83,8 @@ pub fn process_cpu(pid: u32) -> std::io::Result<std::time::Duration> {
 }
 
 /// Peak resident set size of a process (`VmHWM`), in bytes. `pid` None = this process.
+/// None when `/proc` cannot say (the process is gone, or no procfs): `results.json` then has
+/// null and the report a dash, never a zero.
 pub fn peak_rss(pid: Option<u32>) -> Option<u64> {
     let path = pid.map_or_else(|| "/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
     let text = std::fs::read_to_string(path).ok()?;

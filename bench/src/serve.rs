@@ -79,12 +79,20 @@ impl Started {
         self.servers.iter().find(|s| s.name == name).map(|s| s.addr)
     }
 
-    /// Stops every server and waits (bounded) for them to finish.
-    pub async fn stop(self) {
+    /// Stops every server and waits (bounded) for them to finish; an error names each server
+    /// that failed, panicked or did not stop in time.
+    pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        let mut failed = Vec::new();
         for server in self.servers {
-            let _ = tokio::time::timeout(Duration::from_secs(5), server.task).await;
+            match tokio::time::timeout(Duration::from_secs(5), server.task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => failed.push(format!("{}: {e}", server.name)),
+                Ok(Err(e)) => failed.push(format!("{}: {e}", server.name)),
+                Err(_) => failed.push(format!("{}: still running 5 s after shutdown", server.name)),
+            }
         }
+        if failed.is_empty() { Ok(()) } else { anyhow::bail!("{}", failed.join("; ")) }
     }
 }
 
@@ -150,14 +158,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     wait_for_signal().await;
     println!("shutting down");
-    started.stop().await;
-    Ok(())
+    started.stop().await
 }
 
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        // Without a SIGTERM handler (none can be installed), Ctrl-C alone stops the servers.
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -166,5 +174,9 @@ async fn wait_for_signal() {
             return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        // No signal can reach this process: serve until killed.
+        eprintln!("no Ctrl-C handler ({e}); stop with SIGKILL");
+        std::future::pending::<()>().await;
+    }
 }

@@ -64,7 +64,7 @@ async fn every_protocol_agrees_with_the_store_on_every_operation() {
     }
     assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
     assert!(agreed >= PROTOCOLS.len() * 2, "too few checks ran: {agreed}");
-    started.stop().await;
+    started.stop().await.expect("the servers stop cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +133,7 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
         let err = conn.call(Operation::CreateOrder, &other).await.unwrap_err().to_string();
         assert!(err.contains("shared-across-protocols"), "{}: {err}", writer.name());
     }
-    started.stop().await;
+    started.stop().await.expect("the servers stop cleanly");
 }
 
 /// REST's client, claiming one round trip more than it makes: a client whose own count is
@@ -225,5 +225,5 @@ async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
         verify_isolated(rest, addr, Operation::UserOrders, &params(None), Reference::Local(&started.store))
     });
     assert_eq!(honest, Verdict::Agrees);
-    started.stop().await;
+    started.stop().await.expect("the servers stop cleanly");
 }

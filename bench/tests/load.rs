@@ -125,7 +125,7 @@ async fn open_loop_corrects_for_a_stall_and_closed_loop_hides_it() {
     assert!(closed.latency.max() > 300_000_000, "the stalled request itself is recorded");
     assert!(closed_p99 < 50_000_000, "closed-loop p99 {closed_p99} ns hides the stall");
     assert!(closed_p99 * 5 < corrected);
-    started.stop().await;
+    started.stop().await.expect("the servers stop cleanly");
 }
 
 /// Server and client each on a core of their own when the machine has two, as a run has them.
@@ -179,5 +179,5 @@ async fn a_timeout_is_in_the_histogram_and_unsent_requests_are_missed() {
     // About 100 sends were due in the second; the few that left timed out, the rest never left.
     assert!(stats.missed + timeouts >= 95 && stats.missed > 80, "missed {} of 100", stats.missed);
     paused.store(false, Ordering::Relaxed);
-    started.stop().await;
+    started.stop().await.expect("the servers stop cleanly");
 }

@@ -61,5 +61,5 @@ async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
         }
     }
     assert!(checked.len() >= 40, "{checked:?}");
-    started.stop().await;
+    started.stop().await.expect("the servers stop cleanly");
 }

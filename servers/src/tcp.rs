@@ -48,8 +48,13 @@ where
                     let _ = tcp.set_nodelay(true);
                     connections.spawn(handle(tcp, shutdown.clone()));
                 }
+                // The peer gave up before it was accepted: nothing to serve, nothing wrong here.
                 Err(e) if is_per_connection(&e) => {}
-                Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+                // Out of descriptors or memory: said, then retried once some are freed.
+                Err(e) => {
+                    eprintln!("accept on {}: {e}; retrying", listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()));
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
             },
         }
     }

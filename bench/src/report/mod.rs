@@ -44,6 +44,8 @@ pub enum ReportError {
     Parse { path: PathBuf, source: serde_json::Error },
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("the codec benches' figures: {0:#}")]
+    Codecs(anyhow::Error),
     #[error(transparent)]
     Claims(#[from] ClaimsError),
     #[error(transparent)]
@@ -67,7 +69,8 @@ pub fn write(results_path: &Path, opts: &ReportOptions) -> Result<PathBuf, Repor
         .map_err(|source| ReportError::Read { path: results_path.to_owned(), source })?;
     let results: Results = serde_json::from_str(&text)
         .map_err(|source| ReportError::Parse { path: results_path.to_owned(), source })?;
-    let codecs = serialization::read(&opts.criterion.clone().unwrap_or_else(serialization::default_dir));
+    let codecs = serialization::read(&opts.criterion.clone().unwrap_or_else(serialization::default_dir))
+        .map_err(ReportError::Codecs)?;
     let claims = claims::load(opts.claims.as_deref())?;
     let html = render(&results, &codecs, &claims)?;
     let out = results_path.with_file_name("index.html");

@@ -58,8 +58,9 @@ pub fn default_dir() -> PathBuf {
     if workspace.is_dir() { workspace } else { here }
 }
 
-/// Reads the codec benches' figures under `dir` (none when they have not run).
-pub fn read(dir: &Path) -> CodecData {
+/// Reads the codec benches' figures under `dir` (none when they have not run; an error when
+/// a file there is corrupt).
+pub fn read(dir: &Path) -> anyhow::Result<CodecData> {
     let mut by_key: BTreeMap<(String, String, String), CodecFigure> = BTreeMap::new();
     fn entry<'m>(
         map: &'m mut BTreeMap<(String, String, String), CodecFigure>,
@@ -74,7 +75,7 @@ pub fn read(dir: &Path) -> CodecData {
             ..CodecFigure::default()
         })
     }
-    for t in codecs::read_estimates(dir) {
+    for t in codecs::read_estimates(dir)? {
         let f = entry(&mut by_key, &t.format, &t.dataset, &t.payload);
         match t.op.as_str() {
             "encode" => f.encode_ns = Some(t.mean_ns),
@@ -82,11 +83,11 @@ pub fn read(dir: &Path) -> CodecData {
             _ => {}
         }
     }
-    for s in codecs::read_sizes(dir) {
+    for s in codecs::read_sizes(dir)? {
         let f = entry(&mut by_key, &s.format, &s.dataset, &s.payload);
         f.raw_bytes = Some(s.raw_bytes as f64);
         f.gzip_bytes = Some(s.gzip_bytes as f64);
         f.zstd_bytes = Some(s.zstd_bytes as f64);
     }
-    CodecData { dir: dir.to_owned(), figures: by_key.into_values().collect() }
+    Ok(CodecData { dir: dir.to_owned(), figures: by_key.into_values().collect() })
 }

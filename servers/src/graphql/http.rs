@@ -211,6 +211,7 @@ pub(super) async fn serve_socket(
         None
     };
     if let Some((code, reason)) = close {
+        // A peer that is already gone cannot be told why; the connection ends either way.
         let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
     }
 }

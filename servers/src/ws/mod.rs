@@ -186,6 +186,7 @@ async fn connection(tcp: TcpStream, ctx: ServerContext, shutdown: CancellationTo
 async fn linger(mut tcp: TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        // Best effort by design: the peer may have closed first; the socket is dropped after.
         let _ = tcp.shutdown().await;
         let mut discard = vec![0; 16 * 1024];
         while let Ok(1..) = tcp.read(&mut discard).await {}

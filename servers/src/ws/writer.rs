@@ -30,6 +30,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Socket, Message>, mut rx: mp
             match outgoing {
                 // The last frame: out at once (`SplitSink` holds a fed item until flushed).
                 Outgoing::Frame(close @ Message::Close(_)) => {
+                    // The last frame: a peer already gone cannot receive it, and nothing follows.
                     let _ = sink.send(close).await;
                     return;
                 }

@@ -296,8 +296,13 @@ impl GraphqlConnection {
                 }
                 "complete" => return Ok(None),
                 "error" => {
-                    let errors: Vec<GraphqlError> =
-                        env.payload.and_then(|p| serde_json::from_value(p).ok()).unwrap_or_default();
+                    // The payload is the errors; one that is not is an answer that cannot be read.
+                    let payload = env.payload.ok_or_else(|| ClientError::decode("error without payload"))?;
+                    let errors: Vec<GraphqlError> = serde_json::from_value(payload.clone()).map_err(|e| {
+                        ClientError::Decode(format!(
+                            "an error payload that is not a list of errors ({e}): {payload}"
+                        ))
+                    })?;
                     return Err(graphql_error(errors));
                 }
                 other => return Err(ClientError::Decode(format!("unexpected message type {other}"))),
