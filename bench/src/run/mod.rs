@@ -52,8 +52,8 @@ pub struct RunArgs {
     /// Protocol variants (default: all). See `wirebench protocols`.
     #[arg(long, value_delimiter = ',')]
     pub protocols: Vec<String>,
-    /// Operations (default: all): get-user, user-orders, list-orders, stream-orders,
-    /// create-order, import-orders, track-orders.
+    /// Operations (default: all): get-user, user-orders, users-orders, list-orders,
+    /// stream-orders, create-order, import-orders, track-orders.
     #[arg(long, value_delimiter = ',')]
     pub operations: Vec<Operation>,
     /// Payload profiles (default: the run profile's).
