@@ -6,7 +6,8 @@
 //! Through it the harness reads what only the server knows: how many store calls it has
 //! made ([`Command::Calls`]), what its own store answers a read now ([`Command::Expect`]),
 //! and the orders a timed cell created, read back from the store itself
-//! ([`Command::Orders`]).
+//! ([`Command::Orders`]); and through it every cell starts from the same state
+//! ([`Command::Reset`]: the fixtures again, no idempotency key, the peak RSS counted anew).
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{ChildStdin, ChildStdout};
@@ -17,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-use wirebench_domain::{Id, Order, Store};
+use wirebench_domain::{Fixtures, Id, Order, Store};
 
 use crate::catalog::{OpParams, Operation, Outcome, expected};
 
@@ -38,6 +39,8 @@ pub enum Command {
     Expect { op: Operation, params: OpParams },
     /// These orders as the store holds them (`null` for one it does not have).
     Orders { ids: Vec<Id> },
+    /// The store back to its fixtures, and the server's peak RSS counted from now.
+    Reset,
 }
 
 /// What the server answers.
@@ -58,17 +61,28 @@ pub enum Reply {
         orders: Vec<Option<Order>>,
         calls: u64,
     },
+    /// The server's resident set after the reset, and whether its peak was reset too.
+    Reset {
+        rss_bytes: Option<u64>,
+        peak_reset: bool,
+    },
     Error {
         message: String,
     },
 }
 
 /// Serves the control channel on this process's stdin and stdout until stdin closes.
-pub async fn serve(store: std::sync::Arc<Store>) -> std::io::Result<()> {
+pub async fn serve(store: std::sync::Arc<Store>, fixtures: impl Fn() -> Fixtures) -> std::io::Result<()> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut out = tokio::io::stdout();
     while let Some(line) = lines.next_line().await? {
         let reply = match serde_json::from_str::<Command>(&line) {
+            Ok(Command::Reset) => {
+                // Generated before the old contents go, so the store is never half loaded.
+                store.reset(fixtures());
+                let peak_reset = crate::kernel::reset_peak_rss(None).is_ok();
+                Reply::Reset { rss_bytes: crate::kernel::rss(None), peak_reset }
+            }
             Ok(cmd) => answer(&store, cmd).await,
             Err(e) => Reply::Error { message: format!("not a command: {e}") },
         };
@@ -89,6 +103,7 @@ async fn answer(store: &Store, cmd: Command) -> Reply {
             Ok(outcome) => Reply::Expected { outcome, calls: store.calls() - before },
             Err(e) => Reply::Error { message: e.to_string() },
         },
+        Command::Reset => Reply::Error { message: "reset is answered by the channel".into() },
         Command::Orders { ids } => {
             let mut orders = Vec::with_capacity(ids.len());
             for id in ids {
@@ -146,6 +161,15 @@ impl Control {
         match serde_json::from_str(&text).context("reading the server's control answer")? {
             Reply::Error { message } => bail!("the server's control channel: {message}"),
             reply => Ok(reply),
+        }
+    }
+
+    /// Puts the server's store back to its fixtures and restarts its peak RSS; returns its
+    /// resident set after the reset, and whether the peak could be restarted.
+    pub fn reset(&self) -> anyhow::Result<(Option<u64>, bool)> {
+        match self.ask(&Command::Reset)? {
+            Reply::Reset { rss_bytes, peak_reset } => Ok((rss_bytes, peak_reset)),
+            other => bail!("the server answered a reset with {other:?}"),
         }
     }
 

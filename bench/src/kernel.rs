@@ -86,11 +86,26 @@ pub fn process_cpu(pid: u32) -> std::io::Result<std::time::Duration> {
 /// None when `/proc` cannot say (the process is gone, or no procfs): `results.json` then has
 /// null and the report a dash, never a zero.
 pub fn peak_rss(pid: Option<u32>) -> Option<u64> {
+    status_kb(pid, "VmHWM:").map(|kb| kb * 1024)
+}
+
+/// Resident set size of a process now (`VmRSS`), in bytes; None as for [`peak_rss`].
+pub fn rss(pid: Option<u32>) -> Option<u64> {
+    status_kb(pid, "VmRSS:").map(|kb| kb * 1024)
+}
+
+/// Restarts a process's peak RSS (`VmHWM`) from its resident set now, so the next
+/// [`peak_rss`] is the peak since this call (`/proc/PID/clear_refs`, value 5).
+pub fn reset_peak_rss(pid: Option<u32>) -> std::io::Result<()> {
+    let path = pid.map_or_else(|| "/proc/self/clear_refs".to_owned(), |p| format!("/proc/{p}/clear_refs"));
+    std::fs::write(path, "5")
+}
+
+fn status_kb(pid: Option<u32>, field: &str) -> Option<u64> {
     let path = pid.map_or_else(|| "/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
     let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Registers a descriptor this process owns with the current tokio runtime, for reading

@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// what `wirebench run` passes to the server child it starts.
     #[arg(long)]
     pub control: bool,
+    /// How long an idempotency key is remembered, in seconds (Stripe: 24 hours).
+    #[arg(long, default_value_t = wirebench_domain::idempotency::DEFAULT_TTL.as_secs())]
+    pub idempotency_ttl_s: u64,
+    /// Most idempotency keys remembered; a new key beyond it evicts the oldest.
+    #[arg(long, default_value_t = wirebench_domain::idempotency::DEFAULT_CAPACITY)]
+    pub idempotency_capacity: usize,
 }
 
 impl ServeArgs {
@@ -61,6 +67,8 @@ impl ServeArgs {
             addr_file: None,
             cpus: Vec::new(),
             control: false,
+            idempotency_ttl_s: wirebench_domain::idempotency::DEFAULT_TTL.as_secs(),
+            idempotency_capacity: wirebench_domain::idempotency::DEFAULT_CAPACITY,
         }
     }
 }
@@ -69,6 +77,9 @@ impl ServeArgs {
 #[derive(Debug)]
 pub struct Started {
     pub store: Arc<Store>,
+    /// What the store was loaded with (a reset loads it again).
+    pub profile: wirebench_domain::PayloadProfile,
+    pub seed: u64,
     pub servers: Vec<Running>,
     pub shutdown: CancellationToken,
 }
@@ -105,7 +116,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
     let profile = profiles.get(&args.payload)?.clone();
     let store = Arc::new(Store::new(StoreConfig {
         latency: Duration::from_micros(args.store_latency_us),
-        ..StoreConfig::default()
+        idempotency_ttl: Duration::from_secs(args.idempotency_ttl_s),
+        idempotency_capacity: args.idempotency_capacity,
     }));
     let ctx =
         ServerContext { store: store.clone(), config: ServerConfig { max_body_bytes: args.max_body_bytes } };
@@ -121,10 +133,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
     }
     let seed = args.seed;
     let loader = store.clone();
-    tokio::task::spawn_blocking(move || loader.load(wirebench_domain::generate(&profile, seed)))
+    let fixtures = profile.clone();
+    tokio::task::spawn_blocking(move || loader.load(wirebench_domain::generate(&fixtures, seed)))
         .await
         .context("loading fixtures")?;
-    Ok(Started { store, servers, shutdown })
+    Ok(Started { store, servers, shutdown, profile, seed })
 }
 
 /// Runs `wirebench serve` until Ctrl-C or SIGTERM.
@@ -145,8 +158,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if args.control {
         let store = started.store.clone();
+        let (profile, seed) = (started.profile.clone(), started.seed);
+        let fixtures = move || wirebench_domain::generate(&profile, seed);
         tokio::spawn(async move {
-            if let Err(e) = crate::control::serve(store).await {
+            if let Err(e) = crate::control::serve(store, fixtures).await {
                 eprintln!("control channel: {e}");
             }
         });

@@ -4,13 +4,16 @@
 //! - A repeat with the same parameters gets the stored outcome back, unchanged.
 //! - The same key with other parameters is an error naming the key.
 //! - A repeat while the first is still running is an error (409 in HTTP terms).
-//! - Entries expire after a time to live (24 h by default).
+//! - Entries expire after a time to live (24 h by default, as Stripe's).
+//! - The table holds at most a capacity of keys (100,000 by default); a new key at capacity
+//!   evicts the oldest. An evicted key is as good as expired: a repeat of its request runs
+//!   again and creates a second order, as a Stripe retry after 24 hours would.
 //!
 //! The parameters themselves are kept as the fingerprint: comparing them is exact, where a
 //! hash could collide. A request that fails before it finishes (its [`Pending`] is dropped
 //! without [`Pending::complete`]) releases the key, so the client may retry it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,8 @@ use crate::DomainError;
 
 /// Stripe's default time to live for a key.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Most keys held by default: bounds the table's memory under any write rate.
+pub const DEFAULT_CAPACITY: usize = 100_000;
 /// Longest key accepted (Stripe's limit).
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -37,8 +42,38 @@ struct Entry<P, V> {
 /// A table of keys → outcomes. `P` is the request's parameters, `V` its outcome.
 #[derive(Debug)]
 pub struct Idempotency<P, V> {
-    entries: Mutex<HashMap<String, Entry<P, V>>>,
+    entries: Mutex<Entries<P, V>>,
     ttl: Duration,
+    capacity: usize,
+}
+
+/// The keys, and the order they were claimed in (oldest first; a key released by a failed
+/// request stays in `order` until it reaches the front, where it is skipped).
+#[derive(Debug)]
+struct Entries<P, V> {
+    map: HashMap<String, Entry<P, V>>,
+    order: VecDeque<(String, Instant)>,
+}
+
+impl<P, V> Entries<P, V> {
+    /// Drops expired keys from the front, then the oldest while a new one would not fit.
+    fn make_room(&mut self, now: Instant, ttl: Duration, capacity: usize) {
+        if self.order.len() > 2 * capacity {
+            // Released keys' records, compacted away so `order` stays bounded too.
+            let map = &self.map;
+            self.order.retain(|(key, created)| map.get(key).is_some_and(|e| e.created == *created));
+        }
+        while let Some((key, created)) = self.order.front() {
+            let live = self.map.get(key).is_some_and(|e| e.created == *created);
+            if live && now.duration_since(*created) < ttl && self.map.len() < capacity {
+                break;
+            }
+            if live {
+                self.map.remove(key);
+            }
+            self.order.pop_front();
+        }
+    }
 }
 
 /// What [`Idempotency::claim`] decided.
@@ -59,9 +94,17 @@ pub struct Pending<'a, P, V> {
 }
 
 impl<P: PartialEq + Clone, V: Clone> Idempotency<P, V> {
-    /// An empty table whose keys live for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), ttl }
+    /// An empty table whose keys live for `ttl`, holding at most `capacity` (at least one).
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        let entries = Entries { map: HashMap::new(), order: VecDeque::new() };
+        Self { entries: Mutex::new(entries), ttl, capacity: capacity.max(1) }
+    }
+
+    /// Forgets every key.
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock().expect("idempotency lock poisoned");
+        entries.map = HashMap::new();
+        entries.order = VecDeque::new();
     }
 
     /// Claims `key` for a request with `params`.
@@ -69,11 +112,7 @@ impl<P: PartialEq + Clone, V: Clone> Idempotency<P, V> {
         validate_key(key)?;
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("idempotency lock poisoned");
-        if entries.len() > 4096 && entries.len().is_power_of_two() {
-            // Amortised clean-up of expired keys; cheap because it runs rarely.
-            entries.retain(|_, e| now.duration_since(e.created) < self.ttl);
-        }
-        if let Some(entry) = entries.get(key)
+        if let Some(entry) = entries.map.get(key)
             && now.duration_since(entry.created) < self.ttl
         {
             if entry.params != *params {
@@ -84,13 +123,17 @@ impl<P: PartialEq + Clone, V: Clone> Idempotency<P, V> {
                 Slot::Done(v) => Ok(Claim::Replay(v.clone())),
             };
         }
-        entries.insert(key.to_owned(), Entry { params: params.clone(), slot: Slot::InFlight, created: now });
+        entries.make_room(now, self.ttl, self.capacity);
+        entries
+            .map
+            .insert(key.to_owned(), Entry { params: params.clone(), slot: Slot::InFlight, created: now });
+        entries.order.push_back((key.to_owned(), now));
         Ok(Claim::New(Pending { table: self, key: key.to_owned(), completed: false }))
     }
 
     /// Number of keys held (expired ones included until they are cleaned up).
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("idempotency lock poisoned").len()
+        self.entries.lock().expect("idempotency lock poisoned").map.len()
     }
 
     /// True when no key is held.
@@ -103,7 +146,7 @@ impl<P, V> Pending<'_, P, V> {
     /// Stores the outcome so repeats replay it.
     pub fn complete(mut self, outcome: V) {
         let mut entries = self.table.entries.lock().expect("idempotency lock poisoned");
-        if let Some(entry) = entries.get_mut(&self.key) {
+        if let Some(entry) = entries.map.get_mut(&self.key) {
             entry.slot = Slot::Done(outcome);
         }
         self.completed = true;
@@ -115,7 +158,7 @@ impl<P, V> Drop for Pending<'_, P, V> {
         if !self.completed
             && let Ok(mut entries) = self.table.entries.lock()
         {
-            entries.remove(&self.key);
+            entries.map.remove(&self.key);
         }
     }
 }
@@ -135,7 +178,30 @@ mod tests {
     use super::*;
 
     fn table(ttl: Duration) -> Idempotency<String, u32> {
-        Idempotency::new(ttl)
+        Idempotency::new(ttl, DEFAULT_CAPACITY)
+    }
+
+    #[test]
+    fn at_capacity_the_oldest_key_is_evicted_and_runs_again() {
+        let t = Idempotency::<String, u32>::new(DEFAULT_TTL, 2);
+        for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+            match t.claim(key, &key.to_owned()).unwrap() {
+                Claim::New(p) => p.complete(i as u32),
+                Claim::Replay(_) => panic!("{key} is new"),
+            }
+        }
+        assert_eq!(t.len(), 2);
+        // "a" was evicted: its repeat runs again; "c" is still held and replays.
+        assert!(matches!(t.claim("c", &"c".to_owned()).unwrap(), Claim::Replay(2)));
+        assert!(matches!(t.claim("a", &"a".to_owned()).unwrap(), Claim::New(_)));
+        // The table never grows past its capacity, whatever the number of keys.
+        for i in 0..100 {
+            drop(t.claim(&format!("k{i}"), &String::new()).unwrap());
+        }
+        assert!(t.len() <= 2);
+        assert!(t.entries.lock().unwrap().order.len() <= 5, "released keys' records are compacted");
+        t.clear();
+        assert!(t.is_empty());
     }
 
     #[test]

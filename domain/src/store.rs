@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::DomainError;
 use crate::fixtures::Fixtures;
-use crate::idempotency::{Claim, DEFAULT_TTL, Idempotency};
+use crate::idempotency::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, Idempotency};
 use crate::model::{
     BatchItem, Created, Id, NewOrder, Order, OrderEvent, OrderEventKind, OrderStatus, OrderSummary, User,
     UserRecentOrders,
@@ -34,11 +34,17 @@ pub struct StoreConfig {
     pub latency: Duration,
     /// How long idempotency keys are remembered.
     pub idempotency_ttl: Duration,
+    /// Most idempotency keys remembered; the oldest is evicted first.
+    pub idempotency_capacity: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { latency: Duration::ZERO, idempotency_ttl: DEFAULT_TTL }
+        StoreConfig {
+            latency: Duration::ZERO,
+            idempotency_ttl: DEFAULT_TTL,
+            idempotency_capacity: DEFAULT_CAPACITY,
+        }
     }
 }
 
@@ -72,7 +78,7 @@ impl Store {
     pub fn new(config: StoreConfig) -> Self {
         Store {
             tables: RwLock::new(Tables { next_order_id: 1, ..Tables::default() }),
-            idempotency: Idempotency::new(config.idempotency_ttl),
+            idempotency: Idempotency::new(config.idempotency_ttl, config.idempotency_capacity),
             events: broadcast::channel(EVENT_BUFFER).0,
             config,
             ready: AtomicBool::new(false),
@@ -99,6 +105,15 @@ impl Store {
         t.orders = fixtures.orders.into_iter().map(|o| (o.id, o)).collect();
         drop(t);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Back to `fixtures` exactly, as a fresh store holds them: every write since undone,
+    /// every idempotency key forgotten, order ids and event numbers from the start again.
+    /// Store calls keep counting (they are read as differences).
+    pub fn reset(&self, fixtures: Fixtures) {
+        self.idempotency.clear();
+        self.write().next_event_seq = 0;
+        self.load(fixtures);
     }
 
     /// True once fixtures are loaded.
@@ -388,6 +403,23 @@ mod tests {
 
     fn store() -> Store {
         store_with(Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn reset_undoes_every_write_and_forgets_every_key() {
+        let s = store();
+        let fixtures = crate::generate(Profiles::builtin().get("small").unwrap(), 42);
+        let before = (s.counts(), s.next_order_id());
+        let first = s.create_order(Some("k"), new_order(1, 1)).await.unwrap().order;
+        s.delete_order(1).await.unwrap();
+        assert_ne!((s.counts(), s.next_order_id()), before);
+        s.reset(fixtures);
+        assert_eq!((s.counts(), s.next_order_id()), before);
+        s.get_order(1).await.expect("the deleted fixture order is back");
+        // The key is forgotten: the same request runs again and gets the same new id.
+        let again = s.create_order(Some("k"), new_order(1, 1)).await.unwrap();
+        assert!(!again.replayed);
+        assert_eq!((again.order.id, again.order.items), (first.id, first.items));
     }
 
     fn new_order(user_id: Id, quantity: u32) -> NewOrder {
