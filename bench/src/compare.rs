@@ -1,18 +1,26 @@
 //! `wirebench compare A B`: what changed between two results files.
 //!
-//! Cells are matched by (protocol, operation, payload, mode, concurrency, rate). Bytes and
-//! round trips per operation are almost deterministic for a given build and payload: they
-//! move only with variable-length fields such as request ids and counters, so a change under
-//! 1 % is noise and anything larger is real. Latency and throughput move from run to run on
-//! a shared machine, so a change is called *noise* unless it exceeds a threshold: by default
-//! 5 % for throughput and p50 and 20 % for p99 (tails are noisier), adjustable with `--noise`.
+//! Cells are matched by (protocol, operation, payload, mode, concurrency, rate), every repeat
+//! of a cell together. Bytes and round trips per operation are almost deterministic for a
+//! given build and payload: they move only with variable-length fields such as request ids
+//! and counters, so a change under 1 % is noise and anything larger is real. Latency and
+//! throughput move from run to run: when both files hold two or more repeats of a cell, the
+//! change of its median comes with a 95 % bootstrap interval, and it is significant only when
+//! the interval excludes zero. With a single run on either side there is no interval, and a
+//! change is called *noise* unless it exceeds a threshold: by default 5 % for throughput and
+//! p50 and 20 % for p99 (tails are noisier), adjustable with `--noise`.
+//!
+//! `--fail-on-regression 5%` makes the command fail when a significant regression is larger
+//! than 5 %, naming the cells, so CI can gate on it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::results::{Cell, Results};
+use crate::repeats;
+use crate::results::Results;
+use crate::stats;
 
 /// Options of `wirebench compare`.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,6 +35,19 @@ pub struct CompareArgs {
     /// Where to write the HTML page (default: compare.html beside B).
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Fail (exit non-zero) when a significant regression exceeds this, e.g. `5%`.
+    #[arg(long, value_parser = percent)]
+    pub fail_on_regression: Option<f64>,
+}
+
+fn percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a percentage: {e}"))?;
+    if v.is_finite() && v >= 0.0 { Ok(v) } else { Err(format!("{s:?} is not a percentage")) }
 }
 
 /// One metric of one matched cell.
@@ -37,6 +58,8 @@ pub struct Change {
     pub b: f64,
     /// (b − a) / a in percent; 0 when a is 0.
     pub percent: f64,
+    /// The change's 95 % bootstrap interval in percent, when both sides have repeats.
+    pub interval: Option<(f64, f64)>,
     pub verdict: Verdict,
 }
 
@@ -44,9 +67,12 @@ pub struct Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// A significant improvement (or, without repeats, one beyond the noise threshold).
     Better,
+    /// A significant regression (or, without repeats, one beyond the noise threshold).
     Worse,
-    /// Moved, but less than the metric's noise threshold.
+    /// No significant change: the interval includes zero (or, without repeats, the move is
+    /// under the noise threshold).
     Noise,
     Same,
 }
@@ -86,12 +112,6 @@ pub struct Comparison {
 /// Bytes per operation move under this (request-id and counter digits); above it is real.
 pub const BYTES_NOISE_PERCENT: f64 = 1.0;
 
-fn key(c: &Cell) -> String {
-    let load =
-        c.rate.map_or_else(|| format!("c{}", c.concurrency), |r| format!("{r:.0}/s c{}", c.concurrency));
-    format!("{} {} {} {load}", c.protocol, c.operation.name(), c.payload)
-}
-
 /// Classifies a change. `higher_is_better` for throughput; `threshold` in percent, `None`
 /// for deterministic metrics (any change is real).
 fn verdict(a: f64, b: f64, higher_is_better: bool, threshold: Option<f64>) -> (f64, Verdict) {
@@ -108,39 +128,73 @@ fn verdict(a: f64, b: f64, higher_is_better: bool, threshold: Option<f64>) -> (f
     (percent, if improved { Verdict::Better } else { Verdict::Worse })
 }
 
+/// Classifies a change of a median over repeats by its interval: significant only when the
+/// interval excludes zero.
+fn significance(change: &crate::stats::Estimate, higher_is_better: bool) -> Verdict {
+    if change.median == 0.0 && change.low == 0.0 && change.high == 0.0 {
+        Verdict::Same
+    } else if change.low > 0.0 {
+        if higher_is_better { Verdict::Better } else { Verdict::Worse }
+    } else if change.high < 0.0 {
+        if higher_is_better { Verdict::Worse } else { Verdict::Better }
+    } else {
+        Verdict::Noise
+    }
+}
+
 /// Compares two results.
 pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Comparison {
+    let groups_a = repeats::groups(&a.cells);
+    let groups_b = repeats::groups(&b.cells);
     let mut cells = Vec::new();
     let mut only_in_b = Vec::new();
-    for cb in &b.cells {
-        let k = key(cb);
-        let Some(ca) = a.cells.iter().find(|c| key(c) == k) else {
-            only_in_b.push(k);
+    for (k, gb) in &groups_b {
+        let Some((_, ga)) = groups_a.iter().find(|(ka, _)| ka == k) else {
+            only_in_b.push(k.clone());
             continue;
         };
         let mut changes = Vec::new();
-        let mut push = |metric, x: f64, y: f64, higher_is_better, threshold| {
-            let (percent, verdict) = verdict(x, y, higher_is_better, threshold);
-            changes.push(Change { metric, a: x, b: y, percent, verdict });
-        };
-        push("throughput ops/s", ca.throughput_ops_s, cb.throughput_ops_s, true, Some(noise));
-        if let (Some(la), Some(lb)) = (&ca.latency, &cb.latency) {
-            push("p50 µs", la.p50_ns as f64 / 1e3, lb.p50_ns as f64 / 1e3, false, Some(noise));
-            push("p99 µs", la.p99_ns as f64 / 1e3, lb.p99_ns as f64 / 1e3, false, Some(noise * 4.0));
+        // Run-to-run figures: by interval with repeats on both sides, by threshold without.
+        let timed: [(&'static str, repeats::Read, bool, f64); 3] = [
+            ("throughput ops/s", |c| Some(c.throughput_ops_s), true, noise),
+            ("p50 µs", |c| c.latency.as_ref().map(|l| l.p50_ns as f64 / 1e3), false, noise),
+            ("p99 µs", |c| c.latency.as_ref().map(|l| l.p99_ns as f64 / 1e3), false, noise * 4.0),
+        ];
+        for (metric, read, higher_is_better, threshold) in timed {
+            let (va, vb) = (repeats::values(ga, read), repeats::values(gb, read));
+            if va.is_empty() || vb.is_empty() {
+                continue;
+            }
+            let (ma, mb) = (stats::median(&va), stats::median(&vb));
+            let change = (va.len() >= 2 && vb.len() >= 2).then(|| stats::change(&va, &vb)).flatten();
+            let (percent, verdict, interval) = match change {
+                Some(ch) => (
+                    ch.median * 100.0,
+                    significance(&ch, higher_is_better),
+                    Some((ch.low * 100.0, ch.high * 100.0)),
+                ),
+                None => {
+                    let (p, v) = verdict(ma, mb, higher_is_better, Some(threshold));
+                    (p, v, None)
+                }
+            };
+            changes.push(Change { metric, a: ma, b: mb, percent, interval, verdict });
         }
-        let bytes = Some(BYTES_NOISE_PERCENT);
-        push("sent B/op", ca.bytes.sent_per_op.total_bytes, cb.bytes.sent_per_op.total_bytes, false, bytes);
-        push(
-            "received B/op",
-            ca.bytes.received_per_op.total_bytes,
-            cb.bytes.received_per_op.total_bytes,
-            false,
-            bytes,
-        );
-        push("round trips/op", ca.round_trips_per_op, cb.round_trips_per_op, false, None);
-        cells.push(CellDiff { key: k, changes });
+        let exact: [(&'static str, repeats::Read, Option<f64>); 3] = [
+            ("sent B/op", |c| Some(c.bytes.sent_per_op.total_bytes), Some(BYTES_NOISE_PERCENT)),
+            ("received B/op", |c| Some(c.bytes.received_per_op.total_bytes), Some(BYTES_NOISE_PERCENT)),
+            ("round trips/op", |c| Some(c.round_trips_per_op), None),
+        ];
+        for (metric, read, threshold) in exact {
+            let (ma, mb) =
+                (stats::median(&repeats::values(ga, read)), stats::median(&repeats::values(gb, read)));
+            let (percent, verdict) = verdict(ma, mb, false, threshold);
+            changes.push(Change { metric, a: ma, b: mb, percent, interval: None, verdict });
+        }
+        cells.push(CellDiff { key: k.clone(), changes });
     }
-    let only_in_a = a.cells.iter().map(key).filter(|k| !b.cells.iter().any(|c| key(c) == *k)).collect();
+    let only_in_a =
+        groups_a.iter().map(|(k, _)| k.clone()).filter(|k| !groups_b.iter().any(|(kb, _)| kb == k)).collect();
     Comparison {
         a: names.0.to_owned(),
         b: names.1.to_owned(),
@@ -151,6 +205,19 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
         only_in_a,
         only_in_b,
     }
+}
+
+/// The regressions larger than `limit` percent: "cell: metric +x %".
+pub fn regressions(c: &Comparison, limit: f64) -> Vec<String> {
+    c.cells
+        .iter()
+        .flat_map(|cell| {
+            cell.changes
+                .iter()
+                .filter(move |ch| ch.verdict == Verdict::Worse && ch.percent.abs() > limit)
+                .map(move |ch| format!("{}: {} {:+.1} %", cell.key, ch.metric, ch.percent))
+        })
+        .collect()
 }
 
 fn load(path: &Path) -> anyhow::Result<Results> {
@@ -180,16 +247,21 @@ pub fn render_html(c: &Comparison) -> anyhow::Result<String> {
 pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     let (a, b) = (load(&args.a)?, load(&args.b)?);
     let c = compare(&a, &b, args.noise, (&args.a.display().to_string(), &args.b.display().to_string()));
-    println!("{:<44} {:<16} {:>12} {:>12} {:>8}  verdict", "cell", "metric", "A", "B", "change");
+    println!(
+        "{:<44} {:<16} {:>12} {:>12} {:>8} {:>18}  verdict",
+        "cell", "metric", "A", "B", "change", "95 % interval"
+    );
     for cell in &c.cells {
         for ch in cell.changes.iter().filter(|ch| ch.verdict != Verdict::Same) {
+            let interval = ch.interval.map_or_else(String::new, |(lo, hi)| format!("{lo:+.1}..{hi:+.1} %"));
             println!(
-                "{:<44} {:<16} {:>12.1} {:>12.1} {:>7.1}%  {}",
+                "{:<44} {:<16} {:>12.1} {:>12.1} {:>7.1}% {:>18}  {}",
                 cell.key,
                 ch.metric,
                 ch.a,
                 ch.b,
                 ch.percent,
+                interval,
                 ch.verdict.as_str()
             );
         }
@@ -203,6 +275,16 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     let path = args.html.clone().unwrap_or_else(|| args.b.with_file_name("compare.html"));
     std::fs::write(&path, render_html(&c)?).with_context(|| format!("writing {}", path.display()))?;
     println!("compare: {}", path.display());
+    if let Some(limit) = args.fail_on_regression {
+        let worse = regressions(&c, limit);
+        if !worse.is_empty() {
+            anyhow::bail!(
+                "{} significant regression(s) beyond {limit} %:\n  {}",
+                worse.len(),
+                worse.join("\n  ")
+            );
+        }
+    }
     Ok(path)
 }
 

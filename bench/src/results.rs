@@ -18,7 +18,7 @@ use crate::load::CellStats;
 use crate::wire::{Dir, Framing, Tally};
 
 /// Version of this file's shape. Bump when a field changes meaning or is removed.
-pub const RESULTS_VERSION: u32 = 3;
+pub const RESULTS_VERSION: u32 = 4;
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -37,7 +37,12 @@ pub struct Results {
     pub protocols: Vec<ProtocolInfo>,
     /// Cross-protocol equivalence, checked before anything was timed.
     pub equivalence: Vec<EquivalenceResult>,
+    /// Every run of every cell (`repeat` tells them apart).
     pub cells: Vec<Cell>,
+    /// Each cell over its repeats: medians with 95 % bootstrap intervals, spread, noisy
+    /// figures (see `wirebench::repeats`).
+    #[serde(default)]
+    pub summaries: Vec<crate::repeats::CellSummary>,
 }
 
 /// How a run ended.
@@ -140,6 +145,16 @@ pub struct RunOptions {
     /// Whether the counting layer dissected the bytes into layers (off only to measure the
     /// dissector's own cost).
     pub dissect: bool,
+    /// Runs of every cell; each cell in `cells` names its repeat.
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// Seed of the cells' order in each repeat (`--order-seed` replays it).
+    #[serde(default)]
+    pub order_seed: u64,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A protocol variant that took part.
@@ -310,8 +325,22 @@ pub struct Resources {
     /// Harness CPU time per operation (the whole client process's CPU clock), decoding
     /// included.
     pub client_cpu_us_per_op: Option<f64>,
+    /// Peak resident set (VmHWM): since the cell's start when `peak_rss_per_cell`, else since
+    /// the process started.
     pub server_peak_rss_bytes: Option<u64>,
     pub client_peak_rss_bytes: Option<u64>,
+    /// Resident set at the cell's start (the server's just after its store was reset).
+    #[serde(default)]
+    pub server_rss_start_bytes: Option<u64>,
+    #[serde(default)]
+    pub client_rss_start_bytes: Option<u64>,
+    /// Both peaks were restarted at the cell's start (`/proc/PID/clear_refs`).
+    #[serde(default)]
+    pub peak_rss_per_cell: bool,
+    /// The server's store was put back to its fixtures before the cell (every write undone,
+    /// every idempotency key forgotten): false against `--target` servers.
+    #[serde(default)]
+    pub store_reset: bool,
 }
 
 /// One measured (protocol, operation, payload, load point).
@@ -322,6 +351,9 @@ pub struct Cell {
     pub payload: String,
     /// N of the catalog for this cell.
     pub n: u32,
+    /// Which run of this cell (0-based; see `options.repeat`).
+    #[serde(default)]
+    pub repeat: u32,
     /// closed or open.
     pub mode: String,
     pub concurrency: u32,
@@ -397,6 +429,7 @@ pub struct CellPoint<'a> {
     pub operation: Operation,
     pub payload: &'a str,
     pub n: u32,
+    pub repeat: u32,
     pub concurrency: u32,
     /// Open loop: the intended rate.
     pub rate: Option<f64>,
@@ -447,6 +480,7 @@ pub fn cell(
         operation: at.operation,
         payload: at.payload.to_owned(),
         n: at.n,
+        repeat: at.repeat,
         mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),
         concurrency: at.concurrency,
         rate: at.rate,

@@ -96,6 +96,57 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     assert!(!table.contains("better") && !table.contains("worse") && !table.contains("only in"), "{table}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("What changed") && page.contains(r#"class="same""#));
+
+    // Three repeats of every cell (the run's, spread by ±1 %), then the same doctored with a
+    // 20 % regression: compare --fail-on-regression fails on it, naming cells, and passes the
+    // repeats compared with themselves.
+    let mut a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let scale = |c: &mut serde_json::Value, f: f64| {
+        c["throughput_ops_s"] = (c["throughput_ops_s"].as_f64().unwrap() / f).into();
+        if let Some(l) = c["latency"].as_object_mut() {
+            for q in ["p50_ns", "p99_ns"] {
+                l[q] = ((l[q].as_f64().unwrap() * f).round() as u64).into();
+            }
+        }
+    };
+    let runs: Vec<serde_json::Value> = a["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            [1.0, 1.01, 0.99].into_iter().enumerate().map(move |(i, f)| {
+                let mut c = c.clone();
+                c["repeat"] = i.into();
+                scale(&mut c, f);
+                c
+            })
+        })
+        .collect();
+    a["cells"] = runs.into();
+    let mut b = a.clone();
+    for c in b["cells"].as_array_mut().unwrap() {
+        scale(c, 1.2);
+    }
+    let (path_a, path_b) = (out.join("a.json"), out.join("b.json"));
+    std::fs::write(&path_a, a.to_string()).unwrap();
+    std::fs::write(&path_b, b.to_string()).unwrap();
+    let gate = |x: &std::path::Path, y: &std::path::Path| {
+        wirebench()
+            .arg("compare")
+            .args([x, y])
+            .args(["--fail-on-regression", "5%", "--html"])
+            .arg(out.join("gate.html"))
+            .output()
+            .unwrap()
+    };
+    let regressed = gate(&path_a, &path_b);
+    let why = String::from_utf8_lossy(&regressed.stderr);
+    assert!(!regressed.status.success(), "a 20 % regression must fail the gate");
+    assert!(why.contains("significant regression") && why.contains("p50 µs +20.0 %"), "{why}");
+    let table = String::from_utf8_lossy(&regressed.stdout);
+    assert!(table.contains("worse") && table.contains("95 % interval"), "{table}");
+    let same = gate(&path_a, &path_a);
+    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stderr));
     std::fs::remove_dir_all(&out).unwrap();
 }
 

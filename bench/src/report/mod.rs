@@ -81,7 +81,11 @@ pub fn write(results_path: &Path, opts: &ReportOptions) -> Result<PathBuf, Repor
 /// The run seen through the questions the report asks.
 #[derive(Debug)]
 pub struct View<'a> {
+    /// The run with one cell per (protocol, operation, payload, load point): medians over
+    /// its repeats (see [`crate::repeats::merge`]).
     pub r: &'a Results,
+    /// Every run of every cell, as measured.
+    pub runs: &'a [Cell],
     pub codecs: &'a CodecData,
     /// The raw-TCP reference protocol, when it took part.
     pub floor: Option<String>,
@@ -104,9 +108,9 @@ const PALETTE: [RGBColor; 10] = [
 const FLOOR_COLOR: RGBColor = RGBColor(40, 40, 40);
 
 impl<'a> View<'a> {
-    pub fn new(r: &'a Results, codecs: &'a CodecData, floor: Option<&str>) -> Self {
+    pub fn new(r: &'a Results, runs: &'a [Cell], codecs: &'a CodecData, floor: Option<&str>) -> Self {
         let floor = floor.filter(|f| r.cells.iter().any(|c| c.protocol == *f)).map(str::to_owned);
-        View { r, codecs, floor }
+        View { r, runs, codecs, floor }
     }
 
     /// Payloads in run order (those with cells, plus any listed in the options).
@@ -326,7 +330,8 @@ struct Page {
 
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
-    let view = View::new(results, codecs, claims.floor.as_deref());
+    let merged = Results { cells: crate::repeats::merge(&results.cells), ..results.clone() };
+    let view = View::new(&merged, &results.cells, codecs, claims.floor.as_deref());
     let claim_rows = claims::evaluate(&view, &claims.claims);
     let page = Page {
         title: "wirebench report".into(),
@@ -375,7 +380,7 @@ mod tests {
     /// A results file with the given cells (as JSON values).
     fn results(cells: serde_json::Value) -> Results {
         serde_json::from_value(serde_json::json!({
-            "version": 3, "status": "aborted", "message": "the server exited", "started_at": "a",
+            "version": 4, "status": "aborted", "message": "the server exited", "started_at": "a",
             "finished_at": "b", "command": "wirebench run --profile smoke",
             "environment": {
                 "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",

@@ -32,7 +32,20 @@ pub fn finish(results: &Results, out: &Path, stamp: &str) -> anyhow::Result<Path
         .with_context(|| format!("the report of {} was not written", path.display()))?;
     let name = report.file_name().map(PathBuf::from).unwrap_or_default();
     println!("report: {}", shown.join(name).display());
+    let disagree: Vec<String> = results
+        .equivalence
+        .iter()
+        .filter(|e| e.verdict == crate::equivalence::VerdictKind::Fails)
+        .map(|e| format!("{} {} ({})", e.protocol, e.operation, e.payload))
+        .collect();
     match results.status {
+        // A protocol that disagrees with the reference fails the run, once everything is written.
+        RunStatus::Complete if !disagree.is_empty() => bail!(
+            "{} disagree with the reference store and were not timed: {} — results and report written to {}",
+            disagree.len(),
+            disagree.join(", "),
+            path.display()
+        ),
         RunStatus::Complete => Ok(path),
         _ => bail!(
             "{} — partial results written to {}",

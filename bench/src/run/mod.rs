@@ -74,6 +74,13 @@ pub struct RunArgs {
     /// Seconds of unrecorded warm-up per cell.
     #[arg(long)]
     pub warmup: Option<f64>,
+    /// Runs of every cell, each repeat in a new random order (default: the profile's; smoke
+    /// 1, quick 3, full 5).
+    #[arg(long)]
+    pub repeat: Option<u32>,
+    /// Seed of the cells' order in each repeat (default: random; recorded in results.json).
+    #[arg(long)]
+    pub order_seed: Option<u64>,
     /// N: orders per page, stream, import and conversation.
     #[arg(long, default_value_t = 10)]
     pub n: u32,
@@ -127,7 +134,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         eprintln!("note: idle CPUs may sleep during this run ({why}); latency includes waking them");
     }
     let mut results = new_results(&args, &plan, idle_cpus);
-    let progress = Progress::new(plan.cells().len() * plan.payloads.len());
+    let progress = Progress::new(plan.cells().len() * plan.payloads.len() * plan.repeat as usize);
     for payload in &plan.payloads {
         if let Some(stopped) =
             run_payload(&args, &plan, payload, &stamp, &stop, &progress, &mut results).await?
@@ -141,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     }
     progress.finish();
     results.finished_at = now_rfc3339();
+    results.summaries = crate::repeats::summarize(&results.cells);
     finish::finish(&results, &args.out, &stamp)
 }
 
@@ -163,7 +171,7 @@ async fn run_payload(
     params.new_order = crate::catalog::sample_new_order(writes_user);
     // Writes carry a key as long as a timed gRPC write's (see `Sweep::spec`).
     let mut sizing = params.clone();
-    sizing.idempotency_key = Some(format!("{stamp}-grpc-create-order-1-false-0-0"));
+    sizing.idempotency_key = Some(format!("{stamp}-0-grpc-create-order-1-false-0-0"));
     let shapes = crate::clients::grpc::message_shapes(&reference, &sizing)
         .await
         .context("sizing gRPC's messages on the reference store, for floor-echo")?;
@@ -252,6 +260,8 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
             duration_s: plan.duration.as_secs_f64(),
             n: args.n,
             seed: args.seed,
+            repeat: plan.repeat,
+            order_seed: plan.order_seed,
             target: args.target.clone(),
             store_latency_us: args.store_latency_us,
             dissect: !args.no_dissect,
@@ -267,5 +277,6 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
             .collect(),
         equivalence: Vec::new(),
         cells: Vec::new(),
+        summaries: Vec::new(),
     }
 }

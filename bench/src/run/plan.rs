@@ -21,6 +21,9 @@ pub struct ProfileSettings {
     /// Open-loop rate, and which operations get an open-loop point.
     pub rate: f64,
     pub open_ops: &'static [Operation],
+    /// Runs of every cell, each in its own order. Repeats replace length: the cells of a
+    /// repeated profile are shorter, so the run takes about as long.
+    pub repeat: u32,
 }
 
 /// What each run profile runs.
@@ -33,22 +36,25 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             duration: Duration::from_millis(250),
             rate: 200.0,
             open_ops: &[Operation::GetUser],
+            repeat: 1,
         },
         RunProfile::Quick => ProfileSettings {
             payloads: &["small"],
             concurrency: &[1, 16],
-            warmup: Duration::from_millis(300),
-            duration: Duration::from_millis(1500),
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(400),
             rate: 1000.0,
             open_ops: &[Operation::GetUser],
+            repeat: 3,
         },
         RunProfile::Full => ProfileSettings {
             payloads: &["small", "medium", "large"],
             concurrency: &[1, 4, 16, 64],
-            warmup: Duration::from_secs(1),
-            duration: Duration::from_secs(5),
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(350),
             rate: 2000.0,
             open_ops: &Operation::ALL,
+            repeat: 5,
         },
     }
 }
@@ -142,6 +148,10 @@ pub struct Plan {
     pub warmup: Duration,
     pub duration: Duration,
     pub pinning: Pinning,
+    /// Runs of every cell.
+    pub repeat: u32,
+    /// Seeds each repeat's order of cells (recorded, so a run's order can be replayed).
+    pub order_seed: u64,
 }
 
 impl Plan {
@@ -182,6 +192,13 @@ impl Plan {
             warmup: args.warmup.map_or(profile.warmup, Duration::from_secs_f64),
             duration: args.duration.map_or(profile.duration, Duration::from_secs_f64),
             pinning: Pinning::decide(cores, pin),
+            repeat: args.repeat.unwrap_or(profile.repeat).max(1),
+            // Any seed will do; the clock gives a new order per run, recorded to replay it.
+            order_seed: args.order_seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            }),
         })
     }
 
@@ -211,6 +228,19 @@ impl Plan {
                 cells.extend(self.points(op).into_iter().map(|point| CellPlan { protocol, op, point }));
             }
         }
+        cells
+    }
+
+    /// The cells of one repeat of one payload, in their own seeded random order, so that
+    /// protocols interleave and none is always measured first or last.
+    pub fn cells_in_order(&self, payload: &str, repeat: u32) -> Vec<CellPlan> {
+        use rand::SeedableRng as _;
+        use rand::seq::SliceRandom as _;
+        let mut cells = self.cells();
+        let payload_index = self.payloads.iter().position(|p| p == payload).unwrap_or(0) as u64;
+        let seed =
+            self.order_seed ^ (payload_index << 32 | u64::from(repeat)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        cells.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         cells
     }
 }

@@ -55,7 +55,10 @@ impl Sweep<'_> {
         progress: &Progress,
         out: &mut Vec<Cell>,
     ) -> anyhow::Result<Option<Stopped>> {
-        for cell in self.plan.cells() {
+        let cells = (0..self.plan.repeat).flat_map(|repeat| {
+            self.plan.cells_in_order(self.payload, repeat).into_iter().map(move |c| (repeat, c))
+        });
+        for (repeat, cell) in cells {
             if !gate.passed(cell.protocol.name(), cell.op) {
                 progress.skip();
                 continue;
@@ -70,8 +73,20 @@ impl Sweep<'_> {
                     format!("the server exited ({status}) before {} {}", cell.protocol.name(), cell.op);
                 return Ok(Some(Stopped::ServerExited(what)));
             }
-            progress.cell(format!("{} {} {} {}", self.payload, cell.protocol.name(), cell.op, cell.point));
-            let spec = self.spec(cell);
+            let run = if self.plan.repeat > 1 {
+                format!(" (run {}/{})", repeat + 1, self.plan.repeat)
+            } else {
+                String::new()
+            };
+            progress.cell(format!(
+                "{} {} {} {}{run}",
+                self.payload,
+                cell.protocol.name(),
+                cell.op,
+                cell.point
+            ));
+            let start = Start::now(server.as_deref().map(|s| &s.control))?;
+            let spec = self.spec(repeat, cell);
             let server_pid = self.server_pid;
             let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
             let control = server.as_deref().map(|s| &s.control);
@@ -84,13 +99,13 @@ impl Sweep<'_> {
             // Without a control channel (--target) nothing can be read back: said, not flagged.
             let unchecked =
                 control.and(checks.unchecked.clone()).map(|why| format!("answers not checked: {why}"));
-            out.push(self.result(cell, &stats, &cpu, (checks, unchecked)));
+            out.push(self.result((repeat, cell), &stats, &cpu, &start, (checks, unchecked)));
             progress.done();
         }
         Ok(None)
     }
 
-    fn spec(&self, cell: CellPlan) -> CellSpec {
+    fn spec(&self, repeat: u32, cell: CellPlan) -> CellSpec {
         let pinning = &self.plan.pinning;
         CellSpec {
             protocol: cell.protocol,
@@ -108,7 +123,7 @@ impl Sweep<'_> {
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}-{}-{}-{}-{}",
+                "{}-{repeat}-{}-{}-{}-{}",
                 self.stamp,
                 cell.protocol.name(),
                 cell.op,
@@ -120,9 +135,10 @@ impl Sweep<'_> {
 
     fn result(
         &self,
-        cell: CellPlan,
+        (repeat, cell): (u32, CellPlan),
         stats: &CellStats,
         cpu: &CpuUse,
+        start: &Start,
         checked: (Checks, Option<String>),
     ) -> Cell {
         let (checks, unchecked) = checked;
@@ -139,16 +155,51 @@ impl Sweep<'_> {
             client_cpu_us_per_op: per_op(&cpu.client, "client"),
             server_peak_rss_bytes: self.server_pid.and_then(|p| kernel::peak_rss(Some(p))),
             client_peak_rss_bytes: kernel::peak_rss(None),
+            server_rss_start_bytes: start.server_rss,
+            client_rss_start_bytes: start.client_rss,
+            peak_rss_per_cell: start.peaks_reset,
+            store_reset: start.store_reset,
         };
         let at = results::CellPoint {
             protocol: cell.protocol.name(),
             operation: cell.op,
             payload: self.payload,
             n: self.n,
+            repeat,
             concurrency: cell.point.concurrency(),
             rate: cell.point.rate(),
         };
         results::cell(at, stats, (resources, checks), problems)
+    }
+}
+
+/// The state a cell starts from.
+#[derive(Debug)]
+struct Start {
+    store_reset: bool,
+    server_rss: Option<u64>,
+    client_rss: Option<u64>,
+    peaks_reset: bool,
+}
+
+impl Start {
+    /// Puts the server's store back to its fixtures (through its control channel, when this
+    /// run started the server) and restarts both processes' peak RSS.
+    fn now(control: Option<&crate::control::Control>) -> anyhow::Result<Start> {
+        let (store_reset, server_rss, server_peak) = match control {
+            Some(control) => {
+                let (rss, peak) = tokio::task::block_in_place(|| control.reset())?;
+                (true, rss, peak)
+            }
+            None => (false, None, false),
+        };
+        let client_peak = kernel::reset_peak_rss(None).is_ok();
+        Ok(Start {
+            store_reset,
+            server_rss,
+            client_rss: kernel::rss(None),
+            peaks_reset: server_peak && client_peak,
+        })
     }
 }
 

@@ -37,6 +37,7 @@ use self::samples::{cell_samples, codec_samples, geometric_mean};
 use super::View;
 use super::fmt;
 use crate::catalog::Operation;
+use crate::results::Cell;
 
 mod metrics;
 mod samples;
@@ -227,6 +228,9 @@ pub enum ClaimVerdict {
     Roughly,
     #[serde(rename = "does not hold")]
     DoesNotHold,
+    /// The figure's interval over the repeats straddles the edge of a band.
+    #[serde(rename = "inconclusive")]
+    Inconclusive,
     /// The run lacks what the claim needs; the row says what.
     #[serde(rename = "not measured")]
     NotMeasured,
@@ -239,6 +243,7 @@ impl ClaimVerdict {
             ClaimVerdict::Holds => "holds",
             ClaimVerdict::Roughly => "roughly",
             ClaimVerdict::DoesNotHold => "does not hold",
+            ClaimVerdict::Inconclusive => "inconclusive",
             ClaimVerdict::NotMeasured => "not measured",
         }
     }
@@ -249,6 +254,7 @@ impl ClaimVerdict {
             ClaimVerdict::Holds => "holds",
             ClaimVerdict::Roughly => "roughly",
             ClaimVerdict::DoesNotHold => "fails",
+            ClaimVerdict::Inconclusive => "inconclusive",
             ClaimVerdict::NotMeasured => "missing",
         }
     }
@@ -307,9 +313,56 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
     } else {
         texts.join("; ")
     };
-    row.verdict = verdict(c, measured);
+    // Over repeats: the figure of each run, and the verdict of its interval.
+    let per_run = match m.get {
+        Getter::Cell(get) => run_figures(view, c, m.unit, get),
+        Getter::Codec(_) => Vec::new(),
+    };
+    row.verdict = match crate::stats::estimate(&per_run) {
+        Some(e) if e.runs > 1 => {
+            row.measured = format!(
+                "{} (95 % interval {}–{}, {} runs)",
+                show(e.median),
+                show(e.low),
+                show(e.high),
+                e.runs
+            );
+            judged(c, e.low, e.high)
+        }
+        _ => verdict(c, measured),
+    };
     row.class = row.verdict.class();
     row
+}
+
+/// The claim's figure in each repeat of the run, from that repeat's cells alone.
+fn run_figures(
+    view: &View<'_>,
+    c: &ClaimSpec,
+    unit: metrics::Unit,
+    get: fn(&Cell) -> Option<f64>,
+) -> Vec<f64> {
+    (0..view.r.options.repeat)
+        .filter_map(|repeat| {
+            let cells = view.runs.iter().filter(|cell| cell.repeat == repeat).cloned().collect();
+            let run = crate::results::Results { cells, ..view.r.clone() };
+            let one = View::new(&run, &[], view.codecs, view.floor.as_deref());
+            let figures: Vec<f64> = cell_samples(&one, c, unit, get).ok()?.iter().map(|s| s.figure).collect();
+            Some(match c.kind {
+                Kind::Ratio => geometric_mean(&figures),
+                Kind::Value => figures.iter().sum::<f64>() / figures.len() as f64,
+            })
+        })
+        .collect()
+}
+
+/// The verdict of an interval: a band's verdict only when the whole interval lies in that
+/// band (on one side of the claim, for "about"); anything else is inconclusive.
+fn judged(c: &ClaimSpec, low: f64, high: f64) -> ClaimVerdict {
+    let (a, b) = (verdict(c, low), verdict(c, high));
+    let one_side =
+        c.direction != Direction::About || (low - c.claimed).signum() == (high - c.claimed).signum();
+    if a == b && (a == ClaimVerdict::Holds || one_side) { a } else { ClaimVerdict::Inconclusive }
 }
 
 /// holds / roughly / does not hold, by the claim's direction and tolerance.

@@ -48,11 +48,12 @@ pub(super) fn protocol_rows(view: &View<'_>) -> Vec<ProtocolRow> {
 pub(super) fn claims_summary(rows: &[ClaimRow]) -> String {
     let count = |v: ClaimVerdict| rows.iter().filter(|r| r.verdict == v).count();
     format!(
-        "{} claims: {} hold, {} roughly, {} do not hold, {} not measured.",
+        "{} claims: {} hold, {} roughly, {} do not hold, {} inconclusive, {} not measured.",
         rows.len(),
         count(ClaimVerdict::Holds),
         count(ClaimVerdict::Roughly),
         count(ClaimVerdict::DoesNotHold),
+        count(ClaimVerdict::Inconclusive),
         count(ClaimVerdict::NotMeasured)
     )
 }
@@ -86,6 +87,21 @@ pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
     }
     if r.environment.server_cores.is_empty() && r.options.target.is_none() {
         out.push("Server and client were not pinned to separate cores: they competed for CPU.".into());
+    }
+    // Figures are medians over repeats; a cell whose runs landed more than 5 % apart is noisy.
+    for s in r.summaries.iter().filter(|s| s.runs > 1 && !s.noisy.is_empty()) {
+        let spreads: Vec<String> =
+            s.noisy.iter().map(|f| format!("{f} ±{:.0} %", s.figures[f].spread * 50.0)).collect();
+        out.push(format!(
+            "{} {} ({}, {} c={}) is noisy over its {} runs: {}.",
+            s.protocol,
+            s.operation,
+            s.payload,
+            s.mode,
+            s.concurrency,
+            s.runs,
+            spreads.join(", ")
+        ));
     }
     for c in &r.cells {
         if !c.flags.is_empty() {
