@@ -13,8 +13,8 @@
 //!
 //! Formats (each file's docs say exactly what is timed):
 //! - `json`: serde_json of the REST bodies (`User`; `{"data": [...], "next_cursor": ...}`);
-//! - `protobuf`: prost `User` / `OrderPage`; the domain → prost conversion is outside the
-//!   timed encode, the prost → domain conversion inside the timed decode;
+//! - `protobuf`: prost `User` / `OrderPage`; the domain → prost conversion is inside the
+//!   timed encode and the prost → domain conversion inside the timed decode, as gRPC pays them;
 //! - `graphql`: an async-graphql execution of the catalog's query plus serializing its JSON
 //!   response (encode), parsing that response back to domain values (decode);
 //! - `ws`: the WebSocket `reply` message to a String and back.
@@ -25,7 +25,9 @@
 //!   `target/criterion/codec_{format}_{dataset}/{encode|decode}/{payload}/new/estimates.json`
 //!   (`/` in the group name becomes `_`; `new/benchmark.json` keeps the real names);
 //! - sizes: `target/criterion/wirebench-codec-sizes.json`, an array of `{format, dataset,
-//!   payload, raw_bytes, gzip_bytes, zstd_bytes}`, written on every run, test mode included.
+//!   payload, raw_bytes, gzip_bytes, zstd_bytes}`, written on every run, test mode included;
+//! - provenance: `target/criterion/wirebench-codec-run.json`, `{git_revision, measured_at,
+//!   args}`, written after a measuring run (not in test mode).
 //!
 //! Run: `cargo bench -p wirebench --bench codecs` (quick: append
 //! `-- --warm-up-time 0.2 --measurement-time 0.5`); `cargo test -p wirebench --bench codecs`
@@ -69,6 +71,19 @@ fn main() {
         }
     }
     c.final_summary();
+    // Criterion measures only when cargo passes `--bench`; `cargo test` runs each bench once.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--bench") {
+        let run = wirebench::codecs::CodecRun {
+            git_revision: env!("WIREBENCH_GIT").to_owned(),
+            measured_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            args,
+        };
+        if let Err(e) = wirebench::codecs::write_run(&dir, &run) {
+            eprintln!("cannot write the codec run's provenance to {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Criterion's output directory, found the way criterion 0.8 finds it: `$CRITERION_HOME`,

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 pub const GROUP_PREFIX: &str = "codec";
 /// The sizes file, in criterion's output directory.
 pub const SIZES_FILE: &str = "wirebench-codec-sizes.json";
+/// When and from which revision the timings were measured, in criterion's output directory.
+pub const RUN_FILE: &str = "wirebench-codec-run.json";
 /// The two timed operations (criterion function ids).
 pub const OPS: [&str; 2] = ["encode", "decode"];
 /// What is encoded: one full user, and one page of (up to) [`ORDERS_PAGE`] full orders.
@@ -84,6 +86,32 @@ pub struct TimeRecord {
     pub mean_ns: f64,
     pub ci_low_ns: f64,
     pub ci_high_ns: f64,
+}
+
+/// Where the codec timings come from: written by the benches after a measuring run (not by
+/// `cargo test --bench codecs`, which times nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodecRun {
+    /// The git revision the benches were built from (`-dirty` with uncommitted changes).
+    pub git_revision: String,
+    /// When the run finished, RFC 3339 UTC.
+    pub measured_at: String,
+    /// The arguments criterion was given (measurement time, resamples, …).
+    pub args: Vec<String>,
+}
+
+/// Writes `run` to `<criterion_dir>/`[`RUN_FILE`].
+pub fn write_run(criterion_dir: &Path, run: &CodecRun) -> io::Result<PathBuf> {
+    fs::create_dir_all(criterion_dir)?;
+    let path = criterion_dir.join(RUN_FILE);
+    fs::write(&path, serde_json::to_vec_pretty(run).map_err(io::Error::other)?)?;
+    Ok(path)
+}
+
+/// The codec run's provenance; None when the benches have not measured since this file was
+/// introduced, an error when it is corrupt.
+pub fn read_run(criterion_dir: &Path) -> anyhow::Result<Option<CodecRun>> {
+    read_json(&criterion_dir.join(RUN_FILE))
 }
 
 /// Writes `records` to `<criterion_dir>/`[`SIZES_FILE`], creating the directory; returns

@@ -78,8 +78,10 @@ pub async fn serve(store: std::sync::Arc<Store>, fixtures: impl Fn() -> Fixtures
     while let Some(line) = lines.next_line().await? {
         let reply = match serde_json::from_str::<Command>(&line) {
             Ok(Command::Reset) => {
-                // Generated before the old contents go, so the store is never half loaded.
-                store.reset(fixtures());
+                store.reset(&fixtures);
+                // The old contents are freed; without this glibc keeps their pages resident
+                // and every cell would start as large as the largest before it.
+                crate::kernel::release_free_heap();
                 let peak_reset = crate::kernel::reset_peak_rss(None).is_ok();
                 Reply::Reset { rss_bytes: crate::kernel::rss(None), peak_reset }
             }

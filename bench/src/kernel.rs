@@ -2,7 +2,8 @@
 //! harness's own byte counts against and to estimate TCP/IP header bytes.
 //!
 //! The only `unsafe` in the workspace lives here: one `getsockopt` call into a zeroed,
-//! correctly sized `libc::tcp_info`.
+//! correctly sized `libc::tcp_info`, the CPU clock calls, a timerfd's registration and
+//! glibc's `malloc_trim`.
 #![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
@@ -99,6 +100,21 @@ pub fn rss(pid: Option<u32>) -> Option<u64> {
 pub fn reset_peak_rss(pid: Option<u32>) -> std::io::Result<()> {
     let path = pid.map_or_else(|| "/proc/self/clear_refs".to_owned(), |p| format!("/proc/{p}/clear_refs"));
     std::fs::write(path, "5")
+}
+
+/// Hands the heap's free pages back to the kernel (glibc's `malloc_trim(0)`, over every
+/// arena), so that memory freed by a store reset stops counting as resident. Returns whether
+/// anything was released; false where the allocator is not glibc's.
+pub fn release_free_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes no pointers and only walks the allocator's own lists.
+        (unsafe { libc::malloc_trim(0) }) != 0
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
 }
 
 fn status_kb(pid: Option<u32>, field: &str) -> Option<u64> {

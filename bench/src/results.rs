@@ -74,6 +74,10 @@ pub struct Environment {
     pub client_cores: Vec<usize>,
     /// Whether the binary was built with optimizations.
     pub release_build: bool,
+    /// The allocator settings the server ran with, when the run started it
+    /// (`MALLOC_ARENA_MAX=1`: one glibc heap arena; see `run::server::spawn`).
+    #[serde(default)]
+    pub server_allocator: Option<String>,
     /// Whether idle CPUs were kept from sleeping during the run (a 0 µs PM QoS wake-up
     /// latency request), or why not. When they slept, every request that found a CPU idle
     /// paid for waking it.
@@ -117,6 +121,7 @@ impl Environment {
             server_cores,
             client_cores,
             release_build: !cfg!(debug_assertions),
+            server_allocator: None,
             idle_cpus,
         }
     }

@@ -1,5 +1,6 @@
-//! The short table `wirebench run` prints at its end: one line per cell, numbers formatted
-//! as the report formats them.
+//! The short table `wirebench run` prints at its end: one line per cell (the median of its
+//! repeats, as the report shows it), in the run's protocol and operation order, numbers
+//! formatted as the report formats them.
 
 use std::io::{self, Write};
 
@@ -24,7 +25,27 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
         "RTs",
         "errors"
     )?;
-    for c in &r.cells {
+    let mut cells = crate::repeats::merge(&r.cells);
+    let position = |list: &[String], s: &str| list.iter().position(|x| x == s).unwrap_or(usize::MAX);
+    let ops: Vec<String> = r.options.operations.iter().map(|o| o.name().to_owned()).collect();
+    cells.sort_by_key(|c| {
+        (
+            position(&r.options.payloads, &c.payload),
+            position(&r.options.protocols, &c.protocol),
+            position(&ops, c.operation.name()),
+            c.rate.is_some(),
+            c.concurrency,
+        )
+    });
+    // Errors of every repeat, not only the median one's.
+    let errors = |c: &crate::results::Cell| -> u64 {
+        r.cells
+            .iter()
+            .filter(|x| crate::repeats::key(x) == crate::repeats::key(c))
+            .map(|x| x.errors.values().sum::<u64>())
+            .sum()
+    };
+    for c in &cells {
         let load = match c.rate {
             Some(rate) => format!("{rate:.0}/s"),
             None => format!("c{}", c.concurrency),
@@ -46,8 +67,11 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
             fmt::bytes(c.bytes.sent_per_op.total_bytes),
             fmt::bytes(c.bytes.received_per_op.total_bytes),
             fmt::count(c.round_trips_per_op),
-            c.errors.values().sum::<u64>()
+            errors(c)
         )?;
+    }
+    if r.options.repeat > 1 {
+        writeln!(out, "medians of {} runs per cell; intervals and spread in the report", r.options.repeat)?;
     }
     let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
     if fails > 0 {

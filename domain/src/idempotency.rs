@@ -22,7 +22,7 @@ use crate::DomainError;
 /// Stripe's default time to live for a key.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Most keys held by default: bounds the table's memory under any write rate.
-pub const DEFAULT_CAPACITY: usize = 100_000;
+pub const DEFAULT_CAPACITY: usize = 10_000;
 /// Longest key accepted (Stripe's limit).
 pub const MAX_KEY_LEN: usize = 255;
 

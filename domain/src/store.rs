@@ -51,7 +51,7 @@ impl Default for StoreConfig {
 /// The outcome stored per idempotency key: the order as first created, or the error.
 type CreateOutcome = Result<Order, DomainError>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tables {
     users: BTreeMap<Id, User>,
     orders: BTreeMap<Id, Order>,
@@ -59,6 +59,33 @@ struct Tables {
     by_user: HashMap<Id, BTreeSet<Id>>,
     next_order_id: Id,
     next_event_seq: u64,
+    /// The event feed. Here, so that a reset replaces it: its ring keeps the last
+    /// [`EVENT_BUFFER`] events (each with its order) for as long as a subscriber lives.
+    events: broadcast::Sender<OrderEvent>,
+}
+
+impl Tables {
+    fn empty() -> Self {
+        Tables {
+            users: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            by_user: HashMap::new(),
+            next_order_id: 1,
+            next_event_seq: 0,
+            events: broadcast::channel(EVENT_BUFFER).0,
+        }
+    }
+}
+
+/// Loads `fixtures` into `t`, replacing its users and orders.
+fn fill(t: &mut Tables, fixtures: Fixtures) {
+    t.by_user.clear();
+    for order in &fixtures.orders {
+        t.by_user.entry(order.user_id).or_default().insert(order.id);
+    }
+    t.next_order_id = fixtures.orders.iter().map(|o| o.id).max().unwrap_or(0) + 1;
+    t.users = fixtures.users.into_iter().map(|u| (u.id, u)).collect();
+    t.orders = fixtures.orders.into_iter().map(|o| (o.id, o)).collect();
 }
 
 /// The shop: users, orders, idempotency keys and the order event feed.
@@ -66,7 +93,6 @@ struct Tables {
 pub struct Store {
     tables: RwLock<Tables>,
     idempotency: Idempotency<NewOrder, CreateOutcome>,
-    events: broadcast::Sender<OrderEvent>,
     config: StoreConfig,
     /// Set once fixtures are loaded; drives readiness probes.
     ready: AtomicBool,
@@ -77,9 +103,8 @@ impl Store {
     /// An empty store, not ready until [`Store::load`] is called.
     pub fn new(config: StoreConfig) -> Self {
         Store {
-            tables: RwLock::new(Tables { next_order_id: 1, ..Tables::default() }),
+            tables: RwLock::new(Tables::empty()),
             idempotency: Idempotency::new(config.idempotency_ttl, config.idempotency_capacity),
-            events: broadcast::channel(EVENT_BUFFER).0,
             config,
             ready: AtomicBool::new(false),
             calls: AtomicU64::new(0),
@@ -96,24 +121,23 @@ impl Store {
     /// Replaces the contents with `fixtures` and marks the store ready.
     pub fn load(&self, fixtures: Fixtures) {
         let mut t = self.write();
-        t.by_user.clear();
-        for order in &fixtures.orders {
-            t.by_user.entry(order.user_id).or_default().insert(order.id);
-        }
-        t.next_order_id = fixtures.orders.iter().map(|o| o.id).max().unwrap_or(0) + 1;
-        t.users = fixtures.users.into_iter().map(|u| (u.id, u)).collect();
-        t.orders = fixtures.orders.into_iter().map(|o| (o.id, o)).collect();
+        fill(&mut t, fixtures);
         drop(t);
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Back to `fixtures` exactly, as a fresh store holds them: every write since undone,
-    /// every idempotency key forgotten, order ids and event numbers from the start again.
-    /// Store calls keep counting (they are read as differences).
-    pub fn reset(&self, fixtures: Fixtures) {
+    /// Back to the fixtures `generate` makes, exactly as a fresh store holds them: every
+    /// write since undone, every idempotency key forgotten, order ids and event numbers from
+    /// the start again, the event feed new (subscribers of the old one see it close). Store
+    /// calls keep counting (they are read as differences). The old
+    /// contents are freed before the fixtures are generated, so the new ones reuse their
+    /// memory instead of landing above it; the write lock is held throughout, so no call
+    /// sees a half-loaded store.
+    pub fn reset(&self, generate: impl FnOnce() -> Fixtures) {
         self.idempotency.clear();
-        self.write().next_event_seq = 0;
-        self.load(fixtures);
+        let mut t = self.write();
+        *t = Tables::empty();
+        fill(&mut t, generate());
     }
 
     /// True once fixtures are loaded.
@@ -376,13 +400,13 @@ impl Store {
 
     /// The feed of order events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<OrderEvent> {
-        self.events.subscribe()
+        self.read().events.subscribe()
     }
 
     fn publish(&self, t: &mut Tables, kind: OrderEventKind, order: &Order) {
         t.next_event_seq += 1;
         // No subscribers is fine: the event is simply not observed.
-        let _ = self.events.send(OrderEvent { seq: t.next_event_seq, kind, order: order.clone() });
+        let _ = t.events.send(OrderEvent { seq: t.next_event_seq, kind, order: order.clone() });
     }
 }
 
@@ -413,7 +437,7 @@ mod tests {
         let first = s.create_order(Some("k"), new_order(1, 1)).await.unwrap().order;
         s.delete_order(1).await.unwrap();
         assert_ne!((s.counts(), s.next_order_id()), before);
-        s.reset(fixtures);
+        s.reset(|| fixtures);
         assert_eq!((s.counts(), s.next_order_id()), before);
         s.get_order(1).await.expect("the deleted fixture order is back");
         // The key is forgotten: the same request runs again and gets the same new id.

@@ -183,6 +183,30 @@ impl<'a> View<'a> {
         v
     }
 
+    /// The 95 % interval of one of a cell's figures across its repeats (a name from
+    /// [`crate::repeats::FIGURES`]); `None` with fewer than two runs.
+    pub fn interval(&self, c: &Cell, figure: &str) -> Option<(f64, f64)> {
+        let s = self.r.summaries.iter().find(|s| {
+            s.protocol == c.protocol
+                && s.operation == c.operation
+                && s.payload == c.payload
+                && s.mode == c.mode
+                && s.concurrency == c.concurrency
+                && s.rate == c.rate
+        })?;
+        let e = s.figures.get(figure).filter(|e| e.runs > 1)?;
+        Some((e.low, e.high))
+    }
+
+    /// A figure as the tables print it, its interval across repeats beside it when there is one:
+    /// "17.0 µs [16.2–17.9]". `show` formats a value in the figure's own unit.
+    pub fn figure(&self, c: &Cell, figure: &str, value: f64, show: impl Fn(f64) -> String) -> String {
+        match self.interval(c, figure) {
+            Some((lo, hi)) => format!("{} [{}–{}]", show(value), show(lo), show(hi)),
+            None => show(value),
+        }
+    }
+
     fn is_floor(&self, protocol: &str) -> bool {
         self.floor.as_deref() == Some(protocol)
     }
@@ -298,6 +322,8 @@ struct MethodNote {
     rate: String,
     warmup_s: f64,
     duration_s: f64,
+    /// Runs of each cell.
+    repeat: u32,
     /// The floor protocol's name, when it took part.
     floor: Option<String>,
 }
@@ -322,6 +348,7 @@ struct Page {
     serialization: Vec<Block>,
     cpu: Vec<Block>,
     equivalence: Vec<Block>,
+    repeats: Vec<Block>,
     environment: Vec<Kv>,
     method: MethodNote,
     command: String,
@@ -362,6 +389,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         serialization: sections::serialization_blocks(&view)?,
         cpu: sections::cpu_blocks(&view)?,
         equivalence: sections::equivalence_blocks(&view),
+        repeats: sections::repeat_blocks(&view),
         environment: sections::environment_rows(results),
         method: sections::method_notes(&view),
         command: results.command.clone(),
@@ -429,7 +457,7 @@ mod tests {
     }
 
     fn render_it(r: &Results) -> String {
-        let codecs = CodecData { dir: "nowhere".into(), figures: Vec::new() };
+        let codecs = CodecData { dir: "nowhere".into(), ..CodecData::default() };
         render(r, &codecs, &claims::load(None).unwrap()).unwrap()
     }
 

@@ -244,11 +244,18 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
         started_at: now_rfc3339(),
         finished_at: String::new(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        environment: Environment::detect(
-            plan.pinning.server_cores.clone(),
-            plan.pinning.client_cores.clone(),
-            idle_cpus,
-        ),
+        environment: Environment {
+            server_allocator: args.target.is_none().then(|| {
+                let (name, default) = server::SERVER_ARENAS;
+                let value = std::env::var(name).unwrap_or_else(|_| default.to_owned());
+                format!("glibc malloc, {name}={value}")
+            }),
+            ..Environment::detect(
+                plan.pinning.server_cores.clone(),
+                plan.pinning.client_cores.clone(),
+                idle_cpus,
+            )
+        },
         options: RunOptions {
             profile: format!("{:?}", args.profile).to_lowercase(),
             protocols: plan.protocols.iter().map(|p| p.name().to_owned()).collect(),

@@ -3,7 +3,7 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Axis, ChartError, Frame, INK, LegendEntry, Mark, Unit, pale, plot};
+use super::{Axis, ChartError, Ctx, Frame, INK, LegendEntry, Mark, Unit, pale, plot};
 
 /// One row of a horizontal stacked bar chart.
 #[derive(Debug, Clone)]
@@ -68,6 +68,9 @@ pub struct BarSeries {
     /// Per group: `None` (not measured) or the stacked parts, bottom first. The first part
     /// is drawn in the colour, the next ones paler.
     pub values: Vec<Option<Vec<f64>>>,
+    /// Per group, the 95 % interval of the bar's top (across repeats), drawn as a whisker;
+    /// empty or `None` where there is none.
+    pub intervals: Vec<Option<(f64, f64)>>,
 }
 
 /// The value axis of a bar chart.
@@ -87,11 +90,17 @@ pub fn grouped_bars(
     extra_legend: &[LegendEntry],
     scale: Scale,
 ) -> Result<String, ChartError> {
-    let stack_tops = series.iter().flat_map(|s| s.values.iter().flatten().map(|v| v.iter().sum::<f64>()));
+    let stack_tops = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten().map(|v| v.iter().sum::<f64>()))
+        .chain(series.iter().flat_map(|s| s.intervals.iter().flatten().map(|i| i.1)));
     let y = match scale {
         Scale::Linear(unit) => Axis::linear_from_zero(stack_tops, unit),
         Scale::Log(unit) => Axis::log_covering(
-            series.iter().flat_map(|s| s.values.iter().flatten().filter_map(|v| v.first().copied())),
+            series
+                .iter()
+                .flat_map(|s| s.values.iter().flatten().filter_map(|v| v.first().copied()))
+                .chain(series.iter().flat_map(|s| s.intervals.iter().flatten().flat_map(|i| [i.0, i.1]))),
             unit,
         ),
     };
@@ -126,7 +135,26 @@ pub fn grouped_bars(
                     base += part;
                 }
             }
+            for (gi, interval) in s.intervals.iter().enumerate() {
+                let Some((lo, hi)) = interval else { continue };
+                let mid = gi as f64 - 0.42 + slot * (si as f64 + 0.5);
+                whisker(chart, mid, slot * 0.22, (y.coord(*lo).max(floor), y.coord(*hi)))?;
+            }
         }
         Ok(())
     })
+}
+
+/// A 95 % interval drawn as an I-beam at `x`, `cap` wide, from `lo` to `hi` (drawn coordinates).
+pub(super) fn whisker(
+    chart: &mut Ctx<'_, '_>,
+    x: f64,
+    cap: f64,
+    (lo, hi): (f64, f64),
+) -> Result<(), ChartError> {
+    let style = INK.stroke_width(1);
+    let (l, r) = (x - cap / 2.0, x + cap / 2.0);
+    let paths = [vec![(x, lo), (x, hi)], vec![(l, lo), (r, lo)], vec![(l, hi), (r, hi)]];
+    chart.draw_series(paths.into_iter().map(|pts| PathElement::new(pts, style)))?;
+    Ok(())
 }

@@ -21,6 +21,8 @@ pub struct Line {
     pub markers: bool,
     /// Leave the line out of the legend (when an extra entry explains it).
     pub in_legend: bool,
+    /// 95 % intervals across repeats, drawn as whiskers: (x, low, high) in data units.
+    pub intervals: Vec<(f64, f64, f64)>,
 }
 
 /// Lines over two axes.
@@ -54,6 +56,9 @@ pub fn lines(
                 Stroke::Dashed => {
                     chart.draw_series(DashedLineSeries::new(pts.clone(), 7, 5, style))?;
                 }
+            }
+            for (xi, lo, hi) in &l.intervals {
+                super::bars::whisker(chart, x.coord(*xi), 0.08, (y.coord(*lo), y.coord(*hi)))?;
             }
             if l.markers {
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, l.color.filled())))?;

@@ -29,7 +29,8 @@ impl Unit {
 #[derive(Clone, Copy)]
 pub(super) enum Getter {
     Cell(fn(&Cell) -> Option<f64>),
-    Codec(fn(&CodecFigure) -> Option<f64>),
+    /// A codec figure and criterion's 95 % interval of it (sizes are exact: a point).
+    Codec(fn(&CodecFigure) -> Option<f64>, fn(&CodecFigure) -> Option<(f64, f64)>),
 }
 
 /// A metric a claim can name.
@@ -149,16 +150,36 @@ pub(super) const METRICS: &[Metric] = &[
         unit: Unit::Micros,
         get: Getter::Cell(|c| c.resources.client_cpu_us_per_op),
     },
-    Metric { name: "codec_encode_ns", unit: Unit::Nanos, get: Getter::Codec(|f| f.encode_ns) },
-    Metric { name: "codec_decode_ns", unit: Unit::Nanos, get: Getter::Codec(|f| f.decode_ns) },
+    Metric {
+        name: "codec_encode_ns",
+        unit: Unit::Nanos,
+        get: Getter::Codec(|f| f.encode_ns, |f| f.encode_ci_ns),
+    },
+    Metric {
+        name: "codec_decode_ns",
+        unit: Unit::Nanos,
+        get: Getter::Codec(|f| f.decode_ns, |f| f.decode_ci_ns),
+    },
     Metric {
         name: "codec_encode_decode_ns",
         unit: Unit::Nanos,
-        get: Getter::Codec(CodecFigure::round_trip_ns),
+        get: Getter::Codec(CodecFigure::round_trip_ns, CodecFigure::round_trip_ci_ns),
     },
-    Metric { name: "codec_raw_bytes", unit: Unit::Bytes, get: Getter::Codec(|f| f.raw_bytes) },
-    Metric { name: "codec_gzip_bytes", unit: Unit::Bytes, get: Getter::Codec(|f| f.gzip_bytes) },
-    Metric { name: "codec_zstd_bytes", unit: Unit::Bytes, get: Getter::Codec(|f| f.zstd_bytes) },
+    Metric {
+        name: "codec_raw_bytes",
+        unit: Unit::Bytes,
+        get: Getter::Codec(|f| f.raw_bytes, |f| f.raw_bytes.map(|v| (v, v))),
+    },
+    Metric {
+        name: "codec_gzip_bytes",
+        unit: Unit::Bytes,
+        get: Getter::Codec(|f| f.gzip_bytes, |f| f.gzip_bytes.map(|v| (v, v))),
+    },
+    Metric {
+        name: "codec_zstd_bytes",
+        unit: Unit::Bytes,
+        get: Getter::Codec(|f| f.zstd_bytes, |f| f.zstd_bytes.map(|v| (v, v))),
+    },
 ];
 
 pub(super) fn metric(name: &str) -> Option<Metric> {

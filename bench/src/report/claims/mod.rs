@@ -214,6 +214,8 @@ pub struct ClaimRow {
     /// What went into it ("rest 725 B ÷ grpc 282 B, payload tiny"), or why nothing was measured.
     pub detail: String,
     pub verdict: ClaimVerdict,
+    /// How far the figure moved across repeats, (largest − smallest) ÷ median.
+    pub spread: Option<f64>,
     /// CSS class of the verdict.
     pub class: &'static str,
 }
@@ -269,7 +271,7 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
     let m = metric(&c.metric).expect("checked when loaded");
     let samples = match m.get {
         Getter::Cell(get) => cell_samples(view, c, m.unit, get),
-        Getter::Codec(get) => codec_samples(view, c, m.unit, get),
+        Getter::Codec(get, ci) => codec_samples(view, c, m.unit, get, ci),
     };
     let mut row = ClaimRow {
         id: c.id.clone(),
@@ -281,6 +283,7 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
         measured: "–".into(),
         detail: String::new(),
         verdict: ClaimVerdict::NotMeasured,
+        spread: None,
         class: ClaimVerdict::NotMeasured.class(),
     };
     let samples = match samples {
@@ -300,39 +303,68 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
         Kind::Value => m.unit.show(v),
     };
     row.measured = show(measured);
-    const SHOWN: usize = 4;
-    let mut texts: Vec<String> = samples.iter().take(SHOWN).map(|s| s.text.clone()).collect();
-    if samples.len() > SHOWN {
-        texts.push(format!("and {} more", samples.len() - SHOWN));
-    }
-    row.detail = if samples.len() > 1 {
-        let lo = figures.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = figures.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mean = if c.kind == Kind::Ratio { "geometric mean" } else { "mean" };
-        format!("{mean} of {} (range {}–{}): {}", samples.len(), show(lo), show(hi), texts.join("; "))
-    } else {
-        texts.join("; ")
-    };
+    row.detail = detail(c, &samples, &show);
     // Over repeats: the figure of each run, and the verdict of its interval.
     let per_run = match m.get {
         Getter::Cell(get) => run_figures(view, c, m.unit, get),
-        Getter::Codec(_) => Vec::new(),
+        Getter::Codec(..) => Vec::new(),
     };
+    if let Getter::Codec(..) = m.get
+        && let Some((low, high)) = codec_interval(c, &samples)
+    {
+        if low < high {
+            row.measured =
+                format!("{} (criterion's 95 % interval {}–{})", show(measured), show(low), show(high));
+        }
+        row.verdict = judged(c, low, high);
+        row.class = row.verdict.class();
+        return row;
+    }
     row.verdict = match crate::stats::estimate(&per_run) {
         Some(e) if e.runs > 1 => {
             row.measured = format!(
-                "{} (95 % interval {}–{}, {} runs)",
+                "{} (95 % interval {}–{}, {} runs, spread {:.1} %)",
                 show(e.median),
                 show(e.low),
                 show(e.high),
-                e.runs
+                e.runs,
+                e.spread * 100.0
             );
+            row.spread = Some(e.spread);
             judged(c, e.low, e.high)
         }
         _ => verdict(c, measured),
     };
     row.class = row.verdict.class();
     row
+}
+
+/// Where the figure comes from: the first few samples, and their range when several.
+fn detail(c: &ClaimSpec, samples: &[samples::Sample], show: &dyn Fn(f64) -> String) -> String {
+    const SHOWN: usize = 4;
+    let mut texts: Vec<String> = samples.iter().take(SHOWN).map(|s| s.text.clone()).collect();
+    if samples.len() > SHOWN {
+        texts.push(format!("and {} more", samples.len() - SHOWN));
+    }
+    if samples.len() < 2 {
+        return texts.join("; ");
+    }
+    let lo = samples.iter().map(|s| s.figure).fold(f64::INFINITY, f64::min);
+    let hi = samples.iter().map(|s| s.figure).fold(f64::NEG_INFINITY, f64::max);
+    let mean = if c.kind == Kind::Ratio { "geometric mean" } else { "mean" };
+    format!("{mean} of {} (range {}–{}): {}", samples.len(), show(lo), show(hi), texts.join("; "))
+}
+
+/// A codec claim's interval: criterion's intervals of its cases, combined as the figure is
+/// (None when a case has none).
+fn codec_interval(c: &ClaimSpec, samples: &[samples::Sample]) -> Option<(f64, f64)> {
+    let ends: Option<Vec<(f64, f64)>> = samples.iter().map(|s| s.interval).collect();
+    let (lows, highs): (Vec<f64>, Vec<f64>) = ends?.into_iter().unzip();
+    let combine = |v: &[f64]| match c.kind {
+        Kind::Ratio => geometric_mean(v),
+        Kind::Value => v.iter().sum::<f64>() / v.len() as f64,
+    };
+    Some((combine(&lows), combine(&highs)))
 }
 
 /// The claim's figure in each repeat of the run, from that repeat's cells alone.

@@ -10,6 +10,8 @@ use crate::results::Cell;
 pub(super) struct Sample {
     pub(super) figure: f64,
     pub(super) text: String,
+    /// The figure's 95 % interval, where its source gives one (criterion's, for codecs).
+    pub(super) interval: Option<(f64, f64)>,
 }
 
 pub(super) fn geometric_mean(v: &[f64]) -> f64 {
@@ -64,6 +66,7 @@ pub(super) fn cell_samples(
                     continue;
                 }
                 samples.push(Sample {
+                    interval: None,
                     figure: vals[0] / vals[1],
                     text: format!(
                         "{} {} ÷ {} {} (payload {payload})",
@@ -75,6 +78,7 @@ pub(super) fn cell_samples(
                 });
             }
             Kind::Value => samples.push(Sample {
+                interval: None,
                 figure: vals[0],
                 text: format!("{} {} (payload {payload})", names[0], unit.show(vals[0])),
             }),
@@ -95,6 +99,7 @@ pub(super) fn codec_samples(
     c: &ClaimSpec,
     unit: Unit,
     get: fn(&CodecFigure) -> Option<f64>,
+    ci: fn(&CodecFigure) -> Option<(f64, f64)>,
 ) -> Result<Vec<Sample>, String> {
     let figures = &view.codecs.figures;
     if figures.is_empty() {
@@ -126,7 +131,14 @@ pub(super) fn codec_samples(
                 };
                 let (x, y) = (get(n).unwrap_or(0.0), get(d).unwrap_or(0.0));
                 if y > 0.0 {
+                    // The ratio's ends from the ends of its parts' intervals: wider than the
+                    // ratio's own interval, so a verdict errs towards "inconclusive".
+                    let interval = match (ci(n), ci(d)) {
+                        (Some((xl, xh)), Some((yl, yh))) if yl > 0.0 => Some((xl / yh, xh / yl)),
+                        _ => None,
+                    };
                     samples.push(Sample {
+                        interval,
                         figure: x / y,
                         text: format!("{a} {} ÷ {b} {} ({})", unit.show(x), unit.show(y), n.case()),
                     });
@@ -143,7 +155,11 @@ pub(super) fn codec_samples(
             let s = c.subject.as_deref().unwrap_or("");
             for f in of(s) {
                 let v = get(f).unwrap_or(0.0);
-                samples.push(Sample { figure: v, text: format!("{s} {} ({})", unit.show(v), f.case()) });
+                samples.push(Sample {
+                    figure: v,
+                    text: format!("{s} {} ({})", unit.show(v), f.case()),
+                    interval: ci(f),
+                });
             }
             if samples.is_empty() {
                 return Err(format!("no figures for format {s} (formats benched: {})", formats.join(", ")));

@@ -25,16 +25,19 @@ pub(in crate::report) fn cpu_blocks(view: &View<'_>) -> Result<Vec<Block>, Repor
             charts: vec![chart(view, &payload, &ops)?],
             tables: Vec::new(),
         };
-        let sides: [(&str, CellFigure); 3] = [
-            ("server CPU per op", |c| c.resources.server_cpu_us_per_op),
-            ("client (harness) CPU per op", |c| c.resources.client_cpu_us_per_op),
-            ("client decode per op (bytes to domain types; not in latency)", |c| {
+        let sides: [(&str, Option<&str>, CellFigure); 3] = [
+            ("server CPU per op", Some("server_cpu_us_per_op"), |c| c.resources.server_cpu_us_per_op),
+            ("client (harness) CPU per op", Some("client_cpu_us_per_op"), |c| {
+                c.resources.client_cpu_us_per_op
+            }),
+            ("client decode per op (bytes to domain types; not in latency)", None, |c| {
                 c.client_decode.as_ref().map(|d| d.mean_ns / 1e3)
             }),
         ];
-        for (side, get) in sides {
-            block.tables.push(table(view, &payload, &ops, side, get));
+        for (side, figure, get) in sides {
+            block.tables.push(table(view, &payload, &ops, side, figure, get));
         }
+        block.tables.push(memory_table(view, &payload));
         blocks.push(block);
     }
     Ok(blocks)
@@ -62,6 +65,13 @@ fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, Rep
                     ])
                 })
                 .collect(),
+            intervals: ops
+                .iter()
+                .map(|op| {
+                    let c = view.closed(payload, *op, p, None)?;
+                    view.interval(c, "server_cpu_us_per_op").map(|(lo, hi)| (lo * 1e3, hi * 1e3))
+                })
+                .collect(),
         })
         .collect();
     if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
@@ -84,14 +94,26 @@ fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, Rep
         charts::grouped_bars(&frame, &groups, &series, &extra, Scale::Linear(Unit::Nanos))?,
         format!(
             "Closed loop at c={conc}: server CPU (all its threads) at the bottom, the harness process \
-             stacked on top, each over the recorded window divided by the recorded operations."
+             stacked on top, each over the recorded window divided by the recorded operations; the median \
+             across repeats, the whisker the 95 % interval of the server's part."
         ),
         true,
     ))
 }
 
-fn table(view: &View<'_>, payload: &str, ops: &[Operation], side: &str, get: CellFigure) -> Table {
-    let us = |v: Option<f64>| v.map_or_else(|| td_class("not measured", "na"), |v| td(fmt::micros(v)));
+fn table(
+    view: &View<'_>,
+    payload: &str,
+    ops: &[Operation],
+    side: &str,
+    figure: Option<&str>,
+    get: CellFigure,
+) -> Table {
+    let us = |c: &Cell, v: Option<f64>| match (v, figure) {
+        (None, _) => td_class("not measured", "na"),
+        (Some(v), Some(f)) => td(view.figure(c, f, v, fmt::micros)),
+        (Some(v), None) => td(fmt::micros(v)),
+    };
     let mut head = vec![side.to_owned()];
     head.extend(ops.iter().map(|o| o.name().to_owned()));
     let mut t = Table::with_head(head);
@@ -99,7 +121,7 @@ fn table(view: &View<'_>, payload: &str, ops: &[Operation], side: &str, get: Cel
         let mut row = vec![td(protocol_label(view, &p))];
         for op in ops {
             row.push(match view.closed(payload, *op, &p, None) {
-                Some(c) => us(get(c)),
+                Some(c) => us(c, get(c)),
                 None => td_class("–", "na"),
             });
         }
@@ -116,4 +138,37 @@ fn peak_memory(view: &View<'_>, payload: &str) -> String {
         v.map_or_else(|| "not measured".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
     };
     format!("Peak resident memory: server {}, client {}.", mib(rss.0), mib(rss.1))
+}
+
+/// Resident memory per protocol over its cells: at each cell's start (after the store's reset)
+/// and at its peak (the peak is cleared at each cell's start where the kernel allows it).
+fn memory_table(view: &View<'_>, payload: &str) -> Table {
+    let mut t = Table::new(&[
+        "resident memory",
+        "cells",
+        "server at start (min–max)",
+        "server peak",
+        "harness at start (min–max)",
+        "harness peak",
+    ]);
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
+    let range = |v: &[u64]| match (v.iter().min(), v.iter().max()) {
+        (Some(lo), Some(hi)) => td(format!("{}–{}", mib(*lo), mib(*hi))),
+        _ => td_class("not measured", "na"),
+    };
+    let top = |v: &[u64]| v.iter().max().map_or_else(|| td_class("not measured", "na"), |b| td(mib(*b)));
+    for p in view.protocols() {
+        let cells: Vec<&Cell> =
+            view.runs.iter().filter(|c| c.payload == payload && c.protocol == p).collect();
+        let read = |f: fn(&Cell) -> Option<u64>| cells.iter().filter_map(|c| f(c)).collect::<Vec<u64>>();
+        t.rows.push(vec![
+            td(protocol_label(view, &p)),
+            td(cells.len().to_string()),
+            range(&read(|c| c.resources.server_rss_start_bytes)),
+            top(&read(|c| c.resources.server_peak_rss_bytes)),
+            range(&read(|c| c.resources.client_rss_start_bytes)),
+            top(&read(|c| c.resources.client_peak_rss_bytes)),
+        ]);
+    }
+    t
 }

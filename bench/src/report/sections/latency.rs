@@ -88,6 +88,7 @@ fn spectrum_chart(
             points: c.latency.as_ref().map(spectrum).unwrap_or_default(),
             markers: false,
             in_legend: true,
+            intervals: percentile_intervals(view, c),
         })
         .filter(|l| !l.points.is_empty())
         .collect();
@@ -107,10 +108,19 @@ fn spectrum_chart(
         svg,
         format!(
             "{op}: the whole recorded distribution, closed loop at c={conc}, from each protocol's stored \
-             HdrHistogram. A line ends where its sample count runs out of nines.{floor}"
+             HdrHistogram. A line ends where its sample count runs out of nines.{floor} Whiskers at p50 and \
+             p99: 95 % intervals across repeats."
         ),
         false,
     ))
+}
+
+/// The p50 and p99 intervals across repeats, placed on the nines axis (0.30 and 2), in ns.
+fn percentile_intervals(view: &View<'_>, c: &Cell) -> Vec<(f64, f64, f64)> {
+    [("p50_us", 2f64.log10()), ("p99_us", 2.0)]
+        .into_iter()
+        .filter_map(|(figure, x)| view.interval(c, figure).map(|(lo, hi)| (x, lo * 1e3, hi * 1e3)))
+        .collect()
 }
 
 fn latency_table(view: &View<'_>, payload: &str, op: Operation, cells: &[&Cell]) -> Table {
@@ -145,9 +155,12 @@ fn latency_table(view: &View<'_>, payload: &str, op: Operation, cells: &[&Cell])
             td(protocol_label(view, &c.protocol)),
             td(c.concurrency.to_string()),
             td(fmt::int(l.count as f64)),
-            td_class(fmt::nanos(l.p50_ns as f64), if Some(l.p50_ns) == best { "best" } else { "" }),
+            td_class(
+                view.figure(c, "p50_us", l.p50_ns as f64 / 1e3, fmt::micros),
+                if Some(l.p50_ns) == best { "best" } else { "" },
+            ),
             td(fmt::nanos(l.p90_ns as f64)),
-            td(fmt::nanos(l.p99_ns as f64)),
+            td(view.figure(c, "p99_us", l.p99_ns as f64 / 1e3, fmt::micros)),
             td(fmt::nanos(l.p999_ns as f64)),
             td(fmt::nanos(l.max_ns as f64)),
             match fl {
@@ -162,7 +175,7 @@ fn latency_table(view: &View<'_>, payload: &str, op: Operation, cells: &[&Cell])
                 }
                 _ => td_class("–", "na"),
             },
-            td(fmt::rate(c.throughput_ops_s)),
+            td(view.figure(c, "throughput_ops_s", c.throughput_ops_s, fmt::rate)),
         ];
         if streams {
             row.push(match &c.message_latency {
@@ -198,6 +211,9 @@ fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportE
                     Some(vec![c.latency.as_ref()?.p50_ns as f64 - f.latency.as_ref()?.p50_ns as f64])
                 })
                 .collect(),
+            // A difference of two medians has no interval of its own here; the table beside
+            // gives each side's.
+            intervals: Vec::new(),
         })
         .collect();
     if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
@@ -239,6 +255,7 @@ fn open_loop_chart(
                 points: spectrum(l),
                 markers: false,
                 in_legend: true,
+                intervals: percentile_intervals(view, c),
             });
         }
         if let Some(l) = &c.latency_uncorrected {
@@ -249,6 +266,7 @@ fn open_loop_chart(
                 points: spectrum(l),
                 markers: false,
                 in_legend: false,
+                intervals: Vec::new(),
             });
         }
     }
@@ -273,8 +291,9 @@ fn open_loop_chart(
         svg,
         "Open loop: requests are due at a fixed rate. Corrected latency runs from when a request was due \
          (what a user waiting for it sees); uncorrected from when it was actually sent, which hides queueing \
-         (coordinated omission). Send lag is how late the generator itself sent requests (tokio's timer \
-         has 1 ms granularity): it is inside the corrected figure, so at low rates read the two together.",
+         (coordinated omission). Send lag is how late the generator itself sent requests: it is inside the \
+         corrected figure, and a cell whose send-lag p99 exceeds a tenth of its p50 is flagged. Whiskers \
+         at p50 and p99: 95 % intervals across repeats.",
         false,
     ))
 }
@@ -303,9 +322,14 @@ fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {
         let mut row = vec![
             td(protocol_label(view, &c.protocol)),
             td(c.rate.map_or_else(|| "–".into(), fmt::rate)),
-            td(fmt::rate(c.throughput_ops_s)),
+            td(view.figure(c, "throughput_ops_s", c.throughput_ops_s, fmt::rate)),
         ];
-        row.extend(three(c.latency.as_ref()));
+        let mut corrected = three(c.latency.as_ref());
+        if let Some(l) = &c.latency {
+            corrected[0] = td(view.figure(c, "p50_us", l.p50_ns as f64 / 1e3, fmt::micros));
+            corrected[1] = td(view.figure(c, "p99_us", l.p99_ns as f64 / 1e3, fmt::micros));
+        }
+        row.extend(corrected);
         row.extend(three(c.latency_uncorrected.as_ref()));
         let lag = three(c.send_lag.as_ref());
         row.extend(lag.into_iter().take(2));

@@ -9,6 +9,7 @@ pub(in crate::report) fn method_notes(view: &View<'_>) -> MethodNote {
         rate: o.rate.map_or_else(|| "no open-loop point in this run".into(), fmt::rate),
         warmup_s: o.warmup_s,
         duration_s: o.duration_s,
+        repeat: o.repeat,
         floor: view.floor.clone(),
     }
 }

@@ -12,6 +12,7 @@ mod cpu;
 mod equivalence;
 mod latency;
 mod method;
+mod repeats;
 mod round_trips;
 mod serialization;
 mod throughput;
@@ -21,6 +22,7 @@ pub(super) use self::cpu::cpu_blocks;
 pub(super) use self::equivalence::equivalence_blocks;
 pub(super) use self::latency::latency_blocks;
 pub(super) use self::method::method_notes;
+pub(super) use self::repeats::repeat_blocks;
 pub(super) use self::round_trips::round_trip_blocks;
 pub(super) use self::serialization::{codec_cases, serialization_blocks};
 pub(super) use self::throughput::throughput_blocks;
@@ -89,20 +91,19 @@ pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
         out.push("Server and client were not pinned to separate cores: they competed for CPU.".into());
     }
     // Figures are medians over repeats; a cell whose runs landed more than 5 % apart is noisy.
-    for s in r.summaries.iter().filter(|s| s.runs > 1 && !s.noisy.is_empty()) {
-        let spreads: Vec<String> =
-            s.noisy.iter().map(|f| format!("{f} ±{:.0} %", s.figures[f].spread * 50.0)).collect();
+    let repeated: Vec<_> = r.summaries.iter().filter(|s| s.runs > 1).collect();
+    let noisy = repeated.iter().filter(|s| !s.noisy.is_empty()).count();
+    if noisy > 0 {
         out.push(format!(
-            "{} {} ({}, {} c={}) is noisy over its {} runs: {}.",
-            s.protocol,
-            s.operation,
-            s.payload,
-            s.mode,
-            s.concurrency,
-            s.runs,
-            spreads.join(", ")
+            "{noisy} of {} cells are noisy: a figure's repeats spread wider than 5 % of its median \
+             (the Repeats section lists them). Their medians stand, with wider intervals.",
+            repeated.len()
         ));
     }
+    if let Some(why) = view.codecs.staleness(&r.environment.git_revision, &r.started_at) {
+        out.push(format!("Serialization: {why}."));
+    }
+    out.extend(memory_drift(view));
     for c in &r.cells {
         if !c.flags.is_empty() {
             let sample = c.error_samples.values().next().map(|s| format!(" — e.g. {s}")).unwrap_or_default();
@@ -172,6 +173,7 @@ pub(super) fn environment_rows(r: &Results) -> Vec<Kv> {
         kv("build", if e.release_build { "release (optimized)" } else { "debug (unoptimized)" }),
         kv("wirebench", format!("{} at revision {}", e.wirebench_version, e.git_revision)),
         kv("server cores", cores(&e.server_cores)),
+        kv("server allocator", e.server_allocator.clone().unwrap_or_else(|| "not set by the run".into())),
         kv("client cores", cores(&e.client_cores)),
         kv(
             "idle CPUs",
@@ -207,4 +209,44 @@ pub(super) fn unmeasured(view: &View<'_>, payload: &str) -> Option<Block> {
 
 pub(super) fn protocol_label(view: &View<'_>, p: &str) -> String {
     if view.is_floor(p) && !p.contains("floor") { format!("{p} (floor)") } else { p.to_owned() }
+}
+
+/// Cells whose server started more than 10 % above or below the first cell of its payload:
+/// the store reset did not give them the same start.
+fn memory_drift(view: &View<'_>) -> Option<String> {
+    let mut drifted = Vec::new();
+    for payload in view.payloads() {
+        let starts: Vec<(&crate::results::Cell, u64)> = view
+            .runs
+            .iter()
+            .filter(|c| c.payload == payload)
+            .filter_map(|c| Some((c, c.resources.server_rss_start_bytes?)))
+            .collect();
+        let Some((_, first)) = starts.first() else { continue };
+        let off: Vec<String> = starts
+            .iter()
+            .filter(|(_, b)| (*b as f64 - *first as f64).abs() > 0.1 * *first as f64)
+            .map(|(c, b)| {
+                format!(
+                    "{} {} c={} ({:.1} MiB)",
+                    c.protocol,
+                    c.operation,
+                    c.concurrency,
+                    *b as f64 / 1048576.0
+                )
+            })
+            .collect();
+        if !off.is_empty() {
+            drifted.push(format!(
+                "payload {payload}: {} of {} cells started more than 10 % away from the first cell's {:.1} MiB, \
+                 e.g. {}",
+                off.len(),
+                starts.len(),
+                *first as f64 / 1048576.0,
+                off.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    (!drifted.is_empty())
+        .then(|| format!("Server memory was not the same at every cell's start: {}.", drifted.join("; ")))
 }

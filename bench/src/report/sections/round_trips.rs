@@ -71,6 +71,8 @@ fn per_op_bars(
             label: p.clone(),
             color: view.color(p),
             values: ops.iter().map(|op| view.closed(payload, *op, p, None).map(|c| vec![get(c)])).collect(),
+            // Counted on the socket, and the same in every repeat: no interval to draw.
+            intervals: Vec::new(),
         })
         .collect();
     let frame = Frame {

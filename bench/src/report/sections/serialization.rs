@@ -38,7 +38,7 @@ pub(in crate::report) fn serialization_blocks(view: &View<'_>) -> Result<Vec<Blo
         return Ok(vec![block]);
     }
     let cases = codec_cases(data);
-    let time_series = series(data, &cases, CodecFigure::round_trip_ns);
+    let time_series = series(data, &cases, CodecFigure::round_trip_ns, CodecFigure::round_trip_ci_ns);
     block.charts.push(if time_series.iter().any(|s| s.values.iter().any(Option::is_some)) {
         let frame = Frame {
             title: "Serialization time per message (encode + decode), by format".into(),
@@ -50,13 +50,14 @@ pub(in crate::report) fn serialization_blocks(view: &View<'_>) -> Result<Vec<Blo
         Chart::drawn(
             charts::grouped_bars(&frame, &cases, &time_series, &[], Scale::Log(Unit::Nanos))?,
             "criterion's mean time to encode one message plus the mean time to decode it; the split is in the \
-             table. A missing bar: that case was not timed.",
+             table. Whiskers: the two means' 95 % confidence intervals added. A missing bar: that case was \
+             not timed.",
             true,
         )
     } else {
         Chart::missing("Encode/decode times: no criterion estimates were found.", true)
     });
-    let size_series = series(data, &cases, |f| f.raw_bytes);
+    let size_series = series(data, &cases, |f| f.raw_bytes, |_| None);
     block.charts.push(if size_series.iter().any(|s| s.values.iter().any(Option::is_some)) {
         let frame = Frame {
             title: "Encoded size per message, by format".into(),
@@ -74,12 +75,28 @@ pub(in crate::report) fn serialization_blocks(view: &View<'_>) -> Result<Vec<Blo
         Chart::missing("Encoded sizes: wirebench-codec-sizes.json was not found.", true)
     });
     block.tables.push(table(data, &cases));
-    block.intro = Some(format!("From the codec benches in {}.", data.dir.display()));
+    let provenance = match &data.run {
+        Some(run) => format!(" Measured at revision {}, {}.", run.git_revision, run.measured_at),
+        None => " When and from which revision: not recorded.".to_owned(),
+    };
+    let stale = data
+        .staleness(&view.r.environment.git_revision, &view.r.started_at)
+        .map_or_else(String::new, |why| format!(" Stale: {why}."));
+    block.intro = Some(format!(
+        "From the codec benches in {}; times are criterion's means with their 95 % confidence \
+         intervals in brackets.{provenance}{stale}",
+        data.dir.display()
+    ));
     Ok(vec![block])
 }
 
 /// A bar series per format, a value per case.
-fn series(data: &CodecData, cases: &[String], get: fn(&CodecFigure) -> Option<f64>) -> Vec<BarSeries> {
+fn series(
+    data: &CodecData,
+    cases: &[String],
+    get: fn(&CodecFigure) -> Option<f64>,
+    ci: fn(&CodecFigure) -> Option<(f64, f64)>,
+) -> Vec<BarSeries> {
     let mut formats: Vec<String> = Vec::new();
     for f in &data.figures {
         if !formats.contains(&f.format) {
@@ -95,6 +112,7 @@ fn series(data: &CodecData, cases: &[String], get: fn(&CodecFigure) -> Option<f6
             label: format.clone(),
             color: PALETTE[i % PALETTE.len()],
             values: cases.iter().map(|case| find(format, case).and_then(get).map(|v| vec![v])).collect(),
+            intervals: cases.iter().map(|case| find(format, case).and_then(ci)).collect(),
         })
         .collect()
 }
@@ -113,6 +131,10 @@ fn table(data: &CodecData, cases: &[String]) -> Table {
         "× smallest (raw)",
     ]);
     let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or_else(|| td_class("–", "na"), |v| td(f(v)));
+    let timed = |v: Option<f64>, ci: Option<(f64, f64)>| match (v, ci) {
+        (Some(v), Some((lo, hi))) => td(format!("{} [{}–{}]", fmt::nanos(v), fmt::nanos(lo), fmt::nanos(hi))),
+        (v, _) => opt(v, fmt::nanos),
+    };
     for case in cases {
         let in_case: Vec<_> = data.figures.iter().filter(|f| f.case() == *case).collect();
         let fastest = in_case.iter().filter_map(|f| f.round_trip_ns()).fold(f64::INFINITY, f64::min);
@@ -121,9 +143,9 @@ fn table(data: &CodecData, cases: &[String]) -> Table {
             t.rows.push(vec![
                 td(f.format.clone()),
                 td(case.clone()),
-                opt(f.encode_ns, fmt::nanos),
-                opt(f.decode_ns, fmt::nanos),
-                opt(f.round_trip_ns(), fmt::nanos),
+                timed(f.encode_ns, f.encode_ci_ns),
+                timed(f.decode_ns, f.decode_ci_ns),
+                timed(f.round_trip_ns(), f.round_trip_ci_ns()),
                 opt(f.round_trip_ns().map(|v| v / fastest), fmt::ratio),
                 opt(f.raw_bytes, fmt::bytes),
                 opt(f.gzip_bytes, fmt::bytes),

@@ -59,6 +59,13 @@ fn single_level_chart(
                 .iter()
                 .map(|op| view.closed(payload, *op, p, Some(level)).map(|c| vec![c.throughput_ops_s]))
                 .collect(),
+            intervals: ops
+                .iter()
+                .map(|op| {
+                    view.closed(payload, *op, p, Some(level))
+                        .and_then(|c| view.interval(c, "throughput_ops_s"))
+                })
+                .collect(),
         })
         .collect();
     let frame = Frame {
@@ -70,7 +77,12 @@ fn single_level_chart(
     };
     let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
     let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Number))?;
-    Ok(Chart::drawn(svg, "Recorded operations divided by the recorded time, all workers together.", true))
+    Ok(Chart::drawn(
+        svg,
+        "Recorded operations divided by the recorded time, all workers together: the median across \
+         repeats, whiskers its 95 % interval.",
+        true,
+    ))
 }
 
 /// Throughput against concurrency for one operation, a line per protocol.
@@ -92,6 +104,14 @@ fn curve_chart(view: &View<'_>, payload: &str, op: Operation, levels: &[u32]) ->
                 .collect(),
             markers: true,
             in_legend: true,
+            intervals: levels
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    let c = view.closed(payload, op, p, Some(*l))?;
+                    view.interval(c, "throughput_ops_s").map(|(lo, hi)| (i as f64, lo, hi))
+                })
+                .collect(),
         })
         .filter(|l| !l.points.is_empty())
         .collect();
@@ -109,7 +129,10 @@ fn curve_chart(view: &View<'_>, payload: &str, op: Operation, levels: &[u32]) ->
     let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
     Ok(Chart::drawn(
         svg,
-        format!("{op}: recorded operations per second at each closed-loop concurrency."),
+        format!(
+            "{op}: recorded operations per second at each closed-loop concurrency, the median across \
+             repeats; whiskers: 95 % intervals."
+        ),
         false,
     ))
 }
@@ -126,7 +149,7 @@ fn table(view: &View<'_>, payload: &str, ops: &[Operation], levels: &[u32]) -> T
                 row.push(match view.closed(payload, *op, &p, Some(*l)) {
                     Some(c) => {
                         any = true;
-                        td(fmt::rate(c.throughput_ops_s))
+                        td(view.figure(c, "throughput_ops_s", c.throughput_ops_s, fmt::rate))
                     }
                     None => td_class("–", "na"),
                 });
