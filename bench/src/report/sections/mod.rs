@@ -88,18 +88,14 @@ pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
         ));
     }
     if r.environment.server_cores.is_empty() && r.options.target.is_none() {
-        out.push("Server and client were not pinned to separate cores: they competed for CPU.".into());
+        out.push(
+            "Server and client were not pinned to separate cores: they competed for CPU, and a thread \
+             that waits for its core waits for the scheduler's next tick (4 ms at 250 Hz), so expect p99.9 \
+             and max at multiples of the tick (the method section's Tails entry)."
+                .into(),
+        );
     }
-    // Figures are medians over repeats; a cell whose runs landed more than 5 % apart is noisy.
-    let repeated: Vec<_> = r.summaries.iter().filter(|s| s.runs > 1).collect();
-    let noisy = repeated.iter().filter(|s| !s.noisy.is_empty()).count();
-    if noisy > 0 {
-        out.push(format!(
-            "{noisy} of {} cells are noisy: a figure's repeats spread wider than 5 % of its median \
-             (the Repeats section lists them). Their medians stand, with wider intervals.",
-            repeated.len()
-        ));
-    }
+    out.extend(noisy_cells(r));
     if let Some(why) = view.codecs.staleness(&r.environment.git_revision, &r.started_at) {
         out.push(format!("Serialization: {why}."));
     }
@@ -249,4 +245,17 @@ fn memory_drift(view: &View<'_>) -> Option<String> {
     }
     (!drifted.is_empty())
         .then(|| format!("Server memory was not the same at every cell's start: {}.", drifted.join("; ")))
+}
+
+/// How many cells had a figure whose repeats landed more than 5 % apart.
+fn noisy_cells(r: &Results) -> Option<String> {
+    let repeated: Vec<_> = r.summaries.iter().filter(|s| s.runs > 1).collect();
+    let noisy = repeated.iter().filter(|s| !s.noisy.is_empty()).count();
+    (noisy > 0).then(|| {
+        format!(
+            "{noisy} of {} cells are noisy: a figure's repeats spread wider than 5 % of its median \
+             (the Repeats section lists them). Their medians stand, with wider intervals.",
+            repeated.len()
+        )
+    })
 }
