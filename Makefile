@@ -9,12 +9,19 @@ BROWSER = bench/tests/browser
 # Criterion's whole output goes here; `make bench` shows one line per codec group.
 CODECS_LOG = target/criterion/codecs.log
 
-.PHONY: bench codecs bench-generator build test setup system-tools serve report schemas fmt fmt-check lint
+.PHONY: bench sample codecs bench-generator build test setup system-tools serve report schemas fmt fmt-check lint
 
 ## bench: release build, codec benches (a quick criterion setting), then the quick profile:
 ## servers start inside, results and the HTML report in reports/latest
 bench: build codecs
 	$(WIREBENCH) run --profile quick
+
+## sample: make bench, then keep its results as docs/sample/results.json and write the
+## README's figures from them (a test checks that the two agree)
+sample: bench
+	mkdir -p docs/sample
+	cp reports/latest/results.json docs/sample/results.json
+	$(WIREBENCH) sample
 
 ## codecs: the serialization benches, criterion's chatter kept in $(CODECS_LOG)
 codecs:

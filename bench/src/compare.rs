@@ -13,7 +13,7 @@
 //! `--fail-on-regression 5%` makes the command fail when a significant regression is larger
 //! than 5 %, naming the cells, so CI can gate on it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -220,20 +220,6 @@ pub fn regressions(c: &Comparison, limit: f64) -> Vec<String> {
         .collect()
 }
 
-fn load(path: &Path) -> anyhow::Result<Results> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let results: Results =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    anyhow::ensure!(
-        results.version == crate::results::RESULTS_VERSION,
-        "{} is results version {}, this wirebench reads version {}",
-        path.display(),
-        results.version,
-        crate::results::RESULTS_VERSION
-    );
-    Ok(results)
-}
-
 const TEMPLATE: &str = include_str!("../templates/compare.html");
 
 /// Renders the comparison as a self-contained HTML page.
@@ -245,7 +231,7 @@ pub fn render_html(c: &Comparison) -> anyhow::Result<String> {
 
 /// Runs `wirebench compare`: prints the table, writes the page, returns its path.
 pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
-    let (a, b) = (load(&args.a)?, load(&args.b)?);
+    let (a, b) = (Results::read(&args.a)?, Results::read(&args.b)?);
     let c = compare(&a, &b, args.noise, (&args.a.display().to_string(), &args.b.display().to_string()));
     println!(
         "{:<44} {:<16} {:>12} {:>12} {:>8} {:>18}  verdict",

@@ -25,6 +25,7 @@ pub mod repeats;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod sample;
 pub mod serve;
 pub mod stats;
 pub mod summary;

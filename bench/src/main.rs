@@ -42,6 +42,18 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Write the README's figures from a results file (the committed sample), or check them.
+    Sample {
+        /// The results file the figures come from.
+        #[arg(long, default_value = wirebench::sample::SAMPLE)]
+        results: PathBuf,
+        /// The README holding the generated block.
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+        /// Do not write; fail if the README's figures differ from the results'.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// Errors end the program with one line on stderr and exit code 1: never a backtrace, even
@@ -107,6 +119,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Sample { results, readme, check } => sample(&results, &readme, check),
         }
     })
+}
+
+/// `wirebench sample`: the README's generated block from `results`.
+fn sample(results: &std::path::Path, readme: &std::path::Path, check: bool) -> anyhow::Result<()> {
+    let r = wirebench::results::Results::read(results)?;
+    let block = wirebench::sample::block(&r)?;
+    let text = std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
+    if check {
+        if wirebench::sample::current(&text)? != block.trim_matches('\n') {
+            bail!("{}'s figures differ from {} (run `make sample`)", readme.display(), results.display());
+        }
+        println!("{} matches {}", readme.display(), results.display());
+        return Ok(());
+    }
+    std::fs::write(readme, wirebench::sample::splice(&text, &block)?)
+        .with_context(|| format!("writing {}", readme.display()))?;
+    println!("wrote the figures of {} into {}", results.display(), readme.display());
+    Ok(())
 }

@@ -47,9 +47,17 @@ pub struct CellSummary {
 
 /// The key that matches a cell across repeats and across results files.
 pub fn key(c: &Cell) -> String {
-    let load =
-        c.rate.map_or_else(|| format!("c{}", c.concurrency), |r| format!("{r:.0}/s c{}", c.concurrency));
-    format!("{} {} {} {load}", c.protocol, c.operation.name(), c.payload)
+    key_parts(&c.protocol, c.operation, &c.payload, c.concurrency, c.rate)
+}
+
+/// The [`key`] of the cell a summary describes.
+pub fn key_of(s: &CellSummary) -> String {
+    key_parts(&s.protocol, s.operation, &s.payload, s.concurrency, s.rate)
+}
+
+fn key_parts(protocol: &str, op: Operation, payload: &str, concurrency: u32, rate: Option<f64>) -> String {
+    let load = rate.map_or_else(|| format!("c{concurrency}"), |r| format!("{r:.0}/s c{concurrency}"));
+    format!("{protocol} {} {payload} {load}", op.name())
 }
 
 /// The cells grouped by [`key`], in first-seen order.

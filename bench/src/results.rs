@@ -45,6 +45,24 @@ pub struct Results {
     pub summaries: Vec<crate::repeats::CellSummary>,
 }
 
+impl Results {
+    /// Reads a results file, refusing one of another version.
+    pub fn read(path: &std::path::Path) -> anyhow::Result<Results> {
+        use anyhow::Context as _;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let results: Results =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(
+            results.version == RESULTS_VERSION,
+            "{} is results version {}, this wirebench reads version {}",
+            path.display(),
+            results.version,
+            RESULTS_VERSION
+        );
+        Ok(results)
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -186,14 +186,8 @@ impl<'a> View<'a> {
     /// The 95 % interval of one of a cell's figures across its repeats (a name from
     /// [`crate::repeats::FIGURES`]); `None` with fewer than two runs.
     pub fn interval(&self, c: &Cell, figure: &str) -> Option<(f64, f64)> {
-        let s = self.r.summaries.iter().find(|s| {
-            s.protocol == c.protocol
-                && s.operation == c.operation
-                && s.payload == c.payload
-                && s.mode == c.mode
-                && s.concurrency == c.concurrency
-                && s.rate == c.rate
-        })?;
+        let key = crate::repeats::key(c);
+        let s = self.r.summaries.iter().find(|s| crate::repeats::key_of(s) == key)?;
         let e = s.figures.get(figure).filter(|e| e.runs > 1)?;
         Some((e.low, e.high))
     }
