@@ -21,6 +21,7 @@ pub mod control;
 pub mod equivalence;
 pub mod kernel;
 pub mod load;
+pub mod net;
 pub mod repeats;
 pub mod report;
 pub mod results;

@@ -34,6 +34,10 @@ pub struct CellSummary {
     pub protocol: String,
     pub operation: Operation,
     pub payload: String,
+    #[serde(default = "loopback")]
+    pub network: String,
+    #[serde(default)]
+    pub fresh_connections: bool,
     pub mode: String,
     pub concurrency: u32,
     pub rate: Option<f64>,
@@ -47,17 +51,43 @@ pub struct CellSummary {
 
 /// The key that matches a cell across repeats and across results files.
 pub fn key(c: &Cell) -> String {
-    key_parts(&c.protocol, c.operation, &c.payload, c.concurrency, c.rate)
+    let at = Where { network: &c.network, fresh: c.fresh_connections };
+    key_parts(&c.protocol, c.operation, &c.payload, (c.concurrency, c.rate), at)
 }
 
 /// The [`key`] of the cell a summary describes.
 pub fn key_of(s: &CellSummary) -> String {
-    key_parts(&s.protocol, s.operation, &s.payload, s.concurrency, s.rate)
+    let at = Where { network: &s.network, fresh: s.fresh_connections };
+    key_parts(&s.protocol, s.operation, &s.payload, (s.concurrency, s.rate), at)
 }
 
-fn key_parts(protocol: &str, op: Operation, payload: &str, concurrency: u32, rate: Option<f64>) -> String {
+/// Network and connection of a cell, named in its key when not loopback and warm.
+struct Where<'a> {
+    network: &'a str,
+    fresh: bool,
+}
+
+fn key_parts(
+    protocol: &str,
+    op: Operation,
+    payload: &str,
+    load: (u32, Option<f64>),
+    at: Where<'_>,
+) -> String {
+    let (concurrency, rate) = load;
     let load = rate.map_or_else(|| format!("c{concurrency}"), |r| format!("{r:.0}/s c{concurrency}"));
-    format!("{protocol} {} {payload} {load}", op.name())
+    let mut key = format!("{protocol} {} {payload} {load}", op.name());
+    if at.network != crate::net::LOOPBACK {
+        key += &format!(" on {}", at.network);
+    }
+    if at.fresh {
+        key += " cold";
+    }
+    key
+}
+
+fn loopback() -> String {
+    crate::net::LOOPBACK.to_owned()
 }
 
 /// The cells grouped by [`key`], in first-seen order.
@@ -95,6 +125,8 @@ pub fn summarize(cells: &[Cell]) -> Vec<CellSummary> {
                 protocol: first.protocol.clone(),
                 operation: first.operation,
                 payload: first.payload.clone(),
+                network: first.network.clone(),
+                fresh_connections: first.fresh_connections,
                 mode: first.mode.clone(),
                 concurrency: first.concurrency,
                 rate: first.rate,

@@ -174,10 +174,20 @@ pub struct RunOptions {
     /// Seed of the cells' order in each repeat (`--order-seed` replays it).
     #[serde(default)]
     pub order_seed: u64,
+    /// The network profiles run (inputs: each with its source).
+    #[serde(default)]
+    pub networks: Vec<crate::net::Network>,
+    /// Whether cold cells (a new connection per call) ran beside the warm ones.
+    #[serde(default)]
+    pub fresh_connections: bool,
 }
 
 fn one() -> u32 {
     1
+}
+
+fn loopback() -> String {
+    crate::net::LOOPBACK.to_owned()
 }
 
 /// A protocol variant that took part.
@@ -372,6 +382,12 @@ pub struct Cell {
     pub protocol: String,
     pub operation: Operation,
     pub payload: String,
+    /// The network profile the client's connections went through (`loopback`: none).
+    #[serde(default = "loopback")]
+    pub network: String,
+    /// Every call on a new connection, its set-up inside its latency and bytes.
+    #[serde(default)]
+    pub fresh_connections: bool,
     /// N of the catalog for this cell.
     pub n: u32,
     /// Which run of this cell (0-based; see `options.repeat`).
@@ -451,6 +467,8 @@ pub struct CellPoint<'a> {
     pub protocol: &'a str,
     pub operation: Operation,
     pub payload: &'a str,
+    pub network: &'a str,
+    pub fresh_connections: bool,
     pub n: u32,
     pub repeat: u32,
     pub concurrency: u32,
@@ -502,6 +520,8 @@ pub fn cell(
         protocol: at.protocol.to_owned(),
         operation: at.operation,
         payload: at.payload.to_owned(),
+        network: at.network.to_owned(),
+        fresh_connections: at.fresh_connections,
         n: at.n,
         repeat: at.repeat,
         mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),

@@ -74,6 +74,8 @@ fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
         call_timeout: Duration::from_secs(5),
         threads: 1,
         cores: Vec::new(),
+        network: None,
+        fresh_connections: false,
         stop: Arc::new(AtomicBool::new(false)),
         on_recording: None,
         key_prefix: "load-test".into(),

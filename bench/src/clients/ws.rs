@@ -7,7 +7,6 @@ use std::sync::Arc;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use wirebench_domain::ImportSummary;
@@ -89,7 +88,7 @@ impl DocRules for WsDocs {
 
 #[derive(Debug)]
 pub struct WsConnection {
-    ws: WebSocketStream<Counted<TcpStream>>,
+    ws: WebSocketStream<Counted<crate::wire::Socket>>,
     counters: Arc<WireCounters>,
     next_id: u64,
 }

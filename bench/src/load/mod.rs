@@ -77,6 +77,11 @@ pub struct CellSpec {
     pub threads: usize,
     /// Cores to pin client threads to, round robin; empty = no pinning.
     pub cores: Vec<usize>,
+    /// The emulated link every connection goes through (none: loopback).
+    pub network: Option<crate::net::Network>,
+    /// Every call on a new connection, its set-up inside its latency (cold), instead of one
+    /// connection per worker for the whole cell (warm).
+    pub fresh_connections: bool,
     /// Set from outside (Ctrl-C) to end the cell early.
     pub stop: Arc<AtomicBool>,
     /// Makes idempotency keys unique across cells and runs.
@@ -295,6 +300,7 @@ fn client_thread<C: Client>(
     start: &OnceLock<Instant>,
 ) -> CellStats {
     let open = matches!(spec.mode, Mode::Open { .. });
+    crate::net::set_current(spec.network.clone());
     if let Some(core) = core {
         // Pinning is best effort (a core may be offline); an unpinned thread still measures.
         core_affinity::set_for_current(core_affinity::CoreId { id: core });

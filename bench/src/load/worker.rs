@@ -117,14 +117,37 @@ impl<'a, C: Client> Worker<'a, C> {
         }
     }
 
-    /// Runs one call on the open connection: its outcome, the wire between, its decode time,
-    /// the send time and the end (the answer's last byte, or the timeout).
+    /// Runs one call on the open connection (with fresh connections: on a new one, opened
+    /// inside the call's time): its outcome, the wire between (a new connection's set-up
+    /// included), its decode time, the send time and the end (the answer's last byte, or the
+    /// timeout).
     async fn call(&mut self) -> (Result<Call, ClientError>, Tally, Duration, Instant, Instant) {
-        let conn = self.conn.as_mut().expect("a worker calls only with a connection");
-        let (before, decoded) = (conn.counters().snapshot(), conn.counters().decode_time());
         let sent_at = Instant::now();
-        let result =
-            tokio::time::timeout(self.spec.call_timeout, clients::call(conn, self.spec.op, &self.params));
+        let timeout = self.spec.call_timeout;
+        let deadline = tokio::time::Instant::from_std(sent_at + timeout);
+        let fresh = self.conn.is_none();
+        if fresh {
+            match tokio::time::timeout_at(deadline, self.client.open(self.spec.addr, self.spec.op)).await {
+                Ok(Ok(conn)) => {
+                    self.stats.connections += 1;
+                    self.conn = Some(conn);
+                }
+                Ok(Err(e)) => return (Err(e), Tally::default(), Duration::ZERO, sent_at, Instant::now()),
+                Err(_) => {
+                    return (
+                        Err(ClientError::Timeout),
+                        Tally::default(),
+                        Duration::ZERO,
+                        sent_at,
+                        sent_at + timeout,
+                    );
+                }
+            }
+        }
+        let conn = self.conn.as_mut().expect("a worker calls only with a connection");
+        let before = if fresh { Tally::default() } else { conn.counters().snapshot() };
+        let decoded = conn.counters().decode_time();
+        let result = tokio::time::timeout_at(deadline, clients::call(conn, self.spec.op, &self.params));
         let result = result.await;
         let now = Instant::now();
         let counters = conn.counters();
@@ -134,7 +157,7 @@ impl<'a, C: Client> Worker<'a, C> {
                 (Ok(call), last.unwrap_or(now))
             }
             Ok(Err(e)) => (Err(e), now),
-            Err(_) => (Err(ClientError::Timeout), sent_at + self.spec.call_timeout),
+            Err(_) => (Err(ClientError::Timeout), sent_at + timeout),
         };
         let wire = counters.snapshot().since(&before);
         (outcome, wire, counters.decode_time().saturating_sub(decoded), sent_at, end)
@@ -150,11 +173,16 @@ impl<'a, C: Client> Worker<'a, C> {
     ) -> bool {
         let recording = intended.unwrap_or_else(Instant::now) >= window.measure_from;
         if recording && self.segs_at_start.is_none() {
-            let conn = self.conn.as_ref().expect("connected");
-            self.segs_at_start = Some(segments(conn.counters().kernel()));
+            // A connection opened by the call counts from its first segment.
+            self.segs_at_start = Some(self.conn.as_ref().map_or(0, |c| segments(c.counters().kernel())));
         }
         self.key(seq);
         let (outcome, wire, decode, sent_at, end) = self.call().await;
+        if self.spec.fresh_connections {
+            // Cold: the next call opens its own connection.
+            self.close_segments();
+            self.conn = None;
+        }
         let times = Times { from: intended.unwrap_or(sent_at), free_at, sent_at, end };
         let failure = match outcome {
             Ok(call) => {
@@ -176,7 +204,9 @@ impl<'a, C: Client> Worker<'a, C> {
             self.stats.error(&failure);
         }
         // A server error leaves the connection usable; anything else replaces it.
-        matches!(failure, ClientError::Server { .. }) || self.reconnect(window.deadline).await
+        self.spec.fresh_connections
+            || matches!(failure, ClientError::Server { .. })
+            || self.reconnect(window.deadline).await
     }
 
     /// Checks a recorded answer: a write's against its request, now; one read in
@@ -246,7 +276,14 @@ impl<'a, C: Client> Worker<'a, C> {
         let mut intended =
             interval.map(|i| window.start + i.mul_f64(f64::from(self.id) / f64::from(concurrency)));
         let (mut seq, mut free_at) = (0u64, window.start);
-        while self.conn.is_some() && !spec.stop.load(Ordering::Relaxed) && self.stats.ops < budget {
+        if spec.fresh_connections && self.conn.is_some() {
+            // The connection opened before the start only showed the server answers; every
+            // call opens its own.
+            self.conn = None;
+        } else if self.conn.is_none() {
+            return self.finish(None, None, window);
+        }
+        while !spec.stop.load(Ordering::Relaxed) && self.stats.ops < budget {
             if let Some(at) = intended {
                 clock.until(slot, at).await;
             }

@@ -81,6 +81,19 @@ pub struct RunArgs {
     /// Seed of the cells' order in each repeat (default: random; recorded in results.json).
     #[arg(long)]
     pub order_seed: Option<u64>,
+    /// Network profiles (default: the run profile's): `loopback`, names from
+    /// bench/networks.toml (lan, wan, cable, 4g, 3g) or --networks, or one ad-hoc link such as
+    /// `rtt=40ms,down=20mbit,up=5mbit,jitter=1ms,loss=0.1%`. Emulated networks run closed
+    /// loop at concurrency 1.
+    #[arg(long)]
+    pub network: Vec<String>,
+    /// A TOML file of more network profiles, in the shape of bench/networks.toml.
+    #[arg(long)]
+    pub networks: Option<PathBuf>,
+    /// Also run each operation with a new connection per call (cold, set-up inside its
+    /// latency and bytes), beside the warm cells, at the lowest concurrency.
+    #[arg(long)]
+    pub fresh_connections: bool,
     /// N: orders per page, stream, import and conversation.
     #[arg(long, default_value_t = 10)]
     pub n: u32,
@@ -269,6 +282,8 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
             seed: args.seed,
             repeat: plan.repeat,
             order_seed: plan.order_seed,
+            networks: plan.networks.clone(),
+            fresh_connections: plan.fresh,
             target: args.target.clone(),
             store_latency_us: args.store_latency_us,
             dissect: !args.no_dissect,

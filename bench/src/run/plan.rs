@@ -10,6 +10,7 @@ use wirebench_domain::Profiles;
 use super::{RunArgs, RunProfile};
 use crate::catalog::Operation;
 use crate::clients::{PROTOCOLS, Protocol};
+use crate::net::{LOOPBACK, Network, Networks};
 
 /// Named sizes of a run, as the run profiles set them.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +25,14 @@ pub struct ProfileSettings {
     /// Runs of every cell, each in its own order. Repeats replace length: the cells of a
     /// repeated profile are shorter, so the run takes about as long.
     pub repeat: u32,
+    /// Network profiles beside loopback, and the operations run on them.
+    pub networks: &'static [&'static str],
+    pub network_ops: &'static [Operation],
 }
+
+/// The operations whose request waves differ between protocols: where a network's round
+/// trip shows.
+const ROUND_TRIP_OPS: &[Operation] = &[Operation::UserOrders, Operation::UsersOrders];
 
 /// What each run profile runs.
 pub fn settings(p: RunProfile) -> ProfileSettings {
@@ -37,6 +45,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             rate: 200.0,
             open_ops: &[Operation::GetUser],
             repeat: 1,
+            networks: &[],
+            network_ops: &[],
         },
         RunProfile::Quick => ProfileSettings {
             payloads: &["small"],
@@ -46,6 +56,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             rate: 1000.0,
             open_ops: &[Operation::GetUser],
             repeat: 3,
+            networks: &["wan"],
+            network_ops: ROUND_TRIP_OPS,
         },
         RunProfile::Full => ProfileSettings {
             payloads: &["small", "medium", "large"],
@@ -55,6 +67,13 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             rate: 2000.0,
             open_ops: &Operation::ALL,
             repeat: 5,
+            networks: &["lan", "wan", "cable", "4g", "3g"],
+            network_ops: &[
+                Operation::GetUser,
+                Operation::UserOrders,
+                Operation::UsersOrders,
+                Operation::CreateOrder,
+            ],
         },
     }
 }
@@ -125,13 +144,31 @@ pub struct CellPlan {
     pub protocol: &'static dyn Protocol,
     pub op: Operation,
     pub point: LoadPoint,
+    /// Index into [`Plan::networks`].
+    pub network: usize,
+    /// Whether that network is emulated (not loopback).
+    pub emulated: bool,
+    /// A new connection per call (cold).
+    pub fresh: bool,
 }
 
 impl std::fmt::Debug for CellPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}", self.protocol.name(), self.op, self.point)
+        write!(f, "{} {} {}", self.protocol.name(), self.op, self.point)?;
+        if self.emulated {
+            write!(f, " on network {}", self.network)?;
+        }
+        if self.fresh {
+            write!(f, " cold")?;
+        }
+        Ok(())
     }
 }
+
+/// Cells on an emulated network last long enough for this many round trips (at least the
+/// plan's duration, at most [`NETWORK_CELL_MAX`]); their warm-up for three.
+const NETWORK_CELL_RTTS: u32 = 40;
+const NETWORK_CELL_MAX: Duration = Duration::from_secs(6);
 
 /// Everything a run will do.
 #[derive(Debug, Clone)]
@@ -152,6 +189,12 @@ pub struct Plan {
     pub repeat: u32,
     /// Seeds each repeat's order of cells (recorded, so a run's order can be replayed).
     pub order_seed: u64,
+    /// Loopback first, then the emulated networks.
+    pub networks: Vec<Network>,
+    /// Operations run on the emulated networks.
+    pub network_ops: Vec<Operation>,
+    /// Whether cold cells run beside the warm ones.
+    pub fresh: bool,
 }
 
 impl Plan {
@@ -182,6 +225,7 @@ impl Plan {
         let concurrency =
             if args.concurrency.is_empty() { profile.concurrency.to_vec() } else { args.concurrency.clone() };
         let pin = !args.no_pin && args.target.is_none();
+        let (networks, network_ops) = networks(args, &profile, &operations)?;
         Ok(Plan {
             protocols,
             operations,
@@ -193,6 +237,9 @@ impl Plan {
             duration: args.duration.map_or(profile.duration, Duration::from_secs_f64),
             pinning: Pinning::decide(cores, pin),
             repeat: args.repeat.unwrap_or(profile.repeat).max(1),
+            networks,
+            network_ops,
+            fresh: args.fresh_connections,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             order_seed: args.order_seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
@@ -216,19 +263,51 @@ impl Plan {
         points
     }
 
-    /// The cells of one payload, in the order they run: protocol by protocol, operation by
-    /// operation, load point by load point; operations a protocol does not run are left out.
+    /// The cells of one payload, in the order they run: network by network, protocol by
+    /// protocol, operation by operation, load point by load point (emulated networks: closed
+    /// loop at concurrency 1), each warm cell followed by its cold one when those run;
+    /// operations a protocol does not run are left out.
     pub fn cells(&self) -> Vec<CellPlan> {
         let mut cells = Vec::new();
-        for &protocol in &self.protocols {
-            for &op in &self.operations {
-                if protocol.unsupported(op).is_some() {
-                    continue;
+        let lowest = self.concurrency.iter().copied().min().unwrap_or(1);
+        for (network, net) in self.networks.iter().enumerate() {
+            for &protocol in &self.protocols {
+                for &op in &self.operations {
+                    if protocol.unsupported(op).is_some() {
+                        continue;
+                    }
+                    let points = if net.is_loopback() {
+                        self.points(op)
+                    } else if self.network_ops.contains(&op) {
+                        vec![LoadPoint::Closed { concurrency: 1 }]
+                    } else {
+                        Vec::new()
+                    };
+                    for point in points {
+                        let emulated = !net.is_loopback();
+                        let warm = CellPlan { protocol, op, point, network, emulated, fresh: false };
+                        cells.push(warm);
+                        let cold = matches!(point, LoadPoint::Closed { concurrency }
+                            if concurrency == lowest || !net.is_loopback());
+                        if self.fresh && cold {
+                            cells.push(CellPlan { fresh: true, ..warm });
+                        }
+                    }
                 }
-                cells.extend(self.points(op).into_iter().map(|point| CellPlan { protocol, op, point }));
             }
         }
         cells
+    }
+
+    /// Warm-up and recorded length of `cell`: the plan's on loopback; on an emulated
+    /// network long enough for [`NETWORK_CELL_RTTS`] round trips.
+    pub fn timing(&self, cell: &CellPlan) -> (Duration, Duration) {
+        let rtt = self.networks[cell.network].rtt();
+        if rtt.is_zero() {
+            return (self.warmup, self.duration);
+        }
+        let duration = (rtt * NETWORK_CELL_RTTS).min(NETWORK_CELL_MAX).max(self.duration);
+        (self.warmup.max(rtt * 3), duration)
     }
 
     /// The cells of one repeat of one payload, in their own seeded random order, so that
@@ -243,6 +322,28 @@ impl Plan {
         cells.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         cells
     }
+}
+
+/// The networks of a run and the operations run on the emulated ones: `--network` when
+/// given (as listed, every planned operation on each), else loopback and the profile's.
+fn networks(
+    args: &RunArgs,
+    profile: &ProfileSettings,
+    operations: &[Operation],
+) -> anyhow::Result<(Vec<Network>, Vec<Operation>)> {
+    let known = Networks::load(args.networks.as_deref())?;
+    let (mut picked, ops) = if args.network.is_empty() {
+        let mut names = vec![LOOPBACK.to_owned()];
+        names.extend(profile.networks.iter().map(|s| (*s).to_owned()));
+        let ops = profile.network_ops.iter().copied().filter(|op| operations.contains(op)).collect();
+        (known.select(&names)?, ops)
+    } else {
+        (known.select(&args.network)?, operations.to_vec())
+    };
+    // Loopback first, so a run's first cells are the ones it always had.
+    picked.sort_by_key(|n| !n.is_loopback());
+    picked.dedup_by(|a, b| a.name == b.name);
+    Ok((picked, ops))
 }
 
 /// A protocol variant by name, or an error listing the known ones.
@@ -289,12 +390,40 @@ mod tests {
     #[test]
     fn unsupported_operations_are_not_planned_and_flags_override_the_profile() {
         let plan =
-            Plan::new(&args("--protocols rest-include,floor --operations get-user,user-orders --concurrency 4 --no-open-loop --no-pin"), 8)
+            Plan::new(&args("--protocols rest-include,floor --operations get-user,user-orders --concurrency 4 --no-open-loop --no-pin --network loopback"), 8)
                 .unwrap();
         let cells: Vec<String> = plan.cells().iter().map(|c| format!("{c:?}")).collect();
         assert_eq!(cells, ["rest-include user-orders c=4", "floor get-user c=4", "floor user-orders c=4"]);
         assert_eq!(plan.pinning.client_cores, Vec::<usize>::new());
         assert_eq!(plan.pinning.client_threads, 7);
+    }
+
+    #[test]
+    fn quick_adds_a_wan_for_the_round_trip_operations_and_network_cells_last_long_enough() {
+        let plan = Plan::new(&args("--profile quick --protocols rest,grpc"), 2).unwrap();
+        let far: Vec<String> =
+            plan.cells().iter().filter(|c| c.network > 0).map(|c| format!("{c:?}")).collect();
+        assert_eq!(plan.networks[1].name, "wan");
+        assert_eq!(
+            far,
+            [
+                "rest user-orders c=1 on network 1",
+                "rest users-orders c=1 on network 1",
+                "grpc user-orders c=1 on network 1",
+                "grpc users-orders c=1 on network 1"
+            ]
+        );
+        let wan = plan.cells().into_iter().find(|c| c.network == 1).unwrap();
+        assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(1600)));
+        // Asked for by name: only those networks, every operation, each warm and cold.
+        let plan = Plan::new(
+            &args("--protocols ws --operations get-user --network rtt=10ms --fresh-connections"),
+            2,
+        )
+        .unwrap();
+        let cells: Vec<String> = plan.cells().iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(cells, ["ws get-user c=1 on network 0", "ws get-user c=1 on network 0 cold"]);
+        assert!(Plan::new(&args("--network moon"), 2).is_err());
     }
 
     #[test]

@@ -79,8 +79,11 @@ impl Sweep<'_> {
             } else {
                 String::new()
             };
+            let network = &self.plan.networks[cell.network];
+            let on = if network.is_loopback() { String::new() } else { format!(" on {}", network.name) };
+            let cold = if cell.fresh { " cold" } else { "" };
             progress.cell(format!(
-                "{} {} {} {}{run}",
+                "{} {} {} {}{on}{cold}{run}",
                 self.payload,
                 cell.protocol.name(),
                 cell.op,
@@ -113,8 +116,13 @@ impl Sweep<'_> {
     /// write-heavy cell's memory (the allocator's own bookkeeping), and start about 10 %
     /// smaller and colder than all the others.
     async fn warm(&self, gate: &Gate, progress: &Progress) -> anyhow::Result<()> {
-        let passed: Vec<CellPlan> =
-            self.plan.cells().into_iter().filter(|c| gate.passed(c.protocol.name(), c.op)).collect();
+        let passed: Vec<CellPlan> = self
+            .plan
+            .cells()
+            .into_iter()
+            .filter(|c| gate.passed(c.protocol.name(), c.op))
+            .filter(|c| !c.fresh && self.plan.networks[c.network].is_loopback())
+            .collect();
         let busiest = |same: fn(&CellPlan, &CellPlan) -> bool| {
             let mut out: Vec<CellPlan> = Vec::new();
             for cell in &passed {
@@ -149,6 +157,8 @@ impl Sweep<'_> {
 
     fn spec(&self, repeat: u32, cell: CellPlan) -> CellSpec {
         let pinning = &self.plan.pinning;
+        let (warmup, duration) = self.plan.timing(&cell);
+        let network = &self.plan.networks[cell.network];
         CellSpec {
             protocol: cell.protocol,
             addr: self.addrs[cell.protocol.server()],
@@ -156,21 +166,25 @@ impl Sweep<'_> {
             params: self.params.clone(),
             concurrency: cell.point.concurrency(),
             mode: cell.point.rate().map_or(Mode::Closed, |rate| Mode::Open { rate }),
-            warmup: self.plan.warmup,
-            duration: self.plan.duration,
+            warmup,
+            duration,
             max_ops: MAX_OPS_PER_CELL,
             call_timeout: self.call_timeout,
             threads: pinning.client_threads,
             cores: pinning.client_cores.clone(),
+            network: Some(network.clone()),
+            fresh_connections: cell.fresh,
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}-{repeat}-{}-{}-{}-{}",
+                "{}-{repeat}-{}-{}-{}-{}-{}-{}",
                 self.stamp,
                 cell.protocol.name(),
                 cell.op,
                 cell.point.concurrency(),
-                cell.point.rate().is_some()
+                cell.point.rate().is_some(),
+                cell.network,
+                cell.fresh
             ),
         }
     }
@@ -206,6 +220,8 @@ impl Sweep<'_> {
             protocol: cell.protocol.name(),
             operation: cell.op,
             payload: self.payload,
+            network: &self.plan.networks[cell.network].name,
+            fresh_connections: cell.fresh,
             n: self.n,
             repeat,
             concurrency: cell.point.concurrency(),

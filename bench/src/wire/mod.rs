@@ -208,25 +208,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-/// Opens a counted TCP connection, dissected by `dissector`, with Nagle's algorithm off.
+/// Opens a counted TCP connection, dissected by `dissector`, with Nagle's algorithm off,
+/// through this thread's network ([`crate::net::current`]).
 pub async fn connect(
     addr: std::net::SocketAddr,
     dissector: Dissector,
-) -> io::Result<(Counted<tokio::net::TcpStream>, Arc<WireCounters>)> {
+) -> io::Result<(Counted<Socket>, Arc<WireCounters>)> {
     let counters = Arc::new(WireCounters::new(dissector));
     Ok((connect_with(addr, counters.clone()).await?, counters))
 }
 
-/// Opens a TCP connection counted by `counters` (which then also know its socket).
+/// What a client's counted stream wraps: the socket, or the pipe to its emulated link.
+pub type Socket = crate::net::Wire;
+
+/// Opens a TCP connection counted by `counters` (which then also know its socket), through
+/// this thread's network. Counting sits on the client's side of the link: the same bytes as
+/// the socket's, stamped when they reach the client.
 pub async fn connect_with(
     addr: std::net::SocketAddr,
     counters: Arc<WireCounters>,
-) -> io::Result<Counted<tokio::net::TcpStream>> {
-    use std::os::fd::AsRawFd as _;
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    counters.fd.store(tcp.as_raw_fd(), Relaxed);
-    Ok(Counted::new(tcp, counters))
+) -> io::Result<Counted<Socket>> {
+    let (wire, fd) = crate::net::connect(addr, crate::net::current().as_ref()).await?;
+    counters.fd.store(fd, Relaxed);
+    Ok(Counted::new(wire, counters))
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use prost::Message;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
 use wirebench_proto::v1 as pb;
 use wirebench_servers::floor::{Frame, PREFIX, kind, op, read_frame, write_frame};
 
@@ -148,8 +147,8 @@ impl Dissect for FloorFrames {
 
 #[derive(Debug)]
 pub struct FloorConnection {
-    r: BufReader<tokio::io::ReadHalf<Counted<TcpStream>>>,
-    w: BufWriter<tokio::io::WriteHalf<Counted<TcpStream>>>,
+    r: BufReader<tokio::io::ReadHalf<Counted<crate::wire::Socket>>>,
+    w: BufWriter<tokio::io::WriteHalf<Counted<crate::wire::Socket>>>,
     counters: Arc<WireCounters>,
     /// Reused read buffer.
     frame: Vec<u8>,

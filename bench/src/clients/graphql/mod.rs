@@ -17,7 +17,6 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -190,7 +189,7 @@ impl DocRules for GraphqlDocs {
 #[derive(Debug)]
 enum Transport {
     Http(http1::SendRequest<Full<Bytes>>),
-    Ws(WebSocketStream<Counted<TcpStream>>),
+    Ws(WebSocketStream<Counted<crate::wire::Socket>>),
 }
 
 #[derive(Debug)]
