@@ -12,7 +12,7 @@ use crate::results::Results;
 pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
     writeln!(
         out,
-        "{:<21} {:<14} {:<7} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
+        "{:<21} {:<14} {:<7} {:>14} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
         "protocol",
         "operation",
         "payload",
@@ -28,13 +28,16 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
     let mut cells = crate::repeats::merge(&r.cells);
     let position = |list: &[String], s: &str| list.iter().position(|x| x == s).unwrap_or(usize::MAX);
     let ops: Vec<String> = r.options.operations.iter().map(|o| o.name().to_owned()).collect();
+    let networks: Vec<String> = r.options.networks.iter().map(|n| n.name.clone()).collect();
     cells.sort_by_key(|c| {
         (
             position(&r.options.payloads, &c.payload),
+            position(&networks, &c.network),
             position(&r.options.protocols, &c.protocol),
             position(&ops, c.operation.name()),
             c.rate.is_some(),
             c.concurrency,
+            c.fresh_connections,
         )
     });
     // Errors of every repeat, not only the median one's.
@@ -46,17 +49,23 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
             .sum()
     };
     for c in &cells {
-        let load = match c.rate {
+        let mut load = match c.rate {
             Some(rate) => format!("{rate:.0}/s"),
             None => format!("c{}", c.concurrency),
         };
+        if c.network != crate::net::LOOPBACK {
+            load = format!("{load} {}", c.network);
+        }
+        if c.fresh_connections {
+            load += " cold";
+        }
         let (p50, p99) = c.latency.as_ref().map_or_else(
             || ("-".into(), "-".into()),
             |l| (fmt::nanos(l.p50_ns as f64), fmt::nanos(l.p99_ns as f64)),
         );
         writeln!(
             out,
-            "{:<21} {:<14} {:<7} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
+            "{:<21} {:<14} {:<7} {:>14} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
             c.protocol,
             c.operation.name(),
             c.payload,

@@ -337,6 +337,8 @@ struct Page {
     wire: Vec<Block>,
     headers: Vec<Block>,
     round_trips: Vec<Block>,
+    /// Latency across emulated networks, and connection set-up (empty: none ran).
+    networks: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
     serialization: Vec<Block>,
@@ -351,9 +353,31 @@ struct Page {
 
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
-    let merged = Results { cells: crate::repeats::merge(&results.cells), ..results.clone() };
-    let view = View::new(&merged, &results.cells, codecs, claims.floor.as_deref());
-    let claim_rows = claims::evaluate(&view, &claims.claims);
+    // Every section but the networks' reads warm loopback cells.
+    let home = |c: &Cell| c.network == crate::net::LOOPBACK && !c.fresh_connections;
+    let all = crate::repeats::merge(&results.cells);
+    let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
+    let merged = Results { cells: all.iter().filter(|c| home(c)).cloned().collect(), ..results.clone() };
+    let view = View::new(&merged, &runs, codecs, claims.floor.as_deref());
+    let across = sections::networks::Across { cells: &all };
+    // Claims that name a network are judged on that network's warm cells.
+    let named: Vec<&str> = claims.claims.iter().filter_map(|c| c.network.as_deref()).collect();
+    let far: Vec<(&str, Results, Vec<Cell>)> = named
+        .iter()
+        .map(|name| {
+            let on = |c: &Cell| c.network == *name && !c.fresh_connections;
+            let merged =
+                Results { cells: all.iter().filter(|c| on(c)).cloned().collect(), ..results.clone() };
+            (*name, merged, results.cells.iter().filter(|c| on(c)).cloned().collect())
+        })
+        .filter(|(_, r, _)| !r.cells.is_empty())
+        .collect();
+    let far_views: Vec<(&str, View<'_>)> =
+        far.iter().map(|(n, r, runs)| (*n, View::new(r, runs, codecs, claims.floor.as_deref()))).collect();
+    let elsewhere: Vec<(&str, &View<'_>)> = far_views.iter().map(|(n, v)| (*n, v)).collect();
+    let claim_rows = claims::evaluate(&view, &claims.claims, &elsewhere);
+    let mut findings = findings::all(&view, &claim_rows);
+    findings.extend(sections::networks::findings(&view, &across));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -370,7 +394,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
             RunStatus::Aborted => "aborted".into(),
         },
         warnings: sections::warnings(&view),
-        findings: findings::all(&view, &claim_rows),
+        findings,
         claims_summary: sections::claims_summary(&claim_rows),
         claims: claim_rows,
         protocols: sections::protocol_rows(&view),
@@ -378,6 +402,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         wire: sections::wire_blocks(&view)?,
         headers: sections::header_blocks(&view),
         round_trips: sections::round_trip_blocks(&view)?,
+        networks: sections::networks::network_blocks(&view, &across)?,
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
         serialization: sections::serialization_blocks(&view)?,

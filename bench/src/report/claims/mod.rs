@@ -102,6 +102,10 @@ pub struct ClaimSpec {
     pub subject: Option<String>,
     #[serde(default)]
     pub payload: Option<String>,
+    /// Judge on the cells of this network profile (default: loopback), e.g. a claim about
+    /// round trips on `wan`.
+    #[serde(default)]
+    pub network: Option<String>,
     #[serde(default)]
     pub concurrency: Option<u32>,
     #[serde(default)]
@@ -263,17 +267,46 @@ impl ClaimVerdict {
 }
 
 /// Checks every claim against the run and the codec figures.
-pub fn evaluate(view: &View<'_>, claims: &[ClaimSpec]) -> Vec<ClaimRow> {
-    claims.iter().map(|c| evaluate_one(view, c)).collect()
+/// Judges every claim: on `home` (warm loopback cells), or on the view of the network a
+/// claim names (`elsewhere`: network name and its view).
+pub fn evaluate(home: &View<'_>, claims: &[ClaimSpec], elsewhere: &[(&str, &View<'_>)]) -> Vec<ClaimRow> {
+    claims
+        .iter()
+        .map(|c| match c.network.as_deref().filter(|n| *n != crate::net::LOOPBACK) {
+            None => evaluate_one(home, c),
+            Some(name) => match elsewhere.iter().find(|(n, _)| *n == name) {
+                Some((_, view)) => evaluate_one(view, c),
+                None => {
+                    let mut row = evaluate_one(home, &ClaimSpec { metric: String::new(), ..c.clone() });
+                    row.detail =
+                        format!("no cell ran on network {name} (the quick and full profiles run it)");
+                    row
+                }
+            },
+        })
+        .collect()
 }
 
 fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
-    let m = metric(&c.metric).expect("checked when loaded");
+    let mut row = blank_row(c);
+    let Some(m) = metric(&c.metric) else { return row };
     let samples = match m.get {
         Getter::Cell(get) => cell_samples(view, c, m.unit, get),
         Getter::Codec(get, ci) => codec_samples(view, c, m.unit, get, ci),
     };
-    let mut row = ClaimRow {
+    let samples = match samples {
+        Ok(s) => s,
+        Err(why) => {
+            row.detail = why;
+            return row;
+        }
+    };
+    judge(view, c, m, samples, row)
+}
+
+/// A claim's row before anything is measured.
+fn blank_row(c: &ClaimSpec) -> ClaimRow {
+    ClaimRow {
         id: c.id.clone(),
         claim: c.claim.clone(),
         source: c.source.clone(),
@@ -285,14 +318,16 @@ fn evaluate_one(view: &View<'_>, c: &ClaimSpec) -> ClaimRow {
         verdict: ClaimVerdict::NotMeasured,
         spread: None,
         class: ClaimVerdict::NotMeasured.class(),
-    };
-    let samples = match samples {
-        Ok(s) => s,
-        Err(why) => {
-            row.detail = why;
-            return row;
-        }
-    };
+    }
+}
+
+fn judge(
+    view: &View<'_>,
+    c: &ClaimSpec,
+    m: metrics::Metric,
+    samples: Vec<samples::Sample>,
+    mut row: ClaimRow,
+) -> ClaimRow {
     let figures: Vec<f64> = samples.iter().map(|s| s.figure).collect();
     let measured = match c.kind {
         Kind::Ratio => geometric_mean(&figures),
@@ -482,6 +517,9 @@ fn rule_text(c: &ClaimSpec) -> String {
     }
     if let Some(p) = &c.payload {
         scope.push(format!("payload {p}"));
+    }
+    if let Some(n) = &c.network {
+        scope.push(format!("on {n}"));
     }
     if let Some(n) = c.concurrency {
         scope.push(format!("c={n}"));

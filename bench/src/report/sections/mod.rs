@@ -12,6 +12,7 @@ mod cpu;
 mod equivalence;
 mod latency;
 mod method;
+pub(super) mod networks;
 mod repeats;
 mod round_trips;
 mod serialization;
