@@ -191,7 +191,7 @@ fn latency(view: &View<'_>, n: &Network, c: &Cell, home: Option<&Cell>) -> Optio
     let (a, b) = (p50(c)?, p99(c)?);
     let mut s = format!(
         "p50 {} · p99 {} · {} RT",
-        view.figure(c, "p50_us", a / 1e3, |v| fmt::micros(v)),
+        view.figure(c, "p50_us", a / 1e3, fmt::micros),
         fmt::nanos(b),
         fmt::count(c.round_trips_per_op)
     );
