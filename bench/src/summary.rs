@@ -49,16 +49,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
             .sum()
     };
     for c in &cells {
-        let mut load = match c.rate {
-            Some(rate) => format!("{rate:.0}/s"),
-            None => format!("c{}", c.concurrency),
-        };
-        if c.network != crate::net::LOOPBACK {
-            load = format!("{load} {}", c.network);
-        }
-        if c.fresh_connections {
-            load += " cold";
-        }
+        let load = load(c);
         let (p50, p99) = c.latency.as_ref().map_or_else(
             || ("-".into(), "-".into()),
             |l| (fmt::nanos(l.p50_ns as f64), fmt::nanos(l.p99_ns as f64)),
@@ -90,4 +81,19 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// "c16", "1000/s", "c1 wan", "c1 wan cold".
+fn load(c: &crate::results::Cell) -> String {
+    let mut load = match c.rate {
+        Some(rate) => format!("{rate:.0}/s"),
+        None => format!("c{}", c.concurrency),
+    };
+    if c.network != crate::net::LOOPBACK {
+        load = format!("{load} {}", c.network);
+    }
+    if c.fresh_connections {
+        load += " cold";
+    }
+    load
 }
