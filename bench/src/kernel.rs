@@ -135,6 +135,35 @@ pub fn readable_fd(
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(std::io::Error::from)
 }
 
+/// A `timerfd` on `CLOCK_MONOTONIC` (the clock `Instant` reads), registered with tokio, with
+/// this thread's timer slack taken down to 1 ns so it fires when armed, not up to 50 µs later.
+pub fn monotonic_timer() -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+    rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1))?;
+    let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
+    readable_fd(fd)
+}
+
+/// Arms a [`monotonic_timer`] to fire once at `at` (as an absolute time: no drift between
+/// reading the clock and arming).
+pub fn arm_timer(fd: &std::os::fd::OwnedFd, at: std::time::Instant) -> std::io::Result<()> {
+    use rustix::time::{ClockId, Itimerspec, TimerfdTimerFlags, Timespec, clock_gettime, timerfd_settime};
+    let ahead =
+        at.saturating_duration_since(std::time::Instant::now()).max(std::time::Duration::from_nanos(1));
+    let value = add(clock_gettime(ClockId::Monotonic), ahead);
+    let spec = Itimerspec { it_interval: Timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
+    timerfd_settime(fd, TimerfdTimerFlags::ABSTIME, &spec)?;
+    Ok(())
+}
+
+fn add(t: rustix::time::Timespec, d: std::time::Duration) -> rustix::time::Timespec {
+    let nanos = t.tv_nsec as u64 + u64::from(d.subsec_nanos());
+    rustix::time::Timespec {
+        tv_sec: t.tv_sec + d.as_secs() as i64 + (nanos / 1_000_000_000) as i64,
+        tv_nsec: (nanos % 1_000_000_000) as _,
+    }
+}
+
 /// While alive, asks the kernel to keep every CPU's wake-up latency at 0 µs (a PM QoS
 /// request through `/dev/cpu_dma_latency`, as latency benchmarks such as cyclictest do):
 /// idle CPUs poll instead of halting. On a virtual machine a halted vCPU takes tens of
@@ -152,5 +181,19 @@ impl WakeupLatencyHold {
         let mut request = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency")?;
         request.write_all(&0i32.to_ne_bytes())?;
         Ok(WakeupLatencyHold { _request: request })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_durations_across_a_second() {
+        let t = add(
+            rustix::time::Timespec { tv_sec: 5, tv_nsec: 999_999_000 },
+            std::time::Duration::from_micros(2),
+        );
+        assert_eq!((t.tv_sec, t.tv_nsec), (6, 1_000));
     }
 }

@@ -476,6 +476,12 @@ pub struct CellPoint<'a> {
     pub rate: Option<f64>,
 }
 
+/// Of the closed-loop cells that recorded an operation and that `keep` picks, the one at the
+/// lowest concurrency: where per-operation figures are read.
+pub fn lowest_closed(cells: &[Cell], keep: impl Fn(&Cell) -> bool) -> Option<&Cell> {
+    cells.iter().filter(|c| c.mode == "closed" && c.ops > 0 && keep(c)).min_by_key(|c| c.concurrency)
+}
+
 /// Share of the latency p50 the send lag p99 may reach before a cell is flagged.
 pub const SEND_LAG_SHARE: f64 = 0.10;
 

@@ -18,11 +18,9 @@ pub const END: &str = "<!-- sample:end -->";
 /// The warm closed-loop cell of `protocol` and `op` on `network` at the lowest concurrency,
 /// repeats merged.
 fn cell<'a>(merged: &'a [Cell], protocol: &str, op: Operation, network: &str) -> Option<&'a Cell> {
-    merged
-        .iter()
-        .filter(|c| c.mode == "closed" && c.protocol == protocol && c.operation == op && c.ops > 0)
-        .filter(|c| c.network == network && !c.fresh_connections)
-        .min_by_key(|c| c.concurrency)
+    crate::results::lowest_closed(merged, |c| {
+        c.protocol == protocol && c.operation == op && c.network == network && !c.fresh_connections
+    })
 }
 
 fn total(c: &Cell) -> f64 {

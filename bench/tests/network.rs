@@ -14,6 +14,8 @@ use wirebench::clients::protocol;
 use wirebench::net::{self, profile::adhoc_spec, shaper};
 use wirebench::serve::{ServeArgs, start};
 
+mod common;
+
 /// One timing test at a time.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -151,19 +153,8 @@ async fn handshakes_and_request_waves_cost_their_round_trips_and_bytes_still_mat
         let p = protocol(name).unwrap();
         let mut conn = p.connect(started.addr(p.server()).unwrap(), op).await.unwrap();
         conn.call(op, &params).await.unwrap();
-        let mut last = None;
-        for _ in 0..100 {
-            let ours = conn.counters().snapshot();
-            let kernel = conn.counters().kernel().expect("TCP_INFO readable");
-            if kernel.bytes_acked == ours.bytes[0] && kernel.bytes_received == ours.bytes[1] {
-                last = None;
-                break;
-            }
-            last = Some((ours.bytes, kernel.bytes_acked, kernel.bytes_received));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if let Some(last) = last {
-            failures.push(format!("{name} {op}: ours vs the kernel's bytes {last:?}"));
+        if let Err(why) = common::kernel_agrees(conn.counters()).await {
+            failures.push(format!("{name} {op}: {why}"));
         }
     }
     net::set_current(None);

@@ -2,13 +2,13 @@
 //! protocol and operation; and so do the layers the dissector attributed them to: framing +
 //! envelope + data, with nothing left pending or unparsed.
 
-use std::time::Duration;
-
 use wirebench::catalog::{OpParams, Operation};
 use wirebench::clients::PROTOCOLS;
 use wirebench::clients::grpc::message_shapes;
 use wirebench::serve::{ServeArgs, start};
 use wirebench::wire::{Dir, Framing};
+
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
@@ -31,20 +31,9 @@ async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
                 params.idempotency_key = op.writes().then(|| format!("wire-{}-{op}-{i}", protocol.name()));
                 conn.call(op, &params).await.unwrap_or_else(|e| panic!("{what}: {e}"));
             }
-            // Acknowledgements and trailing frames may still be in flight: wait (bounded)
-            // until the kernel has caught up, then the counts must be equal.
-            let mut last = None;
-            for _ in 0..200 {
-                let ours = conn.counters().snapshot();
-                let kernel = conn.counters().kernel().expect("TCP_INFO readable");
-                if kernel.bytes_acked == ours.bytes[0] && kernel.bytes_received == ours.bytes[1] {
-                    last = None;
-                    break;
-                }
-                last = Some((ours.bytes, kernel));
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            if let Err(why) = common::kernel_agrees(conn.counters()).await {
+                panic!("{what}: {why}");
             }
-            assert!(last.is_none(), "{what}: ours vs kernel {last:?}");
             let t = conn.counters().snapshot();
             assert_eq!(conn.counters().dissect_error(), None, "{what}");
             for dir in Dir::BOTH {

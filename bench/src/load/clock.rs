@@ -14,15 +14,10 @@
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
-use std::num::NonZeroU64;
 use std::os::fd::OwnedFd;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use rustix::time::{
-    ClockId, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, clock_gettime,
-    timerfd_create, timerfd_settime,
-};
 use tokio::io::unix::AsyncFd;
 
 /// How long before a wake the clock stops sleeping and spins (covers the kernel's timer
@@ -62,10 +57,8 @@ struct State {
 impl Clock {
     /// A clock for `workers` workers of the current runtime's thread.
     pub fn new(workers: usize) -> io::Result<Clock> {
-        rustix::thread::set_current_timer_slack(NonZeroU64::new(1))?;
-        let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
         let state = State { waiting: vec![None; workers], ..State::default() };
-        Ok(Clock { fd: crate::kernel::readable_fd(fd)?, state: RefCell::new(state) })
+        Ok(Clock { fd: crate::kernel::monotonic_timer()?, state: RefCell::new(state) })
     }
 
     /// Resolves at `at` (at once when it has passed), for the worker in `slot`.
@@ -195,22 +188,9 @@ impl Clock {
         slept
     }
 
-    /// Arms the timer to fire at `at` (an absolute `CLOCK_MONOTONIC` time).
+    /// Arms the timer to fire at `at`.
     fn arm(&self, at: Instant) -> io::Result<()> {
-        let ahead = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
-        let value = add(clock_gettime(ClockId::Monotonic), ahead);
-        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
-        let spec = Itimerspec { it_interval: zero, it_value: value };
-        timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec)?;
-        Ok(())
-    }
-}
-
-fn add(t: Timespec, d: Duration) -> Timespec {
-    let nanos = t.tv_nsec as u64 + u64::from(d.subsec_nanos());
-    Timespec {
-        tv_sec: t.tv_sec + d.as_secs() as i64 + (nanos / 1_000_000_000) as i64,
-        tv_nsec: (nanos % 1_000_000_000) as _,
+        crate::kernel::arm_timer(self.fd.get_ref(), at)
     }
 }
 
@@ -263,12 +243,6 @@ mod tests {
             // How late is a measurement (send lag, in the results), not a test: only count.
             assert!(late.len().abs_diff(expected) <= workers, "{} wakes, expected {expected}", late.len());
         }
-    }
-
-    #[test]
-    fn adds_durations_across_a_second() {
-        let t = add(Timespec { tv_sec: 5, tv_nsec: 999_999_000 }, Duration::from_micros(2));
-        assert_eq!((t.tv_sec, t.tv_nsec), (6, 1_000));
     }
 
     #[test]

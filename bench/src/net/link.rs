@@ -5,19 +5,17 @@
 //! held until they arrive; the counting layer, on the client's side of the pipe, therefore
 //! stamps an answer's last byte when it reaches the client through the link.
 //!
-//! Timing uses one `timerfd` per direction with the thread's timer slack at 1 ns: tokio's
+//! Timing uses one `timerfd` per direction ([`crate::kernel::monotonic_timer`]): tokio's
 //! timer rounds to whole milliseconds, a 2.5 % error on a 40 ms round trip.
 
 use std::collections::VecDeque;
 use std::io;
-use std::num::NonZeroU64;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, DuplexStream, ReadBuf};
 use tokio::net::TcpStream;
@@ -118,7 +116,7 @@ where
     }
 }
 
-/// A `timerfd` alarm on `CLOCK_MONOTONIC` (the clock `Instant` reads).
+/// A one-shot alarm on a [`crate::kernel::monotonic_timer`].
 #[derive(Debug)]
 pub struct Alarm {
     fd: AsyncFd<OwnedFd>,
@@ -126,29 +124,13 @@ pub struct Alarm {
 
 impl Alarm {
     pub fn new() -> io::Result<Alarm> {
-        rustix::thread::set_current_timer_slack(NonZeroU64::new(1))?;
-        let fd = rustix::time::timerfd_create(
-            TimerfdClockId::Monotonic,
-            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-        )?;
-        Ok(Alarm { fd: crate::kernel::readable_fd(fd)? })
+        Ok(Alarm { fd: crate::kernel::monotonic_timer()? })
     }
 
     /// Resolves at `at` (at once when it has passed).
     pub async fn until(&mut self, at: Instant) -> io::Result<()> {
-        loop {
-            let ahead = at.saturating_duration_since(Instant::now());
-            if ahead.is_zero() {
-                return Ok(());
-            }
-            let spec = Itimerspec {
-                it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
-                it_value: Timespec {
-                    tv_sec: ahead.as_secs() as _,
-                    tv_nsec: ahead.subsec_nanos().max(1) as _,
-                },
-            };
-            rustix::time::timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
+        while Instant::now() < at {
+            crate::kernel::arm_timer(self.fd.get_ref(), at)?;
             let mut guard = self.fd.readable().await?;
             let mut count = [0u8; 8];
             match rustix::io::read(self.fd.get_ref(), &mut count) {
@@ -157,6 +139,7 @@ impl Alarm {
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
     }
 }
 

@@ -155,18 +155,12 @@ impl<'a> View<'a> {
         protocol: &str,
         concurrency: Option<u32>,
     ) -> Option<&'a Cell> {
-        self.r
-            .cells
-            .iter()
-            .filter(|c| {
-                c.mode == "closed"
-                    && c.ops > 0
-                    && c.payload == payload
-                    && c.operation == op
-                    && c.protocol == protocol
-                    && concurrency.is_none_or(|n| c.concurrency == n)
-            })
-            .min_by_key(|c| c.concurrency)
+        crate::results::lowest_closed(&self.r.cells, |c| {
+            c.payload == payload
+                && c.operation == op
+                && c.protocol == protocol
+                && concurrency.is_none_or(|n| c.concurrency == n)
+        })
     }
 
     /// Closed-loop concurrency levels run, ascending.

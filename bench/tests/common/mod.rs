@@ -85,3 +85,20 @@ impl Drop for ServeChild {
         let _ = self.child.wait();
     }
 }
+
+/// Waits (at most about two seconds) until the kernel has seen every byte `counters` counted on
+/// the connection's socket (acknowledgements and trailing frames may still be in flight, or in
+/// an emulated link); `Err` with both counts when it never does.
+pub async fn kernel_agrees(counters: &wirebench::wire::WireCounters) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..200 {
+        let ours = counters.snapshot();
+        let kernel = counters.kernel().expect("TCP_INFO readable");
+        if kernel.bytes_acked == ours.bytes[0] && kernel.bytes_received == ours.bytes[1] {
+            return Ok(());
+        }
+        last = format!("ours {:?} vs the kernel's {kernel:?}", ours.bytes);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Err(last)
+}

@@ -37,18 +37,13 @@ impl Across<'_> {
 
     /// The closed-loop cell at the lowest concurrency of (payload, op, protocol, network).
     fn cell(&self, payload: &str, op: Operation, protocol: &str, network: &str, cold: bool) -> Option<&Cell> {
-        self.cells
-            .iter()
-            .filter(|c| {
-                c.mode == "closed"
-                    && c.ops > 0
-                    && c.payload == payload
-                    && c.operation == op
-                    && c.protocol == protocol
-                    && c.network == network
-                    && c.fresh_connections == cold
-            })
-            .min_by_key(|c| c.concurrency)
+        crate::results::lowest_closed(self.cells, |c| {
+            c.payload == payload
+                && c.operation == op
+                && c.protocol == protocol
+                && c.network == network
+                && c.fresh_connections == cold
+        })
     }
 
     /// Operations with a cell on an emulated network.
