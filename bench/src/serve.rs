@@ -34,6 +34,19 @@ pub struct ServeArgs {
     /// Largest request body or message accepted, in bytes.
     #[arg(long, default_value_t = ServerConfig::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Connections each server holds open at once; more are refused in the protocol's terms.
+    #[arg(long, default_value_t = ServerConfig::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds an HTTP/1.1 client has to send a request's headers (also the keep-alive idle
+    /// limit) and a WebSocket client to finish its upgrade.
+    #[arg(long, default_value_t = ServerConfig::default().header_read_timeout.as_secs_f64(), value_parser = seconds)]
+    pub header_read_timeout: f64,
+    /// Seconds without a byte in either direction after which a connection is closed.
+    #[arg(long, default_value_t = ServerConfig::default().idle_timeout.as_secs_f64(), value_parser = seconds)]
+    pub idle_timeout: f64,
+    /// Seconds in-flight requests have to finish on Ctrl-C or SIGTERM.
+    #[arg(long, default_value_t = ServerConfig::default().grace.as_secs_f64(), value_parser = seconds)]
+    pub grace: f64,
     /// Once ready, write `{"server name": "address", ...}` to this file (for `wirebench run`).
     #[arg(long)]
     pub addr_file: Option<PathBuf>,
@@ -64,11 +77,36 @@ impl ServeArgs {
             port_base: 0,
             store_latency_us: 0,
             max_body_bytes: ServerConfig::default().max_body_bytes,
+            max_connections: ServerConfig::MAX_CONNECTIONS,
+            header_read_timeout: ServerConfig::default().header_read_timeout.as_secs_f64(),
+            idle_timeout: ServerConfig::default().idle_timeout.as_secs_f64(),
+            grace: ServerConfig::default().grace.as_secs_f64(),
             addr_file: None,
             cpus: Vec::new(),
             control: false,
             idempotency_ttl_s: wirebench_domain::idempotency::DEFAULT_TTL.as_secs(),
             idempotency_capacity: wirebench_domain::idempotency::DEFAULT_CAPACITY,
+        }
+    }
+}
+
+/// A time limit in seconds: a positive, finite number.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
+}
+
+impl ServeArgs {
+    /// The limits the servers apply.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            max_body_bytes: self.max_body_bytes,
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs_f64(self.header_read_timeout),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout),
+            grace: Duration::from_secs_f64(self.grace),
         }
     }
 }
@@ -119,8 +157,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_s),
         idempotency_capacity: args.idempotency_capacity,
     }));
-    let ctx =
-        ServerContext { store: store.clone(), config: ServerConfig { max_body_bytes: args.max_body_bytes } };
+    let ctx = ServerContext { store: store.clone(), config: args.config() };
     let shutdown = CancellationToken::new();
     let mut servers = Vec::with_capacity(SERVERS.len());
     for (i, server) in SERVERS.iter().enumerate() {

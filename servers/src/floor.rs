@@ -28,8 +28,16 @@
 //! (here: once, after the last), as hyper, tonic and the WebSocket writer do with messages
 //! that are ready together; the client times each as it arrives.
 //!
-//! Errors are `ERROR` replies whose bytes are `code: message` in UTF-8 (domain codes, or
-//! `malformed_message`, `unknown_op`, `too_large`); the connection stays usable.
+//! Errors are `ERROR` replies whose bytes are `code: message` in UTF-8. A domain error
+//! (`not_found`, `invalid_argument`, …, or a full import buffer) leaves the connection
+//! usable. A frame the server cannot read — a length prefix over the limit (`too_large`),
+//! an empty frame or bytes that are not the op's protobuf message (`malformed_message`),
+//! an unknown op (`unknown_op`) — gets its `ERROR` frame and the connection closes at once:
+//! after such bytes the stream cannot be trusted to be at a frame boundary.
+//!
+//! Limits ([`crate::ServerConfig`]): a connection with no whole frame for the idle timeout
+//! is closed between frames; one over the connection cap gets an `ERROR` frame
+//! (`overloaded: …`) before any request and is closed.
 
 use futures::future::BoxFuture;
 use prost::Message;
@@ -38,7 +46,6 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use wirebench_domain::{BatchItem, MAX_BATCH, Store};
-use wirebench_proto::convert::ConvertError;
 use wirebench_proto::v1 as pb;
 
 use crate::pb_ops::{self, OpError};
@@ -94,8 +101,6 @@ pub mod kind {
 
 /// Bytes of the length prefix.
 pub const PREFIX: usize = 4;
-/// Time `serve` waits for connections to finish their request in hand after shutdown.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The floor server.
 #[derive(Debug)]
@@ -120,13 +125,18 @@ impl ProtocolServer for Floor {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, std::io::Result<()>> {
-        Box::pin(crate::tcp::serve(listener, shutdown, SHUTDOWN_GRACE, move |socket, stop| {
-            let ctx = ctx.clone();
-            async move {
-                // A broken connection only ends itself; nothing to report to the peer.
-                let _ = connection(socket, ctx, stop).await;
-            }
-        }))
+        Box::pin(async move {
+            let config = ctx.config.clone();
+            let cap = config.max_connections;
+            let handle = move |socket, stop| {
+                let ctx = ctx.clone();
+                async move {
+                    // A broken connection only ends itself; nothing to report to the peer.
+                    let _ = connection(socket, ctx, stop).await;
+                }
+            };
+            crate::tcp::serve(listener, shutdown, &config, handle, move |socket| refuse(socket, cap)).await
+        })
     }
 }
 
@@ -137,7 +147,7 @@ pub enum Frame {
     Body,
     /// The peer closed the stream cleanly, between frames.
     End,
-    /// A frame of this many bytes, over the limit, was read off the wire and dropped.
+    /// A length prefix over the limit: the frame's bytes are left unread.
     TooLarge(usize),
 }
 
@@ -155,7 +165,6 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
-        tokio::io::copy(&mut r.take(len as u64), &mut tokio::io::sink()).await?;
         return Ok(Frame::TooLarge(len));
     }
     buf.clear();
@@ -191,25 +200,29 @@ fn error_text(e: &OpError) -> String {
     }
 }
 
-fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, OpError> {
-    M::decode(bytes).map_err(|e| OpError::Convert(ConvertError(e.to_string())))
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, Answer> {
+    M::decode(bytes).map_err(|e| Answer::Fatal(format!("malformed_message: {e}")))
 }
 
 /// Decodes the request, runs the operation and encodes its reply into `scratch`.
-async fn run<Req, Resp, Fut>(
-    body: &[u8],
-    scratch: &mut Vec<u8>,
-    f: impl FnOnce(Req) -> Fut,
-) -> Result<(), OpError>
+async fn run<Req, Resp, Fut>(body: &[u8], scratch: &mut Vec<u8>, f: impl FnOnce(Req) -> Fut) -> Answer
 where
     Req: Message + Default,
     Resp: Message,
     Fut: std::future::Future<Output = Result<Resp, OpError>>,
 {
-    let reply = f(decode(body)?).await?;
-    scratch.clear();
-    reply.encode(scratch).expect("Vec grows as needed");
-    Ok(())
+    let request = match decode(body) {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    match f(request).await {
+        Ok(reply) => {
+            scratch.clear();
+            reply.encode(scratch).expect("Vec grows as needed");
+            Answer::Ok
+        }
+        Err(e) => e.into(),
+    }
 }
 
 /// What answering one request frame did.
@@ -218,8 +231,10 @@ enum Answer {
     Ok,
     /// The reply frames are already written (a stream), or none is due (an import item).
     Written,
-    /// Reply `ERROR` with `code: message`.
+    /// Reply `ERROR` with `code: message`; the connection serves on.
     Error(String),
+    /// Reply `ERROR` with `code: message`, then close: the frame could not be read.
+    Fatal(String),
 }
 
 impl From<OpError> for Answer {
@@ -228,27 +243,32 @@ impl From<OpError> for Answer {
     }
 }
 
-/// One connection: frames in, replies out, in order, until the peer closes or the server
-/// shuts down (which waits for the request in hand).
+/// One connection: frames in, replies out, in order, until the peer closes, sends a frame
+/// that cannot be read, idles out, or the server shuts down (which waits for the request in
+/// hand).
 async fn connection(socket: TcpStream, ctx: ServerContext, stop: CancellationToken) -> std::io::Result<()> {
     let (r, w) = socket.into_split();
     let mut r = BufReader::new(r);
     let mut conn = Conn { w: BufWriter::new(w), scratch: Vec::new(), import: Vec::new() };
     let mut frame = Vec::new();
+    let max = ctx.config.max_body_bytes;
     loop {
         let read = tokio::select! {
             biased;
             () = stop.cancelled() => return conn.w.flush().await,
-            read = read_frame(&mut r, &mut frame, ctx.config.max_body_bytes) => read?,
+            read = tokio::time::timeout(ctx.config.idle_timeout, read_frame(&mut r, &mut frame, max)) => match read {
+                Ok(read) => read?,
+                // Idle: closed between frames, as at shutdown.
+                Err(_) => return conn.w.flush().await,
+            },
         };
         let answer = match read {
             Frame::End => return conn.w.flush().await,
-            Frame::TooLarge(len) => Answer::Error(format!(
-                "too_large: frame of {len} bytes over the {} byte limit",
-                ctx.config.max_body_bytes
-            )),
+            Frame::TooLarge(len) => {
+                Answer::Fatal(format!("too_large: frame of {len} bytes over the {max} byte limit"))
+            }
             Frame::Body => match frame.split_first() {
-                None => Answer::Error("malformed_message: empty frame".into()),
+                None => Answer::Fatal("malformed_message: empty frame".into()),
                 Some((&code, body)) => conn.answer(&ctx.store, code, body).await?,
             },
         };
@@ -256,8 +276,23 @@ async fn connection(socket: TcpStream, ctx: ServerContext, stop: CancellationTok
             Answer::Ok => write_frame(&mut conn.w, kind::OK, &conn.scratch).await?,
             Answer::Written => {}
             Answer::Error(text) => write_frame(&mut conn.w, kind::ERROR, text.as_bytes()).await?,
+            Answer::Fatal(text) => {
+                write_frame(&mut conn.w, kind::ERROR, text.as_bytes()).await?;
+                conn.w.flush().await?;
+                let socket = r.into_inner().reunite(conn.w.into_inner()).map_err(std::io::Error::other)?;
+                crate::tcp::linger(socket).await;
+                return Ok(());
+            }
         }
         conn.w.flush().await?;
+    }
+}
+
+/// Answers a connection over the cap with one `ERROR` frame before any request, then closes.
+async fn refuse(mut socket: TcpStream, cap: usize) {
+    let text = format!("overloaded: this server holds at most {cap} connections; try again later");
+    if write_frame(&mut socket, kind::ERROR, text.as_bytes()).await.is_ok() {
+        crate::tcp::linger(socket).await;
     }
 }
 
@@ -279,7 +314,7 @@ impl Conn {
                 op::ECHO => {
                     sc.clear();
                     sc.extend_from_slice(body);
-                    Ok(())
+                    Answer::Ok
                 }
                 op::GET_USER => run(body, sc, |req| pb_ops::get_user(store, req)).await,
                 op::USER_ORDERS => run(body, sc, |req| pb_ops::user_orders(store, req)).await,
@@ -300,14 +335,18 @@ impl Conn {
                 op::FILL => return self.fill(body).await,
                 op::SINK => return Ok(Answer::Written),
                 op::IMPORT_ITEM => return Ok(self.import_item(body)),
-                other => return Ok(Answer::Error(format!("unknown_op: {other}"))),
+                other => return Ok(Answer::Fatal(format!("unknown_op: {other}"))),
             };
-        Ok(done.map_or_else(Answer::from, |()| Answer::Ok))
+        Ok(done)
     }
 
     /// Writes one `ITEM` frame per order of the page, then `END` with the count.
     async fn stream(&mut self, store: &Store, body: &[u8]) -> std::io::Result<Answer> {
-        let page = match async { pb_ops::list_orders(store, decode(body)?).await }.await {
+        let request = match decode(body) {
+            Ok(request) => request,
+            Err(answer) => return Ok(answer),
+        };
+        let page = match pb_ops::list_orders(store, request).await {
             Ok(page) => page,
             Err(e) => return Ok(e.into()),
         };
@@ -324,7 +363,7 @@ impl Conn {
         static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         let sizes = match fill_sizes(body) {
             Ok((sizes, _)) => sizes,
-            Err(e) => return Ok(Answer::Error(format!("malformed_message: {e}"))),
+            Err(e) => return Ok(Answer::Fatal(format!("malformed_message: {e}"))),
         };
         for size in &sizes {
             let len = u32::try_from(size + 1).map_err(|_| std::io::Error::other("item over 4 GiB"))?;
@@ -344,13 +383,17 @@ impl Conn {
     /// Buffers one import item. No reply by design (N messages in, one summary out), except
     /// an error for a bad item or a full buffer.
     fn import_item(&mut self, body: &[u8]) -> Answer {
-        match decode::<pb::CreateOrderRequest>(body).and_then(|m| Ok(pb_ops::batch_item(m)?)) {
+        let request = match decode::<pb::CreateOrderRequest>(body) {
+            Ok(request) => request,
+            Err(answer) => return answer,
+        };
+        match pb_ops::batch_item(request) {
             Ok(item) if self.import.len() < MAX_BATCH => {
                 self.import.push(item);
                 Answer::Written
             }
             Ok(_) => Answer::Error(format!("too_large: an import holds at most {MAX_BATCH} orders")),
-            Err(e) => e.into(),
+            Err(e) => OpError::from(e).into(),
         }
     }
 }

@@ -13,7 +13,6 @@ use futures::{Stream, StreamExt};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 use wirebench_domain::store::MAX_BATCH;
 use wirebench_domain::{DomainError, Store};
@@ -58,16 +57,15 @@ impl ProtocolServer for Grpc {
             };
             let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
             let reflection_v1alpha = reflection().build_v1alpha().map_err(std::io::Error::other)?;
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            tonic::transport::Server::builder()
-                .layer(tower::util::MapResponseLayer::new(size_limit_is_resource_exhausted))
-                .add_service(health_service)
+            let routes = tonic::service::Routes::new(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
                 .add_service(service(&ctx))
-                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                .await
-                .map_err(std::io::Error::other)
+                .prepare()
+                .into_axum_router()
+                .layer(tower::util::MapResponseLayer::new(size_limit_is_resource_exhausted));
+            let config = ctx.config.clone();
+            crate::http::serve_router(listener, routes, config, crate::http::Flavor::Grpc, shutdown).await
         })
     }
 }

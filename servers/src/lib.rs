@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
@@ -22,16 +23,43 @@ pub mod rest;
 pub mod tcp;
 pub mod ws;
 
-/// Settings every server shares. Limits are per request or message.
+/// Settings every server shares: the limits a client meets (the README's "Limits" table
+/// lists each with its flag and what a client sees when it hits it).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Largest request body (HTTP) or message (gRPC, WebSocket) accepted, in bytes.
+    /// Largest request body (HTTP) or message (gRPC, WebSocket, floor frame), in bytes.
     pub max_body_bytes: usize,
+    /// Connections one server holds open at once; a connection over the cap is refused in
+    /// the protocol's own terms (HTTP 503, gRPC RESOURCE_EXHAUSTED, WebSocket close 1013, a
+    /// floor error frame) and closed.
+    pub max_connections: usize,
+    /// Time an HTTP/1.1 client has to send a request's headers, counted from when the
+    /// connection is ready for the next request (so it also ends idle keep-alive), and a
+    /// WebSocket client to complete its upgrade.
+    pub header_read_timeout: Duration,
+    /// A connection with no bytes in either direction for this long is closed: HTTP/2 and
+    /// gRPC with GOAWAY, WebSocket with close 1000 (after pings that went unanswered), the
+    /// floor by closing between frames.
+    pub idle_timeout: Duration,
+    /// On shutdown, the time in-flight requests have to finish before connections are cut.
+    pub grace: Duration,
+}
+
+impl ServerConfig {
+    /// Default of [`ServerConfig::max_connections`]: well above any profile's concurrency
+    /// (a test checks), well below a default descriptor limit shared by five servers.
+    pub const MAX_CONNECTIONS: usize = 1024;
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { max_body_bytes: 8 * 1024 * 1024 }
+        ServerConfig {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_connections: Self::MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            grace: Duration::from_secs(5),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Floor server tests over real sockets: every request frame is answered with what the store
-//! holds, bad frames get an `ERROR` frame and the connection keeps serving, and shutdown
-//! lets the request in hand finish.
+//! holds, a domain error leaves the connection serving, a frame that cannot be read gets an
+//! `ERROR` frame and a close, and shutdown lets the request in hand finish.
 
 use std::time::Duration;
 
@@ -128,28 +128,48 @@ async fn create_replays_and_import_sums_up_in_one_commit() {
     server.stop().await;
 }
 
+impl Client {
+    /// After an `ERROR` frame for bytes that cannot be read, the server closes at once.
+    async fn closed(&mut self) {
+        let end = tokio::time::timeout(WAIT, read_frame(&mut self.r, &mut self.frame, 1 << 20)).await;
+        assert_eq!(end.expect("closed in time").unwrap(), Frame::End);
+    }
+}
+
 #[tokio::test]
-async fn bad_frames_get_error_frames_and_the_connection_keeps_serving() {
+async fn unreadable_frames_get_an_error_frame_and_a_close() {
     let server = TestServer::start(&floor::Floor, ctx(Duration::ZERO, 1024)).await;
-    let mut c = Client::connect(&server).await;
-    assert!(c.error(99, b"").await.starts_with("unknown_op: 99"));
-    assert!(c.error(op::GET_USER, &[0x0a, 0xff, 0x01]).await.starts_with("malformed_message:"));
-    assert!(
-        c.error(op::GET_USER, &pb::GetUserRequest { id: 424_242 }.encode_to_vec())
-            .await
-            .starts_with("not_found:")
-    );
-    assert!(c.error(op::GET_USER, &vec![0u8; 2048]).await.starts_with("too_large:"));
+    let unreadable: [(u8, Vec<u8>, &str); 4] = [
+        (99, vec![], "unknown_op: 99"),
+        (op::GET_USER, vec![0x0a, 0xff, 0x01], "malformed_message:"),
+        (op::GET_USER, vec![0; 2048], "too_large:"),
+        (op::FILL, vec![0, 0, 0, 2, 0, 0, 0, 1], "malformed_message"),
+    ];
+    for (code, body, expected) in unreadable {
+        let mut c = Client::connect(&server).await;
+        let text = c.error(code, &body).await;
+        assert!(text.starts_with(expected), "{text}");
+        c.closed().await;
+    }
     // An empty frame (no op byte at all).
+    let mut c = Client::connect(&server).await;
     c.w.write_all(&0u32.to_be_bytes()).await.unwrap();
     assert_eq!(c.reply().await, kind::ERROR);
     assert!(String::from_utf8_lossy(&c.frame[1..]).starts_with("malformed_message: empty frame"));
-    // Still serving, on this connection and on a new one.
+    c.closed().await;
+    // A 4 GB length prefix followed by more bytes: answered and closed without reading them.
+    let mut c = Client::connect(&server).await;
+    c.w.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    c.w.write_all(&[7; 4096]).await.unwrap();
+    assert_eq!(c.reply().await, kind::ERROR);
+    assert!(String::from_utf8_lossy(&c.frame[1..]).starts_with("too_large: frame of 4294967295 bytes"));
+    c.closed().await;
+    // A domain error is an answer, not a broken stream: the connection serves on.
+    let mut c = Client::connect(&server).await;
+    let missing = pb::GetUserRequest { id: 424_242 }.encode_to_vec();
+    assert!(c.error(op::GET_USER, &missing).await.starts_with("not_found:"));
     let user: pb::User = c.call(op::GET_USER, &pb::GetUserRequest { id: 1 }).await;
     assert_eq!(user.id, 1);
-    let mut other = Client::connect(&server).await;
-    let user: pb::User = other.call(op::GET_USER, &pb::GetUserRequest { id: 2 }).await;
-    assert_eq!(user.id, 2);
     server.stop().await;
 }
 
@@ -187,9 +207,6 @@ async fn fill_moves_the_sizes_asked_for_and_sink_takes_bytes_without_a_reply() {
         assert!(c.frame[1..].iter().all(|b| *b == 0));
     }
     assert_eq!((c.reply().await, &c.frame[1..]), (kind::END, &3u32.to_be_bytes()[..]));
-    // A list shorter than it says is an error, and the connection serves on.
-    let err = c.error(op::FILL, &[0, 0, 0, 2, 0, 0, 0, 1]).await;
-    assert!(err.starts_with("malformed_message"), "{err}");
     assert_eq!(floor::fill_sizes(&[0, 0, 0, 1, 0, 0, 0, 9, 42]), Ok((vec![9], 8)));
     let user: pb::User = c.call(op::GET_USER, &pb::GetUserRequest { id: 1 }).await;
     assert_eq!(user.id, 1);

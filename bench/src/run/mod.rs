@@ -194,7 +194,8 @@ async fn run_payload(
         Some(_) => None,
         None => {
             progress.cell(format!("starting servers ({payload})"));
-            let child = server::spawn(args, payload, &plan.pinning.server_cores, &args.out.join(stamp))?;
+            let cap = plan.connection_cap();
+            let child = server::spawn(args, payload, cap, &plan.pinning.server_cores, &args.out.join(stamp))?;
             progress.note(format!("server: pid {}, payload {payload}", child.pid()));
             Some(child)
         }

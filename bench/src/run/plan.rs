@@ -198,6 +198,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The connection cap the run's own server gets: the servers' default, or more when a
+    /// concurrency level asks for it, so the harness never meets the cap it does not measure
+    /// (each client worker holds one connection; the margin covers a worker's reconnects
+    /// and the equivalence gate's).
+    pub fn connection_cap(&self) -> usize {
+        let most = self.concurrency.iter().copied().max().unwrap_or(1) as usize;
+        wirebench_servers::ServerConfig::MAX_CONNECTIONS.max(4 * most + 64)
+    }
+
     /// The plan for `args` on a machine with `cores` cores.
     pub fn new(args: &RunArgs, cores: usize) -> anyhow::Result<Plan> {
         let profile = settings(args.profile);
@@ -385,6 +394,21 @@ mod tests {
         // Protocol by protocol, in registry order, closed levels before the open point.
         let first: Vec<String> = cells.iter().take(3).map(|c| format!("{c:?}")).collect();
         assert_eq!(first, ["rest get-user c=1", "rest get-user c=16", "rest get-user open 1000/s"]);
+    }
+
+    #[test]
+    fn the_harness_never_reaches_a_servers_connection_cap() {
+        // Every profile, even against servers started with the default cap (`make serve`
+        // and `wirebench run --target`), stays far below it.
+        for profile in ["smoke", "quick", "full"] {
+            let plan = Plan::new(&args(&format!("--profile {profile}")), 2).unwrap();
+            let most = plan.concurrency.iter().copied().max().unwrap() as usize;
+            assert!(4 * most + 64 <= wirebench_servers::ServerConfig::MAX_CONNECTIONS, "{profile}");
+            assert_eq!(plan.connection_cap(), wirebench_servers::ServerConfig::MAX_CONNECTIONS);
+        }
+        // A level beyond it raises the cap of the run's own server.
+        let plan = Plan::new(&args("--profile quick --concurrency 1,2000"), 2).unwrap();
+        assert_eq!(plan.connection_cap(), 8064);
     }
 
     #[test]

@@ -47,15 +47,23 @@ impl Drop for ServerChild {
 /// quotes it.
 pub const SERVER_ARENAS: (&str, &str) = ("MALLOC_ARENA_MAX", "1");
 
-/// Starts `wirebench serve` for `payload` and waits (bounded) until it is ready; it writes
-/// its addresses to a file in `dir` once its fixtures are loaded.
-pub fn spawn(args: &RunArgs, payload: &str, cores: &[usize], dir: &Path) -> anyhow::Result<ServerChild> {
+/// Starts `wirebench serve` for `payload`, holding up to `max_connections` connections per
+/// server, and waits (bounded) until it is ready; it writes its addresses to a file in `dir`
+/// once its fixtures are loaded.
+pub fn spawn(
+    args: &RunArgs,
+    payload: &str,
+    max_connections: usize,
+    cores: &[usize],
+    dir: &Path,
+) -> anyhow::Result<ServerChild> {
     let addr_file = dir.join(format!(".servers-{payload}.json"));
     remove_if_present(&addr_file)?;
     let exe = std::env::current_exe().context("locating the wirebench binary")?;
     let mut cmd = Command::new(exe);
     cmd.args(["serve", "--port-base", "0", "--payload", payload])
         .args(["--seed", &args.seed.to_string(), "--store-latency-us", &args.store_latency_us.to_string()])
+        .args(["--max-connections", &max_connections.to_string()])
         .args(["--control", "--addr-file"])
         .arg(&addr_file)
         .stdin(Stdio::piped())

@@ -114,7 +114,9 @@ impl ProtocolServer for Graphql {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, std::io::Result<()>> {
-        crate::http::serve_axum(listener, http::router(ctx, shutdown.clone()), shutdown)
+        let config = ctx.config.clone();
+        let app = http::router(ctx, shutdown.clone());
+        crate::http::serve_router(listener, app, config, crate::http::Flavor::Http, shutdown)
     }
 }
 

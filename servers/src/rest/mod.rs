@@ -58,7 +58,8 @@ impl ProtocolServer for Rest {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, std::io::Result<()>> {
-        crate::http::serve_axum(listener, app(ctx), shutdown)
+        let config = ctx.config.clone();
+        crate::http::serve_router(listener, app(ctx), config, crate::http::Flavor::Http, shutdown)
     }
 }
 

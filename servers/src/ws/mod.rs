@@ -25,9 +25,13 @@
 //!
 //! Each connection is one task: a read loop (requests, subscriptions, keep-alive) and one
 //! writer fed by a channel, so replies, stream items and pushes interleave safely and are
-//! flushed in batches. The server pings every [`PING_INTERVAL`] and closes a socket that has
-//! sent nothing for [`IDLE_TIMEOUT`]. On shutdown it stops accepting, lets in-flight requests
-//! finish and closes every socket with 1001 (going away).
+//! flushed in batches. The server pings every [`PING_INTERVAL`] (or a third of the idle
+//! limit, if shorter) and closes with 1000 a socket that has sent nothing, not even a pong,
+//! for [`ServerConfig::idle_timeout`](crate::ServerConfig); a client has
+//! [`ServerConfig::header_read_timeout`](crate::ServerConfig) to complete its upgrade. Over
+//! the connection cap the upgrade completes and the socket closes at once with 1013 (try
+//! again later). On shutdown it stops accepting, lets in-flight requests finish and closes
+//! every socket with 1001 (going away).
 //!
 //! The contract `schema/ws.schema.json` is generated from these types by [`schema_json`].
 //!
@@ -61,10 +65,8 @@ pub use messages::*;
 
 /// The only path that upgrades; any other gets HTTP 404 during the handshake.
 pub const PATH: &str = "/ws";
-/// How often the server pings an open socket.
+/// How often the server pings an open socket, at most.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
-/// A socket that has sent nothing (not even a pong) for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests one socket may have running at once; past this the server stops reading.
 pub const MAX_IN_FLIGHT: usize = 128;
 /// Orders one socket may hold in unfinished import batches, all batches together.
@@ -75,12 +77,8 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 /// between the two gets a `too_large` error message, only text beyond it closes the socket.
 pub const LIBRARY_LIMIT_FACTOR: usize = 4;
 
-/// Time a client has to complete the upgrade.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a closing socket has to finish in-flight requests and answer our Close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Time `serve` waits for closing sockets after shutdown before cutting them off.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Messages queued for a socket's writer before producers wait.
 const OUTBOX_CAPACITY: usize = 256;
 /// Most messages the writer buffers before it flushes.
@@ -113,9 +111,18 @@ impl ProtocolServer for Ws {
         ctx: ServerContext,
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, io::Result<()>> {
-        Box::pin(crate::tcp::serve(listener, shutdown, SHUTDOWN_GRACE, move |tcp, stop| {
-            connection(tcp, ctx.clone(), stop)
-        }))
+        Box::pin(async move {
+            let config = ctx.config.clone();
+            let refusal = config.clone();
+            crate::tcp::serve(
+                listener,
+                shutdown,
+                &config,
+                move |tcp, stop| connection(tcp, ctx.clone(), stop),
+                move |tcp| refuse(tcp, refusal.clone()),
+            )
+            .await
+        })
     }
 }
 
@@ -147,8 +154,10 @@ fn only_ws_path(request: &Request, response: Response) -> Result<Response, Error
 async fn connection(tcp: TcpStream, ctx: ServerContext, shutdown: CancellationToken) {
     let config = ws_config(ctx.config.max_body_bytes);
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, only_ws_path, Some(config));
+    // A silent socket is idle: the shorter limit applies before the upgrade too.
+    let upgrade_time = ctx.config.header_read_timeout.min(ctx.config.idle_timeout);
     let socket = tokio::select! {
-        upgraded = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => match upgraded {
+        upgraded = tokio::time::timeout(upgrade_time, handshake) => match upgraded {
             Ok(Ok(socket)) => socket,
             // Wrong path (answered 404), not a WebSocket request, or too slow.
             _ => return,
@@ -175,21 +184,21 @@ async fn connection(tcp: TcpStream, ctx: ServerContext, shutdown: CancellationTo
     if ending == session::Ending::PeerBroke
         && let Ok(socket) = sink.reunite(stream)
     {
-        linger(socket.into_inner()).await;
+        crate::tcp::linger(socket.into_inner()).await;
     }
 }
 
-/// Closes a socket whose peer may still be sending (e.g. the rest of an oversized frame):
-/// half-closes, then reads and discards until the peer closes too, for a while. Closing with
-/// unread data would make the kernel reset the connection, and the peer could lose our
-/// Close frame.
-async fn linger(mut tcp: TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        // Best effort by design: the peer may have closed first; the socket is dropped after.
-        let _ = tcp.shutdown().await;
-        let mut discard = vec![0; 16 * 1024];
-        while let Ok(1..) = tcp.read(&mut discard).await {}
-    })
-    .await;
+/// Answers a connection over the cap: the upgrade completes (a client learns why only from
+/// a Close frame) and the socket closes at once with 1013, try again later.
+async fn refuse(tcp: TcpStream, config: crate::ServerConfig) {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let handshake = tokio_tungstenite::accept_hdr_async(tcp, only_ws_path);
+    let Ok(mut socket) = handshake.await else { return };
+    let reason = format!("this server holds at most {} connections; try again later", config.max_connections);
+    let close = CloseFrame { code: CloseCode::Again, reason: reason.into() };
+    // Best effort: a peer that left has nothing to be told.
+    if socket.close(Some(close)).await.is_ok() {
+        while let Some(Ok(_)) = socket.next().await {}
+    }
 }

@@ -28,9 +28,7 @@ use super::messages::{
     ClientMessage, CreatedOrder, OrderPage, ReplyData, ServerMessage, SubscriptionState, UserOrders,
 };
 use super::writer::{Outbox, Outgoing, send, text_frame};
-use super::{
-    CLOSE_GRACE, IDLE_TIMEOUT, MAX_BUFFERED_IMPORTS, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS, PING_INTERVAL, Socket,
-};
+use super::{CLOSE_GRACE, MAX_BUFFERED_IMPORTS, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS, PING_INTERVAL, Socket};
 use crate::ServerContext;
 
 /// Requests running on one socket; they borrow the store and the outbox.
@@ -55,7 +53,7 @@ pub(super) enum Ending {
     /// We closed in order (shutdown, idle timeout): our Close frame went out.
     Closed,
     /// The peer broke a limit or the protocol and may still be sending: close, then linger
-    /// (see `super::linger`).
+    /// (see `crate::tcp::linger`).
     PeerBroke,
 }
 
@@ -72,11 +70,14 @@ pub(super) async fn read_loop(
     let max_text = ctx.config.max_body_bytes;
     let mut session = Session::default();
     let mut in_flight: InFlight<'_> = FuturesUnordered::new();
+    let idle_timeout = ctx.config.idle_timeout;
+    // Pings leave a live but quiet peer time to answer before the idle limit.
+    let every = PING_INTERVAL.min(idle_timeout / 3).max(std::time::Duration::from_millis(10));
     let mut last_seen = Instant::now();
-    let mut ping = tokio::time::interval_at(last_seen + PING_INTERVAL, PING_INTERVAL);
+    let mut ping = tokio::time::interval_at(last_seen + every, every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Reset lazily: only when it fires early is it moved to the real deadline.
-    let mut idle = pin!(tokio::time::sleep_until(last_seen + IDLE_TIMEOUT));
+    let mut idle = pin!(tokio::time::sleep_until(last_seen + idle_timeout));
     let mut cancelled = pin!(shutdown.cancelled());
 
     let (close, ending) = loop {
@@ -106,7 +107,7 @@ pub(super) async fn read_loop(
                 }
             }
             () = &mut idle => {
-                let deadline = last_seen + IDLE_TIMEOUT;
+                let deadline = last_seen + idle_timeout;
                 if Instant::now() >= deadline {
                     break (close_frame(CloseCode::Normal, "idle timeout"), Ending::Closed);
                 }

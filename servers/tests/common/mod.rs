@@ -21,7 +21,10 @@ pub fn ctx_of(profile: &str, latency: Duration, max_body_bytes: usize) -> Server
         StoreConfig { latency, ..StoreConfig::default() },
         wirebench_domain::generate(&profile, 42),
     );
-    ServerContext { store: Arc::new(store), config: ServerConfig { max_body_bytes } }
+    ServerContext {
+        store: Arc::new(store),
+        config: ServerConfig { max_body_bytes, ..ServerConfig::default() },
+    }
 }
 
 /// The `small` shop with `latency` per store call.
