@@ -120,6 +120,8 @@ pub struct Started {
     pub seed: u64,
     pub servers: Vec<Running>,
     pub shutdown: CancellationToken,
+    /// Time in-flight requests have to finish once `shutdown` is cancelled.
+    pub grace: Duration,
 }
 
 impl Started {
@@ -128,17 +130,18 @@ impl Started {
         self.servers.iter().find(|s| s.name == name).map(|s| s.addr)
     }
 
-    /// Stops every server and waits (bounded) for them to finish; an error names each server
-    /// that failed, panicked or did not stop in time.
+    /// Stops every server and waits (bounded by the grace period and a second) for them to
+    /// finish; an error names each server that failed, panicked or did not stop in time.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         let mut failed = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.grace + Duration::from_secs(1);
         for server in self.servers {
-            match tokio::time::timeout(Duration::from_secs(5), server.task).await {
+            match tokio::time::timeout_at(deadline, server.task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => failed.push(format!("{}: {e}", server.name)),
                 Ok(Err(e)) => failed.push(format!("{}: {e}", server.name)),
-                Err(_) => failed.push(format!("{}: still running 5 s after shutdown", server.name)),
+                Err(_) => failed.push(format!("{}: still running after the grace period", server.name)),
             }
         }
         if failed.is_empty() { Ok(()) } else { anyhow::bail!("{}", failed.join("; ")) }
@@ -158,6 +161,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
         idempotency_capacity: args.idempotency_capacity,
     }));
     let ctx = ServerContext { store: store.clone(), config: args.config() };
+    let grace = ctx.config.grace;
     let shutdown = CancellationToken::new();
     let mut servers = Vec::with_capacity(SERVERS.len());
     for (i, server) in SERVERS.iter().enumerate() {
@@ -174,7 +178,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
     tokio::task::spawn_blocking(move || loader.load(wirebench_domain::generate(&fixtures, seed)))
         .await
         .context("loading fixtures")?;
-    Ok(Started { store, servers, shutdown, profile, seed })
+    Ok(Started { store, servers, shutdown, profile, seed, grace })
 }
 
 /// Runs `wirebench serve` until Ctrl-C or SIGTERM.
@@ -209,7 +213,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.payload, args.seed
     );
     wait_for_signal().await;
-    println!("shutting down");
+    println!("shutting down: requests in flight have {} s to finish", args.grace);
     started.stop().await
 }
 

@@ -62,6 +62,7 @@ mod session;
 mod writer;
 
 pub use messages::*;
+pub use session::decode;
 
 /// The only path that upgrades; any other gets HTTP 404 during the handshake.
 pub const PATH: &str = "/ws";
@@ -129,7 +130,7 @@ impl ProtocolServer for Ws {
 type Socket = WebSocketStream<TcpStream>;
 
 /// Limits for the library: far above the application's own, see [`LIBRARY_LIMIT_FACTOR`].
-fn ws_config(max_body_bytes: usize) -> WebSocketConfig {
+pub fn ws_config(max_body_bytes: usize) -> WebSocketConfig {
     let hard_limit = max_body_bytes.saturating_mul(LIBRARY_LIMIT_FACTOR);
     WebSocketConfig::default().max_message_size(Some(hard_limit)).max_frame_size(Some(hard_limit))
 }

@@ -149,14 +149,18 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     CloseFrame { code, reason: reason[..end].to_owned().into() }
 }
 
-/// The error for a message that is not a `ClientMessage`, with its id when one can be read.
-fn malformed(text: &str, e: &serde_json::Error) -> ServerMessage {
+/// Reads one client text message: the request, or the `malformed_message` error that
+/// answers it (with the message's id when one can be read). What `cargo fuzz` runs as the
+/// WebSocket message decoder (`fuzz/fuzz_targets/ws_message.rs`).
+pub fn decode(text: &str) -> Result<ClientMessage, ServerMessage> {
     #[derive(Deserialize)]
     struct IdOnly {
         id: Option<u64>,
     }
-    let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|m| m.id);
-    ServerMessage::error(id, "malformed_message", e.to_string())
+    serde_json::from_str::<ClientMessage>(text).map_err(|e| {
+        let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|m| m.id);
+        ServerMessage::error(id, "malformed_message", e.to_string())
+    })
 }
 
 /// What one read from the socket asks of the read loop.
@@ -192,12 +196,12 @@ impl Session {
                 "too_large",
                 format!("a message may have at most {max_text} bytes, got {}", text.len()),
             ),
-            Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMessage>(&text) {
+            Some(Ok(Message::Text(text))) => match decode(&text) {
                 Ok(request) => match self.handle(store, tx, in_flight, request) {
                     Some(answer) => answer,
                     None => return Received::Nothing,
                 },
-                Err(e) => malformed(&text, &e),
+                Err(malformed) => malformed,
             },
             Some(Ok(Message::Binary(_))) => ServerMessage::error(
                 None,
