@@ -5,6 +5,7 @@
 //! - [`query`]: sort, filter and keyset cursors shared by every listing.
 //! - [`idempotency`]: Stripe-style idempotency keys.
 //! - [`fixtures`] and [`profile`]: deterministic data sized by payload profiles.
+//! - [`whole`]: integers as JSON Schema reads them (`12.0` is the integer 12).
 
 pub mod fixtures;
 pub mod idempotency;
@@ -12,6 +13,7 @@ pub mod model;
 pub mod profile;
 pub mod query;
 pub mod store;
+pub mod whole;
 
 pub use fixtures::{Fixtures, generate};
 pub use model::*;

@@ -106,12 +106,23 @@ impl std::fmt::Display for OrderStatus {
     }
 }
 
-/// One product line of an order. Money is integer cents, never floating point.
+/// One product line of an order. Money is integer cents, never floating point (a whole
+/// number written `12.0` is the integer 12, as in JSON Schema; `12.5` is refused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct LineItem {
+    #[schema(min_length = 1)]
+    #[schemars(length(min = 1))]
     pub sku: String,
     pub name: String,
+    /// 1 to 1000000.
+    #[serde(deserialize_with = "crate::whole::integer")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    #[schemars(range(min = 1, max = MAX_QUANTITY))]
     pub quantity: u32,
+    /// 0 to 1000000000.
+    #[serde(deserialize_with = "crate::whole::integer")]
+    #[schema(minimum = 0, maximum = 1000000000)]
+    #[schemars(range(min = 0, max = MAX_UNIT_PRICE_CENTS))]
     pub unit_price_cents: i64,
 }
 
@@ -135,8 +146,18 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
+    /// An existing user (positive; one that does not exist is refused).
+    #[serde(deserialize_with = "crate::whole::integer")]
+    #[schema(value_type = u64, minimum = 1, maximum = 9223372036854775807_i64)]
+    #[schemars(range(min = 1))]
     pub user_id: Id,
+    /// 1 to 1000 items.
+    #[schema(min_items = 1, max_items = 1000)]
+    #[schemars(length(min = 1, max = MAX_ITEMS_PER_ORDER))]
     pub items: Vec<LineItem>,
+    /// ISO 4217: three capital letters.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
     pub shipping_address: Address,
 }
@@ -162,6 +183,16 @@ pub enum OrderEventKind {
 
 /// Most line items one order may have.
 pub const MAX_ITEMS_PER_ORDER: usize = 1000;
+/// Largest quantity of one line item.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+/// Largest unit price, in cents (ten million in the currency's main unit).
+pub const MAX_UNIT_PRICE_CENTS: i64 = 1_000_000_000;
+
+// With every item within these bounds no order total can overflow (10^18 < i64::MAX), so an
+// order the contracts describe as valid is never refused for its total.
+const _: () = assert!(
+    MAX_ITEMS_PER_ORDER as i128 * MAX_QUANTITY as i128 * MAX_UNIT_PRICE_CENTS as i128 <= i64::MAX as i128
+);
 
 /// Sum of quantity × unit price, or `None` if it overflows.
 pub fn checked_order_total(items: &[LineItem]) -> Option<i64> {
@@ -214,11 +245,11 @@ impl NewOrder {
             if item.sku.is_empty() {
                 return invalid(format!("items[{i}].sku must not be empty"));
             }
-            if item.quantity == 0 {
-                return invalid(format!("items[{i}].quantity must be at least 1"));
+            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+                return invalid(format!("items[{i}].quantity must be 1 to {MAX_QUANTITY}"));
             }
-            if item.unit_price_cents < 0 {
-                return invalid(format!("items[{i}].unit_price_cents must not be negative"));
+            if !(0..=MAX_UNIT_PRICE_CENTS).contains(&item.unit_price_cents) {
+                return invalid(format!("items[{i}].unit_price_cents must be 0 to {MAX_UNIT_PRICE_CENTS}"));
             }
         }
         if checked_order_total(&self.items).is_none() {
@@ -326,5 +357,54 @@ impl ImportSummary {
         self.received += 1;
         self.failed += 1;
         self.errors.push(format!("{index}: {message}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order_of(quantity: u32, unit_price_cents: i64, items: usize) -> NewOrder {
+        let item = LineItem { sku: "S".into(), name: String::new(), quantity, unit_price_cents };
+        let address = Address {
+            line1: String::new(),
+            line2: String::new(),
+            city: String::new(),
+            region: String::new(),
+            postal_code: String::new(),
+            country: String::new(),
+        };
+        NewOrder { user_id: 1, items: vec![item; items], currency: "EUR".into(), shipping_address: address }
+    }
+
+    #[test]
+    fn the_largest_valid_order_is_valid_and_its_total_fits() {
+        let largest = order_of(MAX_QUANTITY, MAX_UNIT_PRICE_CENTS, MAX_ITEMS_PER_ORDER);
+        assert_eq!(largest.validate(), Ok(()));
+        assert_eq!(order_total(&largest.items), 1_000_000_000_000_000_000);
+        assert_eq!(order_of(1, 0, 1).validate(), Ok(()));
+    }
+
+    #[test]
+    fn values_past_each_bound_are_invalid() {
+        for order in [
+            order_of(MAX_QUANTITY + 1, 1, 1),
+            order_of(0, 1, 1),
+            order_of(1, MAX_UNIT_PRICE_CENTS + 1, 1),
+            order_of(1, -1, 1),
+            order_of(1, 1, 0),
+        ] {
+            assert!(matches!(order.validate(), Err(crate::DomainError::Invalid(_))), "{order:?}");
+        }
+        let too_many = order_of(1, 1, MAX_ITEMS_PER_ORDER + 1);
+        assert!(matches!(too_many.validate(), Err(crate::DomainError::TooLarge(_))));
+    }
+
+    #[test]
+    fn json_integers_may_be_written_as_whole_floats() {
+        let json = r#"{"sku": "S", "name": "", "quantity": 2.0, "unit_price_cents": 150.0}"#;
+        let item: LineItem = serde_json::from_str(json).unwrap();
+        assert_eq!((item.quantity, item.unit_price_cents), (2, 150));
+        assert!(serde_json::from_str::<LineItem>(&json.replace("150.0", "150.5")).is_err());
     }
 }

@@ -41,6 +41,16 @@ impl Sort {
     /// Newest first: the "recent orders" of the catalog.
     pub const NEWEST_FIRST: Sort = Sort { key: SortKey::CreatedAt, descending: true };
 
+    /// Every sort, ascending then descending per key (the values a contract lists).
+    pub const ALL: [Sort; 6] = [
+        Sort { key: SortKey::Id, descending: false },
+        Sort { key: SortKey::Id, descending: true },
+        Sort { key: SortKey::CreatedAt, descending: false },
+        Sort::NEWEST_FIRST,
+        Sort { key: SortKey::TotalCents, descending: false },
+        Sort { key: SortKey::TotalCents, descending: true },
+    ];
+
     fn key_of(self, order: &Order) -> i64 {
         match self.key {
             SortKey::Id => order.id as i64,
@@ -227,9 +237,11 @@ mod tests {
 
     #[test]
     fn sort_parses_and_prints_back() {
-        for s in ["id", "-id", "created_at", "-created_at", "total_cents", "-total_cents"] {
+        let names = ["id", "-id", "created_at", "-created_at", "total_cents", "-total_cents"];
+        for s in names {
             assert_eq!(s.parse::<Sort>().unwrap().to_string(), s);
         }
+        assert_eq!(Sort::ALL.map(|s| s.to_string()), names);
         assert!("name".parse::<Sort>().is_err());
     }
 

@@ -256,6 +256,153 @@ fn error_code_5xx(body: &Bytes) -> String {
     json_of(body)["error"].as_str().unwrap().to_owned()
 }
 
+#[tokio::test]
+async fn integers_in_any_json_spelling_are_accepted_and_fractions_refused() {
+    let app = rest::app(default_ctx());
+    let mut body = new_order_json(1, 2);
+    body["user_id"] = json!(1.0);
+    body["items"][0]["quantity"] = json!(2.0);
+    body["items"][0]["unit_price_cents"] = json!(1.2e1);
+    let (status, _, created) = post(&app, "/v1/orders", None, body.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&created));
+    assert_eq!(json_of(&created)["total_cents"], 24);
+
+    let cases = [
+        ("unit_price_cents", json!(1.5), "invalid_body"),
+        ("quantity", json!(2.5), "invalid_body"),
+        ("quantity", json!(wirebench_domain::MAX_QUANTITY + 1), "invalid_argument"),
+        ("unit_price_cents", json!(wirebench_domain::MAX_UNIT_PRICE_CENTS + 1), "invalid_argument"),
+    ];
+    for (field, value, code) in cases {
+        let mut body = new_order_json(1, 2);
+        body["items"][0][field] = value.clone();
+        let (status, _, b) = post(&app, "/v1/orders", None, body.to_string()).await;
+        assert_eq!(
+            (status, error_code(status, &b)),
+            (StatusCode::UNPROCESSABLE_ENTITY, code.into()),
+            "{value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_documented_limit_is_applied_and_answered_in_the_error_body() {
+    let app = rest::app(default_ctx());
+    let long = format!("/v1/orders?cursor={}", "a".repeat(rest::MAX_URI_BYTES));
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (get_req("/v1/users?orders_limit=0"), StatusCode::BAD_REQUEST, "invalid_argument"),
+        (get_req("/v1/users/1?orders_limit=1001"), StatusCode::BAD_REQUEST, "invalid_argument"),
+        (get_req("/v1/users/1?fields[orders]=colour"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (get_req("/v1/orders?fields="), StatusCode::BAD_REQUEST, "invalid_query"),
+        (get_req("/v1/orders?sort="), StatusCode::BAD_REQUEST, "invalid_argument"),
+        (get_req("/v1/orders/-1"), StatusCode::BAD_REQUEST, "invalid_path"),
+        (get_req(&long), StatusCode::URI_TOO_LONG, "uri_too_long"),
+        (
+            Request::patch("/v1/orders/1").body(Body::from(r#"{"status":"paid"}"#)).unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+    ];
+    for (req, want_status, want_code) in cases {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (status, headers, body) = call(&app, req).await;
+        assert_eq!(status, want_status, "{what}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(error_code(status, &body), want_code, "{what}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{what}");
+    }
+    // If-None-Match makes a GET conditional, never a write.
+    let patch = Request::patch("/v1/orders/2")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::IF_NONE_MATCH, "*")
+        .body(Body::from(r#"{"status":"paid"}"#))
+        .unwrap();
+    assert_eq!(call(&app, patch).await.0, StatusCode::OK);
+    let get = Request::get("/v1/orders/2").header(header::IF_NONE_MATCH, "*").body(Body::empty()).unwrap();
+    assert_eq!(call(&app, get).await.0, StatusCode::NOT_MODIFIED);
+}
+
+/// The parameter `name` of `method path` in the served document.
+fn parameter<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+    let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+    params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{method} {path}: no {name}"))
+}
+
+#[test]
+fn the_openapi_document_states_the_limits_the_code_applies() {
+    use wirebench_domain::{
+        MAX_BATCH, MAX_ITEMS_PER_ORDER, MAX_LIMIT, MAX_QUANTITY, MAX_UNIT_PRICE_CENTS, Sort,
+    };
+    let doc: Value = serde_json::from_str(&rest::openapi_json()).unwrap();
+    for (path, name) in
+        [("/v1/orders", "limit"), ("/v1/orders/stream", "limit"), ("/v1/users", "orders_limit")]
+    {
+        let schema = &parameter(&doc, path, "get", name)["schema"];
+        assert_eq!((&schema["minimum"], &schema["maximum"]), (&json!(1), &json!(MAX_LIMIT)), "{path} {name}");
+    }
+    let sorts = Sort::ALL.map(|s| json!(s.to_string()));
+    assert_eq!(parameter(&doc, "/v1/orders", "get", "sort")["schema"]["enum"], json!(sorts));
+    let fields = parameter(&doc, "/v1/users/{id}/orders", "get", "fields");
+    assert_eq!((&fields["style"], &fields["explode"]), (&json!("form"), &json!(false)));
+    let mut names: Vec<String> = serde_json::from_value(fields["schema"]["items"]["enum"].clone()).unwrap();
+    let order = serde_json::to_value(
+        wirebench_domain::generate(Profiles::builtin().get("tiny").unwrap(), 1).orders[0].clone(),
+    )
+    .unwrap();
+    let mut known: Vec<String> = order.as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    known.sort();
+    assert_eq!(names, known, "fields lists exactly an order's fields");
+
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["NewOrder"]["properties"]["items"]["maxItems"], json!(MAX_ITEMS_PER_ORDER));
+    assert_eq!(schemas["LineItem"]["properties"]["quantity"]["maximum"], json!(MAX_QUANTITY));
+    assert_eq!(schemas["LineItem"]["properties"]["unit_price_cents"]["maximum"], json!(MAX_UNIT_PRICE_CENTS));
+    assert_eq!(schemas["BatchRequest"]["properties"]["items"]["maxItems"], json!(MAX_BATCH));
+    assert!(
+        doc["components"]["responses"]["UriTooLong"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&rest::MAX_URI_BYTES.to_string())
+    );
+}
+
+#[test]
+fn every_operation_documents_its_errors_in_the_one_error_body() {
+    let doc: Value = serde_json::from_str(&rest::openapi_json()).unwrap();
+    let error_body = json!({"$ref": "#/components/schemas/ErrorBody"});
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = operation["responses"].as_object().unwrap();
+            for shared in ["414", "503"] {
+                assert!(responses.contains_key(shared), "{method} {path} lacks {shared}");
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with(['4', '5'])) {
+                let response = match response["$ref"].as_str() {
+                    Some(r) => &doc["components"]["responses"][r.rsplit('/').next().unwrap()],
+                    None => response,
+                };
+                let content = response["content"].as_object().unwrap();
+                let keys: Vec<&String> = content.keys().collect();
+                assert_eq!(keys, ["application/json"], "{method} {path} {status}");
+                assert_eq!(content["application/json"]["schema"], error_body, "{method} {path} {status}");
+            }
+        }
+    }
+    assert_eq!(operations, 12);
+    for (path, method) in [("/v1/orders", "post"), ("/v1/orders/batch", "post"), ("/v1/orders/{id}", "patch")]
+    {
+        let responses = doc["paths"][path][method]["responses"].as_object().unwrap();
+        for status in ["400", "413", "415", "422"] {
+            assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+        }
+    }
+    for method in ["get", "patch", "delete"] {
+        assert!(doc["paths"]["/v1/orders/{id}"][method]["responses"]["400"].is_object(), "{method}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Real sockets.
 

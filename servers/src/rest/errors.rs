@@ -2,12 +2,27 @@
 //! rejections turned into that body.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use wirebench_domain::DomainError;
 
 pub use crate::http::ErrorBody;
+
+/// Longest request target (path and query) served, in bytes; a longer one is answered 414
+/// in the one error body. (hyper itself refuses an HTTP/1.1 target over 64 KiB, bare.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Middleware: 414 for a request target over [`MAX_URI_BYTES`].
+pub(super) async fn limit_uri(request: Request, next: Next) -> Response {
+    let len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if len > MAX_URI_BYTES {
+        let message = format!("the request target is {len} bytes; at most {MAX_URI_BYTES} are read");
+        return ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", message).into_response();
+    }
+    next.run(request).await
+}
 
 /// An HTTP error: status plus the consistent body.
 #[derive(Debug)]

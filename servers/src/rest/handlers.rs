@@ -11,24 +11,28 @@ use wirebench_domain::{
 };
 
 use super::errors::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
-use super::responses::{Fields, ORDER_FIELDS, USER_FIELDS, json_response};
+use super::openapi::Fieldset;
+use super::responses::{Fields, USER_FIELDS, json_body, json_response};
 use super::shapes::{
-    BatchRequest, BatchResponse, BatchResult, Health, OrderListParams, PageBody, StatusChange,
-    UserListParams, UserParams, UserWithOrders, include_orders,
+    BatchRequest, BatchResponse, BatchResult, Embed, Health, OrderListParams, PageBody, StatusChange,
+    UserListParams, UserParams, UserWithOrders,
 };
 use crate::ServerContext;
 
 pub(super) type Ctx = State<ServerContext>;
 
 /// Liveness: the process is serving HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Serving", body = Health)))]
 pub(super) async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
 /// Readiness: fixtures are loaded.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Fixtures are still loading, or the connection is over the cap",
+            body = ErrorBody)))]
 pub(super) async fn readyz(State(ctx): Ctx) -> Response {
     if ctx.store.is_ready() {
         axum::Json(Health { status: "ready" }).into_response()
@@ -39,31 +43,36 @@ pub(super) async fn readyz(State(ctx): Ctx) -> Response {
 }
 
 /// List users in id order; `include=orders` embeds each one's recent orders.
-#[utoipa::path(get, path = "/v1/users", tag = "users", params(UserListParams),
-    responses((status = 200, body = PageBody<UserWithOrders<User, Order>>), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users", tag = "users",
+    params(UserListParams, ("If-None-Match" = Option<String>, Header, description = "ETag of a copy held")),
+    responses(
+        (status = 200, description = "A page of users", body = PageBody<UserWithOrders<User, Order>>,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names this representation",
+            headers(("ETag" = String))),
+        (status = 400, description = "A query parameter is unknown or invalid, or `cursor` was not \
+            issued here", body = ErrorBody)))]
 pub(super) async fn list_users(
     State(ctx): Ctx,
     headers: HeaderMap,
     Query(p): Query<UserListParams>,
 ) -> ApiResult {
     let fields = Fields::parse(p.fields.as_deref(), &USER_FIELDS, "fields")?;
-    let include_orders = include_orders(p.include.as_deref())?;
-    let order_fields = Fields::parse(p.order_fields.as_deref(), &ORDER_FIELDS, "fields[orders]")?;
+    let embed = Embed::parse(p.include.as_deref(), p.orders_limit, p.order_fields.as_deref())?;
     let page = ctx
         .store
         .list_users(p.cursor.as_deref(), p.limit.unwrap_or(DEFAULT_LIMIT))
         .await
         .map_err(ApiError::domain)?;
-    if !include_orders {
+    let Some(Embed { query, fields: order_fields }) = embed else {
         let body = PageBody {
             data: page.items.iter().map(|u| fields.apply(u)).collect(),
             next_cursor: page.next_cursor,
         };
         return Ok(json_response(StatusCode::OK, &headers, &body));
-    }
+    };
     // Every user's orders in one store call.
     let ids: Vec<Id> = page.items.iter().map(|u| u.id).collect();
-    let query = OrderQuery::recent(p.orders_limit.unwrap_or(DEFAULT_LIMIT));
     let orders = ctx.store.orders_of_users(&ids, &query).await.map_err(ApiError::domain)?;
     let data = page
         .items
@@ -81,9 +90,17 @@ pub(super) async fn list_users(
 
 /// One user; `include=orders` embeds their recent orders.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
-    params(("id" = u64, Path, description = "User id"), UserParams),
-    responses((status = 200, body = UserWithOrders<User, Order>), (status = 304, description = "Not modified"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path, description = "User id", minimum = 1, maximum = 9223372036854775807_i64),
+        UserParams,
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a copy held")),
+    responses(
+        (status = 200, description = "The user", body = UserWithOrders<User, Order>,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names this representation",
+            headers(("ETag" = String))),
+        (status = 400, description = "`id` is not a whole number of at most 64 bits, or a query \
+            parameter is unknown or invalid", body = ErrorBody),
+        (status = 404, description = "No user has this id", body = ErrorBody)))]
 pub(super) async fn get_user(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -91,13 +108,11 @@ pub(super) async fn get_user(
     Query(p): Query<UserParams>,
 ) -> ApiResult {
     let fields = Fields::parse(p.fields.as_deref(), &USER_FIELDS, "fields")?;
-    let include_orders = include_orders(p.include.as_deref())?;
-    let order_fields = Fields::parse(p.order_fields.as_deref(), &ORDER_FIELDS, "fields[orders]")?;
+    let embed = Embed::parse(p.include.as_deref(), p.orders_limit, p.order_fields.as_deref())?;
     let user = ctx.store.get_user(id).await.map_err(ApiError::domain)?;
-    if !include_orders {
+    let Some(Embed { query, fields: order_fields }) = embed else {
         return Ok(json_response(StatusCode::OK, &headers, &fields.apply(&user)));
-    }
-    let query = OrderQuery::recent(p.orders_limit.unwrap_or(DEFAULT_LIMIT));
+    };
     let page = ctx.store.user_orders(id, &query).await.map_err(ApiError::domain)?;
     let body = UserWithOrders {
         user: fields.apply(&user),
@@ -108,9 +123,17 @@ pub(super) async fn get_user(
 
 /// A user's orders, newest first unless `sort` says otherwise.
 #[utoipa::path(get, path = "/v1/users/{id}/orders", tag = "orders",
-    params(("id" = u64, Path, description = "User id"), OrderListParams),
-    responses((status = 200, body = PageBody<Order>), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path, description = "User id", minimum = 1, maximum = 9223372036854775807_i64),
+        OrderListParams,
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a copy held")),
+    responses(
+        (status = 200, description = "A page of the user's orders", body = PageBody<Fieldset<Order>>,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names this representation",
+            headers(("ETag" = String))),
+        (status = 400, description = "`id` is not a whole number of at most 64 bits, a query parameter \
+            is unknown or invalid, or `cursor` was not issued here for this `sort`", body = ErrorBody),
+        (status = 404, description = "No user has this id", body = ErrorBody)))]
 pub(super) async fn user_orders(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -127,8 +150,15 @@ pub(super) async fn user_orders(
 }
 
 /// All orders, in id order unless `sort` says otherwise.
-#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderListParams),
-    responses((status = 200, body = PageBody<Order>), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    params(OrderListParams, ("If-None-Match" = Option<String>, Header, description = "ETag of a copy held")),
+    responses(
+        (status = 200, description = "A page of orders", body = PageBody<Fieldset<Order>>,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names this representation",
+            headers(("ETag" = String))),
+        (status = 400, description = "A query parameter is unknown or invalid, or `cursor` was not issued \
+            here for this `sort`", body = ErrorBody)))]
 pub(super) async fn list_orders(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -147,7 +177,8 @@ pub(super) async fn list_orders(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StreamParams {
-    /// How many orders, in id order, 1 to 1000 (default 20).
+    /// How many orders, in id order (default 20).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Only orders with this status.
     status: Option<OrderStatus>,
@@ -156,7 +187,8 @@ pub(super) struct StreamParams {
 /// Orders as newline-delimited JSON, one chunk per order (the catalog's stream-orders).
 #[utoipa::path(get, path = "/v1/orders/stream", tag = "orders", params(StreamParams),
     responses((status = 200, description = "One JSON Order per line", content_type = "application/x-ndjson",
-        body = Order), (status = 400, body = ErrorBody)))]
+        body = Order),
+        (status = 400, description = "A query parameter is unknown or invalid", body = ErrorBody)))]
 pub(super) async fn stream_orders(State(ctx): Ctx, Query(p): Query<StreamParams>) -> ApiResult {
     let query =
         OrderQuery { status: p.status, limit: p.limit.unwrap_or(DEFAULT_LIMIT), ..OrderQuery::default() };
@@ -184,11 +216,23 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
 
 /// Create an order. With `Idempotency-Key`, a repeat replays the first answer exactly.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = NewOrder,
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "Stripe-style key: repeats replay the first answer")),
-    responses((status = 201, body = Order, headers(("Location" = String))),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "Stripe-style key, 1 to 255 visible ASCII characters: a repeat with the same body \
+        replays the first answer")),
+    responses(
+        (status = 201, description = "Created (or replayed, with `Idempotent-Replayed: true`)", body = Order,
+            headers(("Location" = String, description = "The new order's path"),
+                ("Idempotent-Replayed" = String, description = "`true` when a repeat was replayed"),
+                ("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 400, description = "The body is not JSON, or `Idempotency-Key` is not ASCII",
+            body = ErrorBody),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being processed",
+            body = ErrorBody),
+        (status = 413, description = "The body is over the size limit, or the order over 1000 items",
+            body = ErrorBody),
+        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
+        (status = 422, description = "The body is not a valid `NewOrder`, its user does not exist, or \
+            `Idempotency-Key` is invalid or was used with another body", body = ErrorBody)))]
 pub(super) async fn create_order(
     State(ctx): Ctx,
     headers: HeaderMap,
@@ -196,7 +240,7 @@ pub(super) async fn create_order(
 ) -> ApiResult {
     let key = idempotency_key(&headers)?;
     let created = ctx.store.create_order(key, new).await.map_err(ApiError::body)?;
-    let mut response = json_response(StatusCode::CREATED, &headers, &created.order);
+    let mut response = json_body(StatusCode::CREATED, &created.order);
     let location = format!("/v1/orders/{}", created.order.id);
     let h = response.headers_mut();
     h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii path"));
@@ -208,13 +252,17 @@ pub(super) async fn create_order(
 
 /// Create many orders in one request (the batch variant of import-orders).
 #[utoipa::path(post, path = "/v1/orders/batch", tag = "orders", request_body = BatchRequest,
-    responses((status = 200, body = BatchResponse), (status = 400, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub(super) async fn create_orders_batch(
-    State(ctx): Ctx,
-    headers: HeaderMap,
-    Json(req): Json<BatchRequest>,
-) -> ApiResult {
+    responses(
+        (status = 200, description = "Each order's own outcome, in order: its status as a single POST \
+            and the order or the error", body = BatchResponse,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit, or the batch over 10000 orders",
+            body = ErrorBody),
+        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
+        (status = 422, description = "The body is not a `BatchRequest` (each order's values are checked \
+            on their own, in `results`)", body = ErrorBody)))]
+pub(super) async fn create_orders_batch(State(ctx): Ctx, Json(req): Json<BatchRequest>) -> ApiResult {
     let items = req
         .items
         .into_iter()
@@ -241,14 +289,20 @@ pub(super) async fn create_orders_batch(
         total_cents: summary.total_cents,
         results,
     };
-    Ok(json_response(StatusCode::OK, &headers, &body))
+    Ok(json_body(StatusCode::OK, &body))
 }
 
 /// One order.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
-    params(("id" = u64, Path, description = "Order id")),
-    responses((status = 200, body = Order), (status = 304, description = "Not modified"),
-        (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path, description = "Order id", minimum = 1, maximum = 9223372036854775807_i64),
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a copy held")),
+    responses(
+        (status = 200, description = "The order", body = Order,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names this representation",
+            headers(("ETag" = String))),
+        (status = 400, description = "`id` is not a whole number of at most 64 bits", body = ErrorBody),
+        (status = 404, description = "No order has this id", body = ErrorBody)))]
 pub(super) async fn get_order(State(ctx): Ctx, headers: HeaderMap, Path(id): Path<Id>) -> ApiResult {
     let order = ctx.store.get_order(id).await.map_err(ApiError::domain)?;
     Ok(json_response(StatusCode::OK, &headers, &order))
@@ -256,23 +310,34 @@ pub(super) async fn get_order(State(ctx): Ctx, headers: HeaderMap, Path(id): Pat
 
 /// Change an order's status.
 #[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = StatusChange,
-    params(("id" = u64, Path, description = "Order id")),
-    responses((status = 200, body = Order), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = u64, Path, description = "Order id", minimum = 1, maximum = 9223372036854775807_i64)),
+    responses(
+        (status = 200, description = "The order with its new status", body = Order,
+            headers(("ETag" = String, description = "Weak tag of this representation"))),
+        (status = 400, description = "`id` is not a whole number of at most 64 bits, or the body is not \
+            JSON", body = ErrorBody),
+        (status = 404, description = "No order has this id", body = ErrorBody),
+        (status = 409, description = "The order is delivered or cancelled: its status is final",
+            body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
+        (status = 422, description = "The body is not a `StatusChange`", body = ErrorBody)))]
 pub(super) async fn update_order(
     State(ctx): Ctx,
-    headers: HeaderMap,
     Path(id): Path<Id>,
     Json(change): Json<StatusChange>,
 ) -> ApiResult {
     let order = ctx.store.update_order_status(id, change.status).await.map_err(ApiError::domain)?;
-    Ok(json_response(StatusCode::OK, &headers, &order))
+    Ok(json_body(StatusCode::OK, &order))
 }
 
 /// Delete an order.
 #[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
-    params(("id" = u64, Path, description = "Order id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path, description = "Order id", minimum = 1, maximum = 9223372036854775807_i64)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`id` is not a whole number of at most 64 bits", body = ErrorBody),
+        (status = 404, description = "No order has this id", body = ErrorBody)))]
 pub(super) async fn delete_order(State(ctx): Ctx, Path(id): Path<Id>) -> ApiResult {
     ctx.store.delete_order(id).await.map_err(ApiError::domain)?;
     Ok(StatusCode::NO_CONTENT.into_response())

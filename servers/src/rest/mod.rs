@@ -3,8 +3,11 @@
 //! Resource-oriented routes under `/v1`. Every error is `{"error": code, "message": text}`
 //! with a 4xx status; rejections of the framework's own extractors are converted to that
 //! same body. The OpenAPI document is generated from the handlers' `#[utoipa::path]`
-//! annotations and the model's `ToSchema` derives: the router and the document are built
-//! from the same list, so a route cannot exist without being documented.
+//! annotations, the model's `ToSchema` derives and `openapi.rs` (the answers every route
+//! shares, the accepted values of `sort`, `fields`, `include`): the router and the document
+//! are built from the same list, so a route cannot exist without being documented. The
+//! document is exact: every status an operation answers is listed, and every request it
+//! allows is accepted (`interop/contract.py` checks both with schemathesis).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -18,18 +21,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wirebench_domain::LineItem;
 
 use crate::{ProtocolServer, ServerContext};
 
 mod errors;
 mod handlers;
+mod openapi;
 mod responses;
 mod shapes;
 
-pub use errors::ErrorBody;
+pub use errors::{ErrorBody, MAX_URI_BYTES};
 
 /// The REST+JSON server.
 #[derive(Debug)]
@@ -63,19 +65,9 @@ impl ProtocolServer for Rest {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "wirebench shop", description = "The wirebench shop over REST+JSON."),
-    components(schemas(ErrorBody, LineItem)),
-    tags((name = "users"), (name = "orders"), (name = "health"))
-)]
-struct ApiDoc;
-
 /// The routes and their OpenAPI document, built from one list.
 fn routes() -> (Router<ServerContext>, utoipa::openapi::OpenApi) {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    OpenApiRouter::with_openapi(doc)
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::skeleton())
         .routes(routes!(handlers::healthz))
         .routes(routes!(handlers::readyz))
         .routes(routes!(handlers::list_users))
@@ -85,7 +77,8 @@ fn routes() -> (Router<ServerContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::create_orders_batch))
         .routes(routes!(handlers::stream_orders))
         .routes(routes!(handlers::get_order, handlers::update_order, handlers::delete_order))
-        .split_for_parts()
+        .split_for_parts();
+    (router, openapi::finish(doc))
 }
 
 /// The OpenAPI 3 document of this server, generated from the code.
@@ -141,6 +134,7 @@ pub fn app(ctx: ServerContext) -> Router {
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .with_state(ctx)
+        .layer(axum::middleware::from_fn(errors::limit_uri))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -14,8 +14,19 @@ use wirebench_domain::{Order, User};
 
 use super::errors::ApiError;
 
-/// Serializes `value` and answers 304 when the client already holds this representation.
+/// Serializes `value` with its ETag, and answers 304 when the client already holds this
+/// representation (the answer of a GET).
 pub(super) fn json_response(status: StatusCode, request: &HeaderMap, value: &impl Serialize) -> Response {
+    tagged(status, Some(request), value)
+}
+
+/// Serializes `value` with its ETag, unconditionally: the answer of a write, which
+/// `If-None-Match` does not turn into a 304.
+pub(super) fn json_body(status: StatusCode, value: &impl Serialize) -> Response {
+    tagged(status, None, value)
+}
+
+fn tagged(status: StatusCode, conditional: Option<&HeaderMap>, value: &impl Serialize) -> Response {
     let body = match serde_json::to_vec(value) {
         Ok(body) => body,
         Err(e) => {
@@ -28,7 +39,7 @@ pub(super) fn json_response(status: StatusCode, request: &HeaderMap, value: &imp
     body.hash(&mut hasher);
     let etag = format!("W/\"{:016x}\"", hasher.finish());
     let etag_value = HeaderValue::from_str(&etag).expect("hex etag is a valid header");
-    if status == StatusCode::OK && if_none_match(request, &etag) {
+    if status == StatusCode::OK && conditional.is_some_and(|request| if_none_match(request, &etag)) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
     }
     (
