@@ -177,7 +177,7 @@ async fn exchange(addr: SocketAddr, bytes: Vec<u8>, upgrade: bool) -> bool {
     let run = async {
         let mut tcp = TcpStream::connect(addr).await.ok()?;
         let mut answered = false;
-        let mut buf = [0u8; 16 * 1024];
+        let mut buf = vec![0u8; 16 * 1024];
         // A WebSocket client waits for the upgrade's answer before it sends frames (a server
         // rejects bytes after the request as junk): so does this one.
         let rest = match (upgrade, bytes.windows(4).position(|w| w == b"\r\n\r\n")) {

@@ -152,14 +152,14 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
 /// Reads one client text message: the request, or the `malformed_message` error that
 /// answers it (with the message's id when one can be read). What `cargo fuzz` runs as the
 /// WebSocket message decoder (`fuzz/fuzz_targets/ws_message.rs`).
-pub fn decode(text: &str) -> Result<ClientMessage, ServerMessage> {
+pub fn decode(text: &str) -> Result<ClientMessage, Box<ServerMessage>> {
     #[derive(Deserialize)]
     struct IdOnly {
         id: Option<u64>,
     }
     serde_json::from_str::<ClientMessage>(text).map_err(|e| {
         let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|m| m.id);
-        ServerMessage::error(id, "malformed_message", e.to_string())
+        Box::new(ServerMessage::error(id, "malformed_message", e.to_string()))
     })
 }
 
@@ -201,7 +201,7 @@ impl Session {
                     Some(answer) => answer,
                     None => return Received::Nothing,
                 },
-                Err(malformed) => malformed,
+                Err(malformed) => *malformed,
             },
             Some(Ok(Message::Binary(_))) => ServerMessage::error(
                 None,
