@@ -15,11 +15,12 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from serving import serving
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -129,23 +130,11 @@ def main():
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="wirebench-interop-")
     generate_stubs(work)
-    addr_file = os.path.join(work, "servers.json")
-    server = subprocess.Popen([args.binary, "serve", "--port-base", "0", "--payload", "small",
-                               "--addr-file", addr_file], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 60
-        while not os.path.exists(addr_file):
-            if time.time() > deadline or server.poll() is not None:
-                sys.exit("wirebench serve did not start")
-            time.sleep(0.05)
-        addrs = json.load(open(addr_file))
+    with serving(args.binary, work) as addrs:
         check_grpc(addrs["grpc"])
         check_graphql(f"http://{addrs['graphql']}")
         asyncio.run(check_ws(f"ws://{addrs['ws']}/ws", f"ws://{addrs['graphql']}/graphql/ws", f"http://{addrs['rest']}"))
         print("interop: 5 passed, 0 failed")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

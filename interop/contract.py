@@ -162,22 +162,14 @@ def main():
                     help="most generated cases per operation and phase")
     args = ap.parse_args()
     import schemathesis
+    # Here, not at the top: schemathesis also loads this file, as its hooks module, where
+    # interop/ is not on the import path.
+    from serving import serving
     work = tempfile.mkdtemp(prefix="wirebench-contract-")
-    addr_file = os.path.join(work, "servers.json")
-    server = subprocess.Popen([args.binary, "serve", "--port-base", "0", "--payload", "small",
-                               "--addr-file", addr_file], stdout=subprocess.DEVNULL)
     started = time.monotonic()
-    try:
-        deadline = time.time() + 60
-        while not os.path.exists(addr_file):
-            if time.time() > deadline or server.poll() is not None:
-                sys.exit("wirebench serve did not start")
-            time.sleep(0.05)
-        base = f"http://{json.load(open(addr_file))['rest']}"
+    with serving(args.binary, work) as addrs:
+        base = f"http://{addrs['rest']}"
         rc, report = run_schemathesis(base, facts(base), work, args.seed, args.max_examples)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     cases, failures, errors = report["test_cases"]["generated"], report["failures"], report["errors"]
     failed = sum(f["count"] for f in failures)
     server_errors = sum(f["count"] for f in failures if f["type"].endswith("ServerError"))
