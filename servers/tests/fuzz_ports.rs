@@ -14,20 +14,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use prost::Message as _;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use wirebench_proto::v1 as pb;
-use wirebench_proto::v1::shop_client::ShopClient;
 use wirebench_servers::{ServerConfig, ServerContext, floor, ws};
 
 mod common;
-use common::{TestServer, ctx, new_order};
+use common::{TestServer, ctx, get_user_1, new_order};
 
 /// Inputs per port unless `WIREBENCH_FUZZ_INPUTS` says otherwise.
 const INPUTS: usize = 2_000;
@@ -61,7 +59,7 @@ async fn random_and_mutated_bytes_on_every_port_leave_the_servers_serving() {
     }
     // Warm every server once, then take the memory baseline.
     for (server, running) in wirebench_servers::SERVERS.iter().zip(&servers) {
-        served(server.name(), running.addr()).await.unwrap_or_else(|e| panic!("before fuzzing: {e}"));
+        get_user_1(server.name(), running.addr()).await.unwrap_or_else(|e| panic!("before fuzzing: {e}"));
     }
     let baseline = resident_bytes();
     println!("fuzz seed {seed:#x} ({inputs} inputs per port; WIREBENCH_FUZZ_SEED replays it)");
@@ -86,7 +84,7 @@ async fn random_and_mutated_bytes_on_every_port_leave_the_servers_serving() {
         );
         assert!(failures.is_empty(), "{name}: a client alongside was not served: {failures:?}");
         assert!(calls > 0, "{name}: no call alongside finished");
-        served(name, addr).await.unwrap_or_else(|e| panic!("{name} after fuzzing: {e}"));
+        get_user_1(name, addr).await.unwrap_or_else(|e| panic!("{name} after fuzzing: {e}"));
     }
     let grown = resident_bytes().saturating_sub(baseline);
     println!("fuzz: resident memory grew {} KiB", grown / 1024);
@@ -405,58 +403,12 @@ async fn keep_calling(name: &'static str, addr: SocketAddr, done: CancellationTo
     let (mut calls, mut failures) = (0, Vec::new());
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done.is_cancelled() && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(5), served(name, addr)).await {
-            Ok(Ok(())) => calls += 1,
+        match tokio::time::timeout(Duration::from_secs(5), get_user_1(name, addr)).await {
+            Ok(Ok(_)) => calls += 1,
             Ok(Err(e)) => failures.push(e),
             Err(_) => failures.push("no answer within 5 s".into()),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (calls, failures)
-}
-
-/// One valid get-user call on `name`'s port; an error says what went wrong.
-async fn served(name: &str, addr: SocketAddr) -> Result<(), String> {
-    match name {
-        "rest" | "graphql" => {
-            let request = if name == "rest" {
-                http1("GET", "/v1/users/1", "")
-            } else {
-                http1("POST", "/graphql", r#"{"query":"{ user(id: 1) { id } }"}"#)
-            };
-            let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            tcp.write_all(&request).await.map_err(|e| e.to_string())?;
-            let mut buf = vec![0u8; 16 * 1024];
-            let n = tcp.read(&mut buf).await.map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&buf[..n]);
-            if text.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(text.into_owned()) }
-        }
-        "grpc" => {
-            let mut client =
-                ShopClient::connect(format!("http://{addr}")).await.map_err(|e| e.to_string())?;
-            let user = client.get_user(pb::GetUserRequest { id: 1 }).await.map_err(|e| e.to_string())?;
-            if user.into_inner().id == 1 { Ok(()) } else { Err("wrong user".into()) }
-        }
-        "ws" => {
-            let url = format!("ws://{addr}{}", ws::PATH);
-            let (mut socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
-            socket
-                .send(Message::text(r#"{"op":"get_user","id":1,"user_id":1}"#))
-                .await
-                .map_err(|e| e.to_string())?;
-            match socket.next().await {
-                Some(Ok(Message::Text(t))) if t.starts_with(r#"{"type":"reply""#) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        }
-        "floor" => {
-            let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            let request = pb::GetUserRequest { id: 1 }.encode_to_vec();
-            floor::write_frame(&mut tcp, floor::op::GET_USER, &request).await.map_err(|e| e.to_string())?;
-            let mut frame = Vec::new();
-            floor::read_frame(&mut tcp, &mut frame, 1 << 20).await.map_err(|e| e.to_string())?;
-            if frame.first() == Some(&floor::kind::OK) { Ok(()) } else { Err(format!("{frame:?}")) }
-        }
-        other => Err(format!("no call for {other}")),
-    }
 }

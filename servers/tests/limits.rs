@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -16,7 +15,7 @@ use wirebench_proto::v1::shop_client::ShopClient;
 use wirebench_servers::{ProtocolServer, ServerConfig, ServerContext, floor, graphql, rest, ws};
 
 mod common;
-use common::{TestServer, WAIT, ctx};
+use common::{TestServer, WAIT, ctx, get_user_1};
 
 /// The `small` shop with `config`'s limits and `latency` per store call.
 fn limited(config: ServerConfig, latency: Duration) -> ServerContext {
@@ -183,12 +182,13 @@ async fn shutdown_lets_in_flight_requests_finish_on_every_protocol() {
         let name = server.name();
         let running = TestServer::start(*server, limited(ServerConfig::default(), latency)).await;
         let addr = running.addr();
-        let call = tokio::spawn(in_flight(name, addr));
+        let call = tokio::spawn(async move { get_user_1(name, addr).await });
         tokio::time::sleep(Duration::from_millis(150)).await;
         let stopped = Instant::now();
         let shutdown = running.shutdown.clone();
         shutdown.cancel();
         let answer = tokio::time::timeout(WAIT, call).await.expect("answered in time").unwrap();
+        let answer = answer.unwrap_or_else(|e| panic!("{name}: the request in flight failed: {e}"));
         assert!(stopped.elapsed() >= Duration::from_millis(200), "{name} answered before the store did");
         let id_1 = [r#""id":1,"#, r#""id":"1""#].iter().any(|id| answer.contains(id)) || answer == "1";
         assert!(id_1, "{name}: {answer}");
@@ -196,59 +196,5 @@ async fn shutdown_lets_in_flight_requests_finish_on_every_protocol() {
         assert!(stopped.elapsed() < ServerConfig::default().grace, "{name} stopped within its grace");
         // And nothing is served any more.
         assert!(TcpStream::connect(addr).await.is_err(), "{name} still accepts");
-    }
-}
-
-/// One get-user call in `name`'s protocol on a fresh connection; its answer, as text.
-async fn in_flight(name: &'static str, addr: std::net::SocketAddr) -> String {
-    match name {
-        "rest" | "graphql" => {
-            let request = if name == "rest" {
-                "GET /v1/users/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_owned()
-            } else {
-                let body = r#"{"query":"{ user(id: 1) { id name } }"}"#;
-                format!(
-                    "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-                     Content-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-            };
-            let mut tcp = TcpStream::connect(addr).await.unwrap();
-            tcp.write_all(request.as_bytes()).await.unwrap();
-            let mut buf = vec![0u8; 64 * 1024];
-            let n = tcp.read(&mut buf).await.unwrap();
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-            text.split_once("\r\n\r\n").map_or(text.clone(), |(_, body)| body.to_owned())
-        }
-        "grpc" => {
-            let mut client = ShopClient::connect(format!("http://{addr}")).await.unwrap();
-            let user = client.get_user(pb::GetUserRequest { id: 1 }).await.unwrap().into_inner();
-            user.id.to_string()
-        }
-        "ws" => {
-            let (mut socket, _) =
-                tokio_tungstenite::connect_async(format!("ws://{addr}{}", ws::PATH)).await.unwrap();
-            futures::SinkExt::send(&mut socket, Message::text(r#"{"op":"get_user","id":1,"user_id":1}"#))
-                .await
-                .unwrap();
-            match socket.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    assert!(text.starts_with(r#"{"type":"reply","id":1,"#), "{text}");
-                    text.to_string()
-                }
-                other => panic!("ws: {other:?}"),
-            }
-        }
-        "floor" => {
-            let mut tcp = TcpStream::connect(addr).await.unwrap();
-            let request = pb::GetUserRequest { id: 1 }.encode_to_vec();
-            floor::write_frame(&mut tcp, floor::op::GET_USER, &request).await.unwrap();
-            let mut frame = Vec::new();
-            let read = floor::read_frame(&mut tcp, &mut frame, 1 << 20).await.unwrap();
-            assert_eq!((read, frame[0]), (floor::Frame::Body, floor::kind::OK));
-            pb::User::decode(&frame[1..]).unwrap().id.to_string()
-        }
-        other => panic!("no call for {other}"),
     }
 }

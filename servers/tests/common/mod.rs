@@ -92,3 +92,71 @@ pub fn new_order_json(user_id: u64, quantity: u32) -> Value {
 pub fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }
+
+/// One get-user call for user 1 in `name`'s protocol on a fresh connection: the answer (the
+/// HTTP body, the WebSocket reply, or the user's id for gRPC and the floor), or what failed.
+pub async fn get_user_1(name: &str, addr: SocketAddr) -> Result<String, String> {
+    use futures::{SinkExt, StreamExt};
+    use prost::Message as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use wirebench_proto::v1 as pb;
+    use wirebench_servers::{floor, ws};
+
+    let failed = |e: &dyn std::fmt::Display| e.to_string();
+    match name {
+        "rest" | "graphql" => {
+            let request = if name == "rest" {
+                "GET /v1/users/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_owned()
+            } else {
+                let body = r#"{"query":"{ user(id: 1) { id name } }"}"#;
+                format!(
+                    "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| failed(&e))?;
+            tcp.write_all(request.as_bytes()).await.map_err(|e| failed(&e))?;
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = tcp.read(&mut buf).await.map_err(|e| failed(&e))?;
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("HTTP/1.1 200") {
+                return Err(text);
+            }
+            Ok(text.split_once("\r\n\r\n").map_or(text.clone(), |(_, body)| body.to_owned()))
+        }
+        "grpc" => {
+            let url = format!("http://{addr}");
+            let mut client = pb::shop_client::ShopClient::connect(url).await.map_err(|e| failed(&e))?;
+            let user = client.get_user(pb::GetUserRequest { id: 1 }).await.map_err(|e| failed(&e))?;
+            Ok(user.into_inner().id.to_string())
+        }
+        "ws" => {
+            let url = format!("ws://{addr}{}", ws::PATH);
+            let (mut socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| failed(&e))?;
+            let request = Message::text(r#"{"op":"get_user","id":1,"user_id":1}"#);
+            socket.send(request).await.map_err(|e| failed(&e))?;
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) if text.starts_with(r#"{"type":"reply","id":1,"#) => {
+                    Ok(text.to_string())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        }
+        "floor" => {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| failed(&e))?;
+            let request = pb::GetUserRequest { id: 1 }.encode_to_vec();
+            floor::write_frame(&mut tcp, floor::op::GET_USER, &request).await.map_err(|e| failed(&e))?;
+            let mut frame = Vec::new();
+            floor::read_frame(&mut tcp, &mut frame, 1 << 20).await.map_err(|e| failed(&e))?;
+            match frame.split_first() {
+                Some((&floor::kind::OK, user)) => {
+                    Ok(pb::User::decode(user).map_err(|e| failed(&e))?.id.to_string())
+                }
+                _ => Err(format!("{frame:?}")),
+            }
+        }
+        other => Err(format!("no get-user call for {other}")),
+    }
+}
