@@ -47,6 +47,13 @@ pub struct ServeArgs {
     /// Seconds in-flight requests have to finish on Ctrl-C or SIGTERM.
     #[arg(long, default_value_t = ServerConfig::default().grace.as_secs_f64(), value_parser = seconds)]
     pub grace: f64,
+    /// Serve TLS beside plaintext on every port (a connection's first byte decides), with a
+    /// self-signed certificate made at start for localhost and the bind address.
+    #[arg(long)]
+    pub tls: bool,
+    /// Write that certificate (PEM) to this file, for clients to trust.
+    #[arg(long, requires = "tls")]
+    pub tls_cert_out: Option<PathBuf>,
     /// Once ready, write `{"server name": "address", ...}` to this file (for `wirebench run`).
     #[arg(long)]
     pub addr_file: Option<PathBuf>,
@@ -81,6 +88,8 @@ impl ServeArgs {
             header_read_timeout: ServerConfig::default().header_read_timeout.as_secs_f64(),
             idle_timeout: ServerConfig::default().idle_timeout.as_secs_f64(),
             grace: ServerConfig::default().grace.as_secs_f64(),
+            tls: false,
+            tls_cert_out: None,
             addr_file: None,
             cpus: Vec::new(),
             control: false,
@@ -107,6 +116,7 @@ impl ServeArgs {
             header_read_timeout: Duration::from_secs_f64(self.header_read_timeout),
             idle_timeout: Duration::from_secs_f64(self.idle_timeout),
             grace: Duration::from_secs_f64(self.grace),
+            tls: None,
         }
     }
 }
@@ -122,6 +132,8 @@ pub struct Started {
     pub shutdown: CancellationToken,
     /// Time in-flight requests have to finish once `shutdown` is cancelled.
     pub grace: Duration,
+    /// The servers' TLS certificate, when they serve TLS.
+    pub tls_cert: Option<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Started {
@@ -160,7 +172,15 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_s),
         idempotency_capacity: args.idempotency_capacity,
     }));
-    let ctx = ServerContext { store: store.clone(), config: args.config() };
+    let mut ctx = ServerContext { store: store.clone(), config: args.config() };
+    if args.tls {
+        let tls = wirebench_servers::tls::ServerTls::self_signed(&[args.bind])?;
+        if let Some(path) = &args.tls_cert_out {
+            std::fs::write(path, &tls.cert_pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+        ctx.config.tls = Some(tls);
+    }
+    let tls_cert = ctx.config.tls.as_ref().map(|t| t.cert.clone());
     let grace = ctx.config.grace;
     let shutdown = CancellationToken::new();
     let mut servers = Vec::with_capacity(SERVERS.len());
@@ -178,7 +198,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
     tokio::task::spawn_blocking(move || loader.load(wirebench_domain::generate(&fixtures, seed)))
         .await
         .context("loading fixtures")?;
-    Ok(Started { store, servers, shutdown, profile, seed, grace })
+    Ok(Started { store, servers, shutdown, profile, seed, grace, tls_cert })
 }
 
 /// Runs `wirebench serve` until Ctrl-C or SIGTERM.

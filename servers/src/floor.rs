@@ -42,13 +42,14 @@
 use futures::future::BoxFuture;
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wirebench_domain::{BatchItem, MAX_BATCH, Store};
 use wirebench_proto::v1 as pb;
 
 use crate::pb_ops::{self, OpError};
+use crate::tcp::Conn;
 use crate::{ProtocolServer, ServerContext};
 
 /// Request operations.
@@ -246,10 +247,10 @@ impl From<OpError> for Answer {
 /// One connection: frames in, replies out, in order, until the peer closes, sends a frame
 /// that cannot be read, idles out, or the server shuts down (which waits for the request in
 /// hand).
-async fn connection(socket: TcpStream, ctx: ServerContext, stop: CancellationToken) -> std::io::Result<()> {
-    let (r, w) = socket.into_split();
+async fn connection(socket: Conn, ctx: ServerContext, stop: CancellationToken) -> std::io::Result<()> {
+    let (r, w) = tokio::io::split(socket);
     let mut r = BufReader::new(r);
-    let mut conn = Conn { w: BufWriter::new(w), scratch: Vec::new(), import: Vec::new() };
+    let mut conn = Session { w: BufWriter::new(w), scratch: Vec::new(), import: Vec::new() };
     let mut frame = Vec::new();
     let max = ctx.config.max_body_bytes;
     loop {
@@ -279,7 +280,7 @@ async fn connection(socket: TcpStream, ctx: ServerContext, stop: CancellationTok
             Answer::Fatal(text) => {
                 write_frame(&mut conn.w, kind::ERROR, text.as_bytes()).await?;
                 conn.w.flush().await?;
-                let socket = r.into_inner().reunite(conn.w.into_inner()).map_err(std::io::Error::other)?;
+                let socket = r.into_inner().unsplit(conn.w.into_inner());
                 crate::tcp::linger(socket).await;
                 return Ok(());
             }
@@ -289,7 +290,7 @@ async fn connection(socket: TcpStream, ctx: ServerContext, stop: CancellationTok
 }
 
 /// Answers a connection over the cap with one `ERROR` frame before any request, then closes.
-async fn refuse(mut socket: TcpStream, cap: usize) {
+async fn refuse(mut socket: Conn, cap: usize) {
     let text = format!("overloaded: this server holds at most {cap} connections; try again later");
     if write_frame(&mut socket, kind::ERROR, text.as_bytes()).await.is_ok() {
         crate::tcp::linger(socket).await;
@@ -297,15 +298,15 @@ async fn refuse(mut socket: TcpStream, cap: usize) {
 }
 
 /// A connection's writer and what it keeps between frames.
-struct Conn {
-    w: BufWriter<OwnedWriteHalf>,
+struct Session {
+    w: BufWriter<tokio::io::WriteHalf<Conn>>,
     /// Reused encode buffer.
     scratch: Vec<u8>,
     /// Import items received since the last commit.
     import: Vec<BatchItem>,
 }
 
-impl Conn {
+impl Session {
     /// Runs request `code` with message `body`. Only I/O errors end the connection.
     async fn answer(&mut self, store: &Store, code: u8, body: &[u8]) -> std::io::Result<Answer> {
         let sc = &mut self.scratch;

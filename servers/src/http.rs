@@ -16,11 +16,12 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::ServerConfig;
+use crate::tcp::Conn;
 
 /// The one error body every HTTP failure returns (GraphQL errors aside, which answer in
 /// GraphQL's own shape).
@@ -98,7 +99,7 @@ fn builder(config: &ServerConfig, flavor: Flavor) -> auto::Builder<TokioExecutor
 /// hand, HTTP/2 with GOAWAY once its streams finish) within `grace` (after idling, within
 /// [`IDLE_CLOSE`]).
 async fn connection(
-    tcp: TcpStream,
+    tcp: Conn,
     app: axum::Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
     (idle, grace): (Duration, Duration),
@@ -124,7 +125,7 @@ const IDLE_CLOSE: Duration = Duration::from_secs(1);
 
 /// Answers a connection over the cap: every request gets HTTP 503 (gRPC: RESOURCE_EXHAUSTED)
 /// and the connection closes after the first answer.
-async fn refuse(tcp: TcpStream, flavor: Flavor, cap: usize) {
+async fn refuse(tcp: Conn, flavor: Flavor, cap: usize) {
     let answered = Arc::new(tokio::sync::Notify::new());
     let notify = answered.clone();
     let service = hyper::service::service_fn(move |_request| {
@@ -199,7 +200,7 @@ impl Activity {
 
 /// A socket that notes each byte it moves in its [`Activity`].
 struct Tracked {
-    tcp: TcpStream,
+    tcp: Conn,
     activity: Arc<Activity>,
 }
 

@@ -21,6 +21,7 @@ pub mod http;
 pub mod pb_ops;
 pub mod rest;
 pub mod tcp;
+pub mod tls;
 pub mod ws;
 
 /// Settings every server shares: the limits a client meets (the README's "Limits" table
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// On shutdown, the time in-flight requests have to finish before connections are cut.
     pub grace: Duration,
+    /// TLS beside plaintext on every port (see [`tls`]); `None`: plaintext only.
+    pub tls: Option<tls::ServerTls>,
 }
 
 impl ServerConfig {
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             grace: Duration::from_secs(5),
+            tls: None,
         }
     }
 }

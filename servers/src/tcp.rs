@@ -14,16 +14,22 @@
 //!   Close frame, HTTP with hyper's graceful shutdown). The loop waits up to
 //!   [`ServerConfig::grace`] for them, then cuts off the rest.
 //!
+//! - With TLS configured ([`crate::tls`]), a connection whose first byte opens a TLS
+//!   handshake is served through rustls, any other in plaintext; the wait for that byte and
+//!   the handshake count against the header read timeout (or the idle limit, if shorter),
+//!   inside the connection's slot. Handlers get a [`Conn`] either way.
+//!
 //! Idle and header time limits belong to each protocol (they know what "between requests"
 //! means); see [`ServerConfig`].
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -47,15 +53,19 @@ pub async fn serve<F, Fut, R, RFut>(
     listener: TcpListener,
     shutdown: CancellationToken,
     config: &ServerConfig,
-    mut handle: F,
+    handle: F,
     refuse: R,
 ) -> io::Result<()>
 where
-    F: FnMut(TcpStream, CancellationToken) -> Fut,
+    F: Fn(Conn, CancellationToken) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
-    R: Fn(TcpStream) -> RFut,
+    R: Fn(Conn) -> RFut + Send + Sync + 'static,
     RFut: Future<Output = ()> + Send + 'static,
 {
+    let acceptor = config.tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
+    let opening = config.header_read_timeout.min(config.idle_timeout);
+    let handle = Arc::new(handle);
+    let refuse = Arc::new(refuse);
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
     let mut refusals = JoinSet::new();
@@ -73,16 +83,23 @@ where
                     let _ = tcp.set_nodelay(true);
                     match slots.clone().try_acquire_owned() {
                         Ok(slot) => {
-                            let served = handle(tcp, shutdown.clone());
+                            let (handle, stop, acceptor) = (handle.clone(), shutdown.clone(), acceptor.clone());
                             connections.spawn(async move {
-                                served.await;
+                                if let Some(conn) = open(tcp, acceptor.as_ref(), opening).await {
+                                    handle(conn, stop).await;
+                                }
                                 drop(slot);
                             });
                         }
                         Err(_) if refusals.len() < MAX_REFUSING => {
-                            let refused = refuse(tcp);
+                            let (refuse, acceptor) = (refuse.clone(), acceptor.clone());
                             refusals.spawn(async move {
-                                let _ = tokio::time::timeout(REFUSAL_TIME, refused).await;
+                                let _ = tokio::time::timeout(REFUSAL_TIME, async move {
+                                    if let Some(conn) = open(tcp, acceptor.as_ref(), REFUSAL_TIME).await {
+                                        refuse(conn).await;
+                                    }
+                                })
+                                .await;
                             });
                         }
                         // Too many refusals at once: closing unanswered is all that is left.
@@ -117,11 +134,88 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
+/// A served connection: plaintext, or TLS over TCP.
+#[derive(Debug)]
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// The connection `tcp` becomes: TLS when `tls` is set and the first byte opens a TLS
+/// handshake, else plaintext. `None` when the peer closed, failed its handshake or took
+/// longer than `within`.
+async fn open(tcp: TcpStream, tls: Option<&tokio_rustls::TlsAcceptor>, within: Duration) -> Option<Conn> {
+    let Some(acceptor) = tls else { return Some(Conn::Plain(tcp)) };
+    tokio::time::timeout(within, async move {
+        let mut first = [0u8; 1];
+        match tcp.peek(&mut first).await {
+            Ok(1) if first[0] == crate::tls::HANDSHAKE_RECORD => {
+                acceptor.accept(tcp).await.ok().map(|tls| Conn::Tls(Box::new(tls)))
+            }
+            Ok(1) => Some(Conn::Plain(tcp)),
+            _ => None,
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+macro_rules! both {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Conn::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Conn::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        both!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        both!(self, s => s.poll_write(cx, data))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        both!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        both!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        both!(self, s => s.poll_shutdown(cx))
+    }
+}
+
 /// Closes a socket whose peer may still be sending (the rest of an oversized frame, say):
 /// half-closes, then reads and discards until the peer closes too, for at most [`LINGER`].
 /// Closing with unread data would make the kernel reset the connection, and the peer could
 /// lose the last answer written.
-pub async fn linger(mut tcp: TcpStream) {
+pub async fn linger(mut tcp: impl AsyncRead + AsyncWrite + Unpin) {
     let _ = tokio::time::timeout(LINGER, async {
         // Best effort by design: the peer may have closed first; the socket is dropped after.
         let _ = tcp.shutdown().await;

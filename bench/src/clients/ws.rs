@@ -18,7 +18,7 @@ use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
 use crate::wire::docs::{Doc, json_member};
 use crate::wire::websocket::WebSocket;
-use crate::wire::{Counted, Dir, Dissector, WireCounters};
+use crate::wire::{Dir, Dissector, WireCounters};
 
 /// JSON messages over one WebSocket.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ impl DocRules for WsDocs {
 
 #[derive(Debug)]
 pub struct WsConnection {
-    ws: WebSocketStream<Counted<crate::wire::Socket>>,
+    ws: WebSocketStream<crate::wire::Stream>,
     counters: Arc<WireCounters>,
     next_id: u64,
 }

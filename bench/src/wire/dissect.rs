@@ -25,6 +25,11 @@ pub trait Dissect: Send {
     /// Attributes `bytes`, just seen in `dir` (and already counted as seen). Bytes of a unit
     /// not yet complete may stay pending until the rest arrives.
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError>;
+
+    /// The application protocol a TLS client offers for this stream (ALPN), if any.
+    fn alpn(&self) -> Option<&'static [u8]> {
+        None
+    }
 }
 
 /// What a protocol knows about its own documents.
@@ -74,6 +79,12 @@ impl Dissector {
     /// Counts `bytes` seen in `dir` and attributes what can be attributed.
     pub fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) {
         t.seen(dir, bytes.len());
+        self.feed_inner(dir, bytes, t);
+    }
+
+    /// Attributes `bytes` of a stream carried inside another (TLS plaintext), whose bytes
+    /// are counted where they cross the socket.
+    pub fn feed_inner(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) {
         match &mut self.state {
             State::Off => {}
             State::On(d) => {
@@ -86,6 +97,14 @@ impl Dissector {
                 }
             }
             State::Broken(_) => t.attribute(dir, Layer::Framing(Framing::Unparsed), bytes.len()),
+        }
+    }
+
+    /// The ALPN offer of the stream's protocol (see [`Dissect::alpn`]).
+    pub fn alpn(&self) -> Option<&'static [u8]> {
+        match &self.state {
+            State::On(d) => d.alpn(),
+            _ => None,
         }
     }
 

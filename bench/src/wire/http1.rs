@@ -257,6 +257,10 @@ impl<R: DocRules> Http1<R> {
 }
 
 impl<R: DocRules> Dissect for Http1<R> {
+    fn alpn(&self) -> Option<&'static [u8]> {
+        Some(b"http/1.1")
+    }
+
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
         let mut buf = std::mem::take(&mut self.sides[dir.index()].buf);
         let parsed = parse_buffered(&mut buf, bytes, |b| self.units(dir, b, t));

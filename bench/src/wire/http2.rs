@@ -302,6 +302,10 @@ impl<B: H2Bodies> Http2<B> {
 }
 
 impl<B: H2Bodies> Dissect for Http2<B> {
+    fn alpn(&self) -> Option<&'static [u8]> {
+        Some(b"h2")
+    }
+
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
         let mut buf = std::mem::take(&mut self.sides[dir.index()].buf);
         let parsed = parse_buffered(&mut buf, bytes, |b| self.units(dir, b, t));

@@ -29,6 +29,7 @@ mod hpack;
 pub mod http1;
 pub mod http2;
 pub mod tally;
+pub mod tls;
 pub mod websocket;
 
 pub use self::dissect::Dissector;
@@ -64,6 +65,9 @@ struct Inner {
     dissector: Dissector,
     /// When the last read that carried answer bytes returned.
     last_answer: Option<Instant>,
+    /// Record boundaries and unsettled records, when the connection runs TLS (and is
+    /// dissected).
+    tls: Option<tls::TlsTally>,
 }
 
 impl WireCounters {
@@ -120,6 +124,57 @@ impl WireCounters {
     /// Time spent in [`WireCounters::decoding`] so far.
     pub fn decode_time(&self) -> Duration {
         Duration::from_nanos(self.decode_ns.load(Relaxed))
+    }
+
+    /// Whether the connection's TLS session was resumed (`None`: no TLS, or not dissected).
+    pub fn tls_resumed(&self) -> Option<bool> {
+        self.lock().tls.as_ref().and_then(|t| t.resumed)
+    }
+
+    fn tls_begin(&self) {
+        let inner = &mut *self.lock();
+        if inner.dissector.is_on() {
+            inner.tls = Some(tls::TlsTally::begin());
+        }
+    }
+
+    fn tls_established(&self, resumed: bool) {
+        if let Some(t) = self.lock().tls.as_mut() {
+            t.established(resumed);
+        }
+    }
+
+    /// TLS ciphertext crossed the socket in `dir`.
+    fn cipher(&self, dir: Dir, bytes: &[u8]) {
+        let inner = &mut *self.lock();
+        inner.tally.seen(dir, bytes.len());
+        if let Some(t) = inner.tls.as_mut() {
+            t.cipher(dir, bytes, &mut inner.tally);
+        }
+    }
+
+    /// The complete TLS records so far in `dir` carried `plain` bytes of plaintext.
+    fn settle(&self, dir: Dir, plain: usize) {
+        let inner = &mut *self.lock();
+        if let Some(t) = inner.tls.as_mut() {
+            t.settle(dir, plain, &mut inner.tally);
+        }
+    }
+
+    /// TLS plaintext in `dir`: the protocol's own stream, dissected as without TLS.
+    fn plain(&self, dir: Dir, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let at = (dir == Dir::Received).then(Instant::now);
+        let inner = &mut *self.lock();
+        let before = inner.tally.answer_bytes;
+        inner.dissector.feed_inner(dir, bytes, &mut inner.tally);
+        if let Some(at) = at
+            && (inner.tally.answer_bytes > before || !inner.dissector.is_on())
+        {
+            inner.last_answer = Some(at);
+        }
     }
 
     fn note(&self, dir: Dir, bytes: &[u8]) {
@@ -209,13 +264,78 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 }
 
 /// Opens a counted TCP connection, dissected by `dissector`, with Nagle's algorithm off,
-/// through this thread's network ([`crate::net::current`]).
+/// through this thread's network ([`crate::net::current`]) and, when this thread's cells run
+/// TLS ([`tls::current`]), through a TLS handshake (offering the dissector's ALPN).
 pub async fn connect(
     addr: std::net::SocketAddr,
     dissector: Dissector,
-) -> io::Result<(Counted<Socket>, Arc<WireCounters>)> {
+) -> io::Result<(Stream, Arc<WireCounters>)> {
+    let alpn = dissector.alpn();
     let counters = Arc::new(WireCounters::new(dissector));
-    Ok((connect_with(addr, counters.clone()).await?, counters))
+    let Some(tls) = tls::current() else {
+        return Ok((Stream::Plain(connect_with(addr, counters.clone()).await?), counters));
+    };
+    let (wire, fd) = crate::net::connect(addr, crate::net::current().as_ref()).await?;
+    counters.fd.store(fd, Relaxed);
+    let secured = tls::Secured::connect(wire, addr, &tls, alpn, counters.clone()).await?;
+    Ok((Stream::Tls(Box::new(secured)), counters))
+}
+
+/// A client's connection: counted plaintext, or TLS counted on both sides of the records.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(Counted<Socket>),
+    Tls(Box<tls::Secured>),
+}
+
+macro_rules! either {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Stream::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        either!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        either!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        either!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(_) => false,
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        either!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        either!(self, s => s.poll_shutdown(cx))
+    }
 }
 
 /// What a client's counted stream wraps: the socket, or the pipe to its emulated link.

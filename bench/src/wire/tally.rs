@@ -55,13 +55,19 @@ pub enum Framing {
     WsControl,
     /// Length prefixes and type tags of message protocols (gRPC's 5 bytes, the floor's 4 + 1).
     MessagePrefixes,
+    /// TLS record headers, and per application-data record its inner content type and AEAD
+    /// tag.
+    TlsRecords,
+    /// The TLS handshake (every byte until it is done, record headers included) and TLS
+    /// messages after it that carry no application data (session tickets, alerts).
+    TlsHandshake,
     /// Bytes the dissector could not parse (a broken or unknown stream). Never expected: a
     /// test and the equivalence gate check it stays zero.
     Unparsed,
 }
 
 impl Framing {
-    pub const ALL: [Framing; 12] = [
+    pub const ALL: [Framing; 14] = [
         Framing::StartLine,
         Framing::Headers,
         Framing::Chunking,
@@ -73,6 +79,8 @@ impl Framing {
         Framing::WsMasks,
         Framing::WsControl,
         Framing::MessagePrefixes,
+        Framing::TlsRecords,
+        Framing::TlsHandshake,
         Framing::Unparsed,
     ];
 
@@ -90,6 +98,8 @@ impl Framing {
             Framing::WsMasks => "ws_masks",
             Framing::WsControl => "ws_control",
             Framing::MessagePrefixes => "message_prefixes",
+            Framing::TlsRecords => "tls_records",
+            Framing::TlsHandshake => "tls_handshake",
             Framing::Unparsed => "unparsed",
         }
     }
@@ -100,7 +110,7 @@ impl Framing {
 
     /// Control kinds: bytes that are neither a request nor an answer.
     pub fn is_control(self) -> bool {
-        matches!(self, Framing::H2Control | Framing::WsControl)
+        matches!(self, Framing::H2Control | Framing::WsControl | Framing::TlsHandshake)
     }
 }
 
@@ -231,9 +241,12 @@ impl Tally {
     }
 
     /// Bytes seen in `dir` that are not attributed yet.
+    ///
+    /// Never negative: under TLS, plaintext is dissected when the client writes it, and the
+    /// records that carry it may reach the socket a moment later.
     pub fn pending(&self, dir: Dir) -> u64 {
         let d = dir.index();
-        self.bytes[d] - self.framing_total(dir) - self.envelope[d] - self.data[d]
+        self.bytes[d].saturating_sub(self.framing_total(dir) + self.envelope[d] + self.data[d])
     }
 
     /// What happened between `earlier` and `self` (counters only; state is dropped).

@@ -116,6 +116,10 @@ impl<R: DocRules> WebSocket<R> {
 }
 
 impl<R: DocRules> Dissect for WebSocket<R> {
+    fn alpn(&self) -> Option<&'static [u8]> {
+        Some(b"http/1.1")
+    }
+
     fn feed(&mut self, dir: Dir, bytes: &[u8], t: &mut Tally) -> Result<(), WireError> {
         if self.upgraded {
             let mut buf = std::mem::take(&mut self.sides[dir.index()].buf);

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -127,7 +127,7 @@ impl ProtocolServer for Ws {
     }
 }
 
-type Socket = WebSocketStream<TcpStream>;
+type Socket = WebSocketStream<crate::tcp::Conn>;
 
 /// Limits for the library: far above the application's own, see [`LIBRARY_LIMIT_FACTOR`].
 pub fn ws_config(max_body_bytes: usize) -> WebSocketConfig {
@@ -152,7 +152,7 @@ fn only_ws_path(request: &Request, response: Response) -> Result<Response, Error
 }
 
 /// One connection, from handshake to close.
-async fn connection(tcp: TcpStream, ctx: ServerContext, shutdown: CancellationToken) {
+async fn connection(tcp: crate::tcp::Conn, ctx: ServerContext, shutdown: CancellationToken) {
     let config = ws_config(ctx.config.max_body_bytes);
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, only_ws_path, Some(config));
     // A silent socket is idle: the shorter limit applies before the upgrade too.
@@ -191,7 +191,7 @@ async fn connection(tcp: TcpStream, ctx: ServerContext, shutdown: CancellationTo
 
 /// Answers a connection over the cap: the upgrade completes (a client learns why only from
 /// a Close frame) and the socket closes at once with 1013, try again later.
-async fn refuse(tcp: TcpStream, config: crate::ServerConfig) {
+async fn refuse(tcp: crate::tcp::Conn, config: crate::ServerConfig) {
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     let handshake = tokio_tungstenite::accept_hdr_async(tcp, only_ws_path);

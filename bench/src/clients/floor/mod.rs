@@ -20,7 +20,7 @@ use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::grpc::{orders, user_orders};
 use crate::wire::dissect::{Dissect, WireError, attribute_doc, parse_buffered};
 use crate::wire::docs::Doc;
-use crate::wire::{Counted, Dir, Dissector, Framing, Layer, Tally, WireCounters};
+use crate::wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
 
 pub mod echo;
 
@@ -147,8 +147,8 @@ impl Dissect for FloorFrames {
 
 #[derive(Debug)]
 pub struct FloorConnection {
-    r: BufReader<tokio::io::ReadHalf<Counted<crate::wire::Socket>>>,
-    w: BufWriter<tokio::io::WriteHalf<Counted<crate::wire::Socket>>>,
+    r: BufReader<tokio::io::ReadHalf<crate::wire::Stream>>,
+    w: BufWriter<tokio::io::WriteHalf<crate::wire::Stream>>,
     counters: Arc<WireCounters>,
     /// Reused read buffer.
     frame: Vec<u8>,

@@ -27,7 +27,7 @@ use crate::wire::dissect::DocRules;
 use crate::wire::docs::{Doc, json_member};
 use crate::wire::http1::Http1;
 use crate::wire::websocket::WebSocket;
-use crate::wire::{Counted, Dir, Dissector, WireCounters};
+use crate::wire::{Dir, Dissector, WireCounters};
 
 mod shapes;
 
@@ -189,7 +189,7 @@ impl DocRules for GraphqlDocs {
 #[derive(Debug)]
 enum Transport {
     Http(http1::SendRequest<Full<Bytes>>),
-    Ws(WebSocketStream<Counted<crate::wire::Socket>>),
+    Ws(WebSocketStream<crate::wire::Stream>),
 }
 
 #[derive(Debug)]
