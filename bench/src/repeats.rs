@@ -38,6 +38,8 @@ pub struct CellSummary {
     pub network: String,
     #[serde(default)]
     pub fresh_connections: bool,
+    #[serde(default = "plain")]
+    pub tls: String,
     pub mode: String,
     pub concurrency: u32,
     pub rate: Option<f64>,
@@ -51,20 +53,22 @@ pub struct CellSummary {
 
 /// The key that matches a cell across repeats and across results files.
 pub fn key(c: &Cell) -> String {
-    let at = Where { network: &c.network, fresh: c.fresh_connections };
+    let at = Where { network: &c.network, fresh: c.fresh_connections, tls: &c.tls };
     key_parts(&c.protocol, c.operation, &c.payload, (c.concurrency, c.rate), at)
 }
 
 /// The [`key`] of the cell a summary describes.
 pub fn key_of(s: &CellSummary) -> String {
-    let at = Where { network: &s.network, fresh: s.fresh_connections };
+    let at = Where { network: &s.network, fresh: s.fresh_connections, tls: &s.tls };
     key_parts(&s.protocol, s.operation, &s.payload, (s.concurrency, s.rate), at)
 }
 
-/// Network and connection of a cell, named in its key when not loopback and warm.
+/// Network, connection and security of a cell, named in its key when not loopback, warm
+/// and plain.
 struct Where<'a> {
     network: &'a str,
     fresh: bool,
+    tls: &'a str,
 }
 
 fn key_parts(
@@ -83,7 +87,14 @@ fn key_parts(
     if at.fresh {
         key += " cold";
     }
+    if at.tls != "plain" {
+        key += &format!(" {}", at.tls);
+    }
     key
+}
+
+fn plain() -> String {
+    "plain".to_owned()
 }
 
 fn loopback() -> String {
@@ -127,6 +138,7 @@ pub fn summarize(cells: &[Cell]) -> Vec<CellSummary> {
                 payload: first.payload.clone(),
                 network: first.network.clone(),
                 fresh_connections: first.fresh_connections,
+                tls: first.tls.clone(),
                 mode: first.mode.clone(),
                 concurrency: first.concurrency,
                 rate: first.rate,

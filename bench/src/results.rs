@@ -186,6 +186,10 @@ fn one() -> u32 {
     1
 }
 
+fn plain() -> String {
+    "plain".to_owned()
+}
+
 fn loopback() -> String {
     crate::net::LOOPBACK.to_owned()
 }
@@ -314,7 +318,20 @@ pub struct Bytes {
     /// upgrade), per connection; reported apart and not included in the per-op figures.
     pub setup_sent_per_connection: f64,
     pub setup_received_per_connection: f64,
+    /// Of those, the TLS handshake's bytes (every record until it was done; session tickets
+    /// that follow it are `tls_handshake` framing of the operations), each way.
+    #[serde(default)]
+    pub setup_tls_sent_per_connection: f64,
+    #[serde(default)]
+    pub setup_tls_received_per_connection: f64,
+    /// Round trips of the set-up: the times a new connection's client waited for the server
+    /// before it was ready (TCP's own handshake not included).
+    #[serde(default)]
+    pub setup_round_trips_per_connection: f64,
     pub connections: u64,
+    /// TLS connections whose session was resumed (of `connections`).
+    #[serde(default)]
+    pub connections_resumed: u64,
     /// TCP/IP header bytes per operation, estimated from the kernel's segment counts
     /// (both directions, 52 bytes a segment).
     pub tcp_ip_headers_per_op_estimate: f64,
@@ -340,7 +357,13 @@ impl Bytes {
             received_per_op: Layers::of(&stats.wire, Dir::Received, ops),
             setup_sent_per_connection: stats.setup.bytes[0] as f64 / conns,
             setup_received_per_connection: stats.setup.bytes[1] as f64 / conns,
+            setup_tls_sent_per_connection: stats.setup.framing[0][Framing::TlsHandshake as usize] as f64
+                / conns,
+            setup_tls_received_per_connection: stats.setup.framing[1][Framing::TlsHandshake as usize] as f64
+                / conns,
+            setup_round_trips_per_connection: stats.setup_round_trips as f64 / conns,
             connections: stats.connections,
+            connections_resumed: stats.resumed,
             tcp_ip_headers_per_op_estimate: stats.segments as f64
                 * crate::kernel::HEADER_BYTES_PER_SEGMENT as f64
                 / ops,
@@ -388,6 +411,9 @@ pub struct Cell {
     /// Every call on a new connection, its set-up inside its latency and bytes.
     #[serde(default)]
     pub fresh_connections: bool,
+    /// What protected the connections: `plain`, `tls` (full handshakes) or `tls-resumed`.
+    #[serde(default = "plain")]
+    pub tls: String,
     /// N of the catalog for this cell.
     pub n: u32,
     /// Which run of this cell (0-based; see `options.repeat`).
@@ -469,6 +495,7 @@ pub struct CellPoint<'a> {
     pub payload: &'a str,
     pub network: &'a str,
     pub fresh_connections: bool,
+    pub tls: &'a str,
     pub n: u32,
     pub repeat: u32,
     pub concurrency: u32,
@@ -528,6 +555,7 @@ pub fn cell(
         payload: at.payload.to_owned(),
         network: at.network.to_owned(),
         fresh_connections: at.fresh_connections,
+        tls: at.tls.to_owned(),
         n: at.n,
         repeat: at.repeat,
         mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),

@@ -12,7 +12,7 @@ use crate::results::Results;
 pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
     writeln!(
         out,
-        "{:<21} {:<14} {:<7} {:>14} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
+        "{:<21} {:<14} {:<7} {:>19} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
         "protocol",
         "operation",
         "payload",
@@ -37,7 +37,9 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
             position(&ops, c.operation.name()),
             c.rate.is_some(),
             c.concurrency,
+            c.tls != "plain",
             c.fresh_connections,
+            c.tls == "tls-resumed",
         )
     });
     // Errors of every repeat, not only the median one's.
@@ -56,7 +58,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
         );
         writeln!(
             out,
-            "{:<21} {:<14} {:<7} {:>14} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
+            "{:<21} {:<14} {:<7} {:>19} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
             c.protocol,
             c.operation.name(),
             c.payload,
@@ -83,7 +85,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
     Ok(())
 }
 
-/// "c16", "1000/s", "c1 wan", "c1 wan cold".
+/// "c16", "1000/s", "c1 wan", "c1 wan cold", "c1 cold tls-resumed".
 fn load(c: &crate::results::Cell) -> String {
     let mut load = match c.rate {
         Some(rate) => format!("{rate:.0}/s"),
@@ -94,6 +96,9 @@ fn load(c: &crate::results::Cell) -> String {
     }
     if c.fresh_connections {
         load += " cold";
+    }
+    if c.tls != "plain" {
+        load = format!("{load} {}", c.tls);
     }
     load
 }

@@ -76,6 +76,7 @@ fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
         cores: Vec::new(),
         network: None,
         fresh_connections: false,
+        tls: None,
         stop: Arc::new(AtomicBool::new(false)),
         on_recording: None,
         key_prefix: "load-test".into(),

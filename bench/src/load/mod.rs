@@ -82,6 +82,8 @@ pub struct CellSpec {
     /// Every call on a new connection, its set-up inside its latency (cold), instead of one
     /// connection per worker for the whole cell (warm).
     pub fresh_connections: bool,
+    /// TLS on every connection (none: plaintext).
+    pub tls: Option<crate::wire::tls::ClientTls>,
     /// Set from outside (Ctrl-C) to end the cell early.
     pub stop: Arc<AtomicBool>,
     /// Makes idempotency keys unique across cells and runs.
@@ -142,7 +144,14 @@ pub struct CellStats {
     pub wire: Tally,
     /// Connection set-up (handshakes until ready), summed over connections.
     pub setup: Tally,
+    /// Round trips of those set-ups: per connection, the times its client waited for the
+    /// server (half its turns, rounded down), summed.
+    pub setup_round_trips: u64,
     pub connections: u64,
+    /// Connections whose TLS session was resumed.
+    pub resumed: u64,
+    /// Their TLS handshakes' bytes each way (tickets after the handshake not included).
+    pub tls_handshake: [u64; 2],
     /// Kernel segment counts over the recorded phase, summed over connections.
     pub segments: u64,
     /// One sample error message per kind, for the report.
@@ -192,7 +201,10 @@ impl CellStats {
             elapsed: Duration::ZERO,
             wire: Tally::default(),
             setup: Tally::default(),
+            setup_round_trips: 0,
             connections: 0,
+            resumed: 0,
+            tls_handshake: [0; 2],
             segments: 0,
             error_samples: BTreeMap::new(),
             samples: Samples::default(),
@@ -224,9 +236,25 @@ impl CellStats {
         self.elapsed = self.elapsed.max(other.elapsed);
         self.wire.add(&other.wire);
         self.setup.add(&other.setup);
+        self.setup_round_trips += other.setup_round_trips;
         self.connections += other.connections;
+        self.resumed += other.resumed;
+        self.tls_handshake[0] += other.tls_handshake[0];
+        self.tls_handshake[1] += other.tls_handshake[1];
         self.segments += other.segments;
         self.samples.merge(other.samples);
+    }
+
+    /// A connection was opened: its set-up (what it counted until ready) goes in the sums.
+    fn opened(&mut self, counters: &crate::wire::WireCounters) {
+        let setup = counters.snapshot();
+        self.setup.add(&setup);
+        self.setup_round_trips += setup.turns / 2;
+        self.connections += 1;
+        self.resumed += u64::from(counters.tls_resumed() == Some(true));
+        let [up, down] = counters.tls_handshake().unwrap_or_default();
+        self.tls_handshake[0] += up;
+        self.tls_handshake[1] += down;
     }
 
     fn error(&mut self, e: &ClientError) {
@@ -301,6 +329,7 @@ fn client_thread<C: Client>(
 ) -> CellStats {
     let open = matches!(spec.mode, Mode::Open { .. });
     crate::net::set_current(spec.network.clone());
+    crate::wire::tls::set_current(spec.tls.clone());
     if let Some(core) = core {
         // Pinning is best effort (a core may be offline); an unpinned thread still measures.
         core_affinity::set_for_current(core_affinity::CoreId { id: core });

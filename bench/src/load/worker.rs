@@ -79,8 +79,7 @@ impl<'a, C: Client> Worker<'a, C> {
                 tokio::time::timeout(self.spec.call_timeout, self.client.open(self.spec.addr, self.spec.op));
             match attempt.await {
                 Ok(Ok(conn)) => {
-                    self.stats.setup.add(&conn.counters().snapshot());
-                    self.stats.connections += 1;
+                    self.stats.opened(conn.counters());
                     self.conn = Some(conn);
                     return;
                 }
@@ -129,7 +128,7 @@ impl<'a, C: Client> Worker<'a, C> {
         if fresh {
             match tokio::time::timeout_at(deadline, self.client.open(self.spec.addr, self.spec.op)).await {
                 Ok(Ok(conn)) => {
-                    self.stats.connections += 1;
+                    self.stats.opened(conn.counters());
                     self.conn = Some(conn);
                 }
                 Ok(Err(e)) => return (Err(e), Tally::default(), Duration::ZERO, sent_at, Instant::now()),

@@ -333,6 +333,8 @@ struct Page {
     round_trips: Vec<Block>,
     /// Latency across emulated networks, and connection set-up (empty: none ran).
     networks: Vec<Block>,
+    /// What TLS costs (empty: no TLS cell ran).
+    tls: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
     serialization: Vec<Block>,
@@ -347,8 +349,8 @@ struct Page {
 
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
-    // Every section but the networks' reads warm loopback cells.
-    let home = |c: &Cell| c.network == crate::net::LOOPBACK && !c.fresh_connections;
+    // Every section but the networks' and TLS's reads warm plaintext loopback cells.
+    let home = |c: &Cell| c.network == crate::net::LOOPBACK && !c.fresh_connections && c.tls == "plain";
     let all = crate::repeats::merge(&results.cells);
     let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
     let merged = Results { cells: all.iter().filter(|c| home(c)).cloned().collect(), ..results.clone() };
@@ -359,7 +361,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     let far: Vec<(&str, Results, Vec<Cell>)> = named
         .iter()
         .map(|name| {
-            let on = |c: &Cell| c.network == *name && !c.fresh_connections;
+            let on = |c: &Cell| c.network == *name && !c.fresh_connections && c.tls == "plain";
             let merged =
                 Results { cells: all.iter().filter(|c| on(c)).cloned().collect(), ..results.clone() };
             (*name, merged, results.cells.iter().filter(|c| on(c)).cloned().collect())
@@ -372,6 +374,8 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     let claim_rows = claims::evaluate(&view, &claims.claims, &elsewhere);
     let mut findings = findings::all(&view, &claim_rows);
     findings.extend(sections::networks::findings(&view, &across));
+    let secured = sections::tls::Secured { cells: &all };
+    findings.extend(sections::tls::findings(&view, &secured));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -397,6 +401,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         headers: sections::header_blocks(&view),
         round_trips: sections::round_trip_blocks(&view)?,
         networks: sections::networks::network_blocks(&view, &across)?,
+        tls: sections::tls::tls_blocks(&view, &secured)?,
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
         serialization: sections::serialization_blocks(&view)?,

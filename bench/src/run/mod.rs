@@ -94,6 +94,15 @@ pub struct RunArgs {
     /// latency and bytes), beside the warm cells, at the lowest concurrency.
     #[arg(long)]
     pub fresh_connections: bool,
+    /// TLS modes (default: the run profile's): `plain`, `tls` (a full handshake per new
+    /// connection), `tls-resumed` (new connections resume a session). TLS cells run on
+    /// loopback at the lowest concurrency, warm and cold, beside the plaintext ones.
+    #[arg(long, value_delimiter = ',')]
+    pub tls: Vec<plan::Security>,
+    /// With --target: the servers' TLS certificate (PEM, as `serve --tls-cert-out` writes
+    /// it), trusted by the TLS cells' clients.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
     /// N: orders per page, stream, import and conversation.
     #[arg(long, default_value_t = 10)]
     pub n: u32,
@@ -195,7 +204,9 @@ async fn run_payload(
         None => {
             progress.cell(format!("starting servers ({payload})"));
             let cap = plan.connection_cap();
-            let child = server::spawn(args, payload, cap, &plan.pinning.server_cores, &args.out.join(stamp))?;
+            let serving = (cap, !plan.tls.is_empty());
+            let child =
+                server::spawn(args, payload, serving, &plan.pinning.server_cores, &args.out.join(stamp))?;
             progress.note(format!("server: pid {}, payload {payload}", child.pid()));
             Some(child)
         }
@@ -205,6 +216,15 @@ async fn run_payload(
         (None, Some(target)) => server::target_addrs(target)?,
         (None, None) => unreachable!("a run either spawns its server or has a target"),
     };
+    let tls_cert = match (&child, &args.tls_cert) {
+        (Some(child), _) => child.tls_cert.clone(),
+        (None, Some(path)) => Some(server::read_cert(path)?),
+        (None, None) => None,
+    };
+    if !plan.tls.is_empty() {
+        let cert = tls_cert.clone().context("TLS cells, but no certificate from the servers")?;
+        crate::wire::tls::ClientTls::new(cert, false).context("trusting the servers' certificate")?;
+    }
     let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
     let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, against, (payload, stamp))?;
     for (protocol, op) in &gate.failed {
@@ -221,6 +241,7 @@ async fn run_payload(
         stamp,
         stop,
         server_pid: child.as_ref().map(server::ServerChild::pid).or(args.server_pid),
+        tls_cert: tls_cert.as_ref(),
     };
     sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
 }

@@ -28,6 +28,32 @@ pub struct ProfileSettings {
     /// Network profiles beside loopback, and the operations run on them.
     pub networks: &'static [&'static str],
     pub network_ops: &'static [Operation],
+    /// TLS modes beside plaintext, and the operations run with them (on loopback, at the
+    /// lowest concurrency, warm and cold).
+    pub tls: &'static [Security],
+    pub tls_ops: &'static [Operation],
+}
+
+/// What protects a cell's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Security {
+    /// Plaintext TCP.
+    Plain,
+    /// TLS (rustls), a full handshake on every new connection.
+    Tls,
+    /// TLS, new connections resuming an earlier session (TLS 1.3 session tickets).
+    TlsResumed,
+}
+
+impl Security {
+    /// The name results.json and the report use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::Plain => "plain",
+            Security::Tls => "tls",
+            Security::TlsResumed => "tls-resumed",
+        }
+    }
 }
 
 /// The operations whose request waves differ between protocols: where a network's round
@@ -47,6 +73,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             repeat: 1,
             networks: &[],
             network_ops: &[],
+            tls: &[],
+            tls_ops: &[],
         },
         RunProfile::Quick => ProfileSettings {
             payloads: &["small"],
@@ -58,6 +86,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             repeat: 3,
             networks: &["wan"],
             network_ops: ROUND_TRIP_OPS,
+            tls: &[Security::Tls, Security::TlsResumed],
+            tls_ops: &[Operation::GetUser],
         },
         RunProfile::Full => ProfileSettings {
             payloads: &["small", "medium", "large"],
@@ -74,6 +104,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
                 Operation::UsersOrders,
                 Operation::CreateOrder,
             ],
+            tls: &[Security::Tls, Security::TlsResumed],
+            tls_ops: &Operation::ALL,
         },
     }
 }
@@ -150,6 +182,7 @@ pub struct CellPlan {
     pub emulated: bool,
     /// A new connection per call (cold).
     pub fresh: bool,
+    pub security: Security,
 }
 
 impl std::fmt::Debug for CellPlan {
@@ -160,6 +193,9 @@ impl std::fmt::Debug for CellPlan {
         }
         if self.fresh {
             write!(f, " cold")?;
+        }
+        if self.security != Security::Plain {
+            write!(f, " {}", self.security.name())?;
         }
         Ok(())
     }
@@ -195,6 +231,9 @@ pub struct Plan {
     pub network_ops: Vec<Operation>,
     /// Whether cold cells run beside the warm ones.
     pub fresh: bool,
+    /// TLS modes beside plaintext, and the operations run with them.
+    pub tls: Vec<Security>,
+    pub tls_ops: Vec<Operation>,
 }
 
 impl Plan {
@@ -235,6 +274,21 @@ impl Plan {
             if args.concurrency.is_empty() { profile.concurrency.to_vec() } else { args.concurrency.clone() };
         let pin = !args.no_pin && args.target.is_none();
         let (networks, network_ops) = networks(args, &profile, &operations)?;
+        let (tls, tls_ops) = if args.tls.is_empty() {
+            let ops = profile.tls_ops.iter().copied().filter(|op| operations.contains(op)).collect();
+            (profile.tls.to_vec(), ops)
+        } else {
+            (args.tls.clone(), operations.clone())
+        };
+        let mut tls: Vec<Security> = tls.into_iter().filter(|s| *s != Security::Plain).collect();
+        // Against --target, TLS needs the servers' certificate: asked for, it is an error
+        // without one; from the profile, the TLS cells are left out.
+        if args.target.is_some() && args.tls_cert.is_none() && !tls.is_empty() {
+            if !args.tls.is_empty() {
+                bail!("TLS cells against --target need the servers' certificate: pass --tls-cert");
+            }
+            tls.clear();
+        }
         Ok(Plan {
             protocols,
             operations,
@@ -249,6 +303,8 @@ impl Plan {
             networks,
             network_ops,
             fresh: args.fresh_connections,
+            tls,
+            tls_ops,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             order_seed: args.order_seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
@@ -294,7 +350,15 @@ impl Plan {
                     };
                     for point in points {
                         let emulated = !net.is_loopback();
-                        let warm = CellPlan { protocol, op, point, network, emulated, fresh: false };
+                        let warm = CellPlan {
+                            protocol,
+                            op,
+                            point,
+                            network,
+                            emulated,
+                            fresh: false,
+                            security: Security::Plain,
+                        };
                         cells.push(warm);
                         let cold = matches!(point, LoadPoint::Closed { concurrency }
                             if concurrency == lowest || !net.is_loopback());
@@ -302,6 +366,27 @@ impl Plan {
                             cells.push(CellPlan { fresh: true, ..warm });
                         }
                     }
+                }
+            }
+        }
+        cells.extend(self.tls_cells());
+        cells
+    }
+
+    /// The TLS cells, on loopback at the lowest concurrency: with full handshakes warm and
+    /// cold, resumed cold only (a warm connection's one handshake is the same either way).
+    fn tls_cells(&self) -> Vec<CellPlan> {
+        let point = LoadPoint::Closed { concurrency: self.concurrency.iter().copied().min().unwrap_or(1) };
+        let mut cells = Vec::new();
+        for &security in &self.tls {
+            for &protocol in &self.protocols {
+                for &op in self.tls_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
+                    let cold =
+                        CellPlan { protocol, op, point, network: 0, emulated: false, fresh: true, security };
+                    if security == Security::Tls {
+                        cells.push(CellPlan { fresh: false, ..cold });
+                    }
+                    cells.push(cold);
                 }
             }
         }
@@ -414,7 +499,7 @@ mod tests {
     #[test]
     fn unsupported_operations_are_not_planned_and_flags_override_the_profile() {
         let plan =
-            Plan::new(&args("--protocols rest-include,floor --operations get-user,user-orders --concurrency 4 --no-open-loop --no-pin --network loopback"), 8)
+            Plan::new(&args("--protocols rest-include,floor --operations get-user,user-orders --concurrency 4 --no-open-loop --no-pin --network loopback --tls plain"), 8)
                 .unwrap();
         let cells: Vec<String> = plan.cells().iter().map(|c| format!("{c:?}")).collect();
         assert_eq!(cells, ["rest-include user-orders c=4", "floor get-user c=4", "floor user-orders c=4"]);
@@ -441,13 +526,50 @@ mod tests {
         assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(1600)));
         // Asked for by name: only those networks, every operation, each warm and cold.
         let plan = Plan::new(
-            &args("--protocols ws --operations get-user --network rtt=10ms --fresh-connections"),
+            &args("--protocols ws --operations get-user --network rtt=10ms --fresh-connections --tls plain"),
             2,
         )
         .unwrap();
         let cells: Vec<String> = plan.cells().iter().map(|c| format!("{c:?}")).collect();
         assert_eq!(cells, ["ws get-user c=1 on network 0", "ws get-user c=1 on network 0 cold"]);
         assert!(Plan::new(&args("--network moon"), 2).is_err());
+    }
+
+    #[test]
+    fn tls_cells_run_on_loopback_at_the_lowest_concurrency_warm_and_cold() {
+        let tls = |line: &str| -> Vec<String> {
+            let plan = Plan::new(&args(line), 2).unwrap();
+            plan.cells().iter().filter(|c| c.security != Security::Plain).map(|c| format!("{c:?}")).collect()
+        };
+        // Quick: get-user, full handshakes warm and cold, resumed cold.
+        assert_eq!(
+            tls("--profile quick --protocols rest,ws"),
+            [
+                "rest get-user c=1 tls",
+                "rest get-user c=1 cold tls",
+                "ws get-user c=1 tls",
+                "ws get-user c=1 cold tls",
+                "rest get-user c=1 cold tls-resumed",
+                "ws get-user c=1 cold tls-resumed",
+            ]
+        );
+        // Asked for: every planned operation; `plain` alone adds none; smoke runs none.
+        assert_eq!(
+            tls("--protocols grpc --operations get-user,list-orders --concurrency 4,16 --tls tls"),
+            [
+                "grpc get-user c=4 tls",
+                "grpc get-user c=4 cold tls",
+                "grpc list-orders c=4 tls",
+                "grpc list-orders c=4 cold tls"
+            ]
+        );
+        assert!(tls("--profile quick --tls plain").is_empty());
+        assert!(tls("--profile smoke").is_empty());
+        // Against --target: asked for without the certificate is an error; from the profile,
+        // the TLS cells are left out.
+        assert!(Plan::new(&args("--target 127.0.0.1:7800 --tls tls"), 2).is_err());
+        assert!(tls("--target 127.0.0.1:7800 --profile quick").is_empty());
+        assert!(!tls("--target 127.0.0.1:7800 --profile quick --tls-cert c.pem").is_empty());
     }
 
     #[test]

@@ -22,6 +22,17 @@ pub struct ServerChild {
     pub addrs: BTreeMap<String, SocketAddr>,
     /// Its control channel (stdin and stdout).
     pub control: Control,
+    /// Its TLS certificate, when it serves TLS.
+    pub tls_cert: Option<Cert>,
+}
+
+/// A server's TLS certificate.
+pub type Cert = rustls::pki_types::CertificateDer<'static>;
+
+/// Reads a certificate in PEM (as `wirebench serve --tls-cert-out` writes it).
+pub fn read_cert(path: &Path) -> anyhow::Result<Cert> {
+    use rustls::pki_types::pem::PemObject as _;
+    Cert::from_pem_file(path).with_context(|| format!("reading the TLS certificate {}", path.display()))
 }
 
 impl ServerChild {
@@ -48,17 +59,20 @@ impl Drop for ServerChild {
 pub const SERVER_ARENAS: (&str, &str) = ("MALLOC_ARENA_MAX", "1");
 
 /// Starts `wirebench serve` for `payload`, holding up to `max_connections` connections per
-/// server, and waits (bounded) until it is ready; it writes its addresses to a file in `dir`
-/// once its fixtures are loaded.
+/// server (and serving TLS beside plaintext when `tls`), and waits (bounded) until it is
+/// ready; it writes its addresses (and its certificate) to files in `dir` once its fixtures
+/// are loaded.
 pub fn spawn(
     args: &RunArgs,
     payload: &str,
-    max_connections: usize,
+    (max_connections, tls): (usize, bool),
     cores: &[usize],
     dir: &Path,
 ) -> anyhow::Result<ServerChild> {
     let addr_file = dir.join(format!(".servers-{payload}.json"));
+    let cert_file = dir.join(format!(".cert-{payload}.pem"));
     remove_if_present(&addr_file)?;
+    remove_if_present(&cert_file)?;
     let exe = std::env::current_exe().context("locating the wirebench binary")?;
     let mut cmd = Command::new(exe);
     cmd.args(["serve", "--port-base", "0", "--payload", payload])
@@ -68,6 +82,9 @@ pub fn spawn(
         .arg(&addr_file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
+    if tls {
+        cmd.args(["--tls", "--tls-cert-out"]).arg(&cert_file);
+    }
     // One glibc heap arena: with one per thread (glibc's default), what a write-heavy cell
     // leaves scattered over several arenas keeps the next cells' start 15–40 % above the
     // first's even after the store's reset and a trim; with one it stays within 10 %. On this
@@ -84,7 +101,8 @@ pub fn spawn(
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         unreachable!("both are piped above")
     };
-    let mut server = ServerChild { child, addrs: BTreeMap::new(), control: Control::new(stdin, stdout) };
+    let mut server =
+        ServerChild { child, addrs: BTreeMap::new(), control: Control::new(stdin, stdout), tls_cert: None };
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         // The file appears whole (written, then renamed) once the server is ready.
@@ -92,6 +110,10 @@ pub fn spawn(
             server.addrs = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not the server's address file", addr_file.display()))?;
             remove_if_present(&addr_file)?;
+            if tls {
+                server.tls_cert = Some(read_cert(&cert_file)?);
+                remove_if_present(&cert_file)?;
+            }
             return Ok(server);
         }
         if let Some(status) = server.exited()? {

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use super::checks;
 use super::gate::Gate;
-use super::plan::{CellPlan, Plan};
+use super::plan::{CellPlan, Plan, Security};
 use super::progress::Progress;
 use super::server::ServerChild;
 use crate::catalog::OpParams;
 use crate::kernel;
 use crate::load::{CellSpec, CellStats, Mode, run_cell};
 use crate::results::{self, Cell, Checks, Resources};
+use crate::wire::tls::ClientTls;
 
 /// Most recorded operations in one cell, all workers together.
 const MAX_OPS_PER_CELL: u64 = 5_000_000;
@@ -43,6 +44,8 @@ pub struct Sweep<'a> {
     pub stop: &'a Arc<AtomicBool>,
     /// The server's process id, when known, for its CPU and memory.
     pub server_pid: Option<u32>,
+    /// The servers' TLS certificate, for the TLS cells' clients to trust.
+    pub tls_cert: Option<&'a super::server::Cert>,
 }
 
 impl Sweep<'_> {
@@ -174,19 +177,34 @@ impl Sweep<'_> {
             cores: pinning.client_cores.clone(),
             network: Some(network.clone()),
             fresh_connections: cell.fresh,
+            tls: self.client_tls(cell.security),
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}-{repeat}-{}-{}-{}-{}-{}-{}",
+                "{}-{repeat}-{}-{}-{}-{}-{}-{}-{}",
                 self.stamp,
                 cell.protocol.name(),
                 cell.op,
                 cell.point.concurrency(),
                 cell.point.rate().is_some(),
                 cell.network,
-                cell.fresh
+                cell.fresh,
+                cell.security.name()
             ),
         }
+    }
+
+    /// The TLS settings of a cell's clients: a new session cache per cell, so a resumed
+    /// cell's first connection (in its warm-up) makes the first full handshake.
+    fn client_tls(&self, security: Security) -> Option<ClientTls> {
+        let resume = match security {
+            Security::Plain => return None,
+            Security::Tls => false,
+            Security::TlsResumed => true,
+        };
+        let cert =
+            self.tls_cert.expect("a run with TLS cells has the servers' certificate (checked at start)");
+        Some(ClientTls::new(cert.clone(), resume).expect("the certificate was tried at start"))
     }
 
     fn result(
@@ -222,6 +240,7 @@ impl Sweep<'_> {
             payload: self.payload,
             network: &self.plan.networks[cell.network].name,
             fresh_connections: cell.fresh,
+            tls: cell.security.name(),
             n: self.n,
             repeat,
             concurrency: cell.point.concurrency(),

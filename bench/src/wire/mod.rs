@@ -138,9 +138,15 @@ impl WireCounters {
         }
     }
 
+    /// The TLS handshake's bytes each way (`None`: no TLS, or not dissected).
+    pub fn tls_handshake(&self) -> Option<[u64; 2]> {
+        self.lock().tls.as_ref().and_then(|t| t.handshake)
+    }
+
     fn tls_established(&self, resumed: bool) {
-        if let Some(t) = self.lock().tls.as_mut() {
-            t.established(resumed);
+        let inner = &mut *self.lock();
+        if let Some(t) = inner.tls.as_mut() {
+            t.established(resumed, &inner.tally);
         }
     }
 

@@ -289,6 +289,8 @@ pub(super) struct TlsTally {
     handshaking: bool,
     ways: [Way; 2],
     pub(super) resumed: Option<bool>,
+    /// The handshake's bytes each way, once it is done (messages after it not included).
+    pub(super) handshake: Option<[u64; 2]>,
 }
 
 #[derive(Debug, Default)]
@@ -310,9 +312,11 @@ impl TlsTally {
         TlsTally { handshaking: true, ..TlsTally::default() }
     }
 
-    pub(super) fn established(&mut self, resumed: bool) {
+    pub(super) fn established(&mut self, resumed: bool, t: &Tally) {
         self.handshaking = false;
         self.resumed = Some(resumed);
+        let kind = Framing::TlsHandshake as usize;
+        self.handshake = Some([t.framing[0][kind], t.framing[1][kind]]);
     }
 
     /// Ciphertext crossing the socket: record headers are attributed as they complete,

@@ -17,6 +17,7 @@ mod repeats;
 mod round_trips;
 mod serialization;
 mod throughput;
+pub(super) mod tls;
 mod wire;
 
 pub(super) use self::cpu::cpu_blocks;

@@ -43,6 +43,7 @@ impl Across<'_> {
                 && c.protocol == protocol
                 && c.network == network
                 && c.fresh_connections == cold
+                && c.tls == "plain"
         })
     }
 
@@ -55,7 +56,7 @@ impl Across<'_> {
     }
 
     fn has_cold(&self) -> bool {
-        self.cells.iter().any(|c| c.fresh_connections)
+        self.cells.iter().any(|c| c.fresh_connections && c.tls == "plain")
     }
 }
 
