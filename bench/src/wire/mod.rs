@@ -143,6 +143,13 @@ impl WireCounters {
         self.lock().tls.as_ref().and_then(|t| t.handshake)
     }
 
+    fn tls_received_handshake(&self) {
+        let inner = &mut *self.lock();
+        if let Some(t) = inner.tls.as_mut() {
+            t.received_handshake(&inner.tally);
+        }
+    }
+
     fn tls_established(&self, resumed: bool) {
         let inner = &mut *self.lock();
         if let Some(t) = inner.tls.as_mut() {

@@ -109,7 +109,49 @@ pub struct Secured {
     sealed_plain: usize,
     /// Scratch for socket reads.
     scratch: Box<[u8]>,
+    /// Where the record being received ends (see [`RecordEnds`]).
+    ends: RecordEnds,
     eof: bool,
+}
+
+/// Finds where received records end, so each is opened (and settled) on its own: the record
+/// that ends the handshake is then known exactly, even when session tickets follow it in the
+/// same read.
+#[derive(Debug, Default)]
+struct RecordEnds {
+    head: [u8; HEADER],
+    have: usize,
+    left: usize,
+}
+
+impl RecordEnds {
+    /// How many of `bytes` to take so as to end at the current record's end (all of them if
+    /// it ends beyond), and whether a record ends there.
+    fn next(&mut self, bytes: &[u8]) -> (usize, bool) {
+        let mut used = 0;
+        while used < bytes.len() {
+            if self.have < HEADER {
+                let take = (HEADER - self.have).min(bytes.len() - used);
+                self.head[self.have..self.have + take].copy_from_slice(&bytes[used..used + take]);
+                (self.have, used) = (self.have + take, used + take);
+                if self.have == HEADER {
+                    self.left = usize::from(u16::from_be_bytes([self.head[3], self.head[4]]));
+                    if self.left == 0 {
+                        self.have = 0;
+                        return (used, true);
+                    }
+                }
+                continue;
+            }
+            let take = self.left.min(bytes.len() - used);
+            (self.left, used) = (self.left - take, used + take);
+            if self.left == 0 {
+                self.have = 0;
+                return (used, true);
+            }
+        }
+        (used, false)
+    }
 }
 
 impl Secured {
@@ -134,6 +176,7 @@ impl Secured {
             out_at: 0,
             sealed_plain: 0,
             scratch: vec![0; 32 * 1024].into_boxed_slice(),
+            ends: RecordEnds::default(),
             eof: false,
         };
         std::future::poll_fn(|cx| s.poll_handshake(cx)).await?;
@@ -181,8 +224,9 @@ impl Secured {
         Poll::Ready(Ok(()))
     }
 
-    /// Reads from the socket once and opens every complete record; the plaintext goes to
-    /// `plain` (and is dissected), what the records held beyond it is settled.
+    /// Reads from the socket once and opens every complete record, one at a time; the
+    /// plaintext goes to `plain` (and is dissected), what each record held beyond it is
+    /// settled.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut buf = ReadBuf::new(&mut self.scratch);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
@@ -191,19 +235,31 @@ impl Secured {
             self.eof = true;
             return Poll::Ready(Ok(()));
         }
-        self.counters.cipher(Dir::Received, &self.scratch[..n]);
-        let before = self.plain.len();
-        let mut rest = &self.scratch[..n];
-        while !rest.is_empty() {
-            self.conn.read_tls(&mut rest)?;
+        let mut at = 0;
+        while at < n {
+            let (take, ended) = self.ends.next(&self.scratch[at..n]);
+            let record = &self.scratch[at..at + take];
+            at += take;
+            self.counters.cipher(Dir::Received, record);
+            let handshaking = self.conn.is_handshaking();
+            let before = self.plain.len();
+            let mut rest = record;
+            while !rest.is_empty() {
+                self.conn.read_tls(&mut rest)?;
+            }
             let state = self.conn.process_new_packets().map_err(io::Error::other);
             take_plaintext(&mut self.conn, &mut self.plain)?;
             if state?.peer_has_closed() {
                 self.eof = true;
             }
+            if ended {
+                self.counters.settle(Dir::Received, self.plain.len() - before);
+                if handshaking && !self.conn.is_handshaking() {
+                    self.counters.tls_received_handshake();
+                }
+            }
+            self.counters.plain(Dir::Received, &self.plain[before..]);
         }
-        self.counters.settle(Dir::Received, self.plain.len() - before);
-        self.counters.plain(Dir::Received, &self.plain[before..]);
         // What rustls answers by itself (a key update, an alert) leaves with the next send.
         self.seal()?;
         Poll::Ready(Ok(()))
@@ -285,12 +341,32 @@ impl AsyncWrite for Secured {
 /// records whose plaintext is not settled yet.
 #[derive(Debug, Default)]
 pub(super) struct TlsTally {
-    /// Until the handshake is done, every byte is the handshake's.
-    handshaking: bool,
+    /// Until the handshake is done, every byte is the handshake's: received, until the
+    /// record that completes it; sent, until the client's Finished is out.
+    handshaking: [bool; 2],
     ways: [Way; 2],
     pub(super) resumed: Option<bool>,
     /// The handshake's bytes each way, once it is done (messages after it not included).
     pub(super) handshake: Option<[u64; 2]>,
+    handshake_received: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_end_where_their_headers_say_across_reads() {
+        let mut ends = RecordEnds::default();
+        // Two records (3 and 0 bytes of body), then the start of a third, in one read.
+        let read = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 22, 3];
+        assert_eq!(ends.next(&read), (8, true));
+        assert_eq!(ends.next(&read[8..]), (5, true));
+        assert_eq!(ends.next(&read[13..]), (2, false));
+        // The rest of the third in the next read: its header, then 2 bytes of body.
+        assert_eq!(ends.next(&[1, 0, 2, 9]), (4, false));
+        assert_eq!(ends.next(&[9, 7]), (1, true));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -309,21 +385,28 @@ struct Way {
 
 impl TlsTally {
     pub(super) fn begin() -> TlsTally {
-        TlsTally { handshaking: true, ..TlsTally::default() }
+        TlsTally { handshaking: [true; 2], ..TlsTally::default() }
     }
 
+    /// The received record that completed the handshake is settled.
+    pub(super) fn received_handshake(&mut self, t: &Tally) {
+        self.handshaking[Dir::Received.index()] = false;
+        self.handshake_received = t.framing[Dir::Received.index()][Framing::TlsHandshake as usize];
+    }
+
+    /// The client's side of the handshake is out too: the connection is established.
     pub(super) fn established(&mut self, resumed: bool, t: &Tally) {
-        self.handshaking = false;
+        self.handshaking = [false; 2];
         self.resumed = Some(resumed);
-        let kind = Framing::TlsHandshake as usize;
-        self.handshake = Some([t.framing[0][kind], t.framing[1][kind]]);
+        let sent = t.framing[Dir::Sent.index()][Framing::TlsHandshake as usize];
+        self.handshake = Some([sent, self.handshake_received]);
     }
 
     /// Ciphertext crossing the socket: record headers are attributed as they complete,
     /// bodies of records in the clear (the handshake's first messages) as they pass; sealed
     /// bodies wait for [`TlsTally::settle`].
     pub(super) fn cipher(&mut self, dir: Dir, mut bytes: &[u8], t: &mut Tally) {
-        let handshaking = self.handshaking;
+        let handshaking = self.handshaking[dir.index()];
         let w = &mut self.ways[dir.index()];
         while !bytes.is_empty() {
             if w.left == 0 {
@@ -357,7 +440,7 @@ impl TlsTally {
     pub(super) fn settle(&mut self, dir: Dir, plain: usize, t: &mut Tally) {
         let w = &mut self.ways[dir.index()];
         let beyond = w.sealed.saturating_sub(plain as u64);
-        let records = if self.handshaking { 0 } else { (w.records * SEALING).min(beyond) };
+        let records = if self.handshaking[dir.index()] { 0 } else { (w.records * SEALING).min(beyond) };
         t.attribute(dir, Layer::Framing(Framing::TlsRecords), records as usize);
         t.attribute(dir, Layer::Framing(Framing::TlsHandshake), (beyond - records) as usize);
         (w.records, w.sealed) = (0, 0);
