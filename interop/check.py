@@ -5,7 +5,10 @@
   four call modes against `wirebench serve`, plus the standard health service;
 - GraphQL: a plain HTTP POST of the standard introspection query;
 - WebSocket: a plain client (the `websockets` package) gets replies and a pushed event;
-- GraphQL subscription over graphql-transport-ws delivers an event.
+- GraphQL subscription over graphql-transport-ws delivers an event;
+- TLS on the same ports (the server runs with `--tls`): HTTPS with Python's own `ssl`
+  (TLS 1.3, ALPN), gRPC over TLS, and `wss`, each trusting only the certificate the server
+  made at start; the checks above run in plaintext against the same server.
 
 Usage: interop/check.py --binary target/debug/wirebench
 Needs: pip install grpcio grpcio-tools websockets (the CI script installs them).
@@ -124,17 +127,52 @@ async def check_ws(ws_url, graphql_ws_url, rest_base):
     print("graphql: subscription over graphql-transport-ws delivered the event: ok")
 
 
+def check_tls(addrs, cert):
+    import ssl
+
+    import grpc
+    import websockets
+
+    from wirebench.v1 import shop_pb2 as pb, shop_pb2_grpc as rpc
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.set_alpn_protocols(["http/1.1"])
+    with urllib.request.urlopen(f"https://{addrs['rest']}/v1/users/1", context=ctx, timeout=10) as r:
+        user = json.loads(r.read())
+        assert r.status == 200 and user["id"] == 1, user
+    import socket
+    host, port = addrs["rest"].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            assert tls.version() == "TLSv1.3" and tls.selected_alpn_protocol() == "http/1.1", \
+                (tls.version(), tls.selected_alpn_protocol())
+    with open(cert, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    with grpc.secure_channel(addrs["grpc"], creds) as ch:
+        user = rpc.ShopStub(ch).GetUser(pb.GetUserRequest(id=1), timeout=10)
+        assert user.id == 1, user
+
+    async def wss():
+        wss_ctx = ssl.create_default_context(cafile=cert)
+        async with websockets.connect(f"wss://{addrs['ws']}/ws", ssl=wss_ctx, open_timeout=10) as ws:
+            await ws.send(json.dumps({"op": "get_user", "id": 1, "user_id": 1}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply["type"] == "reply" and reply["id"] == 1 and reply["data"]["id"] == 1, reply
+    asyncio.run(wss())
+    print("tls: HTTPS (TLS 1.3, ALPN http/1.1), gRPC over TLS and wss, trusting the server's own certificate: ok")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "debug", "wirebench"))
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="wirebench-interop-")
     generate_stubs(work)
-    with serving(args.binary, work) as addrs:
+    with serving(args.binary, work, tls=True) as addrs:
         check_grpc(addrs["grpc"])
         check_graphql(f"http://{addrs['graphql']}")
         asyncio.run(check_ws(f"ws://{addrs['ws']}/ws", f"ws://{addrs['graphql']}/graphql/ws", f"http://{addrs['rest']}"))
-        print("interop: 5 passed, 0 failed")
+        check_tls(addrs, os.path.join(work, "cert.pem"))
+        print("interop: 6 passed, 0 failed")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,15 @@ import time
 
 
 @contextlib.contextmanager
-def serving(binary, work):
+def serving(binary, work, tls=False):
     """Starts the server, waits (60 s at most) for its address file in `work`, yields
-    `{"server name": "host:port"}`, and stops the server after the block."""
+    `{"server name": "host:port"}`, and stops the server after the block. With `tls`, every
+    port also serves TLS, and the certificate is in `work`/cert.pem."""
     addr_file = os.path.join(work, "servers.json")
-    server = subprocess.Popen([binary, "serve", "--port-base", "0", "--payload", "small",
-                               "--addr-file", addr_file], stdout=subprocess.DEVNULL)
+    command = [binary, "serve", "--port-base", "0", "--payload", "small", "--addr-file", addr_file]
+    if tls:
+        command += ["--tls", "--tls-cert-out", os.path.join(work, "cert.pem")]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
         while not os.path.exists(addr_file):
