@@ -40,6 +40,8 @@ pub struct CellSummary {
     pub fresh_connections: bool,
     #[serde(default = "plain")]
     pub tls: String,
+    #[serde(default = "one")]
+    pub streams: u32,
     pub mode: String,
     pub concurrency: u32,
     pub rate: Option<f64>,
@@ -53,22 +55,23 @@ pub struct CellSummary {
 
 /// The key that matches a cell across repeats and across results files.
 pub fn key(c: &Cell) -> String {
-    let at = Where { network: &c.network, fresh: c.fresh_connections, tls: &c.tls };
+    let at = Where { network: &c.network, fresh: c.fresh_connections, tls: &c.tls, streams: c.streams };
     key_parts(&c.protocol, c.operation, &c.payload, (c.concurrency, c.rate), at)
 }
 
 /// The [`key`] of the cell a summary describes.
 pub fn key_of(s: &CellSummary) -> String {
-    let at = Where { network: &s.network, fresh: s.fresh_connections, tls: &s.tls };
+    let at = Where { network: &s.network, fresh: s.fresh_connections, tls: &s.tls, streams: s.streams };
     key_parts(&s.protocol, s.operation, &s.payload, (s.concurrency, s.rate), at)
 }
 
-/// Network, connection and security of a cell, named in its key when not loopback, warm
-/// and plain.
+/// Network, connection, security and streams of a cell, named in its key when not
+/// loopback, warm, plain and one call per connection.
 struct Where<'a> {
     network: &'a str,
     fresh: bool,
     tls: &'a str,
+    streams: u32,
 }
 
 fn key_parts(
@@ -90,11 +93,18 @@ fn key_parts(
     if at.tls != "plain" {
         key += &format!(" {}", at.tls);
     }
+    if at.streams > 1 {
+        key += &format!(" m{}", at.streams);
+    }
     key
 }
 
 fn plain() -> String {
     "plain".to_owned()
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn loopback() -> String {
@@ -139,6 +149,7 @@ pub fn summarize(cells: &[Cell]) -> Vec<CellSummary> {
                 network: first.network.clone(),
                 fresh_connections: first.fresh_connections,
                 tls: first.tls.clone(),
+                streams: first.streams,
                 mode: first.mode.clone(),
                 concurrency: first.concurrency,
                 rate: first.rate,

@@ -318,8 +318,7 @@ pub struct Bytes {
     /// upgrade), per connection; reported apart and not included in the per-op figures.
     pub setup_sent_per_connection: f64,
     pub setup_received_per_connection: f64,
-    /// Of those, the TLS handshake's bytes (every record until it was done; session tickets
-    /// that follow it are `tls_handshake` framing of the operations), each way.
+    /// Of those, the TLS handshake's bytes each way (tickets after it count in operations).
     #[serde(default)]
     pub setup_tls_sent_per_connection: f64,
     #[serde(default)]
@@ -414,6 +413,9 @@ pub struct Cell {
     /// What protected the connections: `plain`, `tls` (full handshakes) or `tls-resumed`.
     #[serde(default = "plain")]
     pub tls: String,
+    /// Calls in flight on each connection (HTTP/2 streams); 1: one at a time.
+    #[serde(default = "one")]
+    pub streams: u32,
     /// N of the catalog for this cell.
     pub n: u32,
     /// Which run of this cell (0-based; see `options.repeat`).
@@ -496,6 +498,7 @@ pub struct CellPoint<'a> {
     pub network: &'a str,
     pub fresh_connections: bool,
     pub tls: &'a str,
+    pub streams: u32,
     pub n: u32,
     pub repeat: u32,
     pub concurrency: u32,
@@ -556,6 +559,7 @@ pub fn cell(
         network: at.network.to_owned(),
         fresh_connections: at.fresh_connections,
         tls: at.tls.to_owned(),
+        streams: at.streams,
         n: at.n,
         repeat: at.repeat,
         mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),

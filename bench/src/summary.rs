@@ -40,6 +40,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
             c.tls != "plain",
             c.fresh_connections,
             c.tls == "tls-resumed",
+            c.streams,
         )
     });
     // Errors of every repeat, not only the median one's.
@@ -85,7 +86,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
     Ok(())
 }
 
-/// "c16", "1000/s", "c1 wan", "c1 wan cold", "c1 cold tls-resumed".
+/// "c16", "1000/s", "c1 wan", "c1 wan cold", "c1 cold tls-resumed", "c1 ×16" (streams).
 fn load(c: &crate::results::Cell) -> String {
     let mut load = match c.rate {
         Some(rate) => format!("{rate:.0}/s"),
@@ -99,6 +100,9 @@ fn load(c: &crate::results::Cell) -> String {
     }
     if c.tls != "plain" {
         load = format!("{load} {}", c.tls);
+    }
+    if c.streams > 1 {
+        load = format!("{load} ×{}", c.streams);
     }
     load
 }

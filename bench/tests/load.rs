@@ -77,6 +77,7 @@ fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
         network: None,
         fresh_connections: false,
         tls: None,
+        streams: 1,
         stop: Arc::new(AtomicBool::new(false)),
         on_recording: None,
         key_prefix: "load-test".into(),
@@ -183,4 +184,32 @@ async fn a_timeout_is_in_the_histogram_and_unsent_requests_are_missed() {
     assert!(stats.missed + timeouts >= 95 && stats.missed > 80, "missed {} of 100", stats.missed);
     paused.store(false, Ordering::Relaxed);
     started.stop().await.expect("the servers stop cleanly");
+}
+
+/// `--streams M` puts M calls in flight on one connection, seen from behind the server: with
+/// 20 ms per store call, the most store calls waiting at once is M for the variants that
+/// multiplex, over one connection; one stream gives one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m_streams_are_m_calls_in_flight_at_the_server_over_one_connection() {
+    let _turn = TURN.lock().await;
+    for (name, streams) in [("rest-h2", 8), ("grpc", 8), ("grpc", 1)] {
+        let args = ServeArgs { store_latency_us: 20_000, ..ServeArgs::ephemeral("tiny", 42) };
+        let started = start(&args).await.unwrap();
+        let p = protocol(name).unwrap();
+        let mut spec = spec(started.addr(p.server()).unwrap(), Mode::Closed, 1);
+        spec.protocol = p;
+        spec.streams = streams;
+        (spec.warmup, spec.duration) = (Duration::from_millis(50), Duration::from_millis(400));
+        let stats = tokio::task::spawn_blocking(move || run_cell(&spec)).await.unwrap();
+        let what = format!("{name} ×{streams}");
+        assert_eq!(stats.error_count(), 0, "{what}: {:?}", stats.errors);
+        assert_eq!(stats.connections, 1, "{what}: one connection");
+        assert_eq!(started.store.most_in_flight(), u64::from(streams), "{what}");
+        // About 400 ms / 20 ms calls per stream were recorded, and their bytes counted once.
+        let per_stream = stats.ops / u64::from(streams);
+        assert!((12..=21).contains(&per_stream), "{what}: {} ops", stats.ops);
+        let per_op = stats.wire.bytes[1] / stats.ops.max(1);
+        assert!((100..2000).contains(&per_op), "{what}: {per_op} bytes received per op");
+        started.stop().await.expect("the servers stop cleanly");
+    }
 }

@@ -97,6 +97,9 @@ pub struct Store {
     /// Set once fixtures are loaded; drives readiness probes.
     ready: AtomicBool,
     calls: AtomicU64,
+    /// Store calls waiting out their simulated latency now, and the most there ever were.
+    waiting: AtomicU64,
+    most_waiting: AtomicU64,
 }
 
 impl Store {
@@ -108,6 +111,8 @@ impl Store {
             config,
             ready: AtomicBool::new(false),
             calls: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
+            most_waiting: AtomicU64::new(0),
         }
     }
 
@@ -150,6 +155,13 @@ impl Store {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// The most store calls that were ever waiting out their simulated latency at once: how
+    /// many requests a server had in flight, seen from behind it (0 without latency, when a
+    /// call does not wait).
+    pub fn most_in_flight(&self) -> u64 {
+        self.most_waiting.load(Ordering::Relaxed)
+    }
+
     /// The configured simulated latency per call.
     pub fn latency(&self) -> Duration {
         self.config.latency
@@ -173,6 +185,10 @@ impl Store {
     async fn call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if !self.config.latency.is_zero() {
+            let now = self.waiting.fetch_add(1, Ordering::Relaxed) + 1;
+            self.most_waiting.fetch_max(now, Ordering::Relaxed);
+            // Counted down however the wait ends (a cancelled request included).
+            let _waited = Waited(&self.waiting);
             tokio::time::sleep(self.config.latency).await;
         }
     }
@@ -407,6 +423,15 @@ impl Store {
         t.next_event_seq += 1;
         // No subscribers is fine: the event is simply not observed.
         let _ = t.events.send(OrderEvent { seq: t.next_event_seq, kind, order: order.clone() });
+    }
+}
+
+/// Counts a store call out of [`Store::most_in_flight`]'s gauge when it is dropped.
+struct Waited<'a>(&'a AtomicU64);
+
+impl Drop for Waited<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -65,6 +65,11 @@ pub trait Protocol: Drive + Sync {
     fn carries_records(&self) -> bool {
         true
     }
+    /// Whether one connection carries several calls at once (HTTP/2 streams): such a
+    /// variant runs `--streams` cells (see [`Client::lane`]).
+    fn multiplexes(&self) -> bool {
+        false
+    }
 }
 
 impl std::fmt::Debug for dyn Protocol {
@@ -83,6 +88,13 @@ pub trait Client: Protocol + 'static {
         addr: SocketAddr,
         op: Operation,
     ) -> impl Future<Output = Result<Self::Conn, ClientError>>;
+    /// Another handle onto `conn`'s connection, whose calls run beside `conn`'s on the same
+    /// socket (and count on the same counters); `None` when the protocol runs one call at a
+    /// time (see [`Protocol::multiplexes`]).
+    fn lane(&'static self, conn: &Self::Conn) -> Option<Self::Conn> {
+        let _ = conn;
+        None
+    }
 }
 
 /// What the harness does with a protocol, for every [`Client`]: open a boxed connection (for

@@ -127,6 +127,10 @@ impl Protocol for Rest {
         "rest"
     }
 
+    fn multiplexes(&self) -> bool {
+        self.http2
+    }
+
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
         match op {
             _ if self.gzip && matches!(op, Operation::CreateOrder | Operation::ImportOrders) => {
@@ -173,6 +177,18 @@ impl Client for Rest {
         let authority = addr.to_string();
         let host = http::HeaderValue::from_str(&authority).map_err(ClientError::decode)?;
         Ok(RestConnection { sender, authority, host, uris: Vec::new(), counters, variant: self })
+    }
+
+    fn lane(&'static self, conn: &RestConnection) -> Option<RestConnection> {
+        let Sender::H2(sender) = &conn.sender else { return None };
+        Some(RestConnection {
+            sender: Sender::H2(sender.clone()),
+            authority: conn.authority.clone(),
+            host: conn.host.clone(),
+            uris: Vec::new(),
+            counters: conn.counters.clone(),
+            variant: self,
+        })
     }
 }
 

@@ -65,7 +65,11 @@ pub struct CellSpec {
     pub op: Operation,
     /// Parameters of every call; writes get a fresh idempotency key per call.
     pub params: OpParams,
+    /// Connections (closed loop: each runs `streams` calls back to back at once).
     pub concurrency: u32,
+    /// Calls in flight on each connection at once (HTTP/2 streams; 1 for every protocol that
+    /// runs one call at a time, see [`crate::clients::Client::lane`]).
+    pub streams: u32,
     pub mode: Mode,
     pub warmup: Duration,
     pub duration: Duration,
@@ -93,12 +97,20 @@ pub struct CellSpec {
     pub on_recording: Option<std::sync::mpsc::SyncSender<Instant>>,
 }
 
+impl CellSpec {
+    /// Workers of the cell: one per call in flight, `streams` per connection.
+    pub fn workers(&self) -> u32 {
+        self.concurrency.max(1) * self.streams.max(1)
+    }
+}
+
 impl std::fmt::Debug for CellSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CellSpec")
             .field("protocol", &self.protocol.name())
             .field("op", &self.op)
             .field("concurrency", &self.concurrency)
+            .field("streams", &self.streams)
             .field("mode", &self.mode)
             .finish()
     }
@@ -301,7 +313,10 @@ pub(crate) fn drive<C: Client>(client: &'static C, spec: &CellSpec) -> CellStats
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let ids: Vec<u32> = (0..spec.concurrency).filter(|w| *w as usize % threads == t).collect();
+                // A connection's lanes share its thread (a connection lives on one runtime).
+                let streams = spec.streams.max(1);
+                let ids: Vec<u32> =
+                    (0..spec.workers()).filter(|w| (w / streams) as usize % threads == t).collect();
                 let core = (!spec.cores.is_empty()).then(|| spec.cores[t % spec.cores.len()]);
                 let (barrier, start) = (&barrier, &start);
                 scope.spawn(move || client_thread(client, spec, &ids, core, barrier, start))
@@ -346,8 +361,10 @@ fn client_thread<C: Client>(
     // Connections first, bounded like the cell itself.
     let open_by = Instant::now() + spec.warmup + spec.duration;
     let mut workers: Vec<Worker<'_, C>> = ids.iter().map(|id| Worker::new(client, spec, *id)).collect();
-    let opening = futures::future::join_all(workers.iter_mut().map(|w| w.open(open_by)));
+    let opening =
+        futures::future::join_all(workers.iter_mut().filter(|w| w.leads()).map(|w| w.open(open_by)));
     let opened = rt.block_on(std::panic::AssertUnwindSafe(opening).catch_unwind());
+    worker::join_lanes(&mut workers);
     barrier.wait();
     if let Err(payload) = opened {
         return CellStats::panicked(open, &*payload);

@@ -1,4 +1,9 @@
 //! One worker of a cell: one connection at a time, its own stats, its own schedule.
+//!
+//! With `streams` > 1, a connection is shared by that many workers (its lanes, see
+//! [`crate::clients::Client::lane`]): the first opens it and *leads* it; the others run their
+//! calls beside its on the same socket. Per-call byte counts of a shared connection would
+//! overlap, so the lead counts its connection's bytes once over the recorded window instead.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -51,8 +56,13 @@ pub(super) struct Worker<'a, C: Client> {
     conn: Option<C::Conn>,
     /// This worker's parameters: the cell's, with its own idempotency key per write.
     params: OpParams,
+    /// Whether this worker opened its connection (and counts its segments and, when shared,
+    /// its bytes); false for the other lanes of a shared connection.
+    lead: bool,
     /// The connection's kernel segment count when recording began on it.
     segs_at_start: Option<u64>,
+    /// A shared connection's counts when recording began on it (leads only).
+    wire_at_start: Option<Tally>,
     /// When the last recorded answer was complete.
     last_recorded: Option<Instant>,
 }
@@ -67,9 +77,20 @@ impl<'a, C: Client> Worker<'a, C> {
             stats: CellStats::new(open),
             conn: None,
             params: spec.params.clone(),
+            lead: id.is_multiple_of(spec.streams.max(1)),
             segs_at_start: None,
+            wire_at_start: None,
             last_recorded: None,
         }
+    }
+
+    /// Whether this worker opens its connection (every worker, unless connections are shared).
+    pub fn leads(&self) -> bool {
+        self.lead
+    }
+
+    fn shared(&self) -> bool {
+        self.spec.streams > 1
     }
 
     /// Opens a connection, retrying (with a pause) until `by`; errors are counted.
@@ -91,17 +112,24 @@ impl<'a, C: Client> Worker<'a, C> {
         }
     }
 
-    /// Adds the segments the current connection exchanged while recording.
+    /// Adds the segments the current connection exchanged while recording (and, when it is
+    /// shared, its bytes).
     fn close_segments(&mut self) {
         if let (Some(start), Some(conn)) = (self.segs_at_start.take(), &self.conn) {
             self.stats.segments += segments(conn.counters().kernel()).saturating_sub(start);
         }
+        if let (Some(start), Some(conn)) = (self.wire_at_start.take(), &self.conn) {
+            self.stats.wire.add(&conn.counters().snapshot().since(&start));
+        }
     }
 
-    /// Replaces a broken or timed-out connection; false when none opened before `by`.
+    /// Replaces a broken or timed-out connection; false when none opened before `by`. A lane
+    /// of a shared connection gets a connection of its own, which it leads (the lanes left
+    /// on the old one go on uncounted in bytes: an error of the cell, reported as such).
     async fn reconnect(&mut self, by: Instant) -> bool {
         self.close_segments();
         self.conn = None;
+        self.lead = true;
         self.open(by).await;
         self.conn.is_some()
     }
@@ -171,9 +199,12 @@ impl<'a, C: Client> Worker<'a, C> {
         window: Window,
     ) -> bool {
         let recording = intended.unwrap_or_else(Instant::now) >= window.measure_from;
-        if recording && self.segs_at_start.is_none() {
+        if recording && self.lead && self.segs_at_start.is_none() {
             // A connection opened by the call counts from its first segment.
             self.segs_at_start = Some(self.conn.as_ref().map_or(0, |c| segments(c.counters().kernel())));
+            if self.shared() {
+                self.wire_at_start = self.conn.as_ref().map(|c| c.counters().snapshot());
+            }
         }
         self.key(seq);
         let (outcome, wire, decode, sent_at, end) = self.call().await;
@@ -257,7 +288,9 @@ impl<'a, C: Client> Worker<'a, C> {
             stats.messages.saturating_record(nanos(*t));
         }
         stats.ops += 1;
-        stats.wire.add(wire);
+        if self.spec.streams <= 1 {
+            stats.wire.add(wire);
+        }
         self.last_recorded = Some(t.end);
     }
 
@@ -265,7 +298,7 @@ impl<'a, C: Client> Worker<'a, C> {
     /// in open loop, as `slot`); returns its stats.
     pub async fn run(mut self, window: Window, clock: &Clock, slot: usize) -> CellStats {
         let spec = self.spec;
-        let concurrency = spec.concurrency.max(1);
+        let concurrency = spec.workers();
         let budget = spec.max_ops.div_ceil(u64::from(concurrency));
         let interval = match spec.mode {
             Mode::Open { rate } => Some(Duration::from_secs_f64(f64::from(concurrency) / rate.max(1e-9))),
@@ -308,6 +341,27 @@ impl<'a, C: Client> Worker<'a, C> {
         self.stats.elapsed =
             self.last_recorded.map_or(Duration::ZERO, |l| l.saturating_duration_since(window.measure_from));
         self.stats
+    }
+}
+
+/// Gives every lane of a shared connection a handle onto its lead's connection (see the
+/// module docs); a lane whose lead has no connection has none either, and ends at once.
+pub(super) fn join_lanes<C: Client>(workers: &mut [Worker<'_, C>]) {
+    let streams = workers.first().map_or(1, |w| w.spec.streams.max(1));
+    if streams == 1 {
+        return;
+    }
+    for i in 0..workers.len() {
+        if workers[i].lead {
+            continue;
+        }
+        let lead_id = workers[i].id - workers[i].id % streams;
+        let lane = workers
+            .iter()
+            .find(|w| w.id == lead_id)
+            .and_then(|lead| lead.conn.as_ref())
+            .and_then(|conn| workers[i].client.lane(conn));
+        workers[i].conn = lane;
     }
 }
 

@@ -335,6 +335,8 @@ struct Page {
     networks: Vec<Block>,
     /// What TLS costs (empty: no TLS cell ran).
     tls: Vec<Block>,
+    /// Calls in flight over connections and over HTTP/2 streams (empty: no `--streams` cell).
+    streams: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
     serialization: Vec<Block>,
@@ -349,8 +351,11 @@ struct Page {
 
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
-    // Every section but the networks' and TLS's reads warm plaintext loopback cells.
-    let home = |c: &Cell| c.network == crate::net::LOOPBACK && !c.fresh_connections && c.tls == "plain";
+    // Every section but the networks', TLS's and multiplexing's reads warm plaintext loopback
+    // cells of one call per connection.
+    let home = |c: &Cell| {
+        c.network == crate::net::LOOPBACK && !c.fresh_connections && c.tls == "plain" && c.streams == 1
+    };
     let all = crate::repeats::merge(&results.cells);
     let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
     let merged = Results { cells: all.iter().filter(|c| home(c)).cloned().collect(), ..results.clone() };
@@ -361,7 +366,8 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     let far: Vec<(&str, Results, Vec<Cell>)> = named
         .iter()
         .map(|name| {
-            let on = |c: &Cell| c.network == *name && !c.fresh_connections && c.tls == "plain";
+            let on =
+                |c: &Cell| c.network == *name && !c.fresh_connections && c.tls == "plain" && c.streams == 1;
             let merged =
                 Results { cells: all.iter().filter(|c| on(c)).cloned().collect(), ..results.clone() };
             (*name, merged, results.cells.iter().filter(|c| on(c)).cloned().collect())
@@ -376,6 +382,8 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     findings.extend(sections::networks::findings(&view, &across));
     let secured = sections::tls::Secured { cells: &all };
     findings.extend(sections::tls::findings(&view, &secured));
+    let multiplexed = sections::streams::Multiplexed { cells: &all };
+    findings.extend(sections::streams::findings(&view, &multiplexed));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -402,6 +410,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         round_trips: sections::round_trip_blocks(&view)?,
         networks: sections::networks::network_blocks(&view, &across)?,
         tls: sections::tls::tls_blocks(&view, &secured)?,
+        streams: sections::streams::stream_blocks(&view, &multiplexed)?,
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
         serialization: sections::serialization_blocks(&view)?,

@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// loopback at the lowest concurrency, warm and cold, beside the plaintext ones.
     #[arg(long, value_delimiter = ',')]
     pub tls: Vec<plan::Security>,
+    /// Calls in flight per connection, like h2load's `-m` (default: the run profile's; quick
+    /// 16): the variants that multiplex (HTTP/2) run one connection with M streams, on
+    /// loopback, closed loop, beside their usual cells.
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Vec<u32>,
     /// With --target: the servers' TLS certificate (PEM, as `serve --tls-cert-out` writes
     /// it), trusted by the TLS cells' clients.
     #[arg(long)]

@@ -32,6 +32,10 @@ pub struct ProfileSettings {
     /// lowest concurrency, warm and cold).
     pub tls: &'static [Security],
     pub tls_ops: &'static [Operation],
+    /// Streams per connection (beside 1) for the variants that multiplex, on one connection,
+    /// and the operations run so (on loopback, closed loop).
+    pub streams: &'static [u32],
+    pub streams_ops: &'static [Operation],
 }
 
 /// What protects a cell's connections.
@@ -75,6 +79,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             network_ops: &[],
             tls: &[],
             tls_ops: &[],
+            streams: &[],
+            streams_ops: &[],
         },
         RunProfile::Quick => ProfileSettings {
             payloads: &["small"],
@@ -88,6 +94,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             network_ops: ROUND_TRIP_OPS,
             tls: &[Security::Tls, Security::TlsResumed],
             tls_ops: &[Operation::GetUser],
+            streams: &[16],
+            streams_ops: &[Operation::GetUser],
         },
         RunProfile::Full => ProfileSettings {
             payloads: &["small", "medium", "large"],
@@ -106,6 +114,8 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             ],
             tls: &[Security::Tls, Security::TlsResumed],
             tls_ops: &Operation::ALL,
+            streams: &[4, 16, 64],
+            streams_ops: &[Operation::GetUser, Operation::ListOrders],
         },
     }
 }
@@ -183,6 +193,8 @@ pub struct CellPlan {
     /// A new connection per call (cold).
     pub fresh: bool,
     pub security: Security,
+    /// Calls in flight on each connection (1 but for `--streams` cells).
+    pub streams: u32,
 }
 
 impl std::fmt::Debug for CellPlan {
@@ -196,6 +208,9 @@ impl std::fmt::Debug for CellPlan {
         }
         if self.security != Security::Plain {
             write!(f, " {}", self.security.name())?;
+        }
+        if self.streams > 1 {
+            write!(f, " ×{} streams", self.streams)?;
         }
         Ok(())
     }
@@ -234,6 +249,9 @@ pub struct Plan {
     /// TLS modes beside plaintext, and the operations run with them.
     pub tls: Vec<Security>,
     pub tls_ops: Vec<Operation>,
+    /// Streams per connection beside 1, and the operations run with them.
+    pub streams: Vec<u32>,
+    pub streams_ops: Vec<Operation>,
 }
 
 impl Plan {
@@ -280,6 +298,13 @@ impl Plan {
         } else {
             (args.tls.clone(), operations.clone())
         };
+        let (streams, streams_ops) = if args.streams.is_empty() {
+            let ops = profile.streams_ops.iter().copied().filter(|op| operations.contains(op)).collect();
+            (profile.streams.to_vec(), ops)
+        } else {
+            (args.streams.clone(), operations.clone())
+        };
+        let streams: Vec<u32> = streams.into_iter().filter(|m| *m > 1).collect();
         let mut tls: Vec<Security> = tls.into_iter().filter(|s| *s != Security::Plain).collect();
         // Against --target, TLS needs the servers' certificate: asked for, it is an error
         // without one; from the profile, the TLS cells are left out.
@@ -305,6 +330,8 @@ impl Plan {
             fresh: args.fresh_connections,
             tls,
             tls_ops,
+            streams,
+            streams_ops,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             order_seed: args.order_seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
@@ -358,6 +385,7 @@ impl Plan {
                             emulated,
                             fresh: false,
                             security: Security::Plain,
+                            streams: 1,
                         };
                         cells.push(warm);
                         let cold = matches!(point, LoadPoint::Closed { concurrency }
@@ -370,6 +398,31 @@ impl Plan {
             }
         }
         cells.extend(self.tls_cells());
+        cells.extend(self.stream_cells());
+        cells
+    }
+
+    /// The `--streams` cells: every variant that multiplexes, on one connection with M
+    /// calls in flight (the variants that cannot are compared at concurrency M, one call
+    /// per connection, when that level runs).
+    fn stream_cells(&self) -> Vec<CellPlan> {
+        let mut cells = Vec::new();
+        for &streams in &self.streams {
+            for &protocol in self.protocols.iter().filter(|p| p.multiplexes()) {
+                for &op in self.streams_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
+                    cells.push(CellPlan {
+                        protocol,
+                        op,
+                        point: LoadPoint::Closed { concurrency: 1 },
+                        network: 0,
+                        emulated: false,
+                        fresh: false,
+                        security: Security::Plain,
+                        streams,
+                    });
+                }
+            }
+        }
         cells
     }
 
@@ -381,8 +434,16 @@ impl Plan {
         for &security in &self.tls {
             for &protocol in &self.protocols {
                 for &op in self.tls_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
-                    let cold =
-                        CellPlan { protocol, op, point, network: 0, emulated: false, fresh: true, security };
+                    let cold = CellPlan {
+                        protocol,
+                        op,
+                        point,
+                        network: 0,
+                        emulated: false,
+                        fresh: true,
+                        security,
+                        streams: 1,
+                    };
                     if security == Security::Tls {
                         cells.push(CellPlan { fresh: false, ..cold });
                     }
@@ -570,6 +631,25 @@ mod tests {
         assert!(Plan::new(&args("--target 127.0.0.1:7800 --tls tls"), 2).is_err());
         assert!(tls("--target 127.0.0.1:7800 --profile quick").is_empty());
         assert!(!tls("--target 127.0.0.1:7800 --profile quick --tls-cert c.pem").is_empty());
+    }
+
+    #[test]
+    fn streams_cells_put_m_calls_on_one_connection_of_the_variants_that_multiplex() {
+        let streams = |line: &str| -> Vec<String> {
+            let plan = Plan::new(&args(line), 2).unwrap();
+            plan.cells().iter().filter(|c| c.streams > 1).map(|c| format!("{c:?}")).collect()
+        };
+        // Quick: 16 streams on get-user for the HTTP/2 variants only; HTTP/1.1 runs its usual
+        // c=16 cell (16 connections) beside.
+        assert_eq!(
+            streams("--profile quick --protocols rest,rest-h2,grpc,ws"),
+            ["rest-h2 get-user c=1 ×16 streams", "grpc get-user c=1 ×16 streams"]
+        );
+        assert_eq!(
+            streams("--protocols grpc --operations list-orders --streams 1,4,64 --tls plain"),
+            ["grpc list-orders c=1 ×4 streams", "grpc list-orders c=1 ×64 streams"]
+        );
+        assert!(streams("--profile quick --streams 1").is_empty());
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl Sweep<'_> {
             op: cell.op,
             params: self.params.clone(),
             concurrency: cell.point.concurrency(),
+            streams: cell.streams,
             mode: cell.point.rate().map_or(Mode::Closed, |rate| Mode::Open { rate }),
             warmup,
             duration,
@@ -181,7 +182,7 @@ impl Sweep<'_> {
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}-{repeat}-{}-{}-{}-{}-{}-{}-{}",
+                "{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}",
                 self.stamp,
                 cell.protocol.name(),
                 cell.op,
@@ -189,7 +190,8 @@ impl Sweep<'_> {
                 cell.point.rate().is_some(),
                 cell.network,
                 cell.fresh,
-                cell.security.name()
+                cell.security.name(),
+                cell.streams
             ),
         }
     }
@@ -241,6 +243,7 @@ impl Sweep<'_> {
             network: &self.plan.networks[cell.network].name,
             fresh_connections: cell.fresh,
             tls: cell.security.name(),
+            streams: cell.streams,
             n: self.n,
             repeat,
             concurrency: cell.point.concurrency(),

@@ -117,6 +117,10 @@ impl Protocol for Grpc {
         "grpc"
     }
 
+    fn multiplexes(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> &'static str {
         "gRPC over HTTP/2 cleartext (the h2 crate), protobuf messages: unary calls as grpc-go frames them (HEADERS and one DATA in one write), streams through tonic's client core"
     }
@@ -141,6 +145,16 @@ impl Client for Grpc {
             .max_decoding_message_size(usize::MAX);
         futures::future::poll_fn(|cx| sender.poll_ready(cx)).await.map_err(h2_error)?;
         Ok(GrpcConnection { grpc, h2: sender, authority: addr.to_string(), uris: Vec::new(), counters })
+    }
+
+    fn lane(&'static self, conn: &GrpcConnection) -> Option<GrpcConnection> {
+        Some(GrpcConnection {
+            grpc: conn.grpc.clone(),
+            h2: conn.h2.clone(),
+            authority: conn.authority.clone(),
+            uris: Vec::new(),
+            counters: conn.counters.clone(),
+        })
     }
 }
 

@@ -44,6 +44,7 @@ impl Across<'_> {
                 && c.network == network
                 && c.fresh_connections == cold
                 && c.tls == "plain"
+                && c.streams == 1
         })
     }
 

@@ -42,6 +42,7 @@ impl Secured<'_> {
                 && c.network == crate::net::LOOPBACK
                 && c.fresh_connections == cold
                 && c.tls == tls
+                && c.streams == 1
         })
     }
 

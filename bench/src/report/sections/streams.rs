@@ -1,0 +1,225 @@
+//! Multiplexing: throughput and p99 against the calls in flight, where HTTP/1.1 needs one
+//! connection per call in flight and HTTP/2 carries them as streams of one connection. The
+//! `--streams` cells (one connection, M streams) appear only here; beside them, every
+//! protocol's closed-loop cells at concurrency M (M connections, one call each).
+
+use super::protocol_label;
+use crate::catalog::Operation;
+use crate::report::charts::{self, Axis, Frame, Line, Stroke, Unit};
+use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
+use crate::results::Cell;
+
+/// Every cell of the run (merged over repeats).
+#[derive(Debug)]
+pub(in crate::report) struct Multiplexed<'a> {
+    pub cells: &'a [Cell],
+}
+
+/// How a protocol's calls in flight are carried.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Carry {
+    /// M connections, one call each.
+    Connections,
+    /// One connection, M streams.
+    Streams,
+}
+
+impl Multiplexed<'_> {
+    /// The calls in flight with a `--streams` cell, with 1 first.
+    fn levels(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = vec![1];
+        out.extend(self.cells.iter().filter(|c| c.streams > 1).map(|c| c.streams));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn ops(&self) -> Vec<Operation> {
+        Operation::ALL
+            .into_iter()
+            .filter(|op| self.cells.iter().any(|c| c.operation == *op && c.streams > 1))
+            .collect()
+    }
+
+    /// The warm plaintext loopback closed-loop cell with `in_flight` calls carried `how`.
+    fn cell(
+        &self,
+        (payload, op, protocol): (&str, Operation, &str),
+        in_flight: u32,
+        how: Carry,
+    ) -> Option<&Cell> {
+        let (concurrency, streams) = match how {
+            Carry::Connections => (in_flight, 1),
+            Carry::Streams if in_flight == 1 => (1, 1),
+            Carry::Streams => (1, in_flight),
+        };
+        self.cells.iter().find(|c| {
+            c.payload == payload
+                && c.operation == op
+                && c.protocol == protocol
+                && c.network == crate::net::LOOPBACK
+                && !c.fresh_connections
+                && c.tls == "plain"
+                && c.mode == "closed"
+                && c.concurrency == concurrency
+                && c.streams == streams
+                && c.ops > 0
+        })
+    }
+
+    /// The series the section draws: every protocol over connections, and the multiplexing
+    /// ones over streams too.
+    fn series(&self, view: &View<'_>) -> Vec<(String, Carry)> {
+        let mut out = Vec::new();
+        for p in view.protocols() {
+            out.push((p.clone(), Carry::Connections));
+            if self.cells.iter().any(|c| c.protocol == p && c.streams > 1) {
+                out.push((p, Carry::Streams));
+            }
+        }
+        out
+    }
+}
+
+fn label(view: &View<'_>, p: &str, how: Carry) -> String {
+    match how {
+        Carry::Connections => format!("{}, M connections", protocol_label(view, p)),
+        Carry::Streams => format!("{}, 1 connection × M streams", protocol_label(view, p)),
+    }
+}
+
+fn p99(c: &Cell) -> Option<f64> {
+    c.latency.as_ref().map(|l| l.p99_ns as f64)
+}
+
+pub(in crate::report) fn stream_blocks(
+    view: &View<'_>,
+    m: &Multiplexed<'_>,
+) -> Result<Vec<Block>, ReportError> {
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        for op in m.ops() {
+            let at = (payload.as_str(), op);
+            blocks.push(Block {
+                heading: format!("{op} ({payload})"),
+                intro: None,
+                charts: vec![chart(view, m, at, false)?, chart(view, m, at, true)?],
+                tables: vec![table(view, m, at)],
+            });
+        }
+    }
+    Ok(blocks)
+}
+
+fn chart(
+    view: &View<'_>,
+    m: &Multiplexed<'_>,
+    (payload, op): (&str, Operation),
+    tail: bool,
+) -> Result<Chart, ReportError> {
+    let levels = m.levels();
+    let x = Axis::Categories(levels.iter().map(|l| format!("{l} in flight")).collect());
+    let read = |c: &Cell| if tail { p99(c) } else { Some(c.throughput_ops_s) };
+    let lines: Vec<Line> = m
+        .series(view)
+        .into_iter()
+        .map(|(p, how)| Line {
+            label: label(view, &p, how),
+            color: view.color(&p),
+            stroke: if how == Carry::Streams { Stroke::Solid } else { Stroke::Dashed },
+            points: levels
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| Some((i as f64, read(m.cell((payload, op, &p), *l, how)?)?)))
+                .collect(),
+            markers: true,
+            in_legend: true,
+            intervals: Vec::new(),
+        })
+        .filter(|l| l.points.len() > 1)
+        .collect();
+    if lines.is_empty() {
+        return Ok(Chart::missing(format!("{op}: no level with calls in flight beside 1."), false));
+    }
+    let values = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let (y, y_desc, what) = if tail {
+        (Axis::log_covering(values, Unit::Nanos), "latency p99", "p99 latency")
+    } else {
+        (Axis::linear_from_zero(values, Unit::Number), "operations per second", "throughput")
+    };
+    let frame = Frame {
+        title: format!("{op}: {what} vs calls in flight ({payload})"),
+        x_desc: "calls in flight".into(),
+        y_desc: y_desc.into(),
+        width: charts::NARROW,
+        plot_height: 280,
+    };
+    let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
+    Ok(Chart::drawn(
+        svg,
+        "Closed loop on loopback, medians across repeats. Dashed: M connections, one call in flight on each \
+         (concurrency M). Solid: one connection carrying M calls at once as HTTP/2 streams (--streams M).",
+        false,
+    ))
+}
+
+fn table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operation)) -> Table {
+    let levels = m.levels();
+    let mut head = vec!["protocol".to_owned()];
+    head.extend(levels.iter().map(|l| format!("{l} in flight: ops/s · p99")));
+    let mut t = Table::with_head(head);
+    for (p, how) in m.series(view) {
+        let mut row = vec![td(label(view, &p, how))];
+        let mut any = false;
+        for l in &levels {
+            row.push(match m.cell((payload, op, &p), *l, how) {
+                Some(c) => {
+                    any = true;
+                    td(format!(
+                        "{} · {}",
+                        fmt::rate(c.throughput_ops_s),
+                        p99(c).map_or("–".into(), fmt::nanos)
+                    ))
+                }
+                None => td_class("–", "na"),
+            });
+        }
+        if any {
+            t.rows.push(row);
+        }
+    }
+    t
+}
+
+/// "At 16 calls in flight, get-user: rest-h2 on 1 connection × 16 streams 61,000/s, p99 …;
+/// on 16 connections …" from the data, at the highest level run.
+pub(in crate::report) fn findings(view: &View<'_>, m: &Multiplexed<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(payload) = view.payloads().into_iter().next() else { return out };
+    let Some(&top) = m.levels().last().filter(|l| **l > 1) else { return out };
+    for op in m.ops() {
+        let parts: Vec<String> = m
+            .series(view)
+            .into_iter()
+            .filter_map(|(p, how)| {
+                let c = m.cell((&payload, op, &p), top, how)?;
+                let on = match how {
+                    Carry::Connections => format!("{top} connections"),
+                    Carry::Streams => format!("1 connection × {top} streams"),
+                };
+                Some(format!(
+                    "{p} on {on} {}, p99 {}",
+                    fmt::rate(c.throughput_ops_s),
+                    p99(c).map_or("–".into(), fmt::nanos)
+                ))
+            })
+            .collect();
+        if parts.len() > 1 {
+            out.push(Finding {
+                title: format!("Multiplexing: {op} ({payload})"),
+                text: format!("At {top} calls in flight on loopback: {}.", parts.join("; ")),
+            });
+        }
+    }
+    out
+}
