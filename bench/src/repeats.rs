@@ -42,6 +42,9 @@ pub struct CellSummary {
     pub tls: String,
     #[serde(default = "one")]
     pub streams: u32,
+    /// A cell of the size sweep: N orders.
+    #[serde(default)]
+    pub size: Option<u32>,
     pub mode: String,
     pub concurrency: u32,
     pub rate: Option<f64>,
@@ -55,13 +58,25 @@ pub struct CellSummary {
 
 /// The key that matches a cell across repeats and across results files.
 pub fn key(c: &Cell) -> String {
-    let at = Where { network: &c.network, fresh: c.fresh_connections, tls: &c.tls, streams: c.streams };
+    let at = Where {
+        network: &c.network,
+        fresh: c.fresh_connections,
+        tls: &c.tls,
+        streams: c.streams,
+        size: c.sized.then_some(c.n),
+    };
     key_parts(&c.protocol, c.operation, &c.payload, (c.concurrency, c.rate), at)
 }
 
 /// The [`key`] of the cell a summary describes.
 pub fn key_of(s: &CellSummary) -> String {
-    let at = Where { network: &s.network, fresh: s.fresh_connections, tls: &s.tls, streams: s.streams };
+    let at = Where {
+        network: &s.network,
+        fresh: s.fresh_connections,
+        tls: &s.tls,
+        streams: s.streams,
+        size: s.size,
+    };
     key_parts(&s.protocol, s.operation, &s.payload, (s.concurrency, s.rate), at)
 }
 
@@ -72,6 +87,7 @@ struct Where<'a> {
     fresh: bool,
     tls: &'a str,
     streams: u32,
+    size: Option<u32>,
 }
 
 fn key_parts(
@@ -95,6 +111,9 @@ fn key_parts(
     }
     if at.streams > 1 {
         key += &format!(" m{}", at.streams);
+    }
+    if let Some(n) = at.size {
+        key += &format!(" n{n}");
     }
     key
 }
@@ -150,6 +169,7 @@ pub fn summarize(cells: &[Cell]) -> Vec<CellSummary> {
                 fresh_connections: first.fresh_connections,
                 tls: first.tls.clone(),
                 streams: first.streams,
+                size: first.sized.then_some(first.n),
                 mode: first.mode.clone(),
                 concurrency: first.concurrency,
                 rate: first.rate,

@@ -41,6 +41,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
             c.fresh_connections,
             c.tls == "tls-resumed",
             c.streams,
+            c.sized.then_some(c.n),
         )
     });
     // Errors of every repeat, not only the median one's.
@@ -103,6 +104,9 @@ fn load(c: &crate::results::Cell) -> String {
     }
     if c.streams > 1 {
         load = format!("{load} ×{}", c.streams);
+    }
+    if c.sized {
+        load = format!("{load} n={}", c.n);
     }
     load
 }

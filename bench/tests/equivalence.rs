@@ -153,6 +153,10 @@ impl Protocol for Miscounting {
     fn server(&self) -> &'static str {
         "rest"
     }
+
+    fn encoding(&self) -> &'static str {
+        "json"
+    }
 }
 
 impl Client for Miscounting {

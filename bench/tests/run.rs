@@ -212,3 +212,66 @@ fn a_server_killed_mid_run_leaves_finished_results_and_a_clear_exit() {
     assert!(errors > 0, "the cell running when the server died counts its errors");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// The run's dimensions beside the usual cells, end to end: TLS (full handshakes warm and
+/// cold, resumed), streams on one HTTP/2 connection, and a size sweep, each in results.json
+/// with what it measured, and each a section of the report.
+#[test]
+fn tls_streams_and_sizes_are_cells_of_a_run_and_sections_of_its_report() {
+    let out = tempdir("dimensions");
+    let status = wirebench()
+        .args(["run", "--profile", "smoke", "--no-pin", "--protocols", "rest-h2,ws"])
+        .args(["--operations", "get-user,list-orders", "--concurrency", "2", "--no-open-loop"])
+        .args(["--tls", "tls,tls-resumed", "--streams", "4", "--sizes", "1,10", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = results_of(&out);
+    let cells = r["cells"].as_array().unwrap();
+    let find = |protocol: &str, op: &str, pick: &dyn Fn(&serde_json::Value) -> bool| {
+        let c = cells.iter().find(|c| c["protocol"] == protocol && c["operation"] == op && pick(c));
+        c.unwrap_or_else(|| panic!("no {protocol} {op} cell")).clone()
+    };
+    let mut handshakes = Vec::new();
+    for protocol in ["rest-h2", "ws"] {
+        let warm = find(protocol, "get-user", &|c| c["tls"] == "tls" && c["fresh_connections"] == false);
+        assert!(warm["bytes"]["received_per_op"]["framing_by_kind"]["tls_records"].as_f64().unwrap() > 0.0);
+        let cold = find(protocol, "get-user", &|c| c["tls"] == "tls" && c["fresh_connections"] == true);
+        let resumed = find(protocol, "get-user", &|c| c["tls"] == "tls-resumed");
+        let (b, rb) = (&cold["bytes"], &resumed["bytes"]);
+        let full = b["setup_tls_received_per_connection"].as_f64().unwrap();
+        handshakes.push(full);
+        // TLS's round trip, and the WebSocket upgrade's after it.
+        let want = if protocol == "ws" { 2.0 } else { 1.0 };
+        assert_eq!(b["setup_round_trips_per_connection"].as_f64(), Some(want), "{protocol}");
+        assert_eq!(b["connections_resumed"], 0, "{protocol}: full handshakes only");
+        let (n, resumed_n) =
+            (rb["connections"].as_u64().unwrap(), rb["connections_resumed"].as_u64().unwrap());
+        // Each worker's first connection makes a full handshake (more when two race for one
+        // cache entry): nearly all the others resume.
+        assert!(n > 10 && resumed_n * 10 >= n * 9, "{protocol}: {resumed_n} of {n} resumed");
+        assert!(rb["setup_tls_received_per_connection"].as_f64().unwrap() + 300.0 < full, "{protocol}");
+    }
+    // The handshake is the same but for the ALPN names ("h2", "http/1.1") and the signature's
+    // length: session tickets are not part of it.
+    assert!((handshakes[0] - handshakes[1]).abs() < 12.0, "{handshakes:?}");
+    let streams = find("rest-h2", "get-user", &|c| c["streams"] == 4);
+    // One connection carrying the four calls in flight.
+    assert_eq!(
+        (streams["concurrency"].as_u64(), streams["bytes"]["connections"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(cells.iter().all(|c| c["protocol"] != "ws" || c["streams"] == 1), "ws does not multiplex");
+    let data = |n: u64| {
+        let c = find("rest-h2", "list-orders", &|c| c["sized"] == true && c["n"] == n);
+        c["bytes"]["received_per_op"]["data_bytes"].as_f64().unwrap()
+    };
+    assert!(data(10) > 5.0 * data(1), "{} vs {}", data(10), data(1));
+    let page = std::fs::read_to_string(out.join("latest").join("index.html")).unwrap();
+    for section in ["id=\"tls\"", "id=\"streams\"", "id=\"sizes\""] {
+        assert!(page.contains(section), "{section}");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}

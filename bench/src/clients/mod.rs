@@ -55,6 +55,12 @@ pub trait Protocol: Drive + Sync {
     fn describe(&self) -> &'static str;
     /// Name of the server (in `wirebench_servers::SERVERS`) this variant talks to.
     fn server(&self) -> &'static str;
+    /// How its documents encode records: `json` or `protobuf`.
+    fn encoding(&self) -> &'static str;
+    /// A variant that compresses: its codec, and the variant it otherwise equals.
+    fn compression(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// Why this variant does not run `op`, if it does not.
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
         let _ = op;

@@ -115,6 +115,14 @@ impl DocRules for RestDocs {
 }
 
 impl Protocol for Rest {
+    fn encoding(&self) -> &'static str {
+        "json"
+    }
+
+    fn compression(&self) -> Option<(&'static str, &'static str)> {
+        self.gzip.then_some(("gzip", "rest"))
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

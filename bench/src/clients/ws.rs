@@ -25,6 +25,10 @@ use crate::wire::{Dir, Dissector, WireCounters};
 pub struct Ws;
 
 impl Protocol for Ws {
+    fn encoding(&self) -> &'static str {
+        "json"
+    }
+
     fn name(&self) -> &'static str {
         "ws"
     }

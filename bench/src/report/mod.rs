@@ -337,6 +337,8 @@ struct Page {
     tls: Vec<Block>,
     /// Calls in flight over connections and over HTTP/2 streams (empty: no `--streams` cell).
     streams: Vec<Block>,
+    /// The size sweep (empty: none ran).
+    sizes: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
     serialization: Vec<Block>,
@@ -349,13 +351,16 @@ struct Page {
     floor: Option<String>,
 }
 
+/// A warm plaintext cell on `network` of one call per connection at the run's N: what every
+/// section reads (loopback), and the claims that name a network; the networks', TLS's,
+/// multiplexing's and sizes' sections read the others too.
+fn usual(c: &Cell, network: &str) -> bool {
+    c.network == network && !c.fresh_connections && c.tls == "plain" && c.streams == 1 && !c.sized
+}
+
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
-    // Every section but the networks', TLS's and multiplexing's reads warm plaintext loopback
-    // cells of one call per connection.
-    let home = |c: &Cell| {
-        c.network == crate::net::LOOPBACK && !c.fresh_connections && c.tls == "plain" && c.streams == 1
-    };
+    let home = |c: &Cell| usual(c, crate::net::LOOPBACK);
     let all = crate::repeats::merge(&results.cells);
     let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
     let merged = Results { cells: all.iter().filter(|c| home(c)).cloned().collect(), ..results.clone() };
@@ -366,8 +371,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     let far: Vec<(&str, Results, Vec<Cell>)> = named
         .iter()
         .map(|name| {
-            let on =
-                |c: &Cell| c.network == *name && !c.fresh_connections && c.tls == "plain" && c.streams == 1;
+            let on = |c: &Cell| usual(c, name);
             let merged =
                 Results { cells: all.iter().filter(|c| on(c)).cloned().collect(), ..results.clone() };
             (*name, merged, results.cells.iter().filter(|c| on(c)).cloned().collect())
@@ -384,6 +388,8 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     findings.extend(sections::tls::findings(&view, &secured));
     let multiplexed = sections::streams::Multiplexed { cells: &all };
     findings.extend(sections::streams::findings(&view, &multiplexed));
+    let sweep = sections::sizes::Sweep { cells: &all };
+    findings.extend(sections::sizes::findings(&view, &sweep));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -411,6 +417,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         networks: sections::networks::network_blocks(&view, &across)?,
         tls: sections::tls::tls_blocks(&view, &secured)?,
         streams: sections::streams::stream_blocks(&view, &multiplexed)?,
+        sizes: sections::sizes::size_blocks(&view, &sweep)?,
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
         serialization: sections::serialization_blocks(&view)?,

@@ -104,6 +104,11 @@ pub struct RunArgs {
     /// loopback, closed loop, beside their usual cells.
     #[arg(long, value_delimiter = ',')]
     pub streams: Vec<u32>,
+    /// Sizes to sweep, in orders per page or stream (default: the run profile's; quick
+    /// 1,10,100 on list-orders): list-orders and stream-orders at each size, at the lowest
+    /// concurrency, beside the run's own N. Sizes beyond the payload's orders are skipped.
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<u32>,
     /// With --target: the servers' TLS certificate (PEM, as `serve --tls-cert-out` writes
     /// it), trusted by the TLS cells' clients.
     #[arg(long)]
@@ -322,6 +327,8 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
                 name: p.name().into(),
                 describe: p.describe().into(),
                 server: p.server().into(),
+                encoding: p.encoding().into(),
+                compression: p.compression().map(|(codec, of)| (codec.into(), of.into())),
             })
             .collect(),
         equivalence: Vec::new(),

@@ -36,7 +36,15 @@ pub struct ProfileSettings {
     /// and the operations run so (on loopback, closed loop).
     pub streams: &'static [u32],
     pub streams_ops: &'static [Operation],
+    /// Sizes (N: orders per page or stream) swept for `size_ops`, each its own cell at the
+    /// lowest concurrency on loopback and, when `sizes_far`, on the emulated networks.
+    pub sizes: &'static [u32],
+    pub size_ops: &'static [Operation],
+    pub sizes_far: bool,
 }
+
+/// The operations whose size a sweep can change (N orders in one answer).
+pub const SIZED_OPS: &[Operation] = &[Operation::ListOrders, Operation::StreamOrders];
 
 /// What protects a cell's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,6 +89,9 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             tls_ops: &[],
             streams: &[],
             streams_ops: &[],
+            sizes: &[],
+            size_ops: &[],
+            sizes_far: false,
         },
         RunProfile::Quick => ProfileSettings {
             payloads: &["small"],
@@ -96,6 +107,9 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             tls_ops: &[Operation::GetUser],
             streams: &[16],
             streams_ops: &[Operation::GetUser],
+            sizes: &[1, 10, 100],
+            size_ops: &[Operation::ListOrders],
+            sizes_far: false,
         },
         RunProfile::Full => ProfileSettings {
             payloads: &["small", "medium", "large"],
@@ -116,6 +130,9 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             tls_ops: &Operation::ALL,
             streams: &[4, 16, 64],
             streams_ops: &[Operation::GetUser, Operation::ListOrders],
+            sizes: &[1, 10, 100, 1000],
+            size_ops: SIZED_OPS,
+            sizes_far: true,
         },
     }
 }
@@ -195,6 +212,8 @@ pub struct CellPlan {
     pub security: Security,
     /// Calls in flight on each connection (1 but for `--streams` cells).
     pub streams: u32,
+    /// A size sweep's N (None: the run's N).
+    pub size: Option<u32>,
 }
 
 impl std::fmt::Debug for CellPlan {
@@ -211,6 +230,9 @@ impl std::fmt::Debug for CellPlan {
         }
         if self.streams > 1 {
             write!(f, " ×{} streams", self.streams)?;
+        }
+        if let Some(n) = self.size {
+            write!(f, " n={n}")?;
         }
         Ok(())
     }
@@ -252,6 +274,10 @@ pub struct Plan {
     /// Streams per connection beside 1, and the operations run with them.
     pub streams: Vec<u32>,
     pub streams_ops: Vec<Operation>,
+    /// Swept sizes, the operations swept, and whether on the emulated networks too.
+    pub sizes: Vec<u32>,
+    pub size_ops: Vec<Operation>,
+    pub sizes_far: bool,
 }
 
 impl Plan {
@@ -292,27 +318,15 @@ impl Plan {
             if args.concurrency.is_empty() { profile.concurrency.to_vec() } else { args.concurrency.clone() };
         let pin = !args.no_pin && args.target.is_none();
         let (networks, network_ops) = networks(args, &profile, &operations)?;
-        let (tls, tls_ops) = if args.tls.is_empty() {
-            let ops = profile.tls_ops.iter().copied().filter(|op| operations.contains(op)).collect();
-            (profile.tls.to_vec(), ops)
-        } else {
-            (args.tls.clone(), operations.clone())
-        };
-        let (streams, streams_ops) = if args.streams.is_empty() {
-            let ops = profile.streams_ops.iter().copied().filter(|op| operations.contains(op)).collect();
-            (profile.streams.to_vec(), ops)
-        } else {
-            (args.streams.clone(), operations.clone())
-        };
+        let (tls, tls_ops) = dimension(&args.tls, (profile.tls, profile.tls_ops), &operations, &operations);
+        let tls = tls_modes(args, tls)?;
+        let (streams, streams_ops) =
+            dimension(&args.streams, (profile.streams, profile.streams_ops), &operations, &operations);
         let streams: Vec<u32> = streams.into_iter().filter(|m| *m > 1).collect();
-        let mut tls: Vec<Security> = tls.into_iter().filter(|s| *s != Security::Plain).collect();
-        // Against --target, TLS needs the servers' certificate: asked for, it is an error
-        // without one; from the profile, the TLS cells are left out.
-        if args.target.is_some() && args.tls_cert.is_none() && !tls.is_empty() {
-            if !args.tls.is_empty() {
-                bail!("TLS cells against --target need the servers' certificate: pass --tls-cert");
-            }
-            tls.clear();
+        let (sizes, size_ops) =
+            dimension(&args.sizes, (profile.sizes, profile.size_ops), SIZED_OPS, &operations);
+        if sizes.contains(&0) {
+            bail!("--sizes: a size is at least 1 order");
         }
         Ok(Plan {
             protocols,
@@ -332,6 +346,9 @@ impl Plan {
             tls_ops,
             streams,
             streams_ops,
+            sizes,
+            size_ops,
+            sizes_far: profile.sizes_far,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             order_seed: args.order_seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
@@ -386,6 +403,7 @@ impl Plan {
                             fresh: false,
                             security: Security::Plain,
                             streams: 1,
+                            size: None,
                         };
                         cells.push(warm);
                         let cold = matches!(point, LoadPoint::Closed { concurrency }
@@ -399,6 +417,39 @@ impl Plan {
         }
         cells.extend(self.tls_cells());
         cells.extend(self.stream_cells());
+        cells.extend(self.sized_cells());
+        cells
+    }
+
+    /// The size sweep's cells: every variant that carries records, each size, at the lowest
+    /// concurrency on loopback (and at concurrency 1 on each emulated network when asked).
+    fn sized_cells(&self) -> Vec<CellPlan> {
+        let lowest = self.concurrency.iter().copied().min().unwrap_or(1);
+        let mut cells = Vec::new();
+        for (network, net) in self.networks.iter().enumerate() {
+            let far = !net.is_loopback();
+            if far && !self.sizes_far {
+                continue;
+            }
+            let point = LoadPoint::Closed { concurrency: if far { 1 } else { lowest } };
+            for &protocol in self.protocols.iter().filter(|p| p.carries_records()) {
+                for &op in self.size_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
+                    for &n in &self.sizes {
+                        cells.push(CellPlan {
+                            protocol,
+                            op,
+                            point,
+                            network,
+                            emulated: far,
+                            fresh: false,
+                            security: Security::Plain,
+                            streams: 1,
+                            size: Some(n),
+                        });
+                    }
+                }
+            }
+        }
         cells
     }
 
@@ -419,6 +470,7 @@ impl Plan {
                         fresh: false,
                         security: Security::Plain,
                         streams,
+                        size: None,
                     });
                 }
             }
@@ -443,6 +495,7 @@ impl Plan {
                         fresh: true,
                         security,
                         streams: 1,
+                        size: None,
                     };
                     if security == Security::Tls {
                         cells.push(CellPlan { fresh: false, ..cold });
@@ -470,13 +523,42 @@ impl Plan {
     pub fn cells_in_order(&self, payload: &str, repeat: u32) -> Vec<CellPlan> {
         use rand::SeedableRng as _;
         use rand::seq::SliceRandom as _;
-        let mut cells = self.cells();
+        let orders = Profiles::builtin()
+            .get(payload)
+            .map_or(u64::MAX, |p| u64::from(p.users) * u64::from(p.orders_per_user));
+        let mut cells: Vec<CellPlan> =
+            self.cells().into_iter().filter(|c| c.size.is_none_or(|n| u64::from(n) <= orders)).collect();
         let payload_index = self.payloads.iter().position(|p| p == payload).unwrap_or(0) as u64;
         let seed =
             self.order_seed ^ (payload_index << 32 | u64::from(repeat)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         cells.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         cells
     }
+}
+
+/// A dimension of the run (TLS modes, streams, sizes) and the operations it runs: as asked
+/// (with `asked_ops`), else the profile's; only operations the run plans either way.
+fn dimension<T: Clone>(
+    asked: &[T],
+    (values, ops): (&[T], &[Operation]),
+    asked_ops: &[Operation],
+    operations: &[Operation],
+) -> (Vec<T>, Vec<Operation>) {
+    let (values, ops) = if asked.is_empty() { (values, ops) } else { (asked, asked_ops) };
+    (values.to_vec(), ops.iter().copied().filter(|op| operations.contains(op)).collect())
+}
+
+/// The TLS modes beside plaintext. Against --target, TLS needs the servers' certificate:
+/// asked for, it is an error without one; from the profile, the TLS cells are left out.
+fn tls_modes(args: &RunArgs, modes: Vec<Security>) -> anyhow::Result<Vec<Security>> {
+    let modes: Vec<Security> = modes.into_iter().filter(|s| *s != Security::Plain).collect();
+    if args.target.is_some() && args.tls_cert.is_none() && !modes.is_empty() {
+        if !args.tls.is_empty() {
+            bail!("TLS cells against --target need the servers' certificate: pass --tls-cert");
+        }
+        return Ok(Vec::new());
+    }
+    Ok(modes)
 }
 
 /// The networks of a run and the operations run on the emulated ones: `--network` when
@@ -650,6 +732,37 @@ mod tests {
             ["grpc list-orders c=1 ×4 streams", "grpc list-orders c=1 ×64 streams"]
         );
         assert!(streams("--profile quick --streams 1").is_empty());
+    }
+
+    #[test]
+    fn the_size_sweep_runs_each_size_of_list_orders_for_every_variant_that_carries_records() {
+        let sized = |line: &str, payload: &str| -> Vec<String> {
+            let plan = Plan::new(&args(line), 2).unwrap();
+            let mut cells: Vec<String> = plan
+                .cells_in_order(payload, 0)
+                .iter()
+                .filter(|c| c.size.is_some())
+                .map(|c| format!("{c:?}"))
+                .collect();
+            cells.sort();
+            cells
+        };
+        let quick = sized("--profile quick --protocols grpc,floor-echo", "small");
+        assert_eq!(
+            quick,
+            ["grpc list-orders c=1 n=1", "grpc list-orders c=1 n=10", "grpc list-orders c=1 n=100"]
+        );
+        // Sizes beyond the payload's orders (tiny: 20) are left out; full also sweeps on the
+        // emulated networks, at concurrency 1.
+        let asked = sized(
+            "--protocols rest --operations list-orders,get-user --sizes 5,50 --network loopback",
+            "tiny",
+        );
+        assert_eq!(asked, ["rest list-orders c=1 n=5"]);
+        let full = Plan::new(&args("--profile full --protocols ws"), 2).unwrap();
+        let far = full.cells().iter().filter(|c| c.size.is_some() && c.emulated).count();
+        assert_eq!(far, 5 * 2 * 4, "5 networks × list-orders and stream-orders × 4 sizes");
+        assert!(Plan::new(&args("--sizes 0"), 2).is_err());
     }
 
     #[test]

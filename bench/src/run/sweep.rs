@@ -85,8 +85,9 @@ impl Sweep<'_> {
             let network = &self.plan.networks[cell.network];
             let on = if network.is_loopback() { String::new() } else { format!(" on {}", network.name) };
             let cold = if cell.fresh { " cold" } else { "" };
+            let size = cell.size.map(|n| format!(" n={n}")).unwrap_or_default();
             progress.cell(format!(
-                "{} {} {} {}{on}{cold}{run}",
+                "{} {} {} {}{size}{on}{cold}{run}",
                 self.payload,
                 cell.protocol.name(),
                 cell.op,
@@ -97,8 +98,9 @@ impl Sweep<'_> {
             let server_pid = self.server_pid;
             let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
             let control = server.as_deref().map(|s| &s.control);
+            let params = self.params_of(&cell);
             let checks =
-                tokio::task::block_in_place(|| checks::verify(control, cell.op, self.params, &stats.samples));
+                tokio::task::block_in_place(|| checks::verify(control, cell.op, &params, &stats.samples));
             for _ in 0..checks.mismatches {
                 let why = checks.mismatch.clone().unwrap_or_default();
                 stats.count_error("check".into(), why);
@@ -166,7 +168,7 @@ impl Sweep<'_> {
             protocol: cell.protocol,
             addr: self.addrs[cell.protocol.server()],
             op: cell.op,
-            params: self.params.clone(),
+            params: self.params_of(&cell),
             concurrency: cell.point.concurrency(),
             streams: cell.streams,
             mode: cell.point.rate().map_or(Mode::Closed, |rate| Mode::Open { rate }),
@@ -182,7 +184,7 @@ impl Sweep<'_> {
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}",
+                "{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
                 self.stamp,
                 cell.protocol.name(),
                 cell.op,
@@ -191,9 +193,19 @@ impl Sweep<'_> {
                 cell.network,
                 cell.fresh,
                 cell.security.name(),
-                cell.streams
+                cell.streams,
+                cell.size.unwrap_or(0)
             ),
         }
+    }
+
+    /// A cell's parameters: the run's, with a size sweep's N.
+    fn params_of(&self, cell: &CellPlan) -> OpParams {
+        let mut params = self.params.clone();
+        if let Some(n) = cell.size {
+            params.n = n;
+        }
+        params
     }
 
     /// The TLS settings of a cell's clients: a new session cache per cell, so a resumed
@@ -244,7 +256,8 @@ impl Sweep<'_> {
             fresh_connections: cell.fresh,
             tls: cell.security.name(),
             streams: cell.streams,
-            n: self.n,
+            sized: cell.size.is_some(),
+            n: cell.size.unwrap_or(self.n),
             repeat,
             concurrency: cell.point.concurrency(),
             rate: cell.point.rate(),

@@ -26,6 +26,10 @@ pub struct FloorEcho;
 pub static FLOOR_ECHO: FloorEcho = FloorEcho;
 
 impl Protocol for FloorEcho {
+    fn encoding(&self) -> &'static str {
+        "protobuf"
+    }
+
     fn name(&self) -> &'static str {
         "floor-echo"
     }

@@ -36,6 +36,10 @@ pub struct Floor;
 pub static FLOOR: Floor = Floor;
 
 impl Protocol for Floor {
+    fn encoding(&self) -> &'static str {
+        "protobuf"
+    }
+
     fn name(&self) -> &'static str {
         "floor"
     }

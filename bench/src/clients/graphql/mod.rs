@@ -90,6 +90,10 @@ const IMPORT_ORDERS: &str = "mutation($orders: [ImportOrderInput!]!) { importOrd
     created replayed failed order_ids: orderIds total_cents: totalCents errors } }";
 
 impl Protocol for Graphql {
+    fn encoding(&self) -> &'static str {
+        "json"
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

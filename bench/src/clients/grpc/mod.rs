@@ -113,6 +113,10 @@ fn messages(dir: Dir, doc: Doc, buf: &[u8], t: &mut Tally) -> Result<usize, Wire
 pub struct Grpc;
 
 impl Protocol for Grpc {
+    fn encoding(&self) -> &'static str {
+        "protobuf"
+    }
+
     fn name(&self) -> &'static str {
         "grpc"
     }

@@ -16,6 +16,7 @@ pub(super) mod networks;
 mod repeats;
 mod round_trips;
 mod serialization;
+pub(super) mod sizes;
 pub(super) mod streams;
 mod throughput;
 pub(super) mod tls;

@@ -45,6 +45,7 @@ impl Across<'_> {
                 && c.fresh_connections == cold
                 && c.tls == "plain"
                 && c.streams == 1
+                && !c.sized
         })
     }
 
@@ -52,7 +53,9 @@ impl Across<'_> {
     fn ops(&self) -> Vec<Operation> {
         Operation::ALL
             .into_iter()
-            .filter(|op| self.cells.iter().any(|c| c.operation == *op && c.network != crate::net::LOOPBACK))
+            .filter(|op| {
+                self.cells.iter().any(|c| c.operation == *op && c.network != crate::net::LOOPBACK && !c.sized)
+            })
             .collect()
     }
 

@@ -63,6 +63,7 @@ impl Multiplexed<'_> {
                 && c.mode == "closed"
                 && c.concurrency == concurrency
                 && c.streams == streams
+                && !c.sized
                 && c.ops > 0
         })
     }

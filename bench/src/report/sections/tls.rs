@@ -43,6 +43,7 @@ impl Secured<'_> {
                 && c.fresh_connections == cold
                 && c.tls == tls
                 && c.streams == 1
+                && !c.sized
         })
     }
 
