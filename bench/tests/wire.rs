@@ -110,3 +110,48 @@ async fn every_protocol_and_operation(started: &Started, how: &str) -> Vec<Strin
     }
     checked
 }
+
+/// Every compressing variant sends and receives compressed bodies: one answer of 20 users'
+/// or orders' records takes well under the bytes of the same answer from the variant it
+/// otherwise equals (JSON under half, protobuf under 80 %) (and a write, less than it would), and its answers decode to the same
+/// records (the equivalence test checks every operation). gRPC's list-orders is a stream of
+/// one message per order, each compressed on its own, so gRPC is checked on users-orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressing_variants_put_fewer_bytes_on_the_wire_than_their_twins() {
+    let started = start(&ServeArgs::ephemeral("small", 42)).await.unwrap();
+    let mut params = OpParams::new(2, 20, vec![3]);
+    let mut compressing = 0;
+    for protocol in PROTOCOLS {
+        let Some((codec, twin)) = protocol.compression() else { continue };
+        compressing += 1;
+        let one = if twin == "grpc" { Operation::UsersOrders } else { Operation::ListOrders };
+        let mut bytes = Vec::new();
+        for (i, p) in [*protocol, wirebench::clients::protocol(twin).unwrap()].into_iter().enumerate() {
+            let mut conn = p.connect(started.addr(p.server()).unwrap(), one).await.unwrap();
+            let before = conn.counters().snapshot();
+            conn.call(one, &params).await.unwrap();
+            let page = conn.counters().snapshot().since(&before).bytes[1];
+            let before = conn.counters().snapshot();
+            params.idempotency_key = Some(format!("compressed-{}-{i}", protocol.name()));
+            conn.call(Operation::CreateOrder, &params).await.unwrap();
+            bytes.push((page, conn.counters().snapshot().since(&before).bytes[0]));
+        }
+        let [(page, write), (twin_page, twin_write)] = bytes[..] else { unreachable!() };
+        let what = format!("{} ({codec}) against {twin}", protocol.name());
+        // JSON's repeated keys compress well; protobuf, already dense, less.
+        let at_most = if protocol.encoding() == "json" { 0.5 } else { 0.8 };
+        assert!(
+            (page as f64) < at_most * twin_page as f64,
+            "{what}: {page} against {twin_page} bytes received"
+        );
+        // A small protobuf write does not shrink (gzip's header and the encoding headers
+        // cost more than it saves): it only differs.
+        if protocol.encoding() == "json" {
+            assert!(write < twin_write, "{what}: {write} against {twin_write} bytes sent");
+        } else {
+            assert_ne!(write, twin_write, "{what}: the write is compressed");
+        }
+    }
+    assert!(compressing >= 5, "rest-gzip, rest-br, rest-zstd, graphql-gzip, grpc-gzip, grpc-zstd");
+    started.stop().await.expect("the servers stop cleanly");
+}

@@ -89,9 +89,15 @@ fn size_limit_is_resource_exhausted<B>(mut res: http::Response<B>) -> http::Resp
 
 /// The Shop service with the configured message size limits.
 pub fn service(ctx: &ServerContext) -> ShopServer<ShopService> {
+    use tonic::codec::CompressionEncoding::{Gzip, Zstd};
+    // Compressed messages both ways, when the client asks (grpc-encoding, grpc-accept-encoding).
     ShopServer::new(ShopService { store: ctx.store.clone() })
         .max_decoding_message_size(ctx.config.max_body_bytes)
         .max_encoding_message_size(usize::MAX)
+        .accept_compressed(Gzip)
+        .accept_compressed(Zstd)
+        .send_compressed(Gzip)
+        .send_compressed(Zstd)
 }
 
 /// Implements `wirebench.v1.Shop` over the shared store.

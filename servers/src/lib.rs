@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wirebench_domain::Store;
 
+pub mod coding;
 pub mod floor;
 pub mod graphql;
 pub mod grpc;

@@ -513,3 +513,38 @@ async fn concurrent_duplicate_posts_over_sockets_make_one_order() {
     assert!(created_bodies.iter().all(|b| *b == replay), "identical replies");
     server.stop().await;
 }
+
+/// Request bodies in gzip, br or zstd are decoded before any handler; another coding, a body
+/// that does not decode and one that would expand past the body limit get the error body.
+/// Answers come back in the coding asked for.
+#[tokio::test]
+async fn compressed_request_bodies_are_decoded_under_the_body_limit() {
+    use wirebench_servers::coding::Coding;
+    let app = rest::app(ctx(Duration::ZERO, 64 * 1024));
+    let order = new_order_json(3, 2).to_string();
+    let encoded = |coding: &str, body: Vec<u8>| {
+        Request::post("/v1/orders")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, coding)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    for coding in Coding::ALL {
+        let mut req = encoded(coding.name(), coding.encode(order.as_bytes()));
+        req.headers_mut().insert(header::ACCEPT_ENCODING, coding.name().parse().unwrap());
+        let (status, headers, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::CREATED, "{coding:?}");
+        assert_eq!(headers[header::CONTENT_ENCODING], coding.name(), "{coding:?}");
+        let created = json_of(&Bytes::from(coding.decode(&body, 1 << 20).unwrap()));
+        assert_eq!(created["user_id"], 3, "{coding:?}: {created}");
+    }
+    let (status, _, body) = call(&app, encoded("deflate", order.clone().into_bytes())).await;
+    assert_eq!(error_code(status, &body), "unsupported_encoding");
+    let (status, _, body) = call(&app, encoded("gzip", order.clone().into_bytes())).await;
+    assert_eq!((status, error_code(status, &body)), (StatusCode::BAD_REQUEST, "malformed_body".into()));
+    // 1 MiB of spaces is about 1 kB of gzip: under the limit compressed, over it decoded.
+    let bomb = Coding::Gzip.encode(&vec![b' '; 1 << 20]);
+    assert!(bomb.len() < 64 * 1024);
+    let (status, _, body) = call(&app, encoded("gzip", bomb)).await;
+    assert_eq!((status, error_code(status, &body)), (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into()));
+}

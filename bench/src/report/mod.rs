@@ -339,6 +339,8 @@ struct Page {
     streams: Vec<Block>,
     /// The size sweep (empty: none ran).
     sizes: Vec<Block>,
+    /// Compressing variants against their twins (empty: none ran).
+    compression: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
     serialization: Vec<Block>,
@@ -390,6 +392,8 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     findings.extend(sections::streams::findings(&view, &multiplexed));
     let sweep = sections::sizes::Sweep { cells: &all };
     findings.extend(sections::sizes::findings(&view, &sweep));
+    let compressed = sections::compression::Compressed { cells: &all };
+    findings.extend(sections::compression::findings(&view, &compressed));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -418,6 +422,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         tls: sections::tls::tls_blocks(&view, &secured)?,
         streams: sections::streams::stream_blocks(&view, &multiplexed)?,
         sizes: sections::sizes::size_blocks(&view, &sweep)?,
+        compression: sections::compression::compression_blocks(&view, &compressed),
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
         serialization: sections::serialization_blocks(&view)?,

@@ -24,6 +24,7 @@ pub mod checks;
 pub mod finish;
 pub mod gate;
 pub mod plan;
+mod profiles;
 mod progress;
 pub mod server;
 pub mod sweep;

@@ -7,10 +7,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use wirebench_domain::Profiles;
 
-use super::{RunArgs, RunProfile};
+use super::RunArgs;
 use crate::catalog::Operation;
 use crate::clients::{PROTOCOLS, Protocol};
 use crate::net::{LOOPBACK, Network, Networks};
+
+pub use super::profiles::settings;
 
 /// Named sizes of a run, as the run profiles set them.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +43,9 @@ pub struct ProfileSettings {
     pub sizes: &'static [u32],
     pub size_ops: &'static [Operation],
     pub sizes_far: bool,
+    /// The operations the compressing variants run in the main sweep (every one of them
+    /// runs the size sweep too).
+    pub compression_ops: &'static [Operation],
 }
 
 /// The operations whose size a sweep can change (N orders in one answer).
@@ -65,75 +70,6 @@ impl Security {
             Security::Tls => "tls",
             Security::TlsResumed => "tls-resumed",
         }
-    }
-}
-
-/// The operations whose request waves differ between protocols: where a network's round
-/// trip shows.
-const ROUND_TRIP_OPS: &[Operation] = &[Operation::UserOrders, Operation::UsersOrders];
-
-/// What each run profile runs.
-pub fn settings(p: RunProfile) -> ProfileSettings {
-    match p {
-        RunProfile::Smoke => ProfileSettings {
-            payloads: &["tiny"],
-            concurrency: &[2],
-            warmup: Duration::from_millis(50),
-            duration: Duration::from_millis(250),
-            rate: 200.0,
-            open_ops: &[Operation::GetUser],
-            repeat: 1,
-            networks: &[],
-            network_ops: &[],
-            tls: &[],
-            tls_ops: &[],
-            streams: &[],
-            streams_ops: &[],
-            sizes: &[],
-            size_ops: &[],
-            sizes_far: false,
-        },
-        RunProfile::Quick => ProfileSettings {
-            payloads: &["small"],
-            concurrency: &[1, 16],
-            warmup: Duration::from_millis(100),
-            duration: Duration::from_millis(400),
-            rate: 1000.0,
-            open_ops: &[Operation::GetUser],
-            repeat: 3,
-            networks: &["wan"],
-            network_ops: ROUND_TRIP_OPS,
-            tls: &[Security::Tls, Security::TlsResumed],
-            tls_ops: &[Operation::GetUser],
-            streams: &[16],
-            streams_ops: &[Operation::GetUser],
-            sizes: &[1, 10, 100],
-            size_ops: &[Operation::ListOrders],
-            sizes_far: false,
-        },
-        RunProfile::Full => ProfileSettings {
-            payloads: &["small", "medium", "large"],
-            concurrency: &[1, 4, 16, 64],
-            warmup: Duration::from_millis(100),
-            duration: Duration::from_millis(350),
-            rate: 2000.0,
-            open_ops: &Operation::ALL,
-            repeat: 5,
-            networks: &["lan", "wan", "cable", "4g", "3g"],
-            network_ops: &[
-                Operation::GetUser,
-                Operation::UserOrders,
-                Operation::UsersOrders,
-                Operation::CreateOrder,
-            ],
-            tls: &[Security::Tls, Security::TlsResumed],
-            tls_ops: &Operation::ALL,
-            streams: &[4, 16, 64],
-            streams_ops: &[Operation::GetUser, Operation::ListOrders],
-            sizes: &[1, 10, 100, 1000],
-            size_ops: SIZED_OPS,
-            sizes_far: true,
-        },
     }
 }
 
@@ -278,6 +214,8 @@ pub struct Plan {
     pub sizes: Vec<u32>,
     pub size_ops: Vec<Operation>,
     pub sizes_far: bool,
+    /// The operations the compressing variants run in the main sweep.
+    pub compression_ops: Vec<Operation>,
 }
 
 impl Plan {
@@ -328,6 +266,9 @@ impl Plan {
         if sizes.contains(&0) {
             bail!("--sizes: a size is at least 1 order");
         }
+        // Operations asked for by name run for every variant.
+        let compression_ops =
+            if args.operations.is_empty() { profile.compression_ops.to_vec() } else { operations.clone() };
         Ok(Plan {
             protocols,
             operations,
@@ -349,6 +290,7 @@ impl Plan {
             sizes,
             size_ops,
             sizes_far: profile.sizes_far,
+            compression_ops,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             order_seed: args.order_seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
@@ -382,7 +324,8 @@ impl Plan {
         for (network, net) in self.networks.iter().enumerate() {
             for &protocol in &self.protocols {
                 for &op in &self.operations {
-                    if protocol.unsupported(op).is_some() {
+                    let slice = protocol.compression().is_none() || self.compression_ops.contains(&op);
+                    if protocol.unsupported(op).is_some() || !slice {
                         continue;
                     }
                     let points = if net.is_loopback() {

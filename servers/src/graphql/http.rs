@@ -247,5 +247,9 @@ pub(super) fn router(ctx: ServerContext, shutdown: CancellationToken) -> Router 
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(ctx.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.config.max_body_bytes,
+            crate::coding::decode_requests,
+        ))
         .layer(CompressionLayer::new())
 }

@@ -136,6 +136,7 @@ pub fn app(ctx: ServerContext) -> Router {
         .with_state(ctx)
         .layer(axum::middleware::from_fn(errors::limit_uri))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(max_body, crate::coding::decode_requests))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(request_ids()))

@@ -28,6 +28,7 @@ use crate::wire::docs::{Doc, json_member};
 use crate::wire::http1::Http1;
 use crate::wire::websocket::WebSocket;
 use crate::wire::{Dir, Dissector, WireCounters};
+use wirebench_servers::coding::Coding;
 
 mod shapes;
 
@@ -43,17 +44,27 @@ pub struct Graphql {
     name: &'static str,
     describe: &'static str,
     path: &'static str,
+    /// Compress POST bodies and ask for compressed answers in this coding.
+    coding: Option<Coding>,
 }
 
 pub static GRAPHQL: Graphql = Graphql {
     name: "graphql",
     describe: "GraphQL: POST /graphql over HTTP/1.1, subscriptions and N-query conversations over graphql-transport-ws",
     path: "/graphql",
+    coding: None,
 };
 pub static GRAPHQL_NO_DATALOADER: Graphql = Graphql {
     name: "graphql-no-dataloader",
     describe: "the same GraphQL queries on /graphql/no-dataloader (a store call per user's orders, no batching)",
     path: "/graphql/no-dataloader",
+    coding: None,
+};
+pub static GRAPHQL_GZIP: Graphql = Graphql {
+    name: "graphql-gzip",
+    describe: "the same GraphQL POSTs with gzip (level 6) bodies both ways (a compressed body counts as data)",
+    path: "/graphql",
+    coding: Some(Coding::Gzip),
 };
 
 /// Every field of an order, aliased to the domain's names.
@@ -107,10 +118,17 @@ impl Protocol for Graphql {
     }
 
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
+        if self.coding.is_some() && matches!(op, Operation::StreamOrders | Operation::TrackOrders) {
+            return Some("runs over graphql-transport-ws, which this variant does not compress");
+        }
         (self.path != GRAPHQL.path && !matches!(op, Operation::UserOrders | Operation::UsersOrders))
             .then_some(
                 "same requests as `graphql`: this variant differs only where users' orders are resolved",
             )
+    }
+
+    fn compression(&self) -> Option<(&'static str, &'static str)> {
+        self.coding.map(|c| (c.name(), "graphql"))
     }
 }
 
@@ -144,7 +162,14 @@ impl Client for Graphql {
             Transport::Http(sender)
         };
         let authority = addr.to_string();
-        Ok(GraphqlConnection { transport, counters, authority, path: self.path, next_id: 0 })
+        Ok(GraphqlConnection {
+            transport,
+            coding: self.coding,
+            counters,
+            authority,
+            path: self.path,
+            next_id: 0,
+        })
     }
 }
 
@@ -199,6 +224,7 @@ enum Transport {
 #[derive(Debug)]
 pub struct GraphqlConnection {
     transport: Transport,
+    coding: Option<Coding>,
     counters: Arc<WireCounters>,
     authority: String,
     path: &'static str,
@@ -218,17 +244,39 @@ impl GraphqlConnection {
         let body = Bytes::from(
             serde_json::to_vec(&json!({ "query": query, "variables": variables })).expect("serializes"),
         );
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.path)
             .header(header::HOST, &self.authority)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .expect("valid request");
+            .header(header::CONTENT_TYPE, "application/json");
+        let body = match self.coding {
+            Some(coding) => {
+                req = req
+                    .header(header::CONTENT_ENCODING, coding.name())
+                    .header(header::ACCEPT_ENCODING, coding.name());
+                Bytes::from(coding.encode(&body))
+            }
+            None => body,
+        };
+        let req = req.body(Full::new(body)).expect("valid request");
         sender.ready().await.map_err(hyper_error)?;
         let res = sender.send_request(req).await.map_err(hyper_error)?;
         let status = res.status();
+        let encoded = res.headers().get(header::CONTENT_ENCODING).cloned();
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();
+        let bytes =
+            match encoded.map(|v| (Coding::parse(v.as_bytes()).filter(|c| Some(*c) == self.coding), v)) {
+                None => bytes,
+                Some((None, named)) => {
+                    return Err(ClientError::Decode(format!("an answer in Content-Encoding {named:?}")));
+                }
+                // Inflating is part of turning the answer's bytes into domain types.
+                Some((Some(coding), _)) => self
+                    .counters
+                    .decoding(|| coding.decode(&bytes, usize::MAX))
+                    .map(Bytes::from)
+                    .map_err(ClientError::decode)?,
+            };
         if !status.is_success() {
             return Err(ClientError::Server {
                 code: status.as_u16().to_string(),

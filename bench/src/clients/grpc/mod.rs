@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use bytes::Bytes;
@@ -17,16 +16,28 @@ use http::uri::PathAndQuery;
 use prost::Message;
 use wirebench_proto::v1 as pb;
 
+mod shapes;
+pub use self::shapes::message_shapes;
 mod transport;
 
 use transport::{H2, USER_AGENT, h2_error};
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
-use crate::catalog::{Exchange, OpParams, Operation, Outcome};
+use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::{Streams, WireError, attribute_doc, parse_buffered};
 use crate::wire::docs::Doc;
 use crate::wire::http2::{H2Bodies, Http2, StreamInfo};
 use crate::wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
+use wirebench_servers::coding::Coding;
+
+/// tonic's name for a coding (tonic has no brotli).
+fn tonic_encoding(coding: Coding) -> Option<tonic::codec::CompressionEncoding> {
+    match coding {
+        Coding::Gzip => Some(tonic::codec::CompressionEncoding::Gzip),
+        Coding::Zstd => Some(tonic::codec::CompressionEncoding::Zstd),
+        Coding::Br => None,
+    }
+}
 
 /// gRPC's message prefix: a compressed flag and a 4-byte length.
 const PREFIX: usize = 5;
@@ -108,9 +119,30 @@ fn messages(dir: Dir, doc: Doc, buf: &[u8], t: &mut Tally) -> Result<usize, Wire
     Ok(at)
 }
 
-/// gRPC over h2c.
+/// gRPC over h2c, its messages compressed or not.
 #[derive(Debug)]
-pub struct Grpc;
+pub struct Grpc {
+    name: &'static str,
+    describe: &'static str,
+    /// Compress request messages and ask for compressed answers in this coding.
+    coding: Option<Coding>,
+}
+
+pub static GRPC: Grpc = Grpc {
+    name: "grpc",
+    describe: "gRPC over HTTP/2 cleartext (the h2 crate), protobuf messages: unary calls as grpc-go frames them (HEADERS and one DATA in one write), streams through tonic's client core",
+    coding: None,
+};
+pub static GRPC_GZIP: Grpc = Grpc {
+    name: "grpc-gzip",
+    describe: "the same gRPC calls with gzip-compressed messages both ways (grpc-encoding; a compressed message counts as data)",
+    coding: Some(Coding::Gzip),
+};
+pub static GRPC_ZSTD: Grpc = Grpc {
+    name: "grpc-zstd",
+    describe: "the same gRPC calls with zstd-compressed messages both ways",
+    coding: Some(Coding::Zstd),
+};
 
 impl Protocol for Grpc {
     fn encoding(&self) -> &'static str {
@@ -118,7 +150,7 @@ impl Protocol for Grpc {
     }
 
     fn name(&self) -> &'static str {
-        "grpc"
+        self.name
     }
 
     fn multiplexes(&self) -> bool {
@@ -126,7 +158,17 @@ impl Protocol for Grpc {
     }
 
     fn describe(&self) -> &'static str {
-        "gRPC over HTTP/2 cleartext (the h2 crate), protobuf messages: unary calls as grpc-go frames them (HEADERS and one DATA in one write), streams through tonic's client core"
+        self.describe
+    }
+
+    fn compression(&self) -> Option<(&'static str, &'static str)> {
+        self.coding.map(|c| (c.name(), "grpc"))
+    }
+
+    fn unsupported(&self, op: Operation) -> Option<&'static str> {
+        (self.coding.is_some() && op == Operation::StreamOrders).then_some(
+            "a compressed stream's messages are compressed one by one: per-message timing is kept for `grpc`",
+        )
     }
 
     fn server(&self) -> &'static str {
@@ -145,16 +187,27 @@ impl Client for Grpc {
         tokio::spawn(conn);
         let mut sender = sender.ready().await.map_err(h2_error)?;
         let origin: Uri = format!("http://{addr}").parse().map_err(ClientError::decode)?;
-        let grpc = tonic::client::Grpc::with_origin(H2(sender.clone()), origin)
+        let mut grpc = tonic::client::Grpc::with_origin(H2(sender.clone()), origin)
             .max_decoding_message_size(usize::MAX);
+        if let Some(encoding) = self.coding.and_then(tonic_encoding) {
+            grpc = grpc.send_compressed(encoding).accept_compressed(encoding);
+        }
         futures::future::poll_fn(|cx| sender.poll_ready(cx)).await.map_err(h2_error)?;
-        Ok(GrpcConnection { grpc, h2: sender, authority: addr.to_string(), uris: Vec::new(), counters })
+        Ok(GrpcConnection {
+            grpc,
+            h2: sender,
+            coding: self.coding,
+            authority: addr.to_string(),
+            uris: Vec::new(),
+            counters,
+        })
     }
 
     fn lane(&'static self, conn: &GrpcConnection) -> Option<GrpcConnection> {
         Some(GrpcConnection {
             grpc: conn.grpc.clone(),
             h2: conn.h2.clone(),
+            coding: conn.coding,
             authority: conn.authority.clone(),
             uris: Vec::new(),
             counters: conn.counters.clone(),
@@ -214,6 +267,8 @@ pub struct GrpcConnection {
     /// The same connection, for unary calls sent as grpc-go sends them (see
     /// [`GrpcConnection::unary`]).
     h2: h2::client::SendRequest<Bytes>,
+    /// Unary messages compressed in this coding, both ways.
+    coding: Option<Coding>,
     authority: String,
     /// Request URIs by method path, built once.
     uris: Vec<(&'static str, Uri)>,
@@ -266,69 +321,11 @@ pub(crate) fn tracked(
     }
 }
 
-fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
+pub(super) fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
     pb::CreateOrderRequest {
         idempotency_key: key.unwrap_or_default(),
         order: Some(p.new_order.clone().into()),
     }
-}
-
-/// The messages gRPC exchanges for every catalog operation with parameters `p` against
-/// `reference`, as sizes: each request message this client would send, and each message the
-/// gRPC server would answer with (built by the server's own code from the reference; a write
-/// answers with the order the store would create next). The floor's echo reproduces them.
-pub async fn message_shapes(
-    reference: &wirebench_domain::Store,
-    p: &OpParams,
-) -> Result<BTreeMap<Operation, Vec<Exchange>>, wirebench_servers::pb_ops::OpError> {
-    use wirebench_servers::pb_ops;
-    let one = |request: usize, replies: Vec<usize>| vec![Exchange { request, replies }];
-    let mut shapes = BTreeMap::new();
-    let get_user = pb::GetUserRequest { id: p.user_id };
-    let user = pb_ops::get_user(reference, get_user).await?;
-    shapes.insert(Operation::GetUser, one(get_user.encoded_len(), vec![user.encoded_len()]));
-    let user_orders = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-    let summary = pb_ops::user_orders(reference, user_orders).await?;
-    shapes.insert(Operation::UserOrders, one(user_orders.encoded_len(), vec![summary.encoded_len()]));
-    let users_orders = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
-    let users = pb_ops::users_orders(reference, users_orders).await?;
-    shapes.insert(Operation::UsersOrders, one(users_orders.encoded_len(), vec![users.encoded_len()]));
-    let list = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-    let page = pb_ops::list_orders(reference, list.clone()).await?;
-    let stream: Vec<usize> = page.orders.iter().map(Message::encoded_len).collect();
-    shapes.insert(Operation::ListOrders, one(list.encoded_len(), stream.clone()));
-    shapes.insert(Operation::StreamOrders, one(list.encoded_len(), stream));
-    // Writes: the order the store would create next, as the server would send it back.
-    let next = reference.next_order_id();
-    let now = chrono::Utc::now();
-    let created = |i: u64| -> pb::Order { p.new_order.clone().into_order(next + i, now).into() };
-    let create = create_request(p, p.idempotency_key.clone());
-    let reply = pb::CreateOrderResponse { order: Some(created(0)), replayed: false };
-    shapes.insert(Operation::CreateOrder, one(create.encoded_len(), vec![reply.encoded_len()]));
-    let items: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
-    let outcomes: Vec<_> = (0..u64::from(p.n))
-        .map(|i| {
-            Ok(wirebench_domain::Created {
-                order: p.new_order.clone().into_order(next + i, now),
-                replayed: false,
-            })
-        })
-        .collect();
-    let summary: pb::ImportSummary = wirebench_domain::ImportSummary::of(&outcomes).into();
-    let mut import: Vec<Exchange> =
-        items.iter().map(|m| Exchange { request: m.encoded_len(), replies: Vec::new() }).collect();
-    if let Some(last) = import.last_mut() {
-        last.replies.push(summary.encoded_len());
-    }
-    shapes.insert(Operation::ImportOrders, import);
-    let mut track = Vec::with_capacity(p.order_ids.len());
-    for (i, id) in p.order_ids.iter().enumerate() {
-        let req = pb::TrackRequest { correlation_id: i as u64, order_id: *id };
-        let reply = pb_ops::track(reference, req, |e| e.code().to_owned()).await;
-        track.push(Exchange { request: req.encoded_len(), replies: vec![reply.encoded_len()] });
-    }
-    shapes.insert(Operation::TrackOrders, track);
-    Ok(shapes)
 }
 
 /// The service's method paths.
@@ -357,19 +354,26 @@ impl GrpcConnection {
         path: &'static str,
         req: T,
     ) -> Result<U, ClientError> {
-        let mut framed = bytes::BytesMut::with_capacity(PREFIX + req.encoded_len());
-        framed.extend_from_slice(&[0]);
-        framed
-            .extend_from_slice(&u32::try_from(req.encoded_len()).map_err(ClientError::decode)?.to_be_bytes());
-        req.encode(&mut framed).expect("a BytesMut grows");
-        let request = http::Request::builder()
+        let (flag, message) = match self.coding {
+            // Compressing is part of turning the request into bytes (client CPU).
+            Some(coding) => (1, coding.encode(&req.encode_to_vec())),
+            None => (0, req.encode_to_vec()),
+        };
+        let mut framed = bytes::BytesMut::with_capacity(PREFIX + message.len());
+        framed.extend_from_slice(&[flag]);
+        framed.extend_from_slice(&u32::try_from(message.len()).map_err(ClientError::decode)?.to_be_bytes());
+        framed.extend_from_slice(&message);
+        let mut request = http::Request::builder()
             .method(http::Method::POST)
             .uri(self.uri(path))
             .header(http::header::CONTENT_TYPE, "application/grpc")
             .header(http::header::TE, "trailers")
-            .header(http::header::USER_AGENT, USER_AGENT)
-            .body(())
-            .expect("a valid request");
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if let Some(coding) = self.coding {
+            request =
+                request.header("grpc-encoding", coding.name()).header("grpc-accept-encoding", coding.name());
+        }
+        let request = request.body(()).expect("a valid request");
         futures::future::poll_fn(|cx| self.h2.poll_ready(cx)).await.map_err(h2_error)?;
         let (answer, mut send) = self.h2.send_request(request, false).map_err(h2_error)?;
         // Queued with its HEADERS before the connection task writes either: one write.
@@ -400,13 +404,26 @@ impl GrpcConnection {
             }
             None => return Err(ClientError::decode("an answer without a message")),
         };
-        if flag != 0 || message.len() != PREFIX + len {
-            return Err(ClientError::Decode(format!(
-                "not one uncompressed message: flag {flag}, {} bytes",
-                message.len()
-            )));
+        let coding = match (flag, self.coding) {
+            (0, _) => None,
+            (1, Some(coding)) => Some(coding),
+            _ => {
+                return Err(ClientError::Decode(format!(
+                    "a message with flag {flag} this client did not ask for"
+                )));
+            }
+        };
+        if message.len() != PREFIX + len {
+            return Err(ClientError::Decode(format!("not one message: {} bytes for {len}", message.len())));
         }
-        self.counters.decoding(|| U::decode(&message[PREFIX..]).map_err(ClientError::decode))
+        // Inflating is part of turning the answer's bytes into domain types.
+        self.counters.decoding(|| match coding {
+            Some(coding) => {
+                let plain = coding.decode(&message[PREFIX..], usize::MAX).map_err(ClientError::decode)?;
+                U::decode(&plain[..]).map_err(ClientError::decode)
+            }
+            None => U::decode(&message[PREFIX..]).map_err(ClientError::decode),
+        })
     }
 
     /// The request URI of a method, built once.

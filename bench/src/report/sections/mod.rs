@@ -8,6 +8,7 @@ use crate::report::claims::{ClaimRow, ClaimVerdict};
 use crate::report::{Block, Chart, Kv, ProtocolRow, View, fmt, kv};
 use crate::results::{IdleCpus, Results, RunStatus};
 
+pub(super) mod compression;
 mod cpu;
 mod equivalence;
 mod latency;

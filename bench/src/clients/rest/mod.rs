@@ -1,8 +1,8 @@
 //! REST+JSON client (hyper) over HTTP/1.1 keep-alive or HTTP/2 cleartext, in five variants:
 //! the classic API (`rest`, `rest-h2`), the same API using its round-trip savers
 //! (`rest-include`: `include=orders` and the batch endpoint), user-orders' two independent
-//! GETs sent at once on one HTTP/2 connection (`rest-h2-concurrent`), and gzip answers
-//! (`rest-gzip`).
+//! GETs sent at once on one HTTP/2 connection (`rest-h2-concurrent`), and compressed bodies
+//! both ways (`rest-gzip`, `rest-br`, `rest-zstd`).
 //!
 //! [`RestDocs`] says which values of REST's documents are records: a body that is a user or
 //! an order is one whole; a page's records are its `data` elements.
@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
+use wirebench_servers::coding::Coding;
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -28,59 +29,10 @@ use crate::wire::http1::Http1;
 use crate::wire::http2::{DocBodies, Http2};
 use crate::wire::{Dir, Dissector, WireCounters};
 
-/// A REST variant.
-#[derive(Debug)]
-pub struct Rest {
-    name: &'static str,
-    describe: &'static str,
-    http2: bool,
-    /// Use `include=orders` and `POST /v1/orders/batch` instead of several requests.
-    fewer_round_trips: bool,
-    /// Ask for gzip responses (`Accept-Encoding: gzip`) and decompress them.
-    gzip: bool,
-    /// Send independent requests at once on one HTTP/2 connection (user-orders' two GETs).
-    concurrent: bool,
-}
+mod variants;
 
-pub static REST: Rest = Rest {
-    name: "rest",
-    describe: "REST+JSON over HTTP/1.1 keep-alive; user-orders is two GETs, import is N POSTs",
-    http2: false,
-    fewer_round_trips: false,
-    gzip: false,
-    concurrent: false,
-};
-pub static REST_H2: Rest = Rest {
-    name: "rest-h2",
-    describe: "the same REST calls over HTTP/2 cleartext (prior knowledge)",
-    http2: true,
-    fewer_round_trips: false,
-    gzip: false,
-    concurrent: false,
-};
-pub static REST_H2_CONCURRENT: Rest = Rest {
-    name: "rest-h2-concurrent",
-    describe: "REST over HTTP/2 sending independent GETs at once on one connection (user-orders' two, users-orders' N)",
-    http2: true,
-    fewer_round_trips: false,
-    gzip: false,
-    concurrent: true,
-};
-pub static REST_INCLUDE: Rest = Rest {
-    name: "rest-include",
-    describe: "REST over HTTP/1.1 using include=orders (1 GET, also for N users) and the batch endpoint (1 POST)",
-    http2: false,
-    fewer_round_trips: true,
-    gzip: false,
-    concurrent: false,
-};
-pub static REST_GZIP: Rest = Rest {
-    name: "rest-gzip",
-    describe: "the same REST GETs over HTTP/1.1 with Accept-Encoding: gzip (a compressed body counts as data)",
-    http2: false,
-    fewer_round_trips: false,
-    gzip: true,
-    concurrent: false,
+pub use self::variants::{
+    REST, REST_BR, REST_GZIP, REST_H2, REST_H2_CONCURRENT, REST_INCLUDE, REST_ZSTD, Rest,
 };
 
 /// Which values of REST's documents are records.
@@ -120,7 +72,7 @@ impl Protocol for Rest {
     }
 
     fn compression(&self) -> Option<(&'static str, &'static str)> {
-        self.gzip.then_some(("gzip", "rest"))
+        self.coding.map(|c| (c.name(), "rest"))
     }
 
     fn name(&self) -> &'static str {
@@ -141,11 +93,8 @@ impl Protocol for Rest {
 
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
         match op {
-            _ if self.gzip && matches!(op, Operation::CreateOrder | Operation::ImportOrders) => {
-                Some("request bodies are not compressed: writes are the same as `rest`")
-            }
-            _ if self.gzip && op == Operation::StreamOrders => Some(
-                "a gzip stream is buffered by the compressor, so per-message timing would not be a stream's",
+            _ if self.coding.is_some() && op == Operation::StreamOrders => Some(
+                "a compressed stream is buffered by the compressor, so per-message timing would not be a stream's",
             ),
             Operation::UserOrders | Operation::UsersOrders => None,
             _ if self.concurrent => {
@@ -339,7 +288,14 @@ impl RestConnection {
                 if let Some(key) = key {
                     req = req.header("idempotency-key", key);
                 }
-                Full::new(bytes)
+                match self.variant.coding {
+                    // Compressing is part of turning the request into bytes (client CPU).
+                    Some(coding) => {
+                        req = req.header(header::CONTENT_ENCODING, coding.name());
+                        Full::new(Bytes::from(coding.encode(&bytes)))
+                    }
+                    None => Full::new(bytes),
+                }
             }
         };
         req.body(body).expect("valid request")
@@ -362,25 +318,28 @@ impl RestConnection {
     /// One request, whole response, 2xx required; `body` is decompressed when it was
     /// compressed.
     async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
-        if self.variant.gzip {
-            req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("gzip"));
+        if let Some(coding) = self.variant.coding {
+            req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static(coding.name()));
         }
         let res = self.send(req).await?;
         let (parts, body) = res.into_parts();
         let body = body.collect().await.map_err(hyper_error)?.to_bytes();
+        let body = match parts.headers.get(header::CONTENT_ENCODING) {
+            None => body,
+            Some(named) => {
+                let coding = Coding::parse(named.as_bytes())
+                    .filter(|c| Some(*c) == self.variant.coding)
+                    .ok_or_else(|| ClientError::Decode(format!("an answer in Content-Encoding {named:?}")))?;
+                // Inflating is part of turning the answer's bytes into domain types.
+                self.counters
+                    .decoding(|| coding.decode(&body, usize::MAX))
+                    .map(Bytes::from)
+                    .map_err(ClientError::decode)?
+            }
+        };
         if !parts.status.is_success() {
             return Err(server_error(parts.status, &body));
         }
-        let body = if parts.headers.get(header::CONTENT_ENCODING).is_some_and(|v| v == "gzip") {
-            // Inflating is part of turning the answer's bytes into domain types.
-            self.counters.decoding(|| {
-                let mut plain = Vec::with_capacity(body.len() * 4);
-                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
-                    .map(|_| Bytes::from(plain))
-            })?
-        } else {
-            body
-        };
         Ok(Reply { status: parts.status, headers: parts.headers, body })
     }
 

@@ -1,0 +1,173 @@
+//! The compression matrix: every compressing variant against the variant it otherwise
+//! equals, per operation, on each network it ran on: bytes each way, CPU on each side and
+//! latency, from the warm closed-loop cells at the lowest concurrency (loopback from the main
+//! sweep; emulated networks from the size sweep at the run's N when it ran there). The
+//! findings say when compression wins and when it loses.
+
+use crate::catalog::Operation;
+use crate::report::{Block, Finding, Table, View, fmt, td, td_class};
+use crate::results::Cell;
+
+/// Every cell of the run (merged over repeats).
+#[derive(Debug)]
+pub(in crate::report) struct Compressed<'a> {
+    pub cells: &'a [Cell],
+}
+
+/// (variant, codec, the variant it compresses).
+type Pair<'a> = (&'a str, &'a str, &'a str);
+
+impl Compressed<'_> {
+    /// The warm plaintext closed-loop cell at the lowest concurrency of (payload, op,
+    /// protocol) on `network` at the run's N (`n`): the main sweep's, or the size sweep's.
+    fn cell(&self, (payload, op, network): (&str, Operation, &str), protocol: &str, n: u32) -> Option<&Cell> {
+        crate::results::lowest_closed(self.cells, |c| {
+            c.payload == payload
+                && c.operation == op
+                && c.protocol == protocol
+                && c.network == network
+                && !c.fresh_connections
+                && c.tls == "plain"
+                && c.streams == 1
+                && c.n == n
+        })
+    }
+
+    fn networks(&self) -> Vec<String> {
+        let mut out: Vec<String> = vec![crate::net::LOOPBACK.to_owned()];
+        for c in self.cells {
+            if !out.contains(&c.network) {
+                out.push(c.network.clone());
+            }
+        }
+        out
+    }
+}
+
+fn pairs<'a>(view: &'a View<'_>) -> Vec<Pair<'a>> {
+    view.r
+        .protocols
+        .iter()
+        .filter_map(|p| {
+            p.compression.as_ref().map(|(codec, of)| (p.name.as_str(), codec.as_str(), of.as_str()))
+        })
+        .collect()
+}
+
+/// One comparison: the compressed cell against its twin.
+struct Delta {
+    saved: [f64; 2],
+    cpu: [Option<f64>; 2],
+    p50: Option<(f64, f64)>,
+}
+
+fn delta(z: &Cell, p: &Cell) -> Delta {
+    let share = |a: f64, b: f64| if b > 0.0 { 1.0 - a / b } else { 0.0 };
+    let (zb, pb) = (&z.bytes, &p.bytes);
+    let minus = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+    Delta {
+        saved: [
+            share(zb.sent_per_op.total_bytes, pb.sent_per_op.total_bytes),
+            share(zb.received_per_op.total_bytes, pb.received_per_op.total_bytes),
+        ],
+        cpu: [
+            minus(z.resources.client_cpu_us_per_op, p.resources.client_cpu_us_per_op),
+            minus(z.resources.server_cpu_us_per_op, p.resources.server_cpu_us_per_op),
+        ],
+        p50: z.latency.as_ref().zip(p.latency.as_ref()).map(|(a, b)| (a.p50_ns as f64, b.p50_ns as f64)),
+    }
+}
+
+fn signed_micros(us: f64) -> String {
+    if us >= 0.0 { format!("+{}", fmt::micros(us)) } else { format!("−{}", fmt::micros(-us)) }
+}
+
+pub(in crate::report) fn compression_blocks(view: &View<'_>, m: &Compressed<'_>) -> Vec<Block> {
+    let pairs = pairs(view);
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        for network in m.networks() {
+            let head = [
+                "variant (against)",
+                "operation",
+                "bytes saved: sent · received",
+                "CPU added: client · server",
+                "p50: compressed · plain",
+            ];
+            let mut t = Table::with_head(head.iter().map(|s| (*s).to_owned()).collect());
+            for &(name, codec, of) in &pairs {
+                for op in Operation::ALL {
+                    let at = (payload.as_str(), op, network.as_str());
+                    let (Some(z), Some(p)) =
+                        (m.cell(at, name, view.r.options.n), m.cell(at, of, view.r.options.n))
+                    else {
+                        continue;
+                    };
+                    let d = delta(z, p);
+                    let cpu = d.cpu.map(|c| c.map_or("–".to_owned(), signed_micros));
+                    t.rows.push(vec![
+                        td(format!("{name}: {codec} ({of})")),
+                        td(op.name()),
+                        td(format!("{:.0} % · {:.0} %", d.saved[0] * 100.0, d.saved[1] * 100.0)),
+                        td(format!("{} · {}", cpu[0], cpu[1])),
+                        d.p50.map_or_else(
+                            || td_class("–", "na"),
+                            |(a, b)| td(format!("{} · {}", fmt::nanos(a), fmt::nanos(b))),
+                        ),
+                    ]);
+                }
+            }
+            if !t.rows.is_empty() {
+                blocks.push(Block {
+                    heading: format!("{payload} on {network}"),
+                    intro: None,
+                    charts: Vec::new(),
+                    tables: vec![t],
+                });
+            }
+        }
+    }
+    blocks
+}
+
+/// Per compressing variant and network: the operations where it was faster than its twin
+/// (wins) and slower (loses), with the bytes it saved and the CPU it cost.
+pub(in crate::report) fn findings(view: &View<'_>, m: &Compressed<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(payload) = view.payloads().into_iter().next() else { return out };
+    for (name, codec, of) in pairs(view) {
+        for network in m.networks() {
+            let (mut wins, mut loses) = (Vec::new(), Vec::new());
+            for op in Operation::ALL {
+                let at = (payload.as_str(), op, network.as_str());
+                let n = view.r.options.n;
+                let (Some(z), Some(p)) = (m.cell(at, name, n), m.cell(at, of, n)) else { continue };
+                let d = delta(z, p);
+                let Some((a, b)) = d.p50 else { continue };
+                let cpu: f64 = d.cpu.iter().flatten().sum();
+                let saved = d.saved[1] * 100.0;
+                let bytes = if saved >= 0.0 {
+                    format!("{saved:.0} % fewer")
+                } else {
+                    format!("{:.0} % more", -saved)
+                };
+                let text = format!(
+                    "{op} ({bytes} bytes received, {} CPU, p50 {} against {})",
+                    signed_micros(cpu),
+                    fmt::nanos(a),
+                    fmt::nanos(b)
+                );
+                if a < b { wins.push(text) } else { loses.push(text) }
+            }
+            if wins.is_empty() && loses.is_empty() {
+                continue;
+            }
+            let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join("; ") };
+            out.push(Finding {
+                title: format!("{codec} ({name} against {of}) on {network}"),
+                text: format!("Faster on: {}. Slower on: {}.", list(&wins), list(&loses)),
+            });
+        }
+    }
+    out
+}
