@@ -208,9 +208,13 @@ fn compression(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Finding
             Some(i) => format!("{codec} ({}) pays from N = {} on", info.name, pairs[i].0),
             None => format!("{codec} ({}) does not pay within N = {}–{top} on", info.name, sizes[0]),
         };
+        let bytes = if saved >= 0.0 {
+            format!("{:.0} % fewer", saved * 100.0)
+        } else {
+            format!("{:.0} % more", -saved * 100.0)
+        };
         parts.push(format!(
-            "{verdict} {network}: at N = {top} it receives {:.0} % fewer bytes than {of} and its p50 is {} against {}",
-            saved * 100.0,
+            "{verdict} {network}: at N = {top} it receives {bytes} bytes than {of} and its p50 is {} against {}",
             fmt::nanos(zl),
             fmt::nanos(pl)
         ));
