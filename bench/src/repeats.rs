@@ -34,13 +34,13 @@ pub struct CellSummary {
     pub protocol: String,
     pub operation: Operation,
     pub payload: String,
-    #[serde(default = "loopback")]
+    #[serde(default = "crate::results::loopback")]
     pub network: String,
     #[serde(default)]
     pub fresh_connections: bool,
-    #[serde(default = "plain")]
+    #[serde(default = "crate::results::plain")]
     pub tls: String,
-    #[serde(default = "one")]
+    #[serde(default = "crate::results::one")]
     pub streams: u32,
     /// A cell of the size sweep: N orders.
     #[serde(default)]
@@ -116,18 +116,6 @@ fn key_parts(
         key += &format!(" n{n}");
     }
     key
-}
-
-fn plain() -> String {
-    "plain".to_owned()
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn loopback() -> String {
-    crate::net::LOOPBACK.to_owned()
 }
 
 /// The cells grouped by [`key`], in first-seen order.

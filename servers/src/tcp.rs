@@ -24,12 +24,11 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -134,81 +133,28 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-/// A served connection: plaintext, or TLS over TCP.
-#[derive(Debug)]
-pub enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
+/// A served connection: plaintext (`Left`) or TLS over TCP (`Right`), read and written
+/// through tokio-util's `Either`.
+pub type Conn = tokio_util::either::Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
 /// The connection `tcp` becomes: TLS when `tls` is set and the first byte opens a TLS
 /// handshake, else plaintext. `None` when the peer closed, failed its handshake or took
 /// longer than `within`.
 async fn open(tcp: TcpStream, tls: Option<&tokio_rustls::TlsAcceptor>, within: Duration) -> Option<Conn> {
-    let Some(acceptor) = tls else { return Some(Conn::Plain(tcp)) };
+    let Some(acceptor) = tls else { return Some(Conn::Left(tcp)) };
     tokio::time::timeout(within, async move {
         let mut first = [0u8; 1];
         match tcp.peek(&mut first).await {
             Ok(1) if first[0] == crate::tls::HANDSHAKE_RECORD => {
-                acceptor.accept(tcp).await.ok().map(|tls| Conn::Tls(Box::new(tls)))
+                acceptor.accept(tcp).await.ok().map(|tls| Conn::Right(Box::new(tls)))
             }
-            Ok(1) => Some(Conn::Plain(tcp)),
+            Ok(1) => Some(Conn::Left(tcp)),
             _ => None,
         }
     })
     .await
     .ok()
     .flatten()
-}
-
-macro_rules! both {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            Conn::Plain($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-            Conn::Tls($s) => {
-                let $s = Pin::new($s.as_mut());
-                $e
-            }
-        }
-    };
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        both!(self, s => s.poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        both!(self, s => s.poll_write(cx, data))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        both!(self, s => s.poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Conn::Plain(s) => s.is_write_vectored(),
-            Conn::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        both!(self, s => s.poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        both!(self, s => s.poll_shutdown(cx))
-    }
 }
 
 /// Closes a socket whose peer may still be sending (the rest of an oversized frame, say):

@@ -258,6 +258,25 @@ impl ClientError {
     }
 }
 
+/// An answer's body, decompressed when its `Content-Encoding` names a coding (on the decode
+/// clock: inflating is part of turning the answer's bytes into domain types); a coding other
+/// than the one `asked` for is a decode error.
+pub(crate) fn inflate(
+    counters: &WireCounters,
+    named: Option<&http::HeaderValue>,
+    asked: Option<wirebench_servers::coding::Coding>,
+    body: bytes::Bytes,
+) -> Result<bytes::Bytes, ClientError> {
+    let Some(named) = named else { return Ok(body) };
+    let coding = wirebench_servers::coding::Coding::parse(named.as_bytes())
+        .filter(|c| Some(*c) == asked)
+        .ok_or_else(|| ClientError::Decode(format!("an answer in Content-Encoding {named:?}")))?;
+    counters
+        .decoding(|| coding.decode(&body, usize::MAX))
+        .map(bytes::Bytes::from)
+        .map_err(ClientError::decode)
+}
+
 /// Records message arrival times for stream operations: when the read that delivered a
 /// message returned (the counting layer's last-answer stamp when the message is taken), so
 /// decoding it is not included, as it is not in latency.

@@ -282,13 +282,15 @@ impl<'a, C: Client> Worker<'a, C> {
     /// Records one finished, successful call.
     fn record(&mut self, call: &Call, wire: &Tally, decode: Duration, t: Times) {
         self.record_latency(t);
+        // A shared connection's bytes are counted once, by its lead (see the module docs).
+        let counted_per_call = !self.shared();
         let stats = &mut self.stats;
         stats.decode.saturating_record(nanos(decode));
         for t in &call.message_times {
             stats.messages.saturating_record(nanos(*t));
         }
         stats.ops += 1;
-        if self.spec.streams <= 1 {
+        if counted_per_call {
             stats.wire.add(wire);
         }
         self.last_recorded = Some(t.end);

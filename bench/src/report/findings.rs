@@ -6,6 +6,7 @@ use super::claims::{ClaimRow, ClaimVerdict};
 use super::{Finding, View, fmt};
 use crate::catalog::Operation;
 use crate::equivalence::VerdictKind;
+use crate::report::p50;
 use crate::results::Cell;
 
 /// Every finding the data supports, most telling first.
@@ -173,10 +174,6 @@ fn smallest_answer(view: &View<'_>, payload: &str, op: Operation) -> Option<Find
             fmt::bytes(recv(large)),
         ),
     })
-}
-
-fn p50(c: &Cell) -> Option<f64> {
-    c.latency.as_ref().map(|l| l.p50_ns as f64)
 }
 
 fn above_floor(view: &View<'_>, payload: &str, op: Operation) -> Option<Finding> {

@@ -360,6 +360,16 @@ fn usual(c: &Cell, network: &str) -> bool {
     c.network == network && !c.fresh_connections && c.tls == "plain" && c.streams == 1 && !c.sized
 }
 
+/// A cell's median latency, in nanoseconds.
+pub(crate) fn p50(c: &Cell) -> Option<f64> {
+    c.latency.as_ref().map(|l| l.p50_ns as f64)
+}
+
+/// A cell's 99th percentile latency, in nanoseconds.
+pub(crate) fn p99(c: &Cell) -> Option<f64> {
+    c.latency.as_ref().map(|l| l.p99_ns as f64)
+}
+
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
     let home = |c: &Cell| usual(c, crate::net::LOOPBACK);

@@ -184,15 +184,16 @@ pub struct RunOptions {
     pub fresh_connections: bool,
 }
 
-fn one() -> u32 {
+/// Defaults of fields older results files lack (here and in `repeats`).
+pub(crate) fn one() -> u32 {
     1
 }
 
-fn plain() -> String {
+pub(crate) fn plain() -> String {
     "plain".to_owned()
 }
 
-fn loopback() -> String {
+pub(crate) fn loopback() -> String {
     crate::net::LOOPBACK.to_owned()
 }
 

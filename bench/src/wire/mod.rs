@@ -176,21 +176,17 @@ impl WireCounters {
 
     /// TLS plaintext in `dir`: the protocol's own stream, dissected as without TLS.
     fn plain(&self, dir: Dir, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let at = (dir == Dir::Received).then(Instant::now);
-        let inner = &mut *self.lock();
-        let before = inner.tally.answer_bytes;
-        inner.dissector.feed_inner(dir, bytes, &mut inner.tally);
-        if let Some(at) = at
-            && (inner.tally.answer_bytes > before || !inner.dissector.is_on())
-        {
-            inner.last_answer = Some(at);
-        }
+        self.dissect(dir, bytes, false);
     }
 
+    /// Bytes that crossed the socket in `dir`: counted, then dissected.
     fn note(&self, dir: Dir, bytes: &[u8]) {
+        self.dissect(dir, bytes, true);
+    }
+
+    /// Dissects `bytes` (counting them as seen on the socket when `seen`) and, for answer
+    /// bytes, stamps when they arrived.
+    fn dissect(&self, dir: Dir, bytes: &[u8], seen: bool) {
         if bytes.is_empty() {
             return;
         }
@@ -198,7 +194,11 @@ impl WireCounters {
         let at = (dir == Dir::Received).then(Instant::now);
         let inner = &mut *self.lock();
         let before = inner.tally.answer_bytes;
-        inner.dissector.feed(dir, bytes, &mut inner.tally);
+        if seen {
+            inner.dissector.feed(dir, bytes, &mut inner.tally);
+        } else {
+            inner.dissector.feed_inner(dir, bytes, &mut inner.tally);
+        }
         if let Some(at) = at
             && (inner.tally.answer_bytes > before || !inner.dissector.is_on())
         {
@@ -286,70 +286,17 @@ pub async fn connect(
     let alpn = dissector.alpn();
     let counters = Arc::new(WireCounters::new(dissector));
     let Some(tls) = tls::current() else {
-        return Ok((Stream::Plain(connect_with(addr, counters.clone()).await?), counters));
+        return Ok((Stream::Left(connect_with(addr, counters.clone()).await?), counters));
     };
     let (wire, fd) = crate::net::connect(addr, crate::net::current().as_ref()).await?;
     counters.fd.store(fd, Relaxed);
     let secured = tls::Secured::connect(wire, addr, &tls, alpn, counters.clone()).await?;
-    Ok((Stream::Tls(Box::new(secured)), counters))
+    Ok((Stream::Right(Box::new(secured)), counters))
 }
 
-/// A client's connection: counted plaintext, or TLS counted on both sides of the records.
-#[derive(Debug)]
-pub enum Stream {
-    Plain(Counted<Socket>),
-    Tls(Box<tls::Secured>),
-}
-
-macro_rules! either {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            Stream::Plain($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-            Stream::Tls($s) => {
-                let $s = Pin::new($s.as_mut());
-                $e
-            }
-        }
-    };
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        either!(self, s => s.poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        either!(self, s => s.poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        either!(self, s => s.poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(_) => false,
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        either!(self, s => s.poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        either!(self, s => s.poll_shutdown(cx))
-    }
-}
+/// A client's connection: counted plaintext (`Left`), or TLS counted on both sides of the
+/// records (`Right`), read and written through tokio-util's `Either`.
+pub type Stream = tokio_util::either::Either<Counted<Socket>, Box<tls::Secured>>;
 
 /// What a client's counted stream wraps: the socket, or the pipe to its emulated link.
 pub type Socket = crate::net::Wire;

@@ -264,19 +264,7 @@ impl GraphqlConnection {
         let status = res.status();
         let encoded = res.headers().get(header::CONTENT_ENCODING).cloned();
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();
-        let bytes =
-            match encoded.map(|v| (Coding::parse(v.as_bytes()).filter(|c| Some(*c) == self.coding), v)) {
-                None => bytes,
-                Some((None, named)) => {
-                    return Err(ClientError::Decode(format!("an answer in Content-Encoding {named:?}")));
-                }
-                // Inflating is part of turning the answer's bytes into domain types.
-                Some((Some(coding), _)) => self
-                    .counters
-                    .decoding(|| coding.decode(&bytes, usize::MAX))
-                    .map(Bytes::from)
-                    .map_err(ClientError::decode)?,
-            };
+        let bytes = super::inflate(&self.counters, encoded.as_ref(), self.coding, bytes)?;
         if !status.is_success() {
             return Err(ClientError::Server {
                 code: status.as_u16().to_string(),

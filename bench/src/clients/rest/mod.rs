@@ -19,7 +19,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
-use wirebench_servers::coding::Coding;
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -324,19 +323,12 @@ impl RestConnection {
         let res = self.send(req).await?;
         let (parts, body) = res.into_parts();
         let body = body.collect().await.map_err(hyper_error)?.to_bytes();
-        let body = match parts.headers.get(header::CONTENT_ENCODING) {
-            None => body,
-            Some(named) => {
-                let coding = Coding::parse(named.as_bytes())
-                    .filter(|c| Some(*c) == self.variant.coding)
-                    .ok_or_else(|| ClientError::Decode(format!("an answer in Content-Encoding {named:?}")))?;
-                // Inflating is part of turning the answer's bytes into domain types.
-                self.counters
-                    .decoding(|| coding.decode(&body, usize::MAX))
-                    .map(Bytes::from)
-                    .map_err(ClientError::decode)?
-            }
-        };
+        let body = super::inflate(
+            &self.counters,
+            parts.headers.get(header::CONTENT_ENCODING),
+            self.variant.coding,
+            body,
+        )?;
         if !parts.status.is_success() {
             return Err(server_error(parts.status, &body));
         }

@@ -8,6 +8,7 @@ use crate::catalog::Operation;
 use crate::net::Network;
 use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
 use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{p50, p99};
 use crate::results::Cell;
 
 /// Every cell of the run (merged over repeats), on every network, warm and cold.
@@ -62,14 +63,6 @@ impl Across<'_> {
     fn has_cold(&self) -> bool {
         self.cells.iter().any(|c| c.fresh_connections && c.tls == "plain")
     }
-}
-
-fn p50(c: &Cell) -> Option<f64> {
-    c.latency.as_ref().map(|l| l.p50_ns as f64)
-}
-
-fn p99(c: &Cell) -> Option<f64> {
-    c.latency.as_ref().map(|l| l.p99_ns as f64)
 }
 
 pub(in crate::report) fn network_blocks(

@@ -7,6 +7,7 @@
 use super::protocol_label;
 use crate::catalog::Operation;
 use crate::report::charts::{self, Axis, Frame, Line, Stroke, Unit};
+use crate::report::p50;
 use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
 use crate::results::Cell;
 
@@ -60,10 +61,6 @@ impl Sweep<'_> {
                 && c.n == n
         })
     }
-}
-
-fn p50(c: &Cell) -> Option<f64> {
-    c.latency.as_ref().map(|l| l.p50_ns as f64)
 }
 
 fn received(c: &Cell) -> f64 {

@@ -6,6 +6,7 @@
 use super::protocol_label;
 use crate::catalog::Operation;
 use crate::report::charts::{self, Axis, Frame, Line, Stroke, Unit};
+use crate::report::p99;
 use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
 use crate::results::Cell;
 
@@ -87,10 +88,6 @@ fn label(view: &View<'_>, p: &str, how: Carry) -> String {
         Carry::Connections => format!("{}, M connections", protocol_label(view, p)),
         Carry::Streams => format!("{}, 1 connection × M streams", protocol_label(view, p)),
     }
-}
-
-fn p99(c: &Cell) -> Option<f64> {
-    c.latency.as_ref().map(|l| l.p99_ns as f64)
 }
 
 pub(in crate::report) fn stream_blocks(

@@ -6,6 +6,7 @@
 use super::protocol_label;
 use crate::catalog::Operation;
 use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
+use crate::report::p50;
 use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
 use crate::results::Cell;
 
@@ -55,10 +56,6 @@ impl Secured<'_> {
             resumed: self.cell(at, "tls-resumed", true),
         }
     }
-}
-
-fn p50(c: &Cell) -> Option<f64> {
-    c.latency.as_ref().map(|l| l.p50_ns as f64)
 }
 
 fn total(c: &Cell) -> f64 {
