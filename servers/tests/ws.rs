@@ -552,6 +552,47 @@ async fn an_absurd_frame_closes_the_socket_with_1009() {
     server.stop().await;
 }
 
+/// permessage-deflate: a client that offers it gets it, compressed requests get compressed
+/// answers, and the limits are the same as for plain text: over the application's limit a
+/// `too_large` error message, past the library's the socket closes with 1009.
+#[tokio::test]
+async fn compressed_messages_are_served_under_the_same_limits() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use wirebench_servers::ws::deflate::{Deflating, Role};
+    let server = Server::small().await;
+    let tcp = TcpStream::connect(server.running.addr).await.unwrap();
+    let mut request = server.running.url.as_str().into_client_request().unwrap();
+    let offer = "permessage-deflate; client_max_window_bits".parse().unwrap();
+    request.headers_mut().insert("sec-websocket-extensions", offer);
+    let layer = Deflating::new(tcp, Role::Client, (), usize::MAX);
+    let (mut socket, response) = tokio_tungstenite::client_async(request, layer).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-extensions"], "permessage-deflate");
+    assert_eq!(socket.get_ref().agreed(), Some(true));
+    async fn next(socket: &mut (impl futures::Stream<Item = Result<Message, WsError>> + Unpin)) -> Message {
+        let next = tokio::time::timeout(WAIT, socket.next()).await.expect("a frame in time");
+        next.expect("socket open").expect("frame reads")
+    }
+    let reply = |m: Message| serde_json::from_str::<serde_json::Value>(m.to_text().unwrap()).unwrap();
+    for id in 1..4 {
+        let get = serde_json::to_string(&ClientMessage::GetUser { id, user_id: id }).unwrap();
+        socket.send(Message::text(get)).await.unwrap();
+        let got = reply(next(&mut socket).await);
+        assert_eq!((got["id"].as_u64(), got["data"]["id"].as_u64()), (Some(id), Some(id)), "{got}");
+    }
+    // Compresses to a few hundred bytes, inflates over the application's limit.
+    let oversize = format!(r#"{{"op":"get_user","id":9,"user_id":1,"pad":"{}"}}"#, "x".repeat(MAX_BODY));
+    socket.send(Message::text(oversize)).await.unwrap();
+    assert_eq!(reply(next(&mut socket).await)["code"], "too_large");
+    let huge = "x".repeat(ws::LIBRARY_LIMIT_FACTOR * MAX_BODY + 1);
+    socket.send(Message::text(huge)).await.unwrap();
+    match next(&mut socket).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Size),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    drop(socket);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_open_sockets_with_going_away() {
     let server = Server::small().await;

@@ -42,7 +42,8 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &graphql::GRAPHQL,
     &graphql::GRAPHQL_NO_DATALOADER,
     &graphql::GRAPHQL_GZIP,
-    &ws::Ws,
+    &ws::WS,
+    &ws::WS_DEFLATE,
     &floor::FLOOR,
     &floor::FLOOR_ECHO,
 ];

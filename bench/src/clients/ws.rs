@@ -9,8 +9,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_EXTENSIONS;
+use tokio_util::either::Either;
 use wirebench_domain::ImportSummary;
 use wirebench_domain::Order;
+use wirebench_servers::ws::deflate::{self, Clock, Deflating, Role};
 use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, UserOrders};
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
@@ -20,9 +25,28 @@ use crate::wire::docs::{Doc, json_member};
 use crate::wire::websocket::WebSocket;
 use crate::wire::{Dir, Dissector, WireCounters};
 
-/// JSON messages over one WebSocket.
+/// JSON messages over one WebSocket, compressed or not.
 #[derive(Debug)]
-pub struct Ws;
+pub struct Ws {
+    name: &'static str,
+    describe: &'static str,
+    /// Offer permessage-deflate, and insist the server accepts it.
+    deflate: bool,
+}
+
+/// Today's JSON messages in plain text frames.
+pub static WS: Ws = Ws {
+    name: "ws",
+    describe: "JSON messages with correlation ids over one WebSocket (text frames, masked client frames)",
+    deflate: false,
+};
+
+/// The same messages with permessage-deflate (RFC 7692) at the server's level.
+pub static WS_DEFLATE: Ws = Ws {
+    name: "ws-deflate",
+    describe: "ws with permessage-deflate: every message DEFLATE-compressed (level 6, context takeover both ways)",
+    deflate: true,
+};
 
 impl Protocol for Ws {
     fn encoding(&self) -> &'static str {
@@ -30,27 +54,59 @@ impl Protocol for Ws {
     }
 
     fn name(&self) -> &'static str {
-        "ws"
+        self.name
     }
 
     fn describe(&self) -> &'static str {
-        "JSON messages with correlation ids over one WebSocket (text frames, masked client frames)"
+        self.describe
     }
 
     fn server(&self) -> &'static str {
         "ws"
     }
+
+    fn compression(&self) -> Option<(&'static str, &'static str)> {
+        self.deflate.then_some(("deflate", WS.name))
+    }
 }
+
+/// Inflating a message is decoding, as inflating a compressed HTTP body is.
+#[derive(Debug)]
+pub struct DecodeClock(Arc<WireCounters>);
+
+impl Clock for DecodeClock {
+    fn time<T>(&self, work: impl FnOnce() -> T) -> T {
+        self.0.decoding(work)
+    }
+}
+
+/// The socket under the library: plain, or with the permessage-deflate layer.
+type Socket = Either<crate::wire::Stream, Deflating<crate::wire::Stream, DecodeClock>>;
 
 impl Client for Ws {
     type Conn = WsConnection;
 
     async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<WsConnection, ClientError> {
+        let connect_error = |e| ClientError::Connect(std::io::Error::other(e));
         let dissector = Dissector::new(WebSocket::new(WsDocs::default()));
         let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
-            .await
-            .map_err(|e| ClientError::Connect(std::io::Error::other(e)))?;
+        let mut request = format!("ws://{addr}/ws").into_client_request().map_err(connect_error)?;
+        let stream = if self.deflate {
+            let offer = HeaderValue::from_static(deflate::EXTENSION);
+            request.headers_mut().insert(SEC_WEBSOCKET_EXTENSIONS, offer);
+            let clock = DecodeClock(counters.clone());
+            Either::Right(Deflating::new(stream, Role::Client, clock, usize::MAX))
+        } else {
+            Either::Left(stream)
+        };
+        let (ws, _) = tokio_tungstenite::client_async(request, stream).await.map_err(connect_error)?;
+        if let Either::Right(layer) = ws.get_ref()
+            && layer.agreed() != Some(true)
+        {
+            return Err(ClientError::Connect(std::io::Error::other(
+                "the server declined permessage-deflate",
+            )));
+        }
         Ok(WsConnection { ws, counters, next_id: 1 })
     }
 }
@@ -92,7 +148,7 @@ impl DocRules for WsDocs {
 
 #[derive(Debug)]
 pub struct WsConnection {
-    ws: WebSocketStream<crate::wire::Stream>,
+    ws: WebSocketStream<Socket>,
     counters: Arc<WireCounters>,
     next_id: u64,
 }

@@ -2,7 +2,9 @@
 //! are framing, control frames (ping, pong, close) are framing, and each data message
 //! (text or binary, reassembled from its fragments and unmasked) is a document the
 //! protocol's [`DocRules`] classify. A data message the client sends is a request of the
-//! wave count, one the server sends an answer, unless the rules call it control.
+//! wave count, one the server sends an answer, unless the rules call it control. A message
+//! compressed by permessage-deflate (RSV1 on its first frame) is counted whole as data, as
+//! a compressed HTTP body is: its envelope cannot be told apart on the wire.
 
 use super::dissect::{Dissect, DocRules, WireError, attribute_doc, parse_buffered};
 use super::docs::Doc;
@@ -27,6 +29,8 @@ struct Side {
     buf: Vec<u8>,
     /// The data message being reassembled.
     message: Vec<u8>,
+    /// It is compressed (permessage-deflate).
+    compressed: bool,
 }
 
 /// WebSocket with a protocol's document rules.
@@ -81,7 +85,12 @@ impl<R: DocRules> WebSocket<R> {
         }
         t.attribute(dir, Layer::Framing(Framing::WsFrameHeaders), header);
         t.attribute(dir, Layer::Framing(Framing::WsMasks), mask_len);
-        let message = &mut self.sides[dir.index()].message;
+        let side = &mut self.sides[dir.index()];
+        if opcode != 0 {
+            side.compressed = frame[0] & 0x40 != 0;
+        }
+        let compressed = side.compressed;
+        let message = &mut side.message;
         let start = message.len();
         message.extend_from_slice(payload);
         if masked {
@@ -97,7 +106,13 @@ impl<R: DocRules> WebSocket<R> {
             return Ok(());
         }
         let message = std::mem::take(message);
-        if self.rules.control(&message) {
+        if compressed {
+            match dir {
+                Dir::Sent => t.request(),
+                Dir::Received => t.answer(),
+            }
+            attribute_doc(t, dir, Doc::OpaqueData, &message)?;
+        } else if self.rules.control(&message) {
             t.attribute(dir, Layer::Envelope, message.len());
         } else {
             match dir {

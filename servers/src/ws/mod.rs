@@ -37,7 +37,8 @@
 //!
 //! - [`messages`]: the message contract (the source of `schema/ws.schema.json`);
 //! - `session`: one socket's read loop and what it remembers between messages;
-//! - `writer`: the one task that writes to a socket.
+//! - `writer`: the one task that writes to a socket;
+//! - [`deflate`]: permessage-deflate (RFC 7692), agreed when the client offers it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ use wirebench_domain::MAX_BATCH;
 
 use crate::{ProtocolServer, ServerContext};
 
+pub mod deflate;
 pub mod messages;
 mod session;
 mod writer;
@@ -127,7 +129,7 @@ impl ProtocolServer for Ws {
     }
 }
 
-type Socket = WebSocketStream<crate::tcp::Conn>;
+type Socket = WebSocketStream<deflate::Deflating<crate::tcp::Conn>>;
 
 /// Limits for the library: far above the application's own, see [`LIBRARY_LIMIT_FACTOR`].
 pub fn ws_config(max_body_bytes: usize) -> WebSocketConfig {
@@ -135,10 +137,16 @@ pub fn ws_config(max_body_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default().max_message_size(Some(hard_limit)).max_frame_size(Some(hard_limit))
 }
 
-/// The handshake callback: only [`PATH`] upgrades.
+/// The handshake callback: only [`PATH`] upgrades, with permessage-deflate when the client
+/// offers it in a form the server can honour.
 #[allow(clippy::result_large_err, reason = "the signature is tungstenite's `Callback`")]
-fn only_ws_path(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+fn only_ws_path(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
     if request.uri().path() == PATH {
+        let offers = request.headers().get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter();
+        if let Some(agreed) = deflate::negotiate(offers.filter_map(|v| v.to_str().ok())) {
+            let value = header::HeaderValue::from_str(&agreed.header()).expect("a valid header value");
+            response.headers_mut().insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+        }
         return Ok(response);
     }
     let body = format!("no WebSocket endpoint at {}; use {PATH}\n", request.uri().path());
@@ -154,6 +162,8 @@ fn only_ws_path(request: &Request, response: Response) -> Result<Response, Error
 /// One connection, from handshake to close.
 async fn connection(tcp: crate::tcp::Conn, ctx: ServerContext, shutdown: CancellationToken) {
     let config = ws_config(ctx.config.max_body_bytes);
+    let limit = config.max_message_size.unwrap_or(usize::MAX);
+    let tcp = deflate::Deflating::server(tcp, limit);
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, only_ws_path, Some(config));
     // A silent socket is idle: the shorter limit applies before the upgrade too.
     let upgrade_time = ctx.config.header_read_timeout.min(ctx.config.idle_timeout);
@@ -185,7 +195,7 @@ async fn connection(tcp: crate::tcp::Conn, ctx: ServerContext, shutdown: Cancell
     if ending == session::Ending::PeerBroke
         && let Ok(socket) = sink.reunite(stream)
     {
-        crate::tcp::linger(socket.into_inner()).await;
+        crate::tcp::linger(socket.into_inner().into_inner()).await;
     }
 }
 
