@@ -42,6 +42,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &graphql::GRAPHQL,
     &graphql::GRAPHQL_NO_DATALOADER,
     &graphql::GRAPHQL_GZIP,
+    &graphql::GRAPHQL_H2,
     &ws::WS,
     &ws::WS_DEFLATE,
     &floor::FLOOR,

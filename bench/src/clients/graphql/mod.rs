@@ -1,9 +1,10 @@
 //! GraphQL client: queries and mutations as HTTP/1.1 POSTs (keep-alive), stream-orders as a
 //! subscription and track-orders as N queries over one graphql-transport-ws socket.
 //!
-//! Two variants: `graphql` (the DataLoader endpoint) and `graphql-no-dataloader` (the same
-//! schema resolving each user's orders with its own store call), which differs only where
-//! the DataLoader can matter, user-orders.
+//! Variants: `graphql` (the DataLoader endpoint), `graphql-no-dataloader` (the same schema
+//! resolving each user's orders with its own store call), which differs only where the
+//! DataLoader can matter, user-orders; `graphql-gzip` (compressed bodies) and `graphql-h2`
+//! (the same POSTs over h2c, several at once on one connection with `--streams`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +28,7 @@ use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
 use crate::wire::docs::{Doc, json_member};
 use crate::wire::http1::Http1;
+use crate::wire::http2::{DocBodies, Http2};
 use crate::wire::websocket::WebSocket;
 use crate::wire::{Dir, Dissector, WireCounters};
 use wirebench_servers::coding::Coding;
@@ -46,6 +49,8 @@ pub struct Graphql {
     path: &'static str,
     /// Compress POST bodies and ask for compressed answers in this coding.
     coding: Option<Coding>,
+    /// POST over h2c (prior knowledge) instead of HTTP/1.1.
+    http2: bool,
 }
 
 pub static GRAPHQL: Graphql = Graphql {
@@ -53,18 +58,28 @@ pub static GRAPHQL: Graphql = Graphql {
     describe: "GraphQL: POST /graphql over HTTP/1.1, subscriptions and N-query conversations over graphql-transport-ws",
     path: "/graphql",
     coding: None,
+    http2: false,
 };
 pub static GRAPHQL_NO_DATALOADER: Graphql = Graphql {
     name: "graphql-no-dataloader",
     describe: "the same GraphQL queries on /graphql/no-dataloader (a store call per user's orders, no batching)",
     path: "/graphql/no-dataloader",
     coding: None,
+    http2: false,
 };
 pub static GRAPHQL_GZIP: Graphql = Graphql {
     name: "graphql-gzip",
     describe: "the same GraphQL POSTs with gzip (level 6) bodies both ways (a compressed body counts as data)",
     path: "/graphql",
     coding: Some(Coding::Gzip),
+    http2: false,
+};
+pub static GRAPHQL_H2: Graphql = Graphql {
+    name: "graphql-h2",
+    describe: "the same GraphQL POSTs over HTTP/2 (h2c, prior knowledge): one stream per query, several at once with --streams",
+    path: "/graphql",
+    coding: None,
+    http2: true,
 };
 
 /// Every field of an order, aliased to the domain's names.
@@ -121,6 +136,9 @@ impl Protocol for Graphql {
         if self.coding.is_some() && matches!(op, Operation::StreamOrders | Operation::TrackOrders) {
             return Some("runs over graphql-transport-ws, which this variant does not compress");
         }
+        if self.http2 && matches!(op, Operation::StreamOrders | Operation::TrackOrders) {
+            return Some("runs over graphql-transport-ws (an HTTP/1.1 upgrade), as `graphql` does");
+        }
         (self.path != GRAPHQL.path && !matches!(op, Operation::UserOrders | Operation::UsersOrders))
             .then_some(
                 "same requests as `graphql`: this variant differs only where users' orders are resolved",
@@ -129,6 +147,10 @@ impl Protocol for Graphql {
 
     fn compression(&self) -> Option<(&'static str, &'static str)> {
         self.coding.map(|c| (c.name(), "graphql"))
+    }
+
+    fn multiplexes(&self) -> bool {
+        self.http2
     }
 }
 
@@ -139,6 +161,8 @@ impl Client for Graphql {
         let over_ws = matches!(op, Operation::StreamOrders | Operation::TrackOrders);
         let dissector = if over_ws {
             Dissector::new(WebSocket::new(GraphqlDocs))
+        } else if self.http2 {
+            Dissector::new(Http2::new(DocBodies::new(GraphqlDocs)))
         } else {
             Dissector::new(Http1::new(GraphqlDocs))
         };
@@ -154,6 +178,12 @@ impl Client for Graphql {
                 other => return Err(ClientError::Decode(format!("no connection_ack: {other:?}"))),
             }
             Transport::Ws(ws)
+        } else if self.http2 {
+            let io = TokioIo::new(stream);
+            let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;
+            tokio::spawn(conn);
+            sender.ready().await.map_err(hyper_error)?;
+            Transport::H2(sender)
         } else {
             let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(hyper_error)?;
             // The connection task ends with the connection; a failure shows in the next call.
@@ -168,6 +198,18 @@ impl Client for Graphql {
             counters,
             authority,
             path: self.path,
+            next_id: 0,
+        })
+    }
+
+    fn lane(&'static self, conn: &GraphqlConnection) -> Option<GraphqlConnection> {
+        let Transport::H2(sender) = &conn.transport else { return None };
+        Some(GraphqlConnection {
+            transport: Transport::H2(sender.clone()),
+            coding: conn.coding,
+            counters: conn.counters.clone(),
+            authority: conn.authority.clone(),
+            path: conn.path,
             next_id: 0,
         })
     }
@@ -218,6 +260,7 @@ impl DocRules for GraphqlDocs {
 #[derive(Debug)]
 enum Transport {
     Http(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
     Ws(WebSocketStream<crate::wire::Stream>),
 }
 
@@ -238,17 +281,15 @@ impl GraphqlConnection {
         query: &str,
         variables: serde_json::Value,
     ) -> Result<T, ClientError> {
-        let Transport::Http(sender) = &mut self.transport else {
-            return Err(ClientError::decode("this connection speaks graphql-transport-ws"));
-        };
         let body = Bytes::from(
             serde_json::to_vec(&json!({ "query": query, "variables": variables })).expect("serializes"),
         );
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(self.path)
-            .header(header::HOST, &self.authority)
-            .header(header::CONTENT_TYPE, "application/json");
+        let mut req =
+            Request::builder().method(Method::POST).header(header::CONTENT_TYPE, "application/json");
+        req = match self.transport {
+            Transport::H2(_) => req.uri(format!("http://{}{}", self.authority, self.path)),
+            _ => req.uri(self.path).header(header::HOST, &self.authority),
+        };
         let body = match self.coding {
             Some(coding) => {
                 req = req
@@ -259,8 +300,20 @@ impl GraphqlConnection {
             None => body,
         };
         let req = req.body(Full::new(body)).expect("valid request");
-        sender.ready().await.map_err(hyper_error)?;
-        let res = sender.send_request(req).await.map_err(hyper_error)?;
+        let res = match &mut self.transport {
+            Transport::Http(sender) => {
+                sender.ready().await.map_err(hyper_error)?;
+                sender.send_request(req).await
+            }
+            Transport::H2(sender) => {
+                sender.ready().await.map_err(hyper_error)?;
+                sender.send_request(req).await
+            }
+            Transport::Ws(_) => {
+                return Err(ClientError::decode("this connection speaks graphql-transport-ws"));
+            }
+        }
+        .map_err(hyper_error)?;
         let status = res.status();
         let encoded = res.headers().get(header::CONTENT_ENCODING).cloned();
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();
