@@ -213,3 +213,27 @@ async fn m_streams_are_m_calls_in_flight_at_the_server_over_one_connection() {
         started.stop().await.expect("the servers stop cleanly");
     }
 }
+
+/// In open loop, `--streams M` sends each lane's calls on schedule without waiting for the
+/// other lanes' answers: at 200/s with 20 ms calls, four calls are in flight at once on the
+/// one connection, and none is sent late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_streams_send_on_schedule_over_one_connection() {
+    let _turn = TURN.lock().await;
+    for name in ["rest-h2", "grpc", "graphql-h2"] {
+        let args = ServeArgs { store_latency_us: 20_000, ..ServeArgs::ephemeral("tiny", 42) };
+        let started = start(&args).await.unwrap();
+        let p = protocol(name).unwrap();
+        let mut spec = spec(started.addr(p.server()).unwrap(), Mode::Open { rate: 200.0 }, 1);
+        spec.protocol = p;
+        spec.streams = 8;
+        (spec.warmup, spec.duration) = (Duration::from_millis(50), Duration::from_millis(500));
+        let stats = tokio::task::spawn_blocking(move || run_cell(&spec)).await.unwrap();
+        assert_eq!(stats.error_count(), 0, "{name}: {:?}", stats.errors);
+        assert_eq!((stats.connections, stats.missed), (1, 0), "{name}: one connection, nothing missed");
+        let in_flight = started.store.most_in_flight();
+        assert!((3..=6).contains(&in_flight), "{name}: {in_flight} calls in flight at most");
+        assert!((80..=125).contains(&stats.ops), "{name}: {} ops in 550 ms at 200/s", stats.ops);
+        started.stop().await.expect("the servers stop cleanly");
+    }
+}

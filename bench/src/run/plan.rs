@@ -398,13 +398,15 @@ impl Plan {
 
     /// The `--streams` cells: every variant that multiplexes, on one connection with M
     /// calls in flight (the variants that cannot are compared at concurrency M, one call
-    /// per connection, when that level runs).
+    /// per connection, when that level runs). Where the open loop runs the operation, also
+    /// at its rate on one connection: M lanes send on schedule, each without waiting for the
+    /// others' answers (compared with the open-loop cell over connections).
     fn stream_cells(&self) -> Vec<CellPlan> {
         let mut cells = Vec::new();
         for &streams in &self.streams {
             for &protocol in self.protocols.iter().filter(|p| p.multiplexes()) {
                 for &op in self.streams_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
-                    cells.push(CellPlan {
+                    let closed = CellPlan {
                         protocol,
                         op,
                         point: LoadPoint::Closed { concurrency: 1 },
@@ -414,7 +416,11 @@ impl Plan {
                         security: Security::Plain,
                         streams,
                         size: None,
-                    });
+                    };
+                    cells.push(closed);
+                    if let Some(rate) = self.rate.filter(|_| self.open_ops.contains(&op)) {
+                        cells.push(CellPlan { point: LoadPoint::Open { concurrency: 1, rate }, ..closed });
+                    }
                 }
             }
         }
@@ -556,7 +562,7 @@ mod tests {
         assert_eq!(plan.payloads, ["small"]);
         assert_eq!(plan.pinning, Pinning { server_cores: vec![0], client_cores: vec![1], client_threads: 1 });
         let cells = plan.cells();
-        let open: Vec<_> = cells.iter().filter(|c| c.point.rate().is_some()).collect();
+        let open: Vec<_> = cells.iter().filter(|c| c.point.rate().is_some() && c.streams == 1).collect();
         assert!(open.iter().all(|c| c.op == Operation::GetUser && c.point.concurrency() == 16));
         assert_eq!(
             open.len(),
@@ -664,11 +670,16 @@ mod tests {
             let plan = Plan::new(&args(line), 2).unwrap();
             plan.cells().iter().filter(|c| c.streams > 1).map(|c| format!("{c:?}")).collect()
         };
-        // Quick: 16 streams on get-user for the HTTP/2 variants only; HTTP/1.1 runs its usual
-        // c=16 cell (16 connections) beside.
+        // Quick: 16 streams on get-user for the HTTP/2 variants only, closed loop and at the
+        // open loop's rate; HTTP/1.1 runs its usual c=16 cells (16 connections) beside.
         assert_eq!(
             streams("--profile quick --protocols rest,rest-h2,grpc,ws"),
-            ["rest-h2 get-user c=1 ×16 streams", "grpc get-user c=1 ×16 streams"]
+            [
+                "rest-h2 get-user c=1 ×16 streams",
+                "rest-h2 get-user open 1000/s ×16 streams",
+                "grpc get-user c=1 ×16 streams",
+                "grpc get-user open 1000/s ×16 streams"
+            ]
         );
         assert_eq!(
             streams("--protocols grpc --operations list-orders --streams 1,4,64 --tls plain"),

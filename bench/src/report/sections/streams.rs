@@ -102,7 +102,7 @@ pub(in crate::report) fn stream_blocks(
                 heading: format!("{op} ({payload})"),
                 intro: None,
                 charts: vec![chart(view, m, at, false)?, chart(view, m, at, true)?],
-                tables: vec![table(view, m, at)],
+                tables: [Some(table(view, m, at)), open_table(view, m, at)].into_iter().flatten().collect(),
             });
         }
     }
@@ -187,6 +187,54 @@ fn table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operation))
         }
     }
     t
+}
+
+/// The open loop at the same rate, over M connections and over one connection's M streams
+/// (each stream sends on its schedule without waiting for the others' answers); `None`
+/// when no open-loop `--streams` cell ran.
+fn open_table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operation)) -> Option<Table> {
+    let open = |c: &&Cell| {
+        c.payload == payload
+            && c.operation == op
+            && c.mode == "open"
+            && c.network == crate::net::LOOPBACK
+            && !c.fresh_connections
+            && c.tls == "plain"
+            && !c.sized
+            && c.ops > 0
+    };
+    let multiplexed: Vec<&Cell> = m.cells.iter().filter(open).filter(|c| c.streams > 1).collect();
+    if multiplexed.is_empty() {
+        return None;
+    }
+    let mut t = Table::with_head(
+        ["protocol", "carried as", "rate asked", "ops/s", "p50", "p99", "missed sends"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for p in view.protocols() {
+        let mut rows: Vec<&Cell> = m.cells.iter().filter(open).filter(|c| c.protocol == p).collect();
+        rows.retain(|c| {
+            multiplexed.iter().any(|s| s.rate == c.rate && c.concurrency * c.streams == s.streams)
+        });
+        for c in rows {
+            let how = if c.streams > 1 { Carry::Streams } else { Carry::Connections };
+            let nanos = |v: Option<f64>| v.map_or("–".into(), fmt::nanos);
+            t.rows.push(vec![
+                td(protocol_label(view, &p)),
+                td(match how {
+                    Carry::Streams => format!("1 connection × {} streams", c.streams),
+                    Carry::Connections => format!("{} connections", c.concurrency),
+                }),
+                td(c.rate.map_or("–".into(), fmt::rate)),
+                td(fmt::rate(c.throughput_ops_s)),
+                td(nanos(crate::report::p50(c))),
+                td(nanos(p99(c))),
+                td(c.missed.to_string()),
+            ]);
+        }
+    }
+    Some(t)
 }
 
 /// "At 16 calls in flight, get-user: rest-h2 on 1 connection × 16 streams 61,000/s, p99 …;
