@@ -404,6 +404,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     findings.extend(sections::sizes::findings(&view, &sweep));
     let compressed = sections::compression::Compressed { cells: &all };
     findings.extend(sections::compression::findings(&view, &compressed));
+    findings.extend(sections::compression::hpack_findings(&view, &compressed));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(

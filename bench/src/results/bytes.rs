@@ -84,6 +84,11 @@ pub struct Bytes {
     /// Header bytes per operation by header name (HTTP/1.1 header lines; HTTP/2 HPACK field
     /// representations, pseudo-headers included), as they crossed the wire.
     pub headers_per_op: BTreeMap<String, HeaderBytes>,
+    /// HTTP/2 only: the header fields HPACK carried per operation, written out as HTTP/1.1
+    /// writes them (`name: value` and a line end): beside the header block bytes on the wire
+    /// (`h2_hpack` in `framing_by_kind` plus `:path` in the envelope), HPACK's saving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpack_written_out_per_op: Option<HeaderBytes>,
 }
 
 impl Bytes {
@@ -112,6 +117,10 @@ impl Bytes {
                 * crate::kernel::HEADER_BYTES_PER_SEGMENT as f64
                 / ops,
             headers_per_op: headers,
+            hpack_written_out_per_op: (stats.wire.hpack_written_out.iter().sum::<u64>() > 0).then(|| {
+                let [sent, received] = stats.wire.hpack_written_out;
+                HeaderBytes { sent: sent as f64 / ops, received: received as f64 / ops }
+            }),
         }
     }
 }

@@ -266,6 +266,7 @@ impl<B: H2Bodies> Http2<B> {
         route.clear();
         side.hpack.fields(&block, |name, value, n| {
             t.header(dir, slots.slot(name), n);
+            t.hpack_written_out[dir.index()] += (name.len() + ": ".len() + value.len() + "\r\n".len()) as u64;
             let layer = if name == b":path" { Layer::Envelope } else { Layer::Framing(Framing::Hpack) };
             t.attribute(dir, layer, n);
             match name {
@@ -398,5 +399,8 @@ mod tests {
         assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (0, 0));
         assert_eq!((t.requests, t.answers, t.waves), (1, 1, 1));
         assert_eq!(t.headers[crate::wire::tally::header_slot(b":path")][0], 18);
+        // Written out: ":method: GET\r\n" (14) and ":path: /v1/user/1\r\n" (19) for 19 bytes
+        // of HPACK; ":status: 200\r\n" (14) for 1.
+        assert_eq!(t.hpack_written_out, [14 + 19, 14]);
     }
 }

@@ -139,6 +139,9 @@ pub struct Tally {
     /// Header bytes (HTTP/1.1 lines, HPACK field representations) per name slot and
     /// direction; names in [`header_name`].
     pub headers: [[u64; 2]; HEADER_SLOTS],
+    /// The header fields HPACK carried, per direction, as HTTP/1.1 writes fields out
+    /// (`name: value` and a line end, pseudo-headers included): what HPACK's bytes stand for.
+    pub hpack_written_out: [u64; 2],
     /// Direction changes, counting the first run.
     pub turns: u64,
     /// Request waves (see [`Tally::request`]).
@@ -164,6 +167,7 @@ impl Default for Tally {
             envelope: [0; 2],
             data: [0; 2],
             headers: [[0; 2]; HEADER_SLOTS],
+            hpack_written_out: [0; 2],
             turns: 0,
             waves: 0,
             requests: 0,
@@ -256,6 +260,7 @@ impl Tally {
             d.bytes[i] -= earlier.bytes[i];
             d.envelope[i] -= earlier.envelope[i];
             d.data[i] -= earlier.data[i];
+            d.hpack_written_out[i] -= earlier.hpack_written_out[i];
             for k in 0..Framing::ALL.len() {
                 d.framing[i][k] -= earlier.framing[i][k];
             }
@@ -278,6 +283,7 @@ impl Tally {
             self.bytes[i] += other.bytes[i];
             self.envelope[i] += other.envelope[i];
             self.data[i] += other.data[i];
+            self.hpack_written_out[i] += other.hpack_written_out[i];
             for k in 0..Framing::ALL.len() {
                 self.framing[i][k] += other.framing[i][k];
             }
