@@ -192,7 +192,7 @@ async fn a_timeout_is_in_the_histogram_and_unsent_requests_are_missed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m_streams_are_m_calls_in_flight_at_the_server_over_one_connection() {
     let _turn = TURN.lock().await;
-    for (name, streams) in [("rest-h2", 8), ("graphql-h2", 8), ("grpc", 8), ("grpc", 1)] {
+    for (name, streams) in [("rest-h2", 8), ("graphql-h2", 8), ("grpc", 8), ("ws", 8), ("grpc", 1)] {
         let args = ServeArgs { store_latency_us: 20_000, ..ServeArgs::ephemeral("tiny", 42) };
         let started = start(&args).await.unwrap();
         let p = protocol(name).unwrap();
@@ -220,7 +220,7 @@ async fn m_streams_are_m_calls_in_flight_at_the_server_over_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_streams_send_on_schedule_over_one_connection() {
     let _turn = TURN.lock().await;
-    for name in ["rest-h2", "grpc", "graphql-h2"] {
+    for name in ["rest-h2", "grpc", "graphql-h2", "ws"] {
         let args = ServeArgs { store_latency_us: 20_000, ..ServeArgs::ephemeral("tiny", 42) };
         let started = start(&args).await.unwrap();
         let p = protocol(name).unwrap();

@@ -78,8 +78,9 @@ pub trait Protocol: Drive + Sync {
     fn carries_records(&self) -> bool {
         true
     }
-    /// Whether one connection carries several calls at once (HTTP/2 streams): such a
-    /// variant runs `--streams` cells (see [`Client::lane`]).
+    /// Whether one connection carries several calls at once (HTTP/2 streams, WebSocket
+    /// requests matched by correlation id): such a variant runs `--streams` cells (see
+    /// [`Client::lane`]).
     fn multiplexes(&self) -> bool {
         false
     }

@@ -1,17 +1,21 @@
 //! WebSocket client (tokio-tungstenite) of the JSON message protocol in
 //! `wirebench_servers::ws`: requests carry a correlation id, replies echo it.
 
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_EXTENSIONS;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::either::Either;
 use wirebench_domain::ImportSummary;
 use wirebench_domain::Order;
@@ -68,6 +72,11 @@ impl Protocol for Ws {
     fn compression(&self) -> Option<(&'static str, &'static str)> {
         self.deflate.then_some(("deflate", WS.name))
     }
+
+    /// Requests carry correlation ids, so one socket carries several at once.
+    fn multiplexes(&self) -> bool {
+        true
+    }
 }
 
 /// Inflating a message is decoding, as inflating a compressed HTTP body is.
@@ -107,7 +116,11 @@ impl Client for Ws {
                 "the server declined permessage-deflate",
             )));
         }
-        Ok(WsConnection { ws, counters, next_id: 1 })
+        Ok(WsConnection { link: Rc::new(Link::new(ws)), counters })
+    }
+
+    fn lane(&'static self, conn: &WsConnection) -> Option<WsConnection> {
+        Some(WsConnection { link: conn.link.clone(), counters: conn.counters.clone() })
     }
 }
 
@@ -146,11 +159,56 @@ impl DocRules for WsDocs {
     }
 }
 
+/// A connection, or one lane of it: the lanes of a connection (`--streams`) share its
+/// [`Link`], each with its own requests in flight.
 #[derive(Debug)]
 pub struct WsConnection {
-    ws: WebSocketStream<Socket>,
+    link: Rc<Link>,
     counters: Arc<WireCounters>,
-    next_id: u64,
+}
+
+type Sink = SplitSink<WebSocketStream<Socket>, Message>;
+type Source = SplitStream<WebSocketStream<Socket>>;
+
+/// One socket and what its lanes share: whichever lane is waiting reads the next message and
+/// hands it to the lane whose request id it names, by way of the mailbox.
+struct Link {
+    sink: tokio::sync::Mutex<Sink>,
+    source: tokio::sync::Mutex<Source>,
+    /// Messages read by one lane for another, by request id.
+    mailbox: RefCell<HashMap<u64, VecDeque<Utf8Bytes>>>,
+    /// Wakes the lanes waiting for their mailbox or for the source.
+    arrived: tokio::sync::Notify,
+    next_id: Cell<u64>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").field("next_id", &self.next_id.get()).finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    fn new(ws: WebSocketStream<Socket>) -> Link {
+        let (sink, source) = ws.split();
+        Link {
+            sink: tokio::sync::Mutex::new(sink),
+            source: tokio::sync::Mutex::new(source),
+            mailbox: RefCell::default(),
+            arrived: tokio::sync::Notify::new(),
+            next_id: Cell::new(1),
+        }
+    }
+
+    fn take(&self, id: u64) -> Option<Utf8Bytes> {
+        let mut mailbox = self.mailbox.borrow_mut();
+        let queue = mailbox.get_mut(&id)?;
+        let text = queue.pop_front();
+        if queue.is_empty() {
+            mailbox.remove(&id);
+        }
+        text
+    }
 }
 
 /// A server message, with `data` decoded as the type the request expects.
@@ -170,26 +228,41 @@ fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
 
 impl WsConnection {
     fn id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+        let id = self.link.next_id.get() + 1;
+        self.link.next_id.set(id);
+        id
     }
 
     /// Queues one message (flushed by `send` or the next flush).
     async fn feed(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
         let text = serde_json::to_string(msg).expect("messages serialize");
-        self.ws.feed(Message::text(text)).await.map_err(ws_error)
+        self.link.sink.lock().await.feed(Message::text(text)).await.map_err(ws_error)
     }
 
     async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
-        self.feed(msg).await?;
-        self.ws.flush().await.map_err(ws_error)
+        let text = serde_json::to_string(msg).expect("messages serialize");
+        self.link.sink.lock().await.send(Message::text(text)).await.map_err(ws_error)
     }
 
-    /// The next message for request `id`, decoded; other ids are a protocol error here,
-    /// because the harness sends one request at a time.
-    async fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<Incoming<T>, ClientError> {
+    /// The next text message for request `id`: from the mailbox, or read off the socket by
+    /// this lane (handing any message for another request to its lane).
+    async fn next_text(&mut self, id: u64) -> Result<Utf8Bytes, ClientError> {
         loop {
-            let text = match self.ws.next().await {
+            let arrived = self.link.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(text) = self.link.take(id) {
+                return Ok(text);
+            }
+            let Ok(mut source) = self.link.source.try_lock() else {
+                arrived.await;
+                continue;
+            };
+            let next = source.next().await;
+            drop(source);
+            // Whatever came, another lane may read next (or find its message).
+            self.link.arrived.notify_waiters();
+            let text = match next {
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(frame))) => {
@@ -199,19 +272,31 @@ impl WsConnection {
                 Some(Err(e)) => return Err(ws_error(e)),
                 None => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
             };
-            let msg: Incoming<T> =
-                self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
-            if msg.kind == "error" {
-                return Err(ClientError::Server {
-                    code: msg.code.unwrap_or_default(),
-                    message: msg.message.unwrap_or_default(),
-                });
+            let to =
+                json_member(text.as_bytes(), "id").and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+            match to {
+                Some(to) if to != id => self.link.mailbox.borrow_mut().entry(to).or_default().push_back(text),
+                _ => return Ok(text),
             }
-            if msg.id != Some(id) {
-                return Err(ClientError::Decode(format!("message for {:?} while waiting for {id}", msg.id)));
-            }
-            return Ok(msg);
         }
+    }
+
+    /// The next message for request `id`, decoded; a message naming no request (or another
+    /// that no lane waits for) is a protocol error here.
+    async fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<Incoming<T>, ClientError> {
+        let text = self.next_text(id).await?;
+        let msg: Incoming<T> =
+            self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
+        if msg.kind == "error" {
+            return Err(ClientError::Server {
+                code: msg.code.unwrap_or_default(),
+                message: msg.message.unwrap_or_default(),
+            });
+        }
+        if msg.id != Some(id) {
+            return Err(ClientError::Decode(format!("message for {:?} while waiting for {id}", msg.id)));
+        }
+        Ok(msg)
     }
 
     /// One request, one reply.
@@ -285,7 +370,7 @@ impl Operations for WsConnection {
 
     /// N `import_order` messages (no replies), then one `import_commit` for the summary.
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let batch = format!("import-{}", self.next_id);
+        let batch = format!("import-{}", self.id());
         for i in 0..p.n as usize {
             let msg = ClientMessage::ImportOrder {
                 id: self.id(),

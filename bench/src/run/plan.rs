@@ -396,6 +396,12 @@ impl Plan {
         cells
     }
 
+    /// Where loopback is in the run's networks (the TLS and `--streams` cells run there
+    /// only).
+    fn loopback(&self) -> Option<usize> {
+        self.networks.iter().position(|n| n.is_loopback())
+    }
+
     /// The `--streams` cells: every variant that multiplexes, on one connection with M
     /// calls in flight (the variants that cannot are compared at concurrency M, one call
     /// per connection, when that level runs). Where the open loop runs the operation, also
@@ -403,6 +409,7 @@ impl Plan {
     /// others' answers (compared with the open-loop cell over connections).
     fn stream_cells(&self) -> Vec<CellPlan> {
         let mut cells = Vec::new();
+        let Some(network) = self.loopback() else { return cells };
         for &streams in &self.streams {
             for &protocol in self.protocols.iter().filter(|p| p.multiplexes()) {
                 for &op in self.streams_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
@@ -410,7 +417,7 @@ impl Plan {
                         protocol,
                         op,
                         point: LoadPoint::Closed { concurrency: 1 },
-                        network: 0,
+                        network,
                         emulated: false,
                         fresh: false,
                         security: Security::Plain,
@@ -432,6 +439,7 @@ impl Plan {
     fn tls_cells(&self) -> Vec<CellPlan> {
         let point = LoadPoint::Closed { concurrency: self.concurrency.iter().copied().min().unwrap_or(1) };
         let mut cells = Vec::new();
+        let Some(network) = self.loopback() else { return cells };
         for &security in &self.tls {
             for &protocol in &self.protocols {
                 for &op in self.tls_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
@@ -439,7 +447,7 @@ impl Plan {
                         protocol,
                         op,
                         point,
-                        network: 0,
+                        network,
                         emulated: false,
                         fresh: true,
                         security,
@@ -670,17 +678,22 @@ mod tests {
             let plan = Plan::new(&args(line), 2).unwrap();
             plan.cells().iter().filter(|c| c.streams > 1).map(|c| format!("{c:?}")).collect()
         };
-        // Quick: 16 streams on get-user for the HTTP/2 variants only, closed loop and at the
-        // open loop's rate; HTTP/1.1 runs its usual c=16 cells (16 connections) beside.
+        // Quick: 16 streams on get-user for the variants that multiplex only (HTTP/2, and
+        // WebSocket by correlation id), closed loop and at the open loop's rate; HTTP/1.1
+        // runs its usual c=16 cells (16 connections) beside.
         assert_eq!(
             streams("--profile quick --protocols rest,rest-h2,grpc,ws"),
             [
                 "rest-h2 get-user c=1 ×16 streams",
                 "rest-h2 get-user open 1000/s ×16 streams",
                 "grpc get-user c=1 ×16 streams",
-                "grpc get-user open 1000/s ×16 streams"
+                "grpc get-user open 1000/s ×16 streams",
+                "ws get-user c=1 ×16 streams",
+                "ws get-user open 1000/s ×16 streams"
             ]
         );
+        // Only on loopback: a run on an emulated network alone has none.
+        assert!(streams("--protocols grpc --operations get-user --streams 4 --network rtt=10ms").is_empty());
         assert_eq!(
             streams("--protocols grpc --operations list-orders --streams 1,4,64 --tls plain"),
             ["grpc list-orders c=1 ×4 streams", "grpc list-orders c=1 ×64 streams"]

@@ -156,7 +156,8 @@ fn chart(
     Ok(Chart::drawn(
         svg,
         "Closed loop on loopback, medians across repeats. Dashed: M connections, one call in flight on each \
-         (concurrency M). Solid: one connection carrying M calls at once as HTTP/2 streams (--streams M).",
+         (concurrency M). Solid: one connection carrying M calls at once (--streams M): HTTP/2 streams, or \
+         WebSocket requests matched by correlation id.",
         false,
     ))
 }
