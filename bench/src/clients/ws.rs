@@ -48,7 +48,8 @@ pub static WS: Ws = Ws {
 /// The same messages with permessage-deflate (RFC 7692) at the server's level.
 pub static WS_DEFLATE: Ws = Ws {
     name: "ws-deflate",
-    describe: "ws with permessage-deflate: every message DEFLATE-compressed (level 6, context takeover both ways)",
+    describe: "ws with permessage-deflate: every message DEFLATE-compressed (level 6, context takeover both ways; \
+        a cell repeats one request, so a repeated answer compresses to a back-reference: an upper bound)",
     deflate: true,
 };
 

@@ -398,7 +398,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     findings.extend(sections::networks::findings(&view, &across));
     let secured = sections::tls::Secured { cells: &all };
     findings.extend(sections::tls::findings(&view, &secured));
-    let multiplexed = sections::streams::Multiplexed { cells: &all };
+    let multiplexed = sections::streams::Multiplexed { cells: &all, network: crate::net::LOOPBACK };
     findings.extend(sections::streams::findings(&view, &multiplexed));
     let sweep = sections::sizes::Sweep { cells: &all };
     findings.extend(sections::sizes::findings(&view, &sweep));

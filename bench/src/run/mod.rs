@@ -83,7 +83,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub order_seed: Option<u64>,
     /// Network profiles (default: the run profile's): `loopback`, names from
-    /// bench/networks.toml (lan, wan, cable, 4g, 3g) or --networks, or one ad-hoc link such as
+    /// bench/networks.toml (lan, wan, wan-lossy, cable, 4g, 3g) or --networks, or one ad-hoc link such as
     /// `rtt=40ms,down=20mbit,up=5mbit,jitter=1ms,loss=0.1%`. Emulated networks run closed
     /// loop at concurrency 1.
     #[arg(long)]

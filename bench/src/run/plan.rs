@@ -396,8 +396,7 @@ impl Plan {
         cells
     }
 
-    /// Where loopback is in the run's networks (the TLS and `--streams` cells run there
-    /// only).
+    /// Where loopback is in the run's networks (the TLS cells run there only).
     fn loopback(&self) -> Option<usize> {
         self.networks.iter().position(|n| n.is_loopback())
     }
@@ -406,27 +405,43 @@ impl Plan {
     /// calls in flight (the variants that cannot are compared at concurrency M, one call
     /// per connection, when that level runs). Where the open loop runs the operation, also
     /// at its rate on one connection: M lanes send on schedule, each without waiting for the
-    /// others' answers (compared with the open-loop cell over connections).
+    /// others' answers (compared with the open-loop cell over connections). On loopback, and
+    /// on every emulated network that loses segments, where one lost segment holds up every
+    /// stream of a connection behind it (head-of-line blocking); there every protocol also
+    /// runs at concurrency M for the comparison.
     fn stream_cells(&self) -> Vec<CellPlan> {
         let mut cells = Vec::new();
-        let Some(network) = self.loopback() else { return cells };
-        for &streams in &self.streams {
-            for &protocol in self.protocols.iter().filter(|p| p.multiplexes()) {
-                for &op in self.streams_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
-                    let closed = CellPlan {
-                        protocol,
-                        op,
-                        point: LoadPoint::Closed { concurrency: 1 },
-                        network,
-                        emulated: false,
-                        fresh: false,
-                        security: Security::Plain,
-                        streams,
-                        size: None,
-                    };
-                    cells.push(closed);
-                    if let Some(rate) = self.rate.filter(|_| self.open_ops.contains(&op)) {
-                        cells.push(CellPlan { point: LoadPoint::Open { concurrency: 1, rate }, ..closed });
+        for (network, net) in self.networks.iter().enumerate() {
+            let far = !net.is_loopback();
+            if far && net.loss <= 0.0 {
+                continue;
+            }
+            for &streams in &self.streams {
+                for &protocol in &self.protocols {
+                    for &op in self.streams_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
+                        let closed = CellPlan {
+                            protocol,
+                            op,
+                            point: LoadPoint::Closed { concurrency: 1 },
+                            network,
+                            emulated: far,
+                            fresh: false,
+                            security: Security::Plain,
+                            streams,
+                            size: None,
+                        };
+                        if far {
+                            let connections = LoadPoint::Closed { concurrency: streams };
+                            cells.push(CellPlan { point: connections, streams: 1, ..closed });
+                        }
+                        if !protocol.multiplexes() {
+                            continue;
+                        }
+                        cells.push(closed);
+                        if let Some(rate) = self.rate.filter(|_| self.open_ops.contains(&op) && !far) {
+                            cells
+                                .push(CellPlan { point: LoadPoint::Open { concurrency: 1, rate }, ..closed });
+                        }
                     }
                 }
             }
@@ -692,8 +707,25 @@ mod tests {
                 "ws get-user open 1000/s ×16 streams"
             ]
         );
-        // Only on loopback: a run on an emulated network alone has none.
+        // On an emulated network only when it loses segments (head-of-line blocking), with
+        // every protocol at concurrency M beside.
         assert!(streams("--protocols grpc --operations get-user --streams 4 --network rtt=10ms").is_empty());
+        let lossy = "--protocols rest,grpc --operations get-user --streams 4 --network loopback,rtt=10ms,loss=2% --tls plain";
+        let plan = Plan::new(&args(lossy), 2).unwrap();
+        let far: Vec<String> = plan
+            .cells()
+            .iter()
+            .filter(|c| c.emulated && c.point.concurrency() * c.streams == 4)
+            .map(|c| format!("{c:?}"))
+            .collect();
+        assert_eq!(
+            far,
+            [
+                "rest get-user c=4 on network 1",
+                "grpc get-user c=4 on network 1",
+                "grpc get-user c=1 on network 1 ×4 streams"
+            ]
+        );
         assert_eq!(
             streams("--protocols grpc --operations list-orders --streams 1,4,64 --tls plain"),
             ["grpc list-orders c=1 ×4 streams", "grpc list-orders c=1 ×64 streams"]
@@ -728,7 +760,7 @@ mod tests {
         assert_eq!(asked, ["rest list-orders c=1 n=5"]);
         let full = Plan::new(&args("--profile full --protocols ws"), 2).unwrap();
         let far = full.cells().iter().filter(|c| c.size.is_some() && c.emulated).count();
-        assert_eq!(far, 5 * 2 * 4, "5 networks × list-orders and stream-orders × 4 sizes");
+        assert_eq!(far, 6 * 2 * 4, "6 networks × list-orders and stream-orders × 4 sizes");
         assert!(Plan::new(&args("--sizes 0"), 2).is_err());
     }
 

@@ -59,7 +59,7 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             rate: 2000.0,
             open_ops: &Operation::ALL,
             repeat: 5,
-            networks: &["lan", "wan", "cable", "4g", "3g"],
+            networks: &["lan", "wan", "wan-lossy", "cable", "4g", "3g"],
             network_ops: &[
                 Operation::GetUser,
                 Operation::UserOrders,

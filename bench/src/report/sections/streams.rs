@@ -14,6 +14,8 @@ use crate::results::Cell;
 #[derive(Debug)]
 pub(in crate::report) struct Multiplexed<'a> {
     pub cells: &'a [Cell],
+    /// The network whose cells are read (see [`Multiplexed::on`]).
+    pub network: &'a str,
 }
 
 /// How a protocol's calls in flight are carried.
@@ -25,11 +27,32 @@ enum Carry {
     Streams,
 }
 
-impl Multiplexed<'_> {
+impl<'a> Multiplexed<'a> {
+    /// Loopback first, then every emulated network with a `--streams` cell (a lossy one).
+    fn networks(&self) -> Vec<&'a str> {
+        let mut out = vec![crate::net::LOOPBACK];
+        for c in self.cells.iter().filter(|c| c.streams > 1) {
+            if !out.contains(&c.network.as_str()) {
+                out.push(&c.network);
+            }
+        }
+        out
+    }
+
+    /// The same cells, read on `network`.
+    fn on(&self, network: &'a str) -> Multiplexed<'a> {
+        Multiplexed { cells: self.cells, network }
+    }
+
+    /// A `--streams` cell of this network.
+    fn multiplexed(&self, c: &Cell) -> bool {
+        c.streams > 1 && c.network == self.network
+    }
+
     /// The calls in flight with a `--streams` cell, with 1 first.
     fn levels(&self) -> Vec<u32> {
         let mut out: Vec<u32> = vec![1];
-        out.extend(self.cells.iter().filter(|c| c.streams > 1).map(|c| c.streams));
+        out.extend(self.cells.iter().filter(|c| self.multiplexed(c)).map(|c| c.streams));
         out.sort_unstable();
         out.dedup();
         out
@@ -38,7 +61,7 @@ impl Multiplexed<'_> {
     fn ops(&self) -> Vec<Operation> {
         Operation::ALL
             .into_iter()
-            .filter(|op| self.cells.iter().any(|c| c.operation == *op && c.streams > 1))
+            .filter(|op| self.cells.iter().any(|c| c.operation == *op && self.multiplexed(c)))
             .collect()
     }
 
@@ -58,7 +81,7 @@ impl Multiplexed<'_> {
             c.payload == payload
                 && c.operation == op
                 && c.protocol == protocol
-                && c.network == crate::net::LOOPBACK
+                && c.network == self.network
                 && !c.fresh_connections
                 && c.tls == "plain"
                 && c.mode == "closed"
@@ -75,7 +98,7 @@ impl Multiplexed<'_> {
         let mut out = Vec::new();
         for p in view.protocols() {
             out.push((p.clone(), Carry::Connections));
-            if self.cells.iter().any(|c| c.protocol == p && c.streams > 1) {
+            if self.cells.iter().any(|c| c.protocol == p && self.multiplexed(c)) {
                 out.push((p, Carry::Streams));
             }
         }
@@ -96,14 +119,25 @@ pub(in crate::report) fn stream_blocks(
 ) -> Result<Vec<Block>, ReportError> {
     let mut blocks = Vec::new();
     for payload in view.payloads() {
-        for op in m.ops() {
-            let at = (payload.as_str(), op);
-            blocks.push(Block {
-                heading: format!("{op} ({payload})"),
-                intro: None,
-                charts: vec![chart(view, m, at, false)?, chart(view, m, at, true)?],
-                tables: [Some(table(view, m, at)), open_table(view, m, at)].into_iter().flatten().collect(),
-            });
+        for network in m.networks() {
+            let m = &m.on(network);
+            for op in m.ops() {
+                let at = (payload.as_str(), op);
+                let heading = if network == crate::net::LOOPBACK {
+                    format!("{op} ({payload})")
+                } else {
+                    format!("{op} ({payload}) on {network}")
+                };
+                blocks.push(Block {
+                    heading,
+                    intro: None,
+                    charts: vec![chart(view, m, at, false)?, chart(view, m, at, true)?],
+                    tables: [Some(table(view, m, at)), open_table(view, m, at)]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                });
+            }
         }
     }
     Ok(blocks)
@@ -146,7 +180,7 @@ fn chart(
         (Axis::linear_from_zero(values, Unit::Number), "operations per second", "throughput")
     };
     let frame = Frame {
-        title: format!("{op}: {what} vs calls in flight ({payload})"),
+        title: format!("{op}: {what} vs calls in flight ({payload}, {})", m.network),
         x_desc: "calls in flight".into(),
         y_desc: y_desc.into(),
         width: charts::NARROW,
@@ -155,9 +189,12 @@ fn chart(
     let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
     Ok(Chart::drawn(
         svg,
-        "Closed loop on loopback, medians across repeats. Dashed: M connections, one call in flight on each \
-         (concurrency M). Solid: one connection carrying M calls at once (--streams M): HTTP/2 streams, or \
-         WebSocket requests matched by correlation id.",
+        format!(
+            "Closed loop on {}, medians across repeats. Dashed: M connections, one call in flight on each \
+             (concurrency M). Solid: one connection carrying M calls at once (--streams M): HTTP/2 streams, \
+             or WebSocket requests matched by correlation id.",
+            m.network
+        ),
         false,
     ))
 }
@@ -198,7 +235,7 @@ fn open_table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operat
         c.payload == payload
             && c.operation == op
             && c.mode == "open"
-            && c.network == crate::net::LOOPBACK
+            && c.network == m.network
             && !c.fresh_connections
             && c.tls == "plain"
             && !c.sized
@@ -243,13 +280,21 @@ fn open_table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operat
 pub(in crate::report) fn findings(view: &View<'_>, m: &Multiplexed<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(payload) = view.payloads().into_iter().next() else { return out };
+    for network in m.networks() {
+        out.extend(findings_on(view, &m.on(network), &payload));
+    }
+    out
+}
+
+fn findings_on(view: &View<'_>, m: &Multiplexed<'_>, payload: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
     let Some(&top) = m.levels().last().filter(|l| **l > 1) else { return out };
     for op in m.ops() {
         let parts: Vec<String> = m
             .series(view)
             .into_iter()
             .filter_map(|(p, how)| {
-                let c = m.cell((&payload, op, &p), top, how)?;
+                let c = m.cell((payload, op, &p), top, how)?;
                 let on = match how {
                     Carry::Connections => format!("{top} connections"),
                     Carry::Streams => format!("1 connection × {top} streams"),
@@ -263,8 +308,8 @@ pub(in crate::report) fn findings(view: &View<'_>, m: &Multiplexed<'_>) -> Vec<F
             .collect();
         if parts.len() > 1 {
             out.push(Finding {
-                title: format!("Multiplexing: {op} ({payload})"),
-                text: format!("At {top} calls in flight on loopback: {}.", parts.join("; ")),
+                title: format!("Multiplexing: {op} ({payload}) on {}", m.network),
+                text: format!("At {top} calls in flight on {}: {}.", m.network, parts.join("; ")),
             });
         }
     }
