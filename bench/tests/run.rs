@@ -257,13 +257,16 @@ fn tls_streams_and_sizes_are_cells_of_a_run_and_sections_of_its_report() {
     // The handshake is the same but for the ALPN names ("h2", "http/1.1") and the signature's
     // length: session tickets are not part of it.
     assert!((handshakes[0] - handshakes[1]).abs() < 12.0, "{handshakes:?}");
-    let streams = find("rest-h2", "get-user", &|c| c["streams"] == 4);
-    // One connection carrying the four calls in flight.
-    assert_eq!(
-        (streams["concurrency"].as_u64(), streams["bytes"]["connections"].as_u64()),
-        (Some(1), Some(1))
-    );
-    assert!(cells.iter().all(|c| c["protocol"] != "ws" || c["streams"] == 1), "ws does not multiplex");
+    // One connection carrying the four calls in flight: HTTP/2 streams, WebSocket requests
+    // by correlation id.
+    for protocol in ["rest-h2", "ws"] {
+        let streams = find(protocol, "get-user", &|c| c["streams"] == 4);
+        assert_eq!(
+            (streams["concurrency"].as_u64(), streams["bytes"]["connections"].as_u64()),
+            (Some(1), Some(1)),
+            "{protocol}"
+        );
+    }
     let data = |n: u64| {
         let c = find("rest-h2", "list-orders", &|c| c["sized"] == true && c["n"] == n);
         c["bytes"]["received_per_op"]["data_bytes"].as_f64().unwrap()
