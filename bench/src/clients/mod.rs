@@ -24,6 +24,7 @@ use crate::wire::WireCounters;
 pub mod floor;
 pub mod graphql;
 pub mod grpc;
+mod http_conn;
 pub mod rest;
 pub mod ws;
 

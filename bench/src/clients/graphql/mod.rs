@@ -13,9 +13,6 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::TokioExecutor;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -23,6 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use super::http_conn::{Sender, hyper_error};
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
@@ -178,18 +176,8 @@ impl Client for Graphql {
                 other => return Err(ClientError::Decode(format!("no connection_ack: {other:?}"))),
             }
             Transport::Ws(ws)
-        } else if self.http2 {
-            let io = TokioIo::new(stream);
-            let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;
-            tokio::spawn(conn);
-            sender.ready().await.map_err(hyper_error)?;
-            Transport::H2(sender)
         } else {
-            let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(hyper_error)?;
-            // The connection task ends with the connection; a failure shows in the next call.
-            tokio::spawn(conn);
-            sender.ready().await.map_err(hyper_error)?;
-            Transport::Http(sender)
+            Transport::Http(Sender::handshake(stream, self.http2).await?)
         };
         let authority = addr.to_string();
         Ok(GraphqlConnection {
@@ -203,9 +191,9 @@ impl Client for Graphql {
     }
 
     fn lane(&'static self, conn: &GraphqlConnection) -> Option<GraphqlConnection> {
-        let Transport::H2(sender) = &conn.transport else { return None };
+        let Transport::Http(sender) = &conn.transport else { return None };
         Some(GraphqlConnection {
-            transport: Transport::H2(sender.clone()),
+            transport: Transport::Http(sender.lane()?),
             coding: conn.coding,
             counters: conn.counters.clone(),
             authority: conn.authority.clone(),
@@ -213,10 +201,6 @@ impl Client for Graphql {
             next_id: 0,
         })
     }
-}
-
-fn hyper_error(e: hyper::Error) -> ClientError {
-    ClientError::Io(std::io::Error::other(e))
 }
 
 fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
@@ -259,8 +243,8 @@ impl DocRules for GraphqlDocs {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Transport {
-    Http(http1::SendRequest<Full<Bytes>>),
-    H2(http2::SendRequest<Full<Bytes>>),
+    /// HTTP/1.1 or h2c.
+    Http(Sender),
     Ws(WebSocketStream<crate::wire::Stream>),
 }
 
@@ -286,9 +270,13 @@ impl GraphqlConnection {
         );
         let mut req =
             Request::builder().method(Method::POST).header(header::CONTENT_TYPE, "application/json");
-        req = match self.transport {
-            Transport::H2(_) => req.uri(format!("http://{}{}", self.authority, self.path)),
-            _ => req.uri(self.path).header(header::HOST, &self.authority),
+        let Transport::Http(sender) = &mut self.transport else {
+            return Err(ClientError::decode("this connection speaks graphql-transport-ws"));
+        };
+        req = if sender.is_h2() {
+            req.uri(format!("http://{}{}", self.authority, self.path))
+        } else {
+            req.uri(self.path).header(header::HOST, &self.authority)
         };
         let body = match self.coding {
             Some(coding) => {
@@ -300,20 +288,7 @@ impl GraphqlConnection {
             None => body,
         };
         let req = req.body(Full::new(body)).expect("valid request");
-        let res = match &mut self.transport {
-            Transport::Http(sender) => {
-                sender.ready().await.map_err(hyper_error)?;
-                sender.send_request(req).await
-            }
-            Transport::H2(sender) => {
-                sender.ready().await.map_err(hyper_error)?;
-                sender.send_request(req).await
-            }
-            Transport::Ws(_) => {
-                return Err(ClientError::decode("this connection speaks graphql-transport-ws"));
-            }
-        }
-        .map_err(hyper_error)?;
+        let res = sender.send(req).await?;
         let status = res.status();
         let encoded = res.headers().get(header::CONTENT_ENCODING).cloned();
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();

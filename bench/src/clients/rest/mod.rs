@@ -14,12 +14,11 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
 
+use super::http_conn::{Sender, hyper_error};
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::wire::dissect::DocRules;
@@ -118,27 +117,15 @@ impl Client for Rest {
             Dissector::new(Http1::new(RestDocs))
         };
         let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-        let io = TokioIo::new(stream);
-        let sender = if self.http2 {
-            let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;
-            tokio::spawn(conn);
-            sender.ready().await.map_err(hyper_error)?;
-            Sender::H2(sender)
-        } else {
-            let (mut sender, conn) = http1::handshake(io).await.map_err(hyper_error)?;
-            tokio::spawn(conn);
-            sender.ready().await.map_err(hyper_error)?;
-            Sender::H1(sender)
-        };
+        let sender = Sender::handshake(stream, self.http2).await?;
         let authority = addr.to_string();
         let host = http::HeaderValue::from_str(&authority).map_err(ClientError::decode)?;
         Ok(RestConnection { sender, authority, host, uris: Vec::new(), counters, variant: self })
     }
 
     fn lane(&'static self, conn: &RestConnection) -> Option<RestConnection> {
-        let Sender::H2(sender) = &conn.sender else { return None };
         Some(RestConnection {
-            sender: Sender::H2(sender.clone()),
+            sender: conn.sender.lane()?,
             authority: conn.authority.clone(),
             host: conn.host.clone(),
             uris: Vec::new(),
@@ -146,16 +133,6 @@ impl Client for Rest {
             variant: self,
         })
     }
-}
-
-fn hyper_error(e: hyper::Error) -> ClientError {
-    ClientError::Io(std::io::Error::other(e))
-}
-
-#[derive(Debug)]
-enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
-    H2(http2::SendRequest<Full<Bytes>>),
 }
 
 #[derive(Debug)]
@@ -258,9 +235,10 @@ impl RestConnection {
         if let Some((_, uri)) = self.uris.iter().find(|(p, _)| p == path_and_query) {
             return uri.clone();
         }
-        let uri: http::Uri = match self.sender {
-            Sender::H2(_) => format!("http://{}{path_and_query}", self.authority).parse(),
-            Sender::H1(_) => path_and_query.parse(),
+        let uri: http::Uri = if self.sender.is_h2() {
+            format!("http://{}{path_and_query}", self.authority).parse()
+        } else {
+            path_and_query.parse()
         }
         .expect("the client's own paths are valid URIs");
         if self.uris.len() == KEEP {
@@ -277,7 +255,7 @@ impl RestConnection {
         body: Option<(Bytes, Option<&str>)>,
     ) -> Request<Full<Bytes>> {
         let mut req = Request::builder().uri(self.uri(path_and_query)).method(method);
-        if let Sender::H1(_) = self.sender {
+        if !self.sender.is_h2() {
             req = req.header(header::HOST, self.host.clone());
         }
         let body = match body {
@@ -300,27 +278,13 @@ impl RestConnection {
         req.body(body).expect("valid request")
     }
 
-    async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<hyper::Response<Incoming>, ClientError> {
-        match &mut self.sender {
-            Sender::H1(s) => {
-                s.ready().await.map_err(hyper_error)?;
-                s.send_request(req).await
-            }
-            Sender::H2(s) => {
-                s.ready().await.map_err(hyper_error)?;
-                s.send_request(req).await
-            }
-        }
-        .map_err(hyper_error)
-    }
-
     /// One request, whole response, 2xx required; `body` is decompressed when it was
     /// compressed.
     async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         if let Some(coding) = self.variant.coding {
             req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static(coding.name()));
         }
-        let res = self.send(req).await?;
+        let res = self.sender.send(req).await?;
         let (parts, body) = res.into_parts();
         let body = body.collect().await.map_err(hyper_error)?.to_bytes();
         let body = super::inflate(
@@ -477,7 +441,7 @@ impl Operations for RestConnection {
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
         let mut marks = Marks::start(p.n as usize);
-        let res = self.send(req).await?;
+        let res = self.sender.send(req).await?;
         let (parts, mut body) = res.into_parts();
         if !parts.status.is_success() {
             let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();

@@ -78,18 +78,23 @@ impl<'a> Multiplexed<'a> {
             Carry::Streams => (1, in_flight),
         };
         self.cells.iter().find(|c| {
-            c.payload == payload
-                && c.operation == op
+            self.warm(c, (payload, op), "closed")
                 && c.protocol == protocol
-                && c.network == self.network
-                && !c.fresh_connections
-                && c.tls == "plain"
-                && c.mode == "closed"
                 && c.concurrency == concurrency
                 && c.streams == streams
-                && !c.sized
-                && c.ops > 0
         })
+    }
+
+    /// A warm plaintext cell of this network, of `mode`, at the run's N, that recorded calls.
+    fn warm(&self, c: &Cell, (payload, op): (&str, Operation), mode: &str) -> bool {
+        c.payload == payload
+            && c.operation == op
+            && c.mode == mode
+            && c.network == self.network
+            && !c.fresh_connections
+            && c.tls == "plain"
+            && !c.sized
+            && c.ops > 0
     }
 
     /// The series the section draws: every protocol over connections, and the multiplexing
@@ -231,16 +236,7 @@ fn table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operation))
 /// (each stream sends on its schedule without waiting for the others' answers); `None`
 /// when no open-loop `--streams` cell ran.
 fn open_table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operation)) -> Option<Table> {
-    let open = |c: &&Cell| {
-        c.payload == payload
-            && c.operation == op
-            && c.mode == "open"
-            && c.network == m.network
-            && !c.fresh_connections
-            && c.tls == "plain"
-            && !c.sized
-            && c.ops > 0
-    };
+    let open = |c: &&Cell| m.warm(c, (payload, op), "open");
     let multiplexed: Vec<&Cell> = m.cells.iter().filter(open).filter(|c| c.streams > 1).collect();
     if multiplexed.is_empty() {
         return None;
