@@ -157,6 +157,10 @@ impl Protocol for Miscounting {
     fn encoding(&self) -> &'static str {
         "json"
     }
+
+    fn transport(&self) -> wirebench::clients::Transport {
+        wirebench::clients::Transport::Http1
+    }
 }
 
 impl Client for Miscounting {

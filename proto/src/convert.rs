@@ -20,12 +20,12 @@ fn missing(field: &str) -> ConvertError {
 }
 
 /// A domain time as a protobuf Timestamp.
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+pub fn timestamp(t: DateTime<Utc>) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
 }
 
 /// A protobuf Timestamp as a domain time.
-pub fn time(t: Option<prost_types::Timestamp>, field: &str) -> Result<DateTime<Utc>, ConvertError> {
+pub fn time(t: Option<pbjson_types::Timestamp>, field: &str) -> Result<DateTime<Utc>, ConvertError> {
     let t = t.ok_or_else(|| missing(field))?;
     u32::try_from(t.nanos)
         .ok()
@@ -317,7 +317,7 @@ mod tests {
         assert!(err.0.contains("shipping_address"), "{err}");
         assert!(status(99).is_err());
         assert_eq!(status(0).unwrap(), None);
-        let err = time(Some(prost_types::Timestamp { seconds: 0, nanos: -1 }), "created_at").unwrap_err();
+        let err = time(Some(pbjson_types::Timestamp { seconds: 0, nanos: -1 }), "created_at").unwrap_err();
         assert!(err.0.contains("created_at"));
     }
 }

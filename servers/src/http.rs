@@ -57,13 +57,14 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 pub enum Flavor {
     /// HTTP/1.1 and h2c (prior knowledge) on one port: REST and GraphQL.
     Http,
-    /// HTTP/2 only, and refusals as gRPC statuses: gRPC.
+    /// gRPC: HTTP/2, and HTTP/1.1 for gRPC-Web (tonic-web answers any other HTTP/1.1 request
+    /// 400); refusals as gRPC statuses.
     Grpc,
 }
 
-/// Serves an axum app on `listener` with hyper, one task per connection (HTTP/1.1 and h2c,
-/// or h2 only for gRPC), under `config`'s limits (see [`ServerConfig`]), until `shutdown`;
-/// then lets in-flight requests finish for the grace period.
+/// Serves an axum app on `listener` with hyper, one task per connection (HTTP/1.1 and h2c;
+/// gRPC's HTTP/1.1 is gRPC-Web), under `config`'s limits (see [`ServerConfig`]), until
+/// `shutdown`; then lets in-flight requests finish for the grace period.
 pub fn serve_router(
     listener: TcpListener,
     app: axum::Router,
@@ -72,7 +73,7 @@ pub fn serve_router(
     shutdown: CancellationToken,
 ) -> BoxFuture<'static, std::io::Result<()>> {
     Box::pin(async move {
-        let builder = Arc::new(builder(&config, flavor));
+        let builder = Arc::new(builder(&config));
         let (idle, grace, cap) = (config.idle_timeout, config.grace, config.max_connections);
         crate::tcp::serve(
             listener,
@@ -87,11 +88,11 @@ pub fn serve_router(
 
 /// hyper's connection settings: its defaults (the same tonic's server uses), a timer, and
 /// the header read timeout.
-fn builder(config: &ServerConfig, flavor: Flavor) -> auto::Builder<TokioExecutor> {
+fn builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
-    if flavor == Flavor::Grpc { builder.http2_only() } else { builder }
+    builder
 }
 
 /// One connection: served until the peer leaves, or until it has been idle for `idle` or
@@ -134,7 +135,6 @@ async fn refuse(tcp: Conn, flavor: Flavor, cap: usize) {
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().keep_alive(false);
-    let builder = if flavor == Flavor::Grpc { builder.http2_only() } else { builder };
     let conn = builder.serve_connection(TokioIo::new(tcp), service);
     let mut conn = pin!(conn);
     tokio::select! {

@@ -38,6 +38,8 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &rest::REST_BR,
     &rest::REST_ZSTD,
     &grpc::GRPC,
+    &grpc::GRPC_JSON,
+    &grpc::GRPC_WEB,
     &grpc::GRPC_GZIP,
     &grpc::GRPC_ZSTD,
     &graphql::GRAPHQL,
@@ -65,6 +67,9 @@ pub trait Protocol: Drive + Sync {
     fn server(&self) -> &'static str;
     /// How its documents encode records: `json` or `protobuf`.
     fn encoding(&self) -> &'static str;
+    /// What carries its documents: with [`Protocol::encoding`], its cell of the report's
+    /// encoding × transport matrix.
+    fn transport(&self) -> Transport;
     /// A variant that compresses: its codec, and the variant it otherwise equals.
     fn compression(&self) -> Option<(&'static str, &'static str)> {
         None
@@ -84,6 +89,35 @@ pub trait Protocol: Drive + Sync {
     /// [`Client::lane`]).
     fn multiplexes(&self) -> bool {
         false
+    }
+}
+
+/// What carries a variant's documents (TLS aside, which is its own dimension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// HTTP/1.1 keep-alive.
+    Http1,
+    /// HTTP/2 (cleartext, prior knowledge).
+    Http2,
+    /// WebSocket messages, after an HTTP/1.1 upgrade.
+    Websocket,
+    /// The floor's length-prefixed frames straight on TCP.
+    RawTcp,
+}
+
+impl Transport {
+    /// Every transport, in the matrix's order.
+    pub const ALL: [Transport; 4] = [Transport::Http1, Transport::Http2, Transport::Websocket, Transport::RawTcp];
+
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Http1 => "HTTP/1.1",
+            Transport::Http2 => "HTTP/2",
+            Transport::Websocket => "WebSocket",
+            Transport::RawTcp => "raw TCP",
+        }
     }
 }
 

@@ -58,6 +58,10 @@ impl Protocol for Ws {
         "json"
     }
 
+    fn transport(&self) -> crate::clients::Transport {
+        crate::clients::Transport::Websocket
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

@@ -30,6 +30,16 @@ pub enum Doc {
     JsonLines(&'static [&'static str]),
     /// A protobuf message; fields at these paths are data.
     Protobuf(&'static [&'static str]),
+    /// gRPC's length-prefixed messages in one body (gRPC-Web): each 5-byte prefix, and the
+    /// trailer frame (flag `0x80`) whole, are message framing; each message is a protobuf
+    /// message with these paths.
+    GrpcFrames(&'static [&'static str]),
+    /// Protobuf messages each after its varint length (a delimited stream): the lengths are
+    /// message framing; each message has these paths.
+    ProtobufDelimited(&'static [&'static str]),
+    /// Server-sent events: each event's `data:` value is a JSON document with these paths;
+    /// field names and line ends are envelope (as newlines are in newline-delimited JSON).
+    EventStream(&'static [&'static str]),
     /// Counted whole as data (a compressed body, whose envelope cannot be told apart).
     OpaqueData,
     /// Counted whole as envelope (an error answer carries no records).
@@ -56,9 +66,83 @@ impl Doc {
             }
             Doc::Protobuf(["$"]) => Ok(bytes.len()),
             Doc::Protobuf(paths) => protobuf_data(bytes, paths),
+            Doc::GrpcFrames(paths) => {
+                let mut data = 0;
+                for (flag, message) in grpc_frames(bytes)? {
+                    data += if flag == 0 { Doc::Protobuf(paths).data_bytes(message)? } else { 0 };
+                }
+                Ok(data)
+            }
+            Doc::ProtobufDelimited(paths) => {
+                let mut data = 0;
+                for (_, message) in delimited(bytes)? {
+                    data += Doc::Protobuf(paths).data_bytes(message)?;
+                }
+                Ok(data)
+            }
+            Doc::EventStream(paths) => {
+                let mut data = 0;
+                for line in bytes.split(|b| *b == b'\n') {
+                    if let Some(value) = line.strip_prefix(b"data:") {
+                        data += Doc::Json(paths).data_bytes(value)?;
+                    }
+                }
+                Ok(data)
+            }
             Doc::OpaqueData => Ok(bytes.len()),
             Doc::OpaqueEnvelope => Ok(0),
         }
+    }
+
+    /// The message framing inside `bytes` read as this document: length prefixes (and
+    /// gRPC-Web's trailer frame); none for a document that is one message.
+    pub fn framing_bytes(self, bytes: &[u8]) -> Result<usize, DocError> {
+        match self {
+            Doc::GrpcFrames(_) => Ok(grpc_frames(bytes)?
+                .map(|(flag, m)| if flag == 0 { GRPC_PREFIX } else { GRPC_PREFIX + m.len() })
+                .sum()),
+            Doc::ProtobufDelimited(_) => Ok(delimited(bytes)?.map(|(prefix, _)| prefix).sum()),
+            _ => Ok(0),
+        }
+    }
+}
+
+/// gRPC's message prefix: a flag byte and a 4-byte big-endian length.
+const GRPC_PREFIX: usize = 5;
+
+/// The `(flag, message)` frames of a body of gRPC-framed messages.
+fn grpc_frames(bytes: &[u8]) -> Result<impl Iterator<Item = (u8, &[u8])>, DocError> {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let prefix = bytes.get(at..at + GRPC_PREFIX).ok_or(DocError::framed("a cut prefix", at))?;
+        let len = u32::from_be_bytes(prefix[1..].try_into().expect("4 bytes")) as usize;
+        let message = bytes.get(at + GRPC_PREFIX..at + GRPC_PREFIX + len).ok_or(DocError::framed("a cut message", at))?;
+        frames.push((prefix[0], message));
+        at += GRPC_PREFIX + len;
+    }
+    Ok(frames.into_iter())
+}
+
+/// The `(length of the varint, message)` pairs of a delimited protobuf stream.
+fn delimited(bytes: &[u8]) -> Result<impl Iterator<Item = (usize, &[u8])>, DocError> {
+    let mut messages = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let (len, n) = varint(&bytes[at..]).ok_or(DocError::framed("a cut length", at))?;
+        let message = usize::try_from(len)
+            .ok()
+            .and_then(|len| bytes.get(at + n..at + n + len))
+            .ok_or(DocError::framed("a cut message", at))?;
+        messages.push((n, message));
+        at += n + message.len();
+    }
+    Ok(messages.into_iter())
+}
+
+impl DocError {
+    fn framed(what: &'static str, at: usize) -> DocError {
+        DocError { kind: "framed", what, at }
     }
 }
 

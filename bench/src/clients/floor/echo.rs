@@ -30,6 +30,10 @@ impl Protocol for FloorEcho {
         "protobuf"
     }
 
+    fn transport(&self) -> crate::clients::Transport {
+        crate::clients::Transport::RawTcp
+    }
+
     fn name(&self) -> &'static str {
         "floor-echo"
     }

@@ -40,6 +40,10 @@ impl Protocol for Floor {
         "protobuf"
     }
 
+    fn transport(&self) -> crate::clients::Transport {
+        crate::clients::Transport::RawTcp
+    }
+
     fn name(&self) -> &'static str {
         "floor"
     }

@@ -118,6 +118,10 @@ impl Protocol for Graphql {
         "json"
     }
 
+    fn transport(&self) -> crate::clients::Transport {
+        if self.http2 { crate::clients::Transport::Http2 } else { crate::clients::Transport::Http1 }
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

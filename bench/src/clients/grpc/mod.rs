@@ -7,18 +7,24 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::marker::PhantomData;
-
 use bytes::Bytes;
 use futures::StreamExt;
 use http::Uri;
 use http::uri::PathAndQuery;
 use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wirebench_proto::v1 as pb;
 
+mod codec;
 mod shapes;
+pub use self::codec::MessageCodec;
 pub use self::shapes::message_shapes;
 mod transport;
+mod web;
+pub use self::web::{GRPC_WEB, GrpcWeb};
+
+use codec::TimedCodec;
 
 use transport::{H2, USER_AGENT, h2_error};
 
@@ -48,11 +54,21 @@ const PREFIX: usize = 5;
 pub struct GrpcBodies {
     /// Bytes of an unfinished message, per stream and direction.
     open: Streams<(u32, usize), Vec<u8>>,
+    /// Messages in the JSON mapping, not protobuf.
+    json: bool,
 }
 
 impl GrpcBodies {
+    /// Bodies whose messages encode with `codec`.
+    pub fn new(codec: MessageCodec) -> Self {
+        GrpcBodies { open: Streams::default(), json: codec == MessageCodec::Json }
+    }
+
     /// Which fields of a method's messages are records.
-    fn doc(dir: Dir, method: &str) -> Doc {
+    pub(super) fn doc(&self, dir: Dir, method: &str) -> Doc {
+        if self.json {
+            return Self::json_doc(dir, method);
+        }
         match (dir, method) {
             // CreateOrderRequest.order; the other requests carry parameters only.
             (Dir::Sent, "CreateOrder" | "ImportOrders") => Doc::Protobuf(&["$.2"]),
@@ -65,12 +81,23 @@ impl GrpcBodies {
             (Dir::Received, _) => Doc::Protobuf(&["$"]),
         }
     }
+
+    /// The same records, in the JSON mapping's names.
+    fn json_doc(dir: Dir, method: &str) -> Doc {
+        match (dir, method) {
+            (Dir::Sent, "CreateOrder" | "ImportOrders") => Doc::Json(&["$.order"]),
+            (Dir::Sent, _) => Doc::Json(&[]),
+            (Dir::Received, "CreateOrder" | "TrackOrders") => Doc::Json(&["$.order"]),
+            (Dir::Received, "ListUsersOrders") => Doc::Json(&["$.users[*]"]),
+            (Dir::Received, _) => Doc::Json(&["$"]),
+        }
+    }
 }
 
 impl H2Bodies for GrpcBodies {
     fn docs(&mut self, route: &str) -> [Doc; 2] {
         let method = route.rsplit('/').next().unwrap_or_default();
-        [Self::doc(Dir::Sent, method), Self::doc(Dir::Received, method)]
+        [self.doc(Dir::Sent, method), self.doc(Dir::Received, method)]
     }
 
     fn request_at_headers(&self) -> bool {
@@ -119,34 +146,51 @@ fn messages(dir: Dir, doc: Doc, buf: &[u8], t: &mut Tally) -> Result<usize, Wire
     Ok(at)
 }
 
-/// gRPC over h2c, its messages compressed or not.
+/// gRPC over h2c, its messages compressed or not, in protobuf or JSON.
 #[derive(Debug)]
 pub struct Grpc {
     name: &'static str,
     describe: &'static str,
     /// Compress request messages and ask for compressed answers in this coding.
     coding: Option<Coding>,
+    codec: MessageCodec,
 }
 
 pub static GRPC: Grpc = Grpc {
     name: "grpc",
     describe: "gRPC over HTTP/2 cleartext (the h2 crate), protobuf messages: unary calls as grpc-go frames them (HEADERS and one DATA in one write), streams through tonic's client core",
     coding: None,
+    codec: MessageCodec::Protobuf,
+};
+pub static GRPC_JSON: Grpc = Grpc {
+    name: "grpc-json",
+    describe: "the same gRPC calls with the JSON codec (application/grpc+json): messages in the proto3 JSON mapping (pbjson), in gRPC's frames over h2c",
+    coding: None,
+    codec: MessageCodec::Json,
 };
 pub static GRPC_GZIP: Grpc = Grpc {
     name: "grpc-gzip",
     describe: "the same gRPC calls with gzip-compressed messages both ways (grpc-encoding; a compressed message counts as data)",
     coding: Some(Coding::Gzip),
+    codec: MessageCodec::Protobuf,
 };
 pub static GRPC_ZSTD: Grpc = Grpc {
     name: "grpc-zstd",
     describe: "the same gRPC calls with zstd-compressed messages both ways",
     coding: Some(Coding::Zstd),
+    codec: MessageCodec::Protobuf,
 };
 
 impl Protocol for Grpc {
     fn encoding(&self) -> &'static str {
-        "protobuf"
+        match self.codec {
+            MessageCodec::Protobuf => "protobuf",
+            MessageCodec::Json => "json",
+        }
+    }
+
+    fn transport(&self) -> super::Transport {
+        super::Transport::Http2
     }
 
     fn name(&self) -> &'static str {
@@ -180,14 +224,15 @@ impl Client for Grpc {
     type Conn = GrpcConnection;
 
     async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<GrpcConnection, ClientError> {
-        let dissector = Dissector::new(Http2::new(GrpcBodies::default()));
+        let dissector = Dissector::new(Http2::new(GrpcBodies::new(self.codec)));
         let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
         let (sender, conn) = transport::handshake(stream).await?;
         // The connection task ends with the connection; a failure shows in the next call.
         tokio::spawn(conn);
         let mut sender = sender.ready().await.map_err(h2_error)?;
         let origin: Uri = format!("http://{addr}").parse().map_err(ClientError::decode)?;
-        let mut grpc = tonic::client::Grpc::with_origin(H2(sender.clone()), origin)
+        let h2 = H2 { send: sender.clone(), content_type: http::HeaderValue::from_static(self.codec.content_type()) };
+        let mut grpc = tonic::client::Grpc::with_origin(h2, origin)
             .max_decoding_message_size(usize::MAX);
         if let Some(encoding) = self.coding.and_then(tonic_encoding) {
             grpc = grpc.send_compressed(encoding).accept_compressed(encoding);
@@ -197,6 +242,7 @@ impl Client for Grpc {
             grpc,
             h2: sender,
             coding: self.coding,
+            codec: self.codec,
             authority: addr.to_string(),
             uris: Vec::new(),
             counters,
@@ -208,55 +254,11 @@ impl Client for Grpc {
             grpc: conn.grpc.clone(),
             h2: conn.h2.clone(),
             coding: conn.coding,
+            codec: conn.codec,
             authority: conn.authority.clone(),
             uris: Vec::new(),
             counters: conn.counters.clone(),
         })
-    }
-}
-
-/// Prost's codec, with the time spent decoding messages on the connection's decode clock.
-struct TimedCodec<T, U> {
-    counters: Arc<WireCounters>,
-    _messages: PhantomData<(T, U)>,
-}
-
-impl<T, U> TimedCodec<T, U> {
-    fn new(counters: &Arc<WireCounters>) -> Self {
-        TimedCodec { counters: counters.clone(), _messages: PhantomData }
-    }
-}
-
-impl<T, U> tonic::codec::Codec for TimedCodec<T, U>
-where
-    T: Message + Send + 'static,
-    U: Message + Default + Send + 'static,
-{
-    type Encode = T;
-    type Decode = U;
-    type Encoder = tonic_prost::ProstEncoder<T>;
-    type Decoder = TimedDecoder<U>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        tonic_prost::ProstEncoder::default()
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        TimedDecoder { inner: tonic_prost::ProstDecoder::default(), counters: self.counters.clone() }
-    }
-}
-
-struct TimedDecoder<U> {
-    inner: tonic_prost::ProstDecoder<U>,
-    counters: Arc<WireCounters>,
-}
-
-impl<U: Message + Default> tonic::codec::Decoder for TimedDecoder<U> {
-    type Item = U;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, buf: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<U>, tonic::Status> {
-        self.counters.decoding(|| self.inner.decode(buf))
     }
 }
 
@@ -269,6 +271,7 @@ pub struct GrpcConnection {
     h2: h2::client::SendRequest<Bytes>,
     /// Unary messages compressed in this coding, both ways.
     coding: Option<Coding>,
+    codec: MessageCodec,
     authority: String,
     /// Request URIs by method path, built once.
     uris: Vec<(&'static str, Uri)>,
@@ -349,15 +352,15 @@ impl GrpcConnection {
     /// request stream with an extra empty DATA frame, written on its own: a frame and a
     /// syscall per call that no other client sends.) The answer: headers, one message,
     /// trailers with `grpc-status`; decoding the message is on the decode clock.
-    async fn unary<T: Message, U: Message + Default>(
+    async fn unary<T: Message + Serialize, U: Message + Default + DeserializeOwned>(
         &mut self,
         path: &'static str,
         req: T,
     ) -> Result<U, ClientError> {
         let (flag, message) = match self.coding {
             // Compressing is part of turning the request into bytes (client CPU).
-            Some(coding) => (1, coding.encode(&req.encode_to_vec())),
-            None => (0, req.encode_to_vec()),
+            Some(coding) => (1, coding.encode(&self.codec.encode(&req))),
+            None => (0, self.codec.encode(&req)),
         };
         let mut framed = bytes::BytesMut::with_capacity(PREFIX + message.len());
         framed.extend_from_slice(&[flag]);
@@ -366,7 +369,7 @@ impl GrpcConnection {
         let mut request = http::Request::builder()
             .method(http::Method::POST)
             .uri(self.uri(path))
-            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::CONTENT_TYPE, self.codec.content_type())
             .header(http::header::TE, "trailers")
             .header(http::header::USER_AGENT, USER_AGENT);
         if let Some(coding) = self.coding {
@@ -420,9 +423,9 @@ impl GrpcConnection {
         self.counters.decoding(|| match coding {
             Some(coding) => {
                 let plain = coding.decode(&message[PREFIX..], usize::MAX).map_err(ClientError::decode)?;
-                U::decode(&plain[..]).map_err(ClientError::decode)
+                self.codec.decode(&plain[..]).map_err(ClientError::Decode)
             }
-            None => U::decode(&message[PREFIX..]).map_err(ClientError::decode),
+            None => self.codec.decode(&message[PREFIX..]).map_err(ClientError::Decode),
         })
     }
 
@@ -447,7 +450,7 @@ impl GrpcConnection {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
         let mut marks = Marks::start(p.n as usize);
         self.ready().await?;
-        let codec = TimedCodec::new(&self.counters);
+        let codec = TimedCodec::new(&self.counters, self.codec);
         let path = PathAndQuery::from_static(path::LIST_ORDERS);
         let mut stream = self
             .grpc
@@ -508,7 +511,7 @@ impl Operations for GrpcConnection {
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
         self.ready().await?;
-        let codec = TimedCodec::<_, pb::ImportSummary>::new(&self.counters);
+        let codec = TimedCodec::<_, pb::ImportSummary>::new(&self.counters, self.codec);
         let path = PathAndQuery::from_static(path::IMPORT_ORDERS);
         let request = tonic::Request::new(futures::stream::iter(reqs));
         let summary =
@@ -525,7 +528,7 @@ impl Operations for GrpcConnection {
             pb::TrackRequest { correlation_id: 0, order_id: p.order_ids.first().copied().unwrap_or(0) };
         tx.send(first).await.map_err(|_| closed())?;
         self.ready().await?;
-        let codec = TimedCodec::<_, pb::TrackReply>::new(&self.counters);
+        let codec = TimedCodec::<_, pb::TrackReply>::new(&self.counters, self.codec);
         let path = PathAndQuery::from_static(path::TRACK_ORDERS);
         let mut inbound = self
             .grpc

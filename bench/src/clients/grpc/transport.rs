@@ -38,7 +38,12 @@ pub(super) const USER_AGENT: &str = concat!("wirebench/", env!("CARGO_PKG_VERSIO
 /// writes a request's first DATA frame, so every call leaves in two writes (HEADERS, then
 /// DATA) where grpc-go and h2load write one.
 #[derive(Debug, Clone)]
-pub(super) struct H2(pub(super) h2::client::SendRequest<Bytes>);
+pub(super) struct H2 {
+    pub(super) send: h2::client::SendRequest<Bytes>,
+    /// The call's `content-type` (tonic's client names every call `application/grpc`,
+    /// whatever its codec).
+    pub(super) content_type: http::HeaderValue,
+}
 
 impl tower::Service<http::Request<tonic::body::Body>> for H2 {
     type Response = http::Response<H2Body>;
@@ -46,13 +51,14 @@ impl tower::Service<http::Request<tonic::body::Body>> for H2 {
     type Future = futures::future::BoxFuture<'static, Result<Self::Response, h2::Error>>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), h2::Error>> {
-        self.0.poll_ready(cx)
+        self.send.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let (mut head, body) = req.into_parts();
         head.headers.insert(http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT));
-        let sent = self.0.send_request(http::Request::from_parts(head, ()), false);
+        head.headers.insert(http::header::CONTENT_TYPE, self.content_type.clone());
+        let sent = self.send.send_request(http::Request::from_parts(head, ()), false);
         Box::pin(async move {
             let (answer, send) = sent?;
             // A failure to send the body resets the stream, and the answer says so.

@@ -69,6 +69,10 @@ impl Protocol for Rest {
         "json"
     }
 
+    fn transport(&self) -> super::Transport {
+        if self.http2 { super::Transport::Http2 } else { super::Transport::Http1 }
+    }
+
     fn compression(&self) -> Option<(&'static str, &'static str)> {
         self.coding.map(|c| (c.name(), "rest"))
     }

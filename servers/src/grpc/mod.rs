@@ -1,6 +1,8 @@
 //! gRPC + Protobuf with tonic: the `wirebench.v1.Shop` service in all four call modes, plus
 //! the standard health service and server reflection so stock tools (grpcurl, generated
-//! clients in any language) work against it.
+//! clients in any language) work against it. The Shop service also takes JSON messages
+//! (`application/grpc+json`, see [`codecs`]) and gRPC-Web over HTTP/1.1 or HTTP/2
+//! (`application/grpc-web+proto`, translated by tonic-web), the way browsers reach gRPC.
 //!
 //! Domain errors map to status codes in [`status`]; a message over the size limit is
 //! RESOURCE_EXHAUSTED (tonic's own check); a body that is not valid protobuf is tonic's
@@ -22,6 +24,9 @@ use wirebench_proto::v1::shop_server::{Shop, ShopServer};
 use crate::pb_ops::{self, OpError};
 use crate::{ProtocolServer, ServerContext};
 
+mod codecs;
+pub use codecs::ByCodec;
+
 /// The gRPC server.
 #[derive(Debug)]
 pub struct Grpc;
@@ -32,7 +37,7 @@ impl ProtocolServer for Grpc {
     }
 
     fn describe(&self) -> &'static str {
-        "gRPC+Protobuf (h2c), all four call modes, health + reflection"
+        "gRPC+Protobuf (h2c), all four call modes, health + reflection; JSON codec; gRPC-Web over HTTP/1.1"
     }
 
     fn url(&self, addr: std::net::SocketAddr) -> String {
@@ -60,7 +65,7 @@ impl ProtocolServer for Grpc {
             let routes = tonic::service::Routes::new(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
-                .add_service(service(&ctx))
+                .add_service(tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), by_codec(&ctx)))
                 .prepare()
                 .into_axum_router()
                 .layer(tower::util::MapResponseLayer::new(size_limit_is_resource_exhausted));
@@ -98,6 +103,14 @@ pub fn service(ctx: &ServerContext) -> ShopServer<ShopService> {
         .accept_compressed(Zstd)
         .send_compressed(Gzip)
         .send_compressed(Zstd)
+}
+
+/// The Shop service with either codec, by the content type a call names.
+pub fn by_codec(ctx: &ServerContext) -> ByCodec {
+    let json = wirebench_proto::json_v1::shop_server::ShopServer::new(ShopService { store: ctx.store.clone() })
+        .max_decoding_message_size(ctx.config.max_body_bytes)
+        .max_encoding_message_size(usize::MAX);
+    ByCodec { protobuf: service(ctx), json }
 }
 
 /// Implements `wirebench.v1.Shop` over the shared store.

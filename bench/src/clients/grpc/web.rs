@@ -1,0 +1,251 @@
+//! gRPC-Web over HTTP/1.1 keep-alive, the way a browser reaches gRPC (grpc-web's JavaScript
+//! client in binary mode): each call a POST of `application/grpc-web+proto` whose body is the
+//! length-prefixed request message; the answer's body holds the messages, then a trailer
+//! frame (flag `0x80`) whose text carries `grpc-status`. The server is the gRPC server,
+//! translated by tonic-web. No client or bidirectional streaming: a browser cannot stream a
+//! request body, so gRPC-Web has neither.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Full};
+use prost::Message;
+use wirebench_proto::v1 as pb;
+
+use super::{GrpcBodies, MessageCodec, PREFIX, create_request, orders, path, user_orders, users_orders};
+use crate::catalog::{OpParams, Operation, Outcome};
+use crate::clients::http_conn::{Sender, hyper_error};
+use crate::clients::{Call, Client, ClientError, Marks, Operations, Protocol, Transport};
+use crate::wire::dissect::DocRules;
+use crate::wire::docs::Doc;
+use crate::wire::http1::Http1;
+use crate::wire::{Dir, Dissector, WireCounters};
+
+/// The content type a browser's binary gRPC-Web call names.
+pub const CONTENT_TYPE: &str = "application/grpc-web+proto";
+
+/// A gRPC-Web frame flag: the frame holds the trailers, as text.
+const TRAILERS: u8 = 0x80;
+
+/// The gRPC-Web variant.
+#[derive(Debug)]
+pub struct GrpcWeb;
+
+pub static GRPC_WEB: GrpcWeb = GrpcWeb;
+
+/// gRPC-Web bodies: gRPC's framed messages, with the method's records.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GrpcWebDocs;
+
+impl DocRules for GrpcWebDocs {
+    fn doc(&mut self, dir: Dir, route: &str, _: &[u8]) -> Doc {
+        let method = route.rsplit('/').next().unwrap_or_default();
+        match GrpcBodies::new(MessageCodec::Protobuf).doc(dir, method) {
+            Doc::Protobuf(paths) => Doc::GrpcFrames(paths),
+            other => other,
+        }
+    }
+}
+
+impl Protocol for GrpcWeb {
+    fn name(&self) -> &'static str {
+        "grpc-web"
+    }
+
+    fn describe(&self) -> &'static str {
+        "gRPC-Web (application/grpc-web+proto) over HTTP/1.1 keep-alive, as a browser calls gRPC: the gRPC server's messages, trailers in the body"
+    }
+
+    fn server(&self) -> &'static str {
+        "grpc"
+    }
+
+    fn encoding(&self) -> &'static str {
+        "protobuf"
+    }
+
+    fn transport(&self) -> Transport {
+        Transport::Http1
+    }
+
+    fn unsupported(&self, op: Operation) -> Option<&'static str> {
+        matches!(op, Operation::ImportOrders | Operation::TrackOrders).then_some(
+            "gRPC-Web has no client or bidirectional streaming: a browser cannot stream a request body",
+        )
+    }
+}
+
+impl Client for GrpcWeb {
+    type Conn = GrpcWebConnection;
+
+    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<GrpcWebConnection, ClientError> {
+        let dissector = Dissector::new(Http1::new(GrpcWebDocs));
+        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let sender = Sender::handshake(stream, false).await?;
+        let host = http::HeaderValue::from_str(&addr.to_string()).map_err(ClientError::decode)?;
+        Ok(GrpcWebConnection { sender, host, counters })
+    }
+}
+
+#[derive(Debug)]
+pub struct GrpcWebConnection {
+    sender: Sender,
+    host: http::HeaderValue,
+    counters: Arc<WireCounters>,
+}
+
+/// The status in a trailer frame's text (`grpc-status:0\r\ngrpc-message:…\r\n`).
+fn trailer_status(text: &[u8]) -> Result<(), ClientError> {
+    let mut map = http::HeaderMap::new();
+    for line in text.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()) {
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let name = http::HeaderName::from_bytes(line[..colon].trim_ascii()).map_err(ClientError::decode)?;
+        let value = http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).map_err(ClientError::decode)?;
+        map.insert(name, value);
+    }
+    match tonic::Status::from_header_map(&map) {
+        Some(status) if status.code() == tonic::Code::Ok => Ok(()),
+        Some(status) => Err(super::server_error(status)),
+        None => Err(ClientError::decode("trailers without grpc-status")),
+    }
+}
+
+impl GrpcWebConnection {
+    /// One call: the request message out, every answer message back (each arrival marked),
+    /// the trailers checked.
+    async fn call(
+        &mut self,
+        path: &'static str,
+        req: &impl Message,
+        marks: &mut Marks,
+    ) -> Result<Vec<Bytes>, ClientError> {
+        let message = req.encode_to_vec();
+        let mut body = BytesMut::with_capacity(PREFIX + message.len());
+        body.extend_from_slice(&[0]);
+        body.extend_from_slice(&u32::try_from(message.len()).map_err(ClientError::decode)?.to_be_bytes());
+        body.extend_from_slice(&message);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::CONTENT_TYPE, CONTENT_TYPE)
+            .header("x-grpc-web", "1")
+            .body(Full::new(body.freeze()))
+            .expect("a valid request");
+        let (parts, mut incoming) = self.sender.send(request).await?.into_parts();
+        if !parts.status.is_success() {
+            return Err(ClientError::Server { code: parts.status.as_u16().to_string(), message: String::new() });
+        }
+        // A trailers-only answer carries its status in the headers.
+        if let Some(status) = tonic::Status::from_header_map(&parts.headers)
+            && status.code() != tonic::Code::Ok
+        {
+            return Err(super::server_error(status));
+        }
+        let (mut pending, mut messages, mut ended) = (BytesMut::new(), Vec::new(), false);
+        while let Some(frame) = incoming.frame().await {
+            let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
+            pending.extend_from_slice(&data);
+            while pending.len() >= PREFIX {
+                let len = u32::from_be_bytes(pending[1..PREFIX].try_into().expect("4 bytes")) as usize;
+                if pending.len() < PREFIX + len {
+                    break;
+                }
+                let flag = pending[0];
+                let frame = pending.split_to(PREFIX + len).freeze().slice(PREFIX..);
+                match flag {
+                    TRAILERS => {
+                        trailer_status(&frame)?;
+                        ended = true;
+                    }
+                    0 => {
+                        marks.mark(&self.counters);
+                        messages.push(frame);
+                    }
+                    _ => return Err(ClientError::Decode(format!("a frame with flag {flag}"))),
+                }
+            }
+        }
+        if !ended || !pending.is_empty() {
+            return Err(ClientError::decode("an answer without its trailer frame"));
+        }
+        Ok(messages)
+    }
+
+    /// A unary call's one answer message, decoded on the decode clock.
+    async fn unary<U: Message + Default>(&mut self, path: &'static str, req: &impl Message) -> Result<U, ClientError> {
+        let mut marks = Marks::start(1);
+        let mut messages = self.call(path, req, &mut marks).await?;
+        match (messages.pop(), messages.is_empty()) {
+            (Some(message), true) => self.counters.decoding(|| U::decode(message).map_err(ClientError::decode)),
+            _ => Err(ClientError::decode("a unary answer of other than one message")),
+        }
+    }
+
+    /// ListOrders, a server stream over one response body.
+    async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
+        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+        let mut marks = Marks::start(p.n as usize);
+        let messages = self.call(path::LIST_ORDERS, &req, &mut marks).await?;
+        let got = self.counters.decoding(|| {
+            let list: Result<Vec<pb::Order>, _> = messages.into_iter().map(pb::Order::decode).collect();
+            orders(list.map_err(ClientError::decode)?)
+        })?;
+        let call = Call::new(Outcome::Orders(got));
+        Ok(if timed { call.messages(marks) } else { call })
+    }
+}
+
+fn unsupported(op: Operation) -> ClientError {
+    ClientError::Decode(GRPC_WEB.unsupported(op).unwrap_or("unsupported").to_owned())
+}
+
+impl Operations for GrpcWebConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
+    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let user: pb::User = self.unary(path::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
+        let user = self.counters.decoding(|| user.try_into().map_err(ClientError::decode))?;
+        Ok(Call::new(Outcome::User(user)))
+    }
+
+    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
+        let reply: pb::UserOrders = self.unary(path::USER_ORDERS, &req).await?;
+        Ok(Call::new(self.counters.decoding(|| user_orders(reply))?))
+    }
+
+    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
+        let reply: pb::UsersOrders = self.unary(path::USERS_ORDERS, &req).await?;
+        Ok(Call::new(self.counters.decoding(|| users_orders(reply))?))
+    }
+
+    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.list(p, false).await
+    }
+
+    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        self.list(p, true).await
+    }
+
+    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
+        let req = create_request(p, p.idempotency_key.clone());
+        let reply: pb::CreateOrderResponse = self.unary(path::CREATE_ORDER, &req).await?;
+        let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
+        let order = self.counters.decoding(|| order.try_into().map_err(ClientError::decode))?;
+        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
+    }
+
+    async fn import_orders(&mut self, _: &OpParams) -> Result<Call, ClientError> {
+        Err(unsupported(Operation::ImportOrders))
+    }
+
+    async fn track_orders(&mut self, _: &OpParams) -> Result<Call, ClientError> {
+        Err(unsupported(Operation::TrackOrders))
+    }
+}
