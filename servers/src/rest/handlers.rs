@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use prost::Message;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use wirebench_domain::{
@@ -12,12 +13,17 @@ use wirebench_domain::{
 
 use super::errors::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::openapi::Fieldset;
-use super::responses::{Fields, USER_FIELDS, json_body, json_response};
+use super::media::{self, Body, Media};
+use super::responses::{Fields, USER_FIELDS, json_body, json_response, negotiated};
 use super::shapes::{
     BatchRequest, BatchResponse, BatchResult, Embed, Health, OrderListParams, PageBody, StatusChange,
     UserListParams, UserParams, UserWithOrders,
 };
 use crate::ServerContext;
+use wirebench_proto::v1 as pb;
+
+/// What the GETs of single records and pages answer in.
+const RECORDS: &[Media] = &[Media::Json, Media::Protobuf];
 
 pub(super) type Ctx = State<ServerContext>;
 
@@ -67,9 +73,14 @@ pub(super) async fn list_users(
     let Some(Embed { query, fields: order_fields }) = embed else {
         let body = PageBody {
             data: page.items.iter().map(|u| fields.apply(u)).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: page.next_cursor.clone(),
         };
-        return Ok(json_response(StatusCode::OK, &headers, &body));
+        let protobuf = || pb::UserPage {
+            users: page.items.iter().map(|u| media::user(u, fields.names())).collect(),
+            next_cursor: page.next_cursor.clone().unwrap_or_default(),
+        };
+        let media = Media::negotiate(&headers, RECORDS);
+        return Ok(negotiated(StatusCode::OK, Some(&headers), media, &body, protobuf));
     };
     // Every user's orders in one store call.
     let ids: Vec<Id> = page.items.iter().map(|u| u.id).collect();
@@ -111,7 +122,9 @@ pub(super) async fn get_user(
     let embed = Embed::parse(p.include.as_deref(), p.orders_limit, p.order_fields.as_deref())?;
     let user = ctx.store.get_user(id).await.map_err(ApiError::domain)?;
     let Some(Embed { query, fields: order_fields }) = embed else {
-        return Ok(json_response(StatusCode::OK, &headers, &fields.apply(&user)));
+        let media = Media::negotiate(&headers, RECORDS);
+        let protobuf = || media::user(&user, fields.names());
+        return Ok(negotiated(StatusCode::OK, Some(&headers), media, &fields.apply(&user), protobuf));
     };
     let page = ctx.store.user_orders(id, &query).await.map_err(ApiError::domain)?;
     let body = UserWithOrders {
@@ -142,11 +155,7 @@ pub(super) async fn user_orders(
 ) -> ApiResult {
     let (query, fields) = p.query(Sort::NEWEST_FIRST)?;
     let page = ctx.store.user_orders(id, &query).await.map_err(ApiError::domain)?;
-    let body = PageBody {
-        data: page.items.iter().map(|o| fields.apply(o)).collect(),
-        next_cursor: page.next_cursor,
-    };
-    Ok(json_response(StatusCode::OK, &headers, &body))
+    Ok(order_page(&headers, &page, &fields))
 }
 
 /// All orders, in id order unless `sort` says otherwise.
@@ -166,11 +175,20 @@ pub(super) async fn list_orders(
 ) -> ApiResult {
     let (query, fields) = p.query(Sort::default())?;
     let page = ctx.store.list_orders(&query).await.map_err(ApiError::domain)?;
+    Ok(order_page(&headers, &page, &fields))
+}
+
+/// A page of orders, in JSON or as an `OrderPage` message.
+fn order_page(headers: &HeaderMap, page: &wirebench_domain::Page<Order>, fields: &Fields) -> Response {
     let body = PageBody {
         data: page.items.iter().map(|o| fields.apply(o)).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: page.next_cursor.clone(),
     };
-    Ok(json_response(StatusCode::OK, &headers, &body))
+    let protobuf = || pb::OrderPage {
+        orders: page.items.iter().map(|o| media::order(o, fields.names())).collect(),
+        next_cursor: page.next_cursor.clone().unwrap_or_default(),
+    };
+    negotiated(StatusCode::OK, Some(headers), Media::negotiate(headers, RECORDS), &body, protobuf)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -184,22 +202,50 @@ pub(super) struct StreamParams {
     status: Option<OrderStatus>,
 }
 
-/// Orders as newline-delimited JSON, one chunk per order (the catalog's stream-orders).
-#[utoipa::path(get, path = "/v1/orders/stream", tag = "orders", params(StreamParams),
-    responses((status = 200, description = "One JSON Order per line", content_type = "application/x-ndjson",
-        body = Order),
+/// Orders one message per order (the catalog's stream-orders): newline-delimited JSON, or
+/// as `Accept` asks, server-sent events (one `data:` event per order) or varint-delimited
+/// protobuf `Order` messages.
+#[utoipa::path(get, path = "/v1/orders/stream", tag = "orders", params(StreamParams,
+        ("Accept" = Option<String>, Header, description = "`text/event-stream` for server-sent events, \
+        `application/x-protobuf` for delimited protobuf; otherwise newline-delimited JSON")),
+    responses((status = 200, description = "One Order per message", content(
+            (Order = "application/x-ndjson"),
+            (Order = "text/event-stream"),
+            (Vec<u8> = "application/x-protobuf; delimited=true"))),
         (status = 400, description = "A query parameter is unknown or invalid", body = ErrorBody)))]
-pub(super) async fn stream_orders(State(ctx): Ctx, Query(p): Query<StreamParams>) -> ApiResult {
+pub(super) async fn stream_orders(State(ctx): Ctx, headers: HeaderMap, Query(p): Query<StreamParams>) -> ApiResult {
     let query =
         OrderQuery { status: p.status, limit: p.limit.unwrap_or(DEFAULT_LIMIT), ..OrderQuery::default() };
     let page = ctx.store.list_orders(&query).await.map_err(ApiError::domain)?;
-    let lines = futures::stream::iter(page.items.into_iter().map(|order| {
-        let mut line = serde_json::to_vec(&order).expect("orders serialize");
-        line.push(b'\n');
-        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line))
-    }));
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
-        .into_response())
+    let orders = page.items.into_iter();
+    let mut response = match Media::negotiate(&headers, &[Media::Json, Media::Protobuf, Media::EventStream]) {
+        Media::Json => {
+            let lines = futures::stream::iter(orders.map(|order| {
+                let mut line = serde_json::to_vec(&order).expect("orders serialize");
+                line.push(b'\n');
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line))
+            }));
+            ([(header::CONTENT_TYPE, media::NDJSON)], axum::body::Body::from_stream(lines)).into_response()
+        }
+        Media::Protobuf => {
+            let messages = futures::stream::iter(orders.map(|order| {
+                let message = pb::Order::from(order).encode_length_delimited_to_vec();
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(message))
+            }));
+            ([(header::CONTENT_TYPE, media::PROTOBUF_DELIMITED)], axum::body::Body::from_stream(messages))
+                .into_response()
+        }
+        Media::EventStream => {
+            use axum::response::sse::{Event, Sse};
+            let events = futures::stream::iter(orders.map(|order| {
+                let data = serde_json::to_string(&order).expect("orders serialize");
+                Ok::<_, std::convert::Infallible>(Event::default().data(data))
+            }));
+            Sse::new(events).into_response()
+        }
+    };
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept"));
+    Ok(response)
 }
 
 /// The `Idempotency-Key` header, if any.
@@ -224,23 +270,25 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
             headers(("Location" = String, description = "The new order's path"),
                 ("Idempotent-Replayed" = String, description = "`true` when a repeat was replayed"),
                 ("ETag" = String, description = "Weak tag of this representation"))),
-        (status = 400, description = "The body is not JSON, or `Idempotency-Key` is not ASCII",
+        (status = 400, description = "The body is not JSON (or, declared protobuf, not a protobuf message), or `Idempotency-Key` is not ASCII",
             body = ErrorBody),
         (status = 409, description = "A request with this `Idempotency-Key` is still being processed",
             body = ErrorBody),
         (status = 413, description = "The body is over the size limit, or the order over 1000 items",
             body = ErrorBody),
-        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
+        (status = 415, description = "The body is declared neither `application/json` nor `application/x-protobuf`", body = ErrorBody),
         (status = 422, description = "The body is not a valid `NewOrder`, its user does not exist, or \
             `Idempotency-Key` is invalid or was used with another body", body = ErrorBody)))]
 pub(super) async fn create_order(
     State(ctx): Ctx,
     headers: HeaderMap,
-    Json(new): Json<NewOrder>,
+    Body(new, _): Body<NewOrder, pb::NewOrder>,
 ) -> ApiResult {
     let key = idempotency_key(&headers)?;
     let created = ctx.store.create_order(key, new).await.map_err(ApiError::body)?;
-    let mut response = json_body(StatusCode::CREATED, &created.order);
+    let media = Media::negotiate(&headers, RECORDS);
+    let protobuf = || pb::Order::from(created.order.clone());
+    let mut response = negotiated(StatusCode::CREATED, None, media, &created.order, protobuf);
     let location = format!("/v1/orders/{}", created.order.id);
     let h = response.headers_mut();
     h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii path"));
@@ -305,7 +353,8 @@ pub(super) async fn create_orders_batch(State(ctx): Ctx, Json(req): Json<BatchRe
         (status = 404, description = "No order has this id", body = ErrorBody)))]
 pub(super) async fn get_order(State(ctx): Ctx, headers: HeaderMap, Path(id): Path<Id>) -> ApiResult {
     let order = ctx.store.get_order(id).await.map_err(ApiError::domain)?;
-    Ok(json_response(StatusCode::OK, &headers, &order))
+    let media = Media::negotiate(&headers, RECORDS);
+    Ok(negotiated(StatusCode::OK, Some(&headers), media, &order, || pb::Order::from(order.clone())))
 }
 
 /// Change an order's status.

@@ -27,6 +27,7 @@ use crate::{ProtocolServer, ServerContext};
 
 mod errors;
 mod handlers;
+mod media;
 mod openapi;
 mod responses;
 mod shapes;

@@ -54,6 +54,7 @@ pub(super) fn skeleton() -> Document {
 
 /// Adds the responses every operation can give to each operation of `doc`.
 pub(super) fn finish(mut doc: Document) -> Document {
+    protobuf_bodies(&mut doc);
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -71,6 +72,43 @@ pub(super) fn finish(mut doc: Document) -> Document {
         }
     }
     doc
+}
+
+/// The answers that also come as protobuf (when `Accept` prefers `application/x-protobuf`):
+/// path, method, status and the `wirebench.v1` message.
+const PROTOBUF_ANSWERS: [(&str, &str, &str, &str); 6] = [
+    ("/v1/users", "get", "200", "UserPage"),
+    ("/v1/users/{id}", "get", "200", "User"),
+    ("/v1/users/{id}/orders", "get", "200", "OrderPage"),
+    ("/v1/orders", "get", "200", "OrderPage"),
+    ("/v1/orders", "post", "201", "Order"),
+    ("/v1/orders/{id}", "get", "200", "Order"),
+];
+
+/// Documents the protobuf representation beside JSON: the answers of [`PROTOBUF_ANSWERS`]
+/// (the message is named; its definition is `schema/shop.proto`) and the body of a create.
+fn protobuf_bodies(doc: &mut Document) {
+    let binary = |message: &str| {
+        let schema = ObjectBuilder::new().schema_type(Type::String).description(Some(format!(
+            "A protobuf `wirebench.v1.{message}` message (schema/shop.proto); a user cut by `fields` \
+             has only those fields set"
+        )));
+        ContentBuilder::new().schema(Some(schema)).build()
+    };
+    for (path, method, status, message) in PROTOBUF_ANSWERS {
+        let Some(item) = doc.paths.paths.get_mut(path) else { continue };
+        let operation = match method {
+            "get" => item.get.as_mut(),
+            _ => item.post.as_mut(),
+        };
+        let Some(operation) = operation else { continue };
+        if let Some(RefOr::T(response)) = operation.responses.responses.get_mut(status) {
+            response.content.insert(super::media::PROTOBUF.to_owned(), binary(message));
+        }
+        if let Some(body) = operation.request_body.as_mut() {
+            body.content.insert(super::media::PROTOBUF.to_owned(), binary("NewOrder"));
+        }
+    }
 }
 
 /// Adds the shared responses to `operation`, keeping one it documents itself.

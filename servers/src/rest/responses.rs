@@ -13,6 +13,7 @@ use utoipa::openapi::{RefOr, Schema};
 use wirebench_domain::{Order, User};
 
 use super::errors::ApiError;
+use super::media::{Media, PROTOBUF};
 
 /// Serializes `value` with its ETag, and answers 304 when the client already holds this
 /// representation (the answer of a GET).
@@ -26,14 +27,37 @@ pub(super) fn json_body(status: StatusCode, value: &impl Serialize) -> Response 
     tagged(status, None, value)
 }
 
-fn tagged(status: StatusCode, conditional: Option<&HeaderMap>, value: &impl Serialize) -> Response {
-    let body = match serde_json::to_vec(value) {
-        Ok(body) => body,
-        Err(e) => {
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                .into_response();
-        }
+/// The answer in the representation `media` (see [`Media::negotiate`]): `json` serialized,
+/// or the protobuf message `protobuf` makes; conditional (a GET's) when `request` is given.
+/// Either way it says that it varies with `Accept`.
+pub(super) fn negotiated<P: prost::Message>(
+    status: StatusCode,
+    request: Option<&HeaderMap>,
+    media: Media,
+    json: &impl Serialize,
+    protobuf: impl FnOnce() -> P,
+) -> Response {
+    let mut response = match media {
+        Media::Protobuf => tagged_bytes(status, request, PROTOBUF, protobuf().encode_to_vec()),
+        Media::Json | Media::EventStream => tagged(status, request, json),
     };
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept"));
+    response
+}
+
+fn tagged(status: StatusCode, conditional: Option<&HeaderMap>, value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => tagged_bytes(status, conditional, "application/json", body),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response(),
+    }
+}
+
+fn tagged_bytes(
+    status: StatusCode,
+    conditional: Option<&HeaderMap>,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
     // The hash is stable within a build; a weak tag, so gzip may re-encode the same entity.
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut hasher);
@@ -44,7 +68,7 @@ fn tagged(status: StatusCode, conditional: Option<&HeaderMap>, value: &impl Seri
     }
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::ETAG, etag_value)],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type)), (header::ETAG, etag_value)],
         body,
     )
         .into_response()
@@ -90,6 +114,11 @@ impl Fields {
             names.push(name.to_owned());
         }
         Ok(Fields(Some(names)))
+    }
+
+    /// The named fields; `None` keeps every field.
+    pub(super) fn names(&self) -> Option<&[String]> {
+        self.0.as_deref()
     }
 
     /// `item` as it will be serialized: whole when no fields were named, else sparse.

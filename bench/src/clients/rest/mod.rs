@@ -16,53 +16,25 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use prost::Message;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
+use wirebench_proto::v1 as pb;
 
 use super::http_conn::{Sender, hyper_error};
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::dissect::DocRules;
-use crate::wire::docs::Doc;
 use crate::wire::http1::Http1;
 use crate::wire::http2::{DocBodies, Http2};
-use crate::wire::{Dir, Dissector, WireCounters};
+use crate::wire::{Dissector, WireCounters};
 
+mod media;
 mod variants;
 
+pub use self::media::{Media, RestDocs};
 pub use self::variants::{
-    REST, REST_BR, REST_GZIP, REST_H2, REST_H2_CONCURRENT, REST_INCLUDE, REST_ZSTD, Rest,
+    REST, REST_BR, REST_GZIP, REST_H2, REST_H2_CONCURRENT, REST_INCLUDE, REST_PROTO, REST_PROTO_H2, REST_SSE,
+    REST_ZSTD, Rest,
 };
-
-/// Which values of REST's documents are records.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RestDocs;
-
-impl DocRules for RestDocs {
-    fn doc(&mut self, dir: Dir, route: &str, _: &[u8]) -> Doc {
-        let (method, target) = route.split_once(' ').unwrap_or(("", route));
-        let path = target.split('?').next().unwrap_or_default();
-        match (dir, method, path) {
-            (Dir::Sent, _, "/v1/orders/batch") => Doc::Json(&["$.items[*].order"]),
-            // A new order, or an order's new status.
-            (Dir::Sent, _, _) => Doc::Json(&["$"]),
-            (Dir::Received, _, "/v1/orders/stream") => Doc::JsonLines(&["$"]),
-            (Dir::Received, _, "/v1/orders/batch") => Doc::Json(&[
-                "$.results[*].order",
-                "$.received",
-                "$.created",
-                "$.replayed",
-                "$.failed",
-                "$.total_cents",
-            ]),
-            (Dir::Received, "GET", "/v1/orders" | "/v1/users") => Doc::Json(&["$.data[*]"]),
-            (Dir::Received, _, p) if p.ends_with("/orders") && p.starts_with("/v1/users/") => {
-                Doc::Json(&["$.data[*]"])
-            }
-            // A user (sparse, or with its orders embedded), an order, a created order.
-            (Dir::Received, _, _) => Doc::Json(&["$"]),
-        }
-    }
-}
 
 impl Protocol for Rest {
     fn encoding(&self) -> &'static str {
@@ -98,6 +70,10 @@ impl Protocol for Rest {
             _ if self.coding.is_some() && op == Operation::StreamOrders => Some(
                 "a compressed stream is buffered by the compressor, so per-message timing would not be a stream's",
             ),
+            Operation::StreamOrders => None,
+            _ if self.media == Media::EventStream => {
+                Some("same requests as `rest`: this variant differs only in stream-orders")
+            }
             Operation::UserOrders | Operation::UsersOrders => None,
             _ if self.concurrent => {
                 Some("same requests as `rest-h2`: this variant differs only in user-orders and users-orders")
@@ -116,9 +92,9 @@ impl Client for Rest {
 
     async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<RestConnection, ClientError> {
         let dissector = if self.http2 {
-            Dissector::new(Http2::new(DocBodies::new(RestDocs)))
+            Dissector::new(Http2::new(DocBodies::new(RestDocs(self.media))))
         } else {
-            Dissector::new(Http1::new(RestDocs))
+            Dissector::new(Http1::new(RestDocs(self.media)))
         };
         let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
         let sender = Sender::handshake(stream, self.http2).await?;
@@ -231,6 +207,27 @@ impl RestConnection {
         self.counters.decoding(|| serde_json::from_slice(body).map_err(ClientError::decode))
     }
 
+    /// Decodes a body in the variant's media, on the decode clock: JSON straight to `T`, or
+    /// the protobuf message `P` and `from_pb` to `T`.
+    fn decode<T: DeserializeOwned, P: Message + Default>(
+        &self,
+        body: &[u8],
+        from_pb: impl FnOnce(P) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        match self.variant.media {
+            Media::Protobuf => self.counters.decoding(|| from_pb(media::message(body)?)),
+            Media::Json | Media::EventStream => self.json(body),
+        }
+    }
+
+    /// A new order's body in the variant's media.
+    fn new_order(&self, p: &OpParams) -> Bytes {
+        match self.variant.media {
+            Media::Protobuf => Bytes::from(pb::NewOrder::from(p.new_order.clone()).encode_to_vec()),
+            Media::Json | Media::EventStream => Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes")),
+        }
+    }
+
     /// The URI of `path_and_query`, built once per path: HTTP/2 needs the scheme and authority
     /// in it; HTTP/1.1 sends the path alone (and a Host header).
     fn uri(&mut self, path_and_query: &str) -> http::Uri {
@@ -265,7 +262,11 @@ impl RestConnection {
         let body = match body {
             None => Full::default(),
             Some((bytes, key)) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
+                let content_type = match self.variant.media {
+                    Media::Protobuf => media::PROTOBUF,
+                    Media::Json | Media::EventStream => "application/json",
+                };
+                req = req.header(header::CONTENT_TYPE, content_type);
                 if let Some(key) = key {
                     req = req.header("idempotency-key", key);
                 }
@@ -287,6 +288,9 @@ impl RestConnection {
     async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         if let Some(coding) = self.variant.coding {
             req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static(coding.name()));
+        }
+        if let Some(accept) = self.variant.media.accept(false) {
+            req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
         }
         let res = self.sender.send(req).await?;
         let (parts, body) = res.into_parts();
@@ -320,7 +324,7 @@ impl RestConnection {
             return Err(ClientError::Decode(format!("create answered {}", reply.status)));
         }
         let replayed = reply.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
-        Ok((self.json(&reply.body)?, replayed))
+        Ok((self.decode(&reply.body, media::order)?, replayed))
     }
 
     /// GETs at once on this HTTP/2 connection (all leave before any answer); the replies in
@@ -333,7 +337,10 @@ impl RestConnection {
         let sender = sender.clone();
         let sends = paths.iter().map(|path| {
             let mut sender = sender.clone();
-            let req = self.request(Method::GET, path, None);
+            let mut req = self.request(Method::GET, path, None);
+            if let Some(accept) = self.variant.media.accept(false) {
+                req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
+            }
             async move { whole(sender.send_request(req).await.map_err(hyper_error)?).await }
         });
         futures::future::try_join_all(sends).await
@@ -367,7 +374,7 @@ impl Operations for RestConnection {
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/users/{}", p.user_id)).await?;
-        Ok(Call::new(Outcome::User(self.json(&reply.body)?)))
+        Ok(Call::new(Outcome::User(self.decode(&reply.body, media::user)?)))
     }
 
     /// Two GETs (name, then orders), both at once in the concurrent variant, or one with
@@ -394,8 +401,9 @@ impl Operations for RestConnection {
         } else {
             (self.get(&name_path).await?, self.get(&orders_path).await?, 2)
         };
-        let name: NameOnly = self.json(&first.body)?;
-        let orders: PageOf<OrderSummary> = self.json(&second.body)?;
+        let name: NameOnly = self.decode(&first.body, |u: pb::User| Ok(NameOnly { name: u.name }))?;
+        let orders: PageOf<OrderSummary> =
+            self.decode(&second.body, |page| Ok(PageOf { data: media::summaries(page)? }))?;
         Ok(Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }).round_trips(round_trips))
     }
 
@@ -412,7 +420,9 @@ impl Operations for RestConnection {
             return Ok(Call::new(Outcome::UsersOrders(page.data)));
         }
         let reply = self.get(&users_path).await?;
-        let users: PageOf<IdAndName> = self.json(&reply.body)?;
+        let users: PageOf<IdAndName> = self.decode(&reply.body, |page: pb::UserPage| {
+            Ok(PageOf { data: page.users.into_iter().map(|u| IdAndName { id: u.id, name: u.name }).collect() })
+        })?;
         let paths: Vec<String> = users
             .data
             .iter()
@@ -429,7 +439,8 @@ impl Operations for RestConnection {
         };
         let mut out = Vec::with_capacity(users.data.len());
         for (user, reply) in users.data.into_iter().zip(replies) {
-            let orders: PageOf<OrderSummary> = self.json(&reply.body)?;
+            let orders: PageOf<OrderSummary> =
+                self.decode(&reply.body, |page| Ok(PageOf { data: media::summaries(page)? }))?;
             out.push(UserRecentOrders { id: user.id, name: user.name, orders: orders.data });
         }
         Ok(Call::new(Outcome::UsersOrders(out)).round_trips(waves))
@@ -437,13 +448,20 @@ impl Operations for RestConnection {
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reply = self.get(&format!("/v1/orders?limit={}", p.n)).await?;
-        let page: PageOf<Order> = self.json(&reply.body)?;
+        let page: PageOf<Order> = self.decode(&reply.body, |page: pb::OrderPage| {
+            Ok(PageOf { data: page.orders.into_iter().map(media::order).collect::<Result<_, _>>()? })
+        })?;
         Ok(Call::new(Outcome::Orders(page.data)))
     }
 
-    /// NDJSON: each complete line is one message; note when each arrives.
+    /// One message per order (a line of NDJSON, an event, a delimited protobuf message);
+    /// note when each arrives.
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
+        let mut req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
+        let media = self.variant.media;
+        if let Some(accept) = media.accept(true) {
+            req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
+        }
         let mut marks = Marks::start(p.n as usize);
         let res = self.sender.send(req).await?;
         let (parts, mut body) = res.into_parts();
@@ -455,17 +473,19 @@ impl Operations for RestConnection {
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
             pending.extend_from_slice(&data);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            while let Some(message) = media.next_message(&mut pending)? {
                 marks.mark(&self.counters);
-                orders.push(self.json::<Order>(&pending[..end])?);
-                pending.drain(..=end);
+                orders.push(self.decode::<Order, pb::Order>(&message, media::order)?);
             }
+        }
+        if !pending.is_empty() {
+            return Err(ClientError::Decode(format!("a stream ended inside a message ({} bytes)", pending.len())));
         }
         Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
+        let body = self.new_order(p);
         let (order, replayed) = self.create(p.idempotency_key.as_deref(), body).await?;
         Ok(Call::new(Outcome::Created { order, replayed }))
     }
@@ -483,7 +503,7 @@ impl Operations for RestConnection {
             let b: BatchReply = self.json(&reply.body)?;
             return Ok(Call::new(Outcome::Imported(b.summary())));
         }
-        let body = Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"));
+        let body = self.new_order(p);
         let mut summary = ImportSummary::default();
         for i in 0..p.n as usize {
             let (order, replayed) = self.create(p.item_key(i).as_deref(), body.clone()).await?;
@@ -496,7 +516,7 @@ impl Operations for RestConnection {
         let mut orders = Vec::with_capacity(p.order_ids.len());
         for id in &p.order_ids {
             let reply = self.get(&format!("/v1/orders/{id}")).await?;
-            orders.push(self.json::<Order>(&reply.body)?);
+            orders.push(self.decode(&reply.body, media::order)?);
         }
         Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
     }
@@ -505,8 +525,8 @@ impl Operations for RestConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Framing;
     use crate::wire::dissect::replay;
+    use crate::wire::{Dir, Framing};
 
     #[test]
     fn user_orders_as_two_gets_split_by_hand() {
@@ -519,7 +539,7 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\ncontent-length: 47\r\n\r\n{\"data\":[{\"id\":1},{\"id\":2}],\"next_cursor\":null}",
             ),
         ];
-        let (t, err) = replay(Http1::new(RestDocs), &exchange);
+        let (t, err) = replay(Http1::new(RestDocs::default()), &exchange);
         assert_eq!(err, None);
         let f = |d: usize, k: Framing| t.framing[d][k as usize];
         // Sent: "GET " + " HTTP/1.1\r\n" is 15 bytes per request line; the targets are 23 and

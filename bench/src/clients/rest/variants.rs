@@ -2,6 +2,8 @@
 
 use wirebench_servers::coding::Coding;
 
+use super::Media;
+
 /// A REST variant.
 #[derive(Debug)]
 pub struct Rest {
@@ -15,6 +17,8 @@ pub struct Rest {
     pub(super) coding: Option<Coding>,
     /// Send independent requests at once on one HTTP/2 connection (user-orders' two GETs).
     pub(super) concurrent: bool,
+    /// What the bodies are in.
+    pub(super) media: Media,
 }
 
 pub static REST: Rest = Rest {
@@ -24,6 +28,7 @@ pub static REST: Rest = Rest {
     fewer_round_trips: false,
     coding: None,
     concurrent: false,
+    media: Media::Json,
 };
 pub static REST_H2: Rest = Rest {
     name: "rest-h2",
@@ -32,6 +37,7 @@ pub static REST_H2: Rest = Rest {
     fewer_round_trips: false,
     coding: None,
     concurrent: false,
+    media: Media::Json,
 };
 pub static REST_H2_CONCURRENT: Rest = Rest {
     name: "rest-h2-concurrent",
@@ -40,6 +46,7 @@ pub static REST_H2_CONCURRENT: Rest = Rest {
     fewer_round_trips: false,
     coding: None,
     concurrent: true,
+    media: Media::Json,
 };
 pub static REST_INCLUDE: Rest = Rest {
     name: "rest-include",
@@ -48,6 +55,7 @@ pub static REST_INCLUDE: Rest = Rest {
     fewer_round_trips: true,
     coding: None,
     concurrent: false,
+    media: Media::Json,
 };
 pub static REST_GZIP: Rest = Rest {
     name: "rest-gzip",
@@ -56,6 +64,7 @@ pub static REST_GZIP: Rest = Rest {
     fewer_round_trips: false,
     coding: Some(Coding::Gzip),
     concurrent: false,
+    media: Media::Json,
 };
 pub static REST_BR: Rest = Rest {
     name: "rest-br",
@@ -64,6 +73,7 @@ pub static REST_BR: Rest = Rest {
     fewer_round_trips: false,
     coding: Some(Coding::Br),
     concurrent: false,
+    media: Media::Json,
 };
 pub static REST_ZSTD: Rest = Rest {
     name: "rest-zstd",
@@ -72,4 +82,32 @@ pub static REST_ZSTD: Rest = Rest {
     fewer_round_trips: false,
     coding: Some(Coding::Zstd),
     concurrent: false,
+    media: Media::Json,
+};
+pub static REST_PROTO: Rest = Rest {
+    name: "rest-proto",
+    describe: "the same REST calls over HTTP/1.1 with protobuf bodies (Accept and Content-Type application/x-protobuf: gRPC's messages; stream-orders as delimited messages)",
+    http2: false,
+    fewer_round_trips: false,
+    coding: None,
+    concurrent: false,
+    media: Media::Protobuf,
+};
+pub static REST_PROTO_H2: Rest = Rest {
+    name: "rest-proto-h2",
+    describe: "REST with protobuf bodies over HTTP/2 cleartext (prior knowledge)",
+    http2: true,
+    fewer_round_trips: false,
+    coding: None,
+    concurrent: false,
+    media: Media::Protobuf,
+};
+pub static REST_SSE: Rest = Rest {
+    name: "rest-sse",
+    describe: "REST over HTTP/1.1 with stream-orders as server-sent events (text/event-stream, one data: event per order) instead of NDJSON",
+    http2: false,
+    fewer_round_trips: false,
+    coding: None,
+    concurrent: false,
+    media: Media::EventStream,
 };
