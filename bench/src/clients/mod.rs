@@ -96,7 +96,9 @@ pub trait Protocol: Drive + Sync {
 }
 
 /// What carries a variant's documents (TLS aside, which is its own dimension).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     /// HTTP/1.1 keep-alive.

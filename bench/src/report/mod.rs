@@ -341,6 +341,8 @@ struct Page {
     sizes: Vec<Block>,
     /// Compressing variants against their twins (empty: none ran).
     compression: Vec<Block>,
+    /// Encoding × transport, per operation.
+    matrix: Vec<Block>,
     latency: Vec<Block>,
     throughput: Vec<Block>,
     serialization: Vec<Block>,
@@ -405,6 +407,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     let compressed = sections::compression::Compressed { cells: &all };
     findings.extend(sections::compression::findings(&view, &compressed));
     findings.extend(sections::compression::hpack_findings(&view, &compressed));
+    findings.extend(sections::matrix::findings(&view));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -434,6 +437,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         streams: sections::streams::stream_blocks(&view, &multiplexed)?,
         sizes: sections::sizes::size_blocks(&view, &sweep)?,
         compression: sections::compression::compression_blocks(&view, &compressed),
+        matrix: sections::matrix::matrix_blocks(&view),
         latency: sections::latency_blocks(&view)?,
         throughput: sections::throughput_blocks(&view)?,
         serialization: sections::serialization_blocks(&view)?,

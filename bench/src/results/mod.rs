@@ -209,6 +209,9 @@ pub struct ProtocolInfo {
     /// A variant that compresses: its codec and the variant it otherwise equals.
     #[serde(default)]
     pub compression: Option<(String, String)>,
+    /// What carries its documents (absent: not recorded, a run before the matrix).
+    #[serde(default)]
+    pub transport: Option<crate::clients::Transport>,
 }
 
 /// One equivalence verdict.

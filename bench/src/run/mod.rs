@@ -330,6 +330,7 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
                 server: p.server().into(),
                 encoding: p.encoding().into(),
                 compression: p.compression().map(|(codec, of)| (codec.into(), of.into())),
+                transport: Some(p.transport()),
             })
             .collect(),
         equivalence: Vec::new(),

@@ -38,7 +38,10 @@ pub use self::variants::{
 
 impl Protocol for Rest {
     fn encoding(&self) -> &'static str {
-        "json"
+        match self.media {
+            Media::Protobuf => "protobuf",
+            Media::Json | Media::EventStream => "json",
+        }
     }
 
     fn transport(&self) -> super::Transport {

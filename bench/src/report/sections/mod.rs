@@ -12,6 +12,7 @@ pub(super) mod compression;
 mod cpu;
 mod equivalence;
 mod latency;
+pub(super) mod matrix;
 mod method;
 pub(super) mod networks;
 mod repeats;

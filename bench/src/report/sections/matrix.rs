@@ -1,0 +1,166 @@
+//! Encoding apart from transport: for each operation, a matrix of encoding (JSON, protobuf)
+//! × transport (HTTP/1.1, HTTP/2, WebSocket, raw TCP) with bytes, p50 and CPU per operation
+//! of every variant in each cell, from the warm loopback closed-loop cells at the lowest
+//! concurrency; and findings that split a bundled difference ("gRPC against REST") into the
+//! part the encoding makes and the part the transport makes, computed from the same cells.
+
+use crate::catalog::Operation;
+use crate::clients::Transport;
+use crate::report::{Block, Finding, Table, View, fmt, td, td_class};
+use crate::results::Cell;
+
+/// What one variant's cell says: bytes (both ways), p50 and CPU (client and server), per
+/// operation.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    bytes: f64,
+    p50_ns: Option<f64>,
+    cpu_us: Option<f64>,
+}
+
+fn figures(c: &Cell) -> Figures {
+    let r = &c.resources;
+    Figures {
+        bytes: c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes,
+        p50_ns: crate::report::p50(c),
+        cpu_us: r.client_cpu_us_per_op.zip(r.server_cpu_us_per_op).map(|(a, b)| a + b),
+    }
+}
+
+/// The variant's warm closed-loop cell of `op` on `payload` at the lowest concurrency.
+fn cell<'a>(view: &'a View<'_>, payload: &str, op: Operation, protocol: &str) -> Option<&'a Cell> {
+    crate::results::lowest_closed(&view.r.cells, |c| {
+        c.payload == payload && c.operation == op && c.protocol == protocol
+    })
+}
+
+/// The variants in the matrix: each carries records, compresses nothing, and says its
+/// transport.
+fn members(view: &View<'_>) -> Vec<(String, String, Transport)> {
+    view.r
+        .protocols
+        .iter()
+        .filter(|p| p.compression.is_none() && !view.is_floor(&p.name))
+        .filter_map(|p| Some((p.name.clone(), p.encoding.clone(), p.transport?)))
+        .collect()
+}
+
+pub(in crate::report) fn matrix_blocks(view: &View<'_>) -> Vec<Block> {
+    let members = members(view);
+    let mut blocks = Vec::new();
+    for payload in view.payloads() {
+        for op in Operation::ALL {
+            let mut head = vec!["encoding".to_owned()];
+            head.extend(Transport::ALL.iter().map(|t| t.label().to_owned()));
+            let mut t = Table::with_head(head);
+            t.class = "text";
+            for encoding in ["json", "protobuf"] {
+                let mut row = vec![td(encoding)];
+                for transport in Transport::ALL {
+                    let here: Vec<String> = members
+                        .iter()
+                        .filter(|(_, e, t)| e == encoding && *t == transport)
+                        .filter_map(|(name, _, _)| {
+                            let f = figures(cell(view, &payload, op, name)?);
+                            Some(format!(
+                                "{name}: {} · {} · {} CPU",
+                                fmt::bytes(f.bytes),
+                                f.p50_ns.map_or("–".into(), fmt::nanos),
+                                f.cpu_us.map_or("–".into(), fmt::micros)
+                            ))
+                        })
+                        .collect();
+                    row.push(if here.is_empty() { td_class("–", "na") } else { td(here.join("; ")) });
+                }
+                t.rows.push(row);
+            }
+            if t.rows.iter().any(|r| r.iter().skip(1).any(|c| c.class != "na")) {
+                blocks.push(Block {
+                    heading: format!("{op} ({payload})"),
+                    intro: None,
+                    charts: Vec::new(),
+                    tables: vec![t],
+                });
+            }
+        }
+    }
+    blocks
+}
+
+/// A bundled difference and the two ways to walk it one dimension at a time: `from` →
+/// `to`, through `via_encoding` (the encoding changed first, transport kept) or through
+/// `via_transport` (the transport changed first, encoding kept).
+struct Split {
+    from: &'static str,
+    to: &'static str,
+    via_encoding: &'static str,
+    via_transport: &'static str,
+}
+
+/// The bundled comparisons the matrix can take apart.
+const SPLITS: [Split; 3] = [
+    Split { from: "rest", to: "grpc", via_encoding: "rest-proto", via_transport: "grpc-json" },
+    Split { from: "rest", to: "rest-proto-h2", via_encoding: "rest-proto", via_transport: "rest-h2" },
+    Split { from: "rest-h2", to: "grpc", via_encoding: "rest-proto-h2", via_transport: "grpc-json" },
+];
+
+/// `a ÷ b` as "2.0×"; `None` when either is missing or zero.
+fn times(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    (a > 0.0 && b > 0.0).then(|| a / b)
+}
+
+fn x(v: Option<f64>) -> String {
+    v.map_or("–".to_owned(), fmt::ratio)
+}
+
+/// "bytes 2.0× = 1.9× from the encoding (rest → rest-proto) × 1.05× from the transport
+/// (rest-proto → grpc)", for bytes, p50 and CPU per operation (each ratio `from ÷ to`: above
+/// 1, `to` needs less), and the same walked the other way round (the two orders differ when
+/// the parts interact).
+pub(in crate::report) fn findings(view: &View<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(payload) = view.payloads().into_iter().next() else { return out };
+    for s in SPLITS {
+        for op in [Operation::GetUser, Operation::ListOrders] {
+            let f = |name: &str| cell(view, &payload, op, name).map(figures);
+            let (Some(a), Some(b), Some(e), t) = (f(s.from), f(s.to), f(s.via_encoding), f(s.via_transport))
+            else {
+                continue;
+            };
+            let measures: [(&str, fn(&Figures) -> Option<f64>); 3] =
+                [("bytes", |f| Some(f.bytes)), ("p50", |f| f.p50_ns), ("CPU", |f| f.cpu_us)];
+            let parts: Vec<String> = measures
+                .iter()
+                .map(|(what, get)| {
+                    let other_way = t.map_or(String::new(), |t| {
+                        format!(
+                            "; the other way round, {} from the transport ({} → {}) × {} from the encoding ({} → {})",
+                            x(times(get(&a), get(&t))),
+                            s.from,
+                            s.via_transport,
+                            x(times(get(&t), get(&b))),
+                            s.via_transport,
+                            s.to
+                        )
+                    });
+                    format!(
+                        "{what} {} = {} from the encoding ({} → {}) × {} from the transport ({} → {}){other_way}",
+                        x(times(get(&a), get(&b))),
+                        x(times(get(&a), get(&e))),
+                        s.from,
+                        s.via_encoding,
+                        x(times(get(&e), get(&b))),
+                        s.via_encoding,
+                        s.to
+                    )
+                })
+                .collect();
+            out.push(Finding {
+                title: format!("{} against {} on {op}, taken apart", s.to, s.from),
+                text: format!("{} ÷ {}, per operation: {}.", s.from, s.to, parts.join(". ")),
+            });
+        }
+    }
+    out
+}
