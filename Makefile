@@ -49,9 +49,10 @@ setup: system-tools $(VENV)/.installed $(BROWSER)/node_modules/.installed
 system-tools:
 	@scripts/system-tools.sh
 
-$(VENV)/.installed: interop/requirements.txt
+$(VENV)/.installed: interop/requirements.txt interop/requirements-nodeps.txt
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -r interop/requirements-nodeps.txt
 	@touch $@
 
 $(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json
