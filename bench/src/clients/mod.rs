@@ -97,7 +97,17 @@ pub trait Protocol: Drive + Sync {
 
 /// What carries a variant's documents (TLS aside, which is its own dimension).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
@@ -113,7 +123,8 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, in the matrix's order.
-    pub const ALL: [Transport; 4] = [Transport::Http1, Transport::Http2, Transport::Websocket, Transport::RawTcp];
+    pub const ALL: [Transport; 4] =
+        [Transport::Http1, Transport::Http2, Transport::Websocket, Transport::RawTcp];
 
     /// How the report names it.
     pub fn label(self) -> &'static str {

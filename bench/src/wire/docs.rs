@@ -117,7 +117,9 @@ fn grpc_frames(bytes: &[u8]) -> Result<impl Iterator<Item = (u8, &[u8])>, DocErr
     while at < bytes.len() {
         let prefix = bytes.get(at..at + GRPC_PREFIX).ok_or(DocError::framed("a cut prefix", at))?;
         let len = u32::from_be_bytes(prefix[1..].try_into().expect("4 bytes")) as usize;
-        let message = bytes.get(at + GRPC_PREFIX..at + GRPC_PREFIX + len).ok_or(DocError::framed("a cut message", at))?;
+        let message = bytes
+            .get(at + GRPC_PREFIX..at + GRPC_PREFIX + len)
+            .ok_or(DocError::framed("a cut message", at))?;
         frames.push((prefix[0], message));
         at += GRPC_PREFIX + len;
     }

@@ -107,9 +107,10 @@ pub fn service(ctx: &ServerContext) -> ShopServer<ShopService> {
 
 /// The Shop service with either codec, by the content type a call names.
 pub fn by_codec(ctx: &ServerContext) -> ByCodec {
-    let json = wirebench_proto::json_v1::shop_server::ShopServer::new(ShopService { store: ctx.store.clone() })
-        .max_decoding_message_size(ctx.config.max_body_bytes)
-        .max_encoding_message_size(usize::MAX);
+    let json =
+        wirebench_proto::json_v1::shop_server::ShopServer::new(ShopService { store: ctx.store.clone() })
+            .max_decoding_message_size(ctx.config.max_body_bytes)
+            .max_encoding_message_size(usize::MAX);
     ByCodec { protobuf: service(ctx), json }
 }
 

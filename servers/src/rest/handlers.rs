@@ -12,8 +12,8 @@ use wirebench_domain::{
 };
 
 use super::errors::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
-use super::openapi::Fieldset;
 use super::media::{self, Body, Media};
+use super::openapi::Fieldset;
 use super::responses::{Fields, USER_FIELDS, json_body, json_response, negotiated};
 use super::shapes::{
     BatchRequest, BatchResponse, BatchResult, Embed, Health, OrderListParams, PageBody, StatusChange,
@@ -213,7 +213,11 @@ pub(super) struct StreamParams {
             (Order = "text/event-stream"),
             (Vec<u8> = "application/x-protobuf; delimited=true"))),
         (status = 400, description = "A query parameter is unknown or invalid", body = ErrorBody)))]
-pub(super) async fn stream_orders(State(ctx): Ctx, headers: HeaderMap, Query(p): Query<StreamParams>) -> ApiResult {
+pub(super) async fn stream_orders(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    Query(p): Query<StreamParams>,
+) -> ApiResult {
     let query =
         OrderQuery { status: p.status, limit: p.limit.unwrap_or(DEFAULT_LIMIT), ..OrderQuery::default() };
     let page = ctx.store.list_orders(&query).await.map_err(ApiError::domain)?;

@@ -42,7 +42,9 @@ impl Media {
     /// JSON when it names none of them, as for a client that sends no `Accept`.
     pub(super) fn negotiate(request: &HeaderMap, offered: &[Media]) -> Media {
         let mut best: Option<(Media, f32)> = None;
-        for range in request.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+        for range in
+            request.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+        {
             let mut parts = range.split(';').map(str::trim);
             let name = parts.next().unwrap_or_default();
             let q = parts
@@ -87,11 +89,16 @@ where
             return Ok(Body(value, std::marker::PhantomData));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
-            let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "malformed_body" };
+            let code =
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "malformed_body" };
             ApiError::new(r.status(), code, r.body_text())
         })?;
         let message = P::decode(bytes).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_protobuf", format!("not a protobuf message: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_protobuf",
+                format!("not a protobuf message: {e}"),
+            )
         })?;
         let value = T::try_from(message)
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.0))?;
@@ -121,8 +128,21 @@ pub(super) fn user(user: &wirebench_domain::User, fields: Option<&[String]>) -> 
     match fields {
         None => full,
         Some(names) => keep_fields!(
-            pb::User, full, names, id, name, email, phone, address, company, avatar_url, bio, preferences,
-            tags, created_at, updated_at
+            pb::User,
+            full,
+            names,
+            id,
+            name,
+            email,
+            phone,
+            address,
+            company,
+            avatar_url,
+            bio,
+            preferences,
+            tags,
+            created_at,
+            updated_at
         ),
     }
 }
@@ -133,7 +153,16 @@ pub(super) fn order(order: &wirebench_domain::Order, fields: Option<&[String]>) 
     match fields {
         None => full,
         Some(names) => keep_fields!(
-            pb::Order, full, names, id, user_id, status, items, total_cents, currency, shipping_address,
+            pb::Order,
+            full,
+            names,
+            id,
+            user_id,
+            status,
+            items,
+            total_cents,
+            currency,
+            shipping_address,
             created_at
         ),
     }

@@ -231,9 +231,11 @@ impl Client for Grpc {
         tokio::spawn(conn);
         let mut sender = sender.ready().await.map_err(h2_error)?;
         let origin: Uri = format!("http://{addr}").parse().map_err(ClientError::decode)?;
-        let h2 = H2 { send: sender.clone(), content_type: http::HeaderValue::from_static(self.codec.content_type()) };
-        let mut grpc = tonic::client::Grpc::with_origin(h2, origin)
-            .max_decoding_message_size(usize::MAX);
+        let h2 = H2 {
+            send: sender.clone(),
+            content_type: http::HeaderValue::from_static(self.codec.content_type()),
+        };
+        let mut grpc = tonic::client::Grpc::with_origin(h2, origin).max_decoding_message_size(usize::MAX);
         if let Some(encoding) = self.coding.and_then(tonic_encoding) {
             grpc = grpc.send_compressed(encoding).accept_compressed(encoding);
         }

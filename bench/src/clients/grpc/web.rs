@@ -102,7 +102,8 @@ fn trailer_status(text: &[u8]) -> Result<(), ClientError> {
     for line in text.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()) {
         let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
         let name = http::HeaderName::from_bytes(line[..colon].trim_ascii()).map_err(ClientError::decode)?;
-        let value = http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).map_err(ClientError::decode)?;
+        let value =
+            http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).map_err(ClientError::decode)?;
         map.insert(name, value);
     }
     match tonic::Status::from_header_map(&map) {
@@ -136,7 +137,10 @@ impl GrpcWebConnection {
             .expect("a valid request");
         let (parts, mut incoming) = self.sender.send(request).await?.into_parts();
         if !parts.status.is_success() {
-            return Err(ClientError::Server { code: parts.status.as_u16().to_string(), message: String::new() });
+            return Err(ClientError::Server {
+                code: parts.status.as_u16().to_string(),
+                message: String::new(),
+            });
         }
         // A trailers-only answer carries its status in the headers.
         if let Some(status) = tonic::Status::from_header_map(&parts.headers)
@@ -175,11 +179,17 @@ impl GrpcWebConnection {
     }
 
     /// A unary call's one answer message, decoded on the decode clock.
-    async fn unary<U: Message + Default>(&mut self, path: &'static str, req: &impl Message) -> Result<U, ClientError> {
+    async fn unary<U: Message + Default>(
+        &mut self,
+        path: &'static str,
+        req: &impl Message,
+    ) -> Result<U, ClientError> {
         let mut marks = Marks::start(1);
         let mut messages = self.call(path, req, &mut marks).await?;
         match (messages.pop(), messages.is_empty()) {
-            (Some(message), true) => self.counters.decoding(|| U::decode(message).map_err(ClientError::decode)),
+            (Some(message), true) => {
+                self.counters.decoding(|| U::decode(message).map_err(ClientError::decode))
+            }
             _ => Err(ClientError::decode("a unary answer of other than one message")),
         }
     }

@@ -48,7 +48,11 @@ impl Media {
                 let mut view = &pending[..];
                 let Ok(len) = prost::encoding::decode_varint(&mut view) else {
                     // Fewer than ten bytes may be a length still arriving.
-                    return if pending.len() >= 10 { Err(ClientError::decode("a bad length")) } else { Ok(None) };
+                    return if pending.len() >= 10 {
+                        Err(ClientError::decode("a bad length"))
+                    } else {
+                        Ok(None)
+                    };
                 };
                 let prefix = pending.len() - view.len();
                 let end = prefix + usize::try_from(len).map_err(ClientError::decode)?;

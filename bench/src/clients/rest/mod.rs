@@ -14,9 +14,9 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use prost::Message;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use prost::Message;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
 use wirebench_proto::v1 as pb;
 
@@ -227,7 +227,9 @@ impl RestConnection {
     fn new_order(&self, p: &OpParams) -> Bytes {
         match self.variant.media {
             Media::Protobuf => Bytes::from(pb::NewOrder::from(p.new_order.clone()).encode_to_vec()),
-            Media::Json | Media::EventStream => Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes")),
+            Media::Json | Media::EventStream => {
+                Bytes::from(serde_json::to_vec(&p.new_order).expect("serializes"))
+            }
         }
     }
 
@@ -424,7 +426,9 @@ impl Operations for RestConnection {
         }
         let reply = self.get(&users_path).await?;
         let users: PageOf<IdAndName> = self.decode(&reply.body, |page: pb::UserPage| {
-            Ok(PageOf { data: page.users.into_iter().map(|u| IdAndName { id: u.id, name: u.name }).collect() })
+            Ok(PageOf {
+                data: page.users.into_iter().map(|u| IdAndName { id: u.id, name: u.name }).collect(),
+            })
         })?;
         let paths: Vec<String> = users
             .data
@@ -482,7 +486,10 @@ impl Operations for RestConnection {
             }
         }
         if !pending.is_empty() {
-            return Err(ClientError::Decode(format!("a stream ended inside a message ({} bytes)", pending.len())));
+            return Err(ClientError::Decode(format!(
+                "a stream ended inside a message ({} bytes)",
+                pending.len()
+            )));
         }
         Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }

@@ -97,6 +97,9 @@ struct Split {
     via_transport: &'static str,
 }
 
+/// One figure of [`Figures`].
+type Measure = fn(&Figures) -> Option<f64>;
+
 /// The bundled comparisons the matrix can take apart.
 const SPLITS: [Split; 3] = [
     Split { from: "rest", to: "grpc", via_encoding: "rest-proto", via_transport: "grpc-json" },
@@ -128,7 +131,7 @@ pub(in crate::report) fn findings(view: &View<'_>) -> Vec<Finding> {
             else {
                 continue;
             };
-            let measures: [(&str, fn(&Figures) -> Option<f64>); 3] =
+            let measures: [(&str, Measure); 3] =
                 [("bytes", |f| Some(f.bytes)), ("p50", |f| f.p50_ns), ("CPU", |f| f.cpu_us)];
             let parts: Vec<String> = measures
                 .iter()
