@@ -86,12 +86,12 @@ const PROTOBUF_ANSWERS: [(&str, &str, &str, &str); 6] = [
 ];
 
 /// Documents the protobuf representation beside JSON: the answers of [`PROTOBUF_ANSWERS`]
-/// (the message is named; its definition is `schema/shop.proto`) and the body of a create.
+/// (the message is named; its definition is `proto/wirebench/v1/shop.proto`) and the body of a create.
 fn protobuf_bodies(doc: &mut Document) {
     let binary = |message: &str| {
         let schema = ObjectBuilder::new().schema_type(Type::String).description(Some(format!(
-            "A protobuf `wirebench.v1.{message}` message (schema/shop.proto); a user cut by `fields` \
-             has only those fields set"
+            "A protobuf `wirebench.v1.{message}` message (proto/wirebench/v1/shop.proto); a record cut by \
+             `fields` has only those fields set"
         )));
         ContentBuilder::new().schema(Some(schema)).build()
     };
