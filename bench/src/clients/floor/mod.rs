@@ -285,14 +285,9 @@ impl Operations for FloorConnection {
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = pb::CreateOrderRequest {
-            idempotency_key: p.idempotency_key.clone().unwrap_or_default(),
-            order: Some(p.new_order.clone().into()),
-        };
+        let req = crate::clients::grpc::create_request(p, p.idempotency_key.clone());
         let reply: pb::CreateOrderResponse = self.unary(op::CREATE_ORDER, &req).await?;
-        let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-        let order = self.convert(|| order.try_into().map_err(ClientError::decode))?;
-        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
+        Ok(Call::new(self.convert(|| crate::clients::grpc::created(reply))?))
     }
 
     /// N `IMPORT_ITEM` frames (no replies), then one `IMPORT_COMMIT` for the summary.

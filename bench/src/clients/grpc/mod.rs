@@ -306,6 +306,12 @@ pub(crate) fn users_orders(reply: pb::UsersOrders) -> Result<Outcome, ClientErro
     Ok(Outcome::UsersOrders(users.map_err(ClientError::decode)?))
 }
 
+/// A CreateOrderResponse as an outcome.
+pub(crate) fn created(reply: pb::CreateOrderResponse) -> Result<Outcome, ClientError> {
+    let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
+    Ok(Outcome::Created { order: order.try_into().map_err(ClientError::decode)?, replayed: reply.replayed })
+}
+
 /// The order of a TrackReply, checking it answers request `correlation_id`.
 pub(crate) fn tracked(
     reply: pb::TrackReply,
@@ -326,7 +332,7 @@ pub(crate) fn tracked(
     }
 }
 
-pub(super) fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
+pub(crate) fn create_request(p: &OpParams, key: Option<String>) -> pb::CreateOrderRequest {
     pb::CreateOrderRequest {
         idempotency_key: key.unwrap_or_default(),
         order: Some(p.new_order.clone().into()),
@@ -504,9 +510,7 @@ impl Operations for GrpcConnection {
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = create_request(p, p.idempotency_key.clone());
         let reply: pb::CreateOrderResponse = self.unary(path::CREATE_ORDER, req).await?;
-        let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-        let order = self.convert(|| order.try_into().map_err(ClientError::decode))?;
-        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
+        Ok(Call::new(self.convert(|| created(reply))?))
     }
 
     /// ImportOrders, a client stream: N messages in, one summary out.

@@ -246,9 +246,7 @@ impl Operations for GrpcWebConnection {
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let req = create_request(p, p.idempotency_key.clone());
         let reply: pb::CreateOrderResponse = self.unary(path::CREATE_ORDER, &req).await?;
-        let order = reply.order.ok_or_else(|| ClientError::decode("reply without order"))?;
-        let order = self.counters.decoding(|| order.try_into().map_err(ClientError::decode))?;
-        Ok(Call::new(Outcome::Created { order, replayed: reply.replayed }))
+        Ok(Call::new(self.counters.decoding(|| super::created(reply))?))
     }
 
     async fn import_orders(&mut self, _: &OpParams) -> Result<Call, ClientError> {
