@@ -23,6 +23,7 @@ pub fn all(view: &View<'_>, claims: &[ClaimRow]) -> Vec<Finding> {
     out.extend(round_trips(view, &payload, Operation::UserOrders));
     out.extend(smallest_answer(view, &payload, Operation::GetUser));
     out.extend(above_floor(view, &payload, Operation::GetUser));
+    out.extend(super::sections::matrix::findings(view));
     out.extend(setup_costs(view, &payload));
     out.extend(server_cpu(view, &payload, Operation::GetUser));
     out.extend(serialization(view));

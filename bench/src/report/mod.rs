@@ -407,7 +407,6 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
     let compressed = sections::compression::Compressed { cells: &all };
     findings.extend(sections::compression::findings(&view, &compressed));
     findings.extend(sections::compression::hpack_findings(&view, &compressed));
-    findings.extend(sections::matrix::findings(&view));
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
