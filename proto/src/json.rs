@@ -64,7 +64,9 @@ impl<U: DeserializeOwned> Decoder for JsonDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        decode(src.chunk()).map(Some).inspect(|_| src.advance(src.remaining()))
+        // The whole message (a split of tonic's buffer, not a copy).
+        let message = src.copy_to_bytes(src.remaining());
+        decode(&message).map(Some)
     }
 }
 

@@ -191,8 +191,7 @@ impl<K: PartialEq + Copy, V: Default> Streams<K, V> {
 
 /// Attributes a whole document: its data bytes as data, the rest as envelope.
 pub fn attribute_doc(t: &mut Tally, dir: Dir, doc: Doc, bytes: &[u8]) -> Result<(), WireError> {
-    let data = doc.data_bytes(bytes)?;
-    let framing = doc.framing_bytes(bytes)?;
+    let (data, framing) = doc.parts(bytes)?;
     t.attribute(dir, Layer::Data, data);
     t.attribute(dir, Layer::Framing(Framing::MessagePrefixes), framing);
     t.attribute(dir, Layer::Envelope, bytes.len() - data - framing);

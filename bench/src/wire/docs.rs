@@ -66,20 +66,7 @@ impl Doc {
             }
             Doc::Protobuf(["$"]) => Ok(bytes.len()),
             Doc::Protobuf(paths) => protobuf_data(bytes, paths),
-            Doc::GrpcFrames(paths) => {
-                let mut data = 0;
-                for (flag, message) in grpc_frames(bytes)? {
-                    data += if flag == 0 { Doc::Protobuf(paths).data_bytes(message)? } else { 0 };
-                }
-                Ok(data)
-            }
-            Doc::ProtobufDelimited(paths) => {
-                let mut data = 0;
-                for (_, message) in delimited(bytes)? {
-                    data += Doc::Protobuf(paths).data_bytes(message)?;
-                }
-                Ok(data)
-            }
+            Doc::GrpcFrames(_) | Doc::ProtobufDelimited(_) => Ok(self.parts(bytes)?.0),
             Doc::EventStream(paths) => {
                 let mut data = 0;
                 for line in bytes.split(|b| *b == b'\n') {
@@ -94,25 +81,40 @@ impl Doc {
         }
     }
 
-    /// The message framing inside `bytes` read as this document: length prefixes (and
-    /// gRPC-Web's trailer frame); none for a document that is one message.
-    pub fn framing_bytes(self, bytes: &[u8]) -> Result<usize, DocError> {
+    /// The data bytes and the message framing (length prefixes, and gRPC-Web's trailer
+    /// frame) of `bytes` read as this document, in one pass; the rest is envelope. A document
+    /// that is one message has no message framing.
+    pub fn parts(self, bytes: &[u8]) -> Result<(usize, usize), DocError> {
+        let (mut data, mut framing) = (0, 0);
         match self {
-            Doc::GrpcFrames(_) => Ok(grpc_frames(bytes)?
-                .map(|(flag, m)| if flag == 0 { GRPC_PREFIX } else { GRPC_PREFIX + m.len() })
-                .sum()),
-            Doc::ProtobufDelimited(_) => Ok(delimited(bytes)?.map(|(prefix, _)| prefix).sum()),
-            _ => Ok(0),
+            Doc::GrpcFrames(paths) => grpc_frames(bytes, |flag, message| {
+                if flag == 0 {
+                    data += Doc::Protobuf(paths).data_bytes(message)?;
+                    framing += GRPC_PREFIX;
+                } else {
+                    framing += GRPC_PREFIX + message.len();
+                }
+                Ok(())
+            })?,
+            Doc::ProtobufDelimited(paths) => delimited(bytes, |prefix, message| {
+                data += Doc::Protobuf(paths).data_bytes(message)?;
+                framing += prefix;
+                Ok(())
+            })?,
+            _ => data = self.data_bytes(bytes)?,
         }
+        Ok((data, framing))
     }
 }
 
 /// gRPC's message prefix: a flag byte and a 4-byte big-endian length.
 const GRPC_PREFIX: usize = 5;
 
-/// The `(flag, message)` frames of a body of gRPC-framed messages.
-fn grpc_frames(bytes: &[u8]) -> Result<impl Iterator<Item = (u8, &[u8])>, DocError> {
-    let mut frames = Vec::new();
+/// Calls `each` with every `(flag, message)` frame of a body of gRPC-framed messages.
+fn grpc_frames(
+    bytes: &[u8],
+    mut each: impl FnMut(u8, &[u8]) -> Result<(), DocError>,
+) -> Result<(), DocError> {
     let mut at = 0;
     while at < bytes.len() {
         let prefix = bytes.get(at..at + GRPC_PREFIX).ok_or(DocError::framed("a cut prefix", at))?;
@@ -120,15 +122,17 @@ fn grpc_frames(bytes: &[u8]) -> Result<impl Iterator<Item = (u8, &[u8])>, DocErr
         let message = bytes
             .get(at + GRPC_PREFIX..at + GRPC_PREFIX + len)
             .ok_or(DocError::framed("a cut message", at))?;
-        frames.push((prefix[0], message));
+        each(prefix[0], message)?;
         at += GRPC_PREFIX + len;
     }
-    Ok(frames.into_iter())
+    Ok(())
 }
 
-/// The `(length of the varint, message)` pairs of a delimited protobuf stream.
-fn delimited(bytes: &[u8]) -> Result<impl Iterator<Item = (usize, &[u8])>, DocError> {
-    let mut messages = Vec::new();
+/// Calls `each` with every `(length of the varint, message)` of a delimited protobuf stream.
+fn delimited(
+    bytes: &[u8],
+    mut each: impl FnMut(usize, &[u8]) -> Result<(), DocError>,
+) -> Result<(), DocError> {
     let mut at = 0;
     while at < bytes.len() {
         let (len, n) = varint(&bytes[at..]).ok_or(DocError::framed("a cut length", at))?;
@@ -136,10 +140,10 @@ fn delimited(bytes: &[u8]) -> Result<impl Iterator<Item = (usize, &[u8])>, DocEr
             .ok()
             .and_then(|len| bytes.get(at + n..at + n + len))
             .ok_or(DocError::framed("a cut message", at))?;
-        messages.push((n, message));
+        each(n, message)?;
         at += n + message.len();
     }
-    Ok(messages.into_iter())
+    Ok(())
 }
 
 impl DocError {
@@ -465,6 +469,26 @@ mod tests {
     use wirebench_proto::v1 as pb;
 
     use super::*;
+
+    #[test]
+    fn framed_bodies_split_into_data_prefixes_and_envelope() {
+        let order = pb::Order { id: 7, currency: "EUR".into(), ..Default::default() }.encode_to_vec();
+        // gRPC-Web: a message frame, then a trailer frame; prefixes and trailers are framing.
+        let mut web = vec![0, 0, 0, 0, order.len() as u8];
+        web.extend(&order);
+        web.extend([0x80, 0, 0, 0, 15]);
+        web.extend(b"grpc-status:0\r\n");
+        assert_eq!(Doc::GrpcFrames(&["$"]).parts(&web), Ok((order.len(), 5 + 5 + 15)));
+        assert!(Doc::GrpcFrames(&["$"]).parts(&web[..web.len() - 1]).is_err());
+        // Delimited protobuf: the varint lengths are framing.
+        let mut delimited = vec![order.len() as u8];
+        delimited.extend(&order);
+        delimited.extend(delimited.clone());
+        assert_eq!(Doc::ProtobufDelimited(&["$"]).parts(&delimited), Ok((2 * order.len(), 2)));
+        // Server-sent events: `data:` values are documents; the rest is envelope.
+        let events = b"data: {\"id\":1}\n\ndata: {\"id\":22}\n\n";
+        assert_eq!(Doc::EventStream(&["$"]).parts(events), Ok((8 + 9, 0)));
+    }
 
     #[test]
     fn json_records_are_the_values_at_their_paths() {

@@ -65,10 +65,12 @@ impl GrpcBodies {
     }
 
     /// Which fields of a method's messages are records.
-    pub(super) fn doc(&self, dir: Dir, method: &str) -> Doc {
-        if self.json {
-            return Self::json_doc(dir, method);
-        }
+    fn doc(&self, dir: Dir, method: &str) -> Doc {
+        if self.json { Self::json_doc(dir, method) } else { Self::protobuf_doc(dir, method) }
+    }
+
+    /// The records of a method's protobuf messages.
+    pub(super) fn protobuf_doc(dir: Dir, method: &str) -> Doc {
         match (dir, method) {
             // CreateOrderRequest.order; the other requests carry parameters only.
             (Dir::Sent, "CreateOrder" | "ImportOrders") => Doc::Protobuf(&["$.2"]),

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use prost::Message;
 use wirebench_proto::v1 as pb;
 
-use super::{GrpcBodies, MessageCodec, PREFIX, create_request, orders, path, user_orders, users_orders};
+use super::{GrpcBodies, PREFIX, create_request, orders, path, user_orders, users_orders};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::http_conn::{Sender, hyper_error};
 use crate::clients::{Call, Client, ClientError, Marks, Operations, Protocol, Transport};
@@ -42,7 +42,7 @@ pub struct GrpcWebDocs;
 impl DocRules for GrpcWebDocs {
     fn doc(&mut self, dir: Dir, route: &str, _: &[u8]) -> Doc {
         let method = route.rsplit('/').next().unwrap_or_default();
-        match GrpcBodies::new(MessageCodec::Protobuf).doc(dir, method) {
+        match GrpcBodies::protobuf_doc(dir, method) {
             Doc::Protobuf(paths) => Doc::GrpcFrames(paths),
             other => other,
         }

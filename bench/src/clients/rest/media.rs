@@ -102,13 +102,15 @@ pub fn order(o: pb::Order) -> Result<Order, ClientError> {
     o.try_into().map_err(ClientError::decode)
 }
 
-/// A page of orders cut to `id,total_cents,status`, as summaries.
-pub fn summaries(page: pb::OrderPage) -> Result<Vec<OrderSummary>, ClientError> {
-    page.orders
+/// A page of orders cut to `id,total_cents,status`, as a page of summaries.
+pub(super) fn summaries(page: pb::OrderPage) -> Result<super::PageOf<OrderSummary>, ClientError> {
+    let data = page
+        .orders
         .into_iter()
         .map(|o| pb::OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status }.try_into())
         .collect::<Result<_, _>>()
-        .map_err(ClientError::decode)
+        .map_err(ClientError::decode)?;
+    Ok(super::PageOf { data })
 }
 
 /// Which values of REST's documents are records, in a variant's media.

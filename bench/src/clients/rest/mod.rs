@@ -138,8 +138,8 @@ struct Reply {
 }
 
 #[derive(Deserialize)]
-struct PageOf<T> {
-    data: Vec<T>,
+pub(super) struct PageOf<T> {
+    pub(super) data: Vec<T>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +264,9 @@ impl RestConnection {
         if !self.sender.is_h2() {
             req = req.header(header::HOST, self.host.clone());
         }
+        if let Some(accept) = self.variant.media.accept(false) {
+            req = req.header(header::ACCEPT, accept);
+        }
         let body = match body {
             None => Full::default(),
             Some((bytes, key)) => {
@@ -293,9 +296,6 @@ impl RestConnection {
     async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         if let Some(coding) = self.variant.coding {
             req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static(coding.name()));
-        }
-        if let Some(accept) = self.variant.media.accept(false) {
-            req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
         }
         let res = self.sender.send(req).await?;
         let (parts, body) = res.into_parts();
@@ -342,10 +342,7 @@ impl RestConnection {
         let sender = sender.clone();
         let sends = paths.iter().map(|path| {
             let mut sender = sender.clone();
-            let mut req = self.request(Method::GET, path, None);
-            if let Some(accept) = self.variant.media.accept(false) {
-                req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
-            }
+            let req = self.request(Method::GET, path, None);
             async move { whole(sender.send_request(req).await.map_err(hyper_error)?).await }
         });
         futures::future::try_join_all(sends).await
@@ -407,8 +404,7 @@ impl Operations for RestConnection {
             (self.get(&name_path).await?, self.get(&orders_path).await?, 2)
         };
         let name: NameOnly = self.decode(&first.body, |u: pb::User| Ok(NameOnly { name: u.name }))?;
-        let orders: PageOf<OrderSummary> =
-            self.decode(&second.body, |page| Ok(PageOf { data: media::summaries(page)? }))?;
+        let orders: PageOf<OrderSummary> = self.decode(&second.body, media::summaries)?;
         Ok(Call::new(Outcome::UserOrders { name: name.name, orders: orders.data }).round_trips(round_trips))
     }
 
@@ -446,8 +442,7 @@ impl Operations for RestConnection {
         };
         let mut out = Vec::with_capacity(users.data.len());
         for (user, reply) in users.data.into_iter().zip(replies) {
-            let orders: PageOf<OrderSummary> =
-                self.decode(&reply.body, |page| Ok(PageOf { data: media::summaries(page)? }))?;
+            let orders: PageOf<OrderSummary> = self.decode(&reply.body, media::summaries)?;
             out.push(UserRecentOrders { id: user.id, name: user.name, orders: orders.data });
         }
         Ok(Call::new(Outcome::UsersOrders(out)).round_trips(waves))
@@ -466,6 +461,7 @@ impl Operations for RestConnection {
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let mut req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
         let media = self.variant.media;
+        // The stream's own representation, in place of the one for records.
         if let Some(accept) = media.accept(true) {
             req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
         }

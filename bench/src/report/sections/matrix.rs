@@ -136,26 +136,22 @@ pub(in crate::report) fn findings(view: &View<'_>) -> Vec<Finding> {
             let parts: Vec<String> = measures
                 .iter()
                 .map(|(what, get)| {
+                    // One step of the walk: its ratio, what changed, and between which variants.
+                    let step = |x0: &Figures, x1: &Figures, dimension: &str, v0: &str, v1: &str| {
+                        format!("{} from the {dimension} ({v0} → {v1})", x(times(get(x0), get(x1))))
+                    };
                     let other_way = t.map_or(String::new(), |t| {
                         format!(
-                            "; the other way round, {} from the transport ({} → {}) × {} from the encoding ({} → {})",
-                            x(times(get(&a), get(&t))),
-                            s.from,
-                            s.via_transport,
-                            x(times(get(&t), get(&b))),
-                            s.via_transport,
-                            s.to
+                            "; the other way round, {} × {}",
+                            step(&a, &t, "transport", s.from, s.via_transport),
+                            step(&t, &b, "encoding", s.via_transport, s.to)
                         )
                     });
                     format!(
-                        "{what} {} = {} from the encoding ({} → {}) × {} from the transport ({} → {}){other_way}",
+                        "{what} {} = {} × {}{other_way}",
                         x(times(get(&a), get(&b))),
-                        x(times(get(&a), get(&e))),
-                        s.from,
-                        s.via_encoding,
-                        x(times(get(&e), get(&b))),
-                        s.via_encoding,
-                        s.to
+                        step(&a, &e, "encoding", s.from, s.via_encoding),
+                        step(&e, &b, "transport", s.via_encoding, s.to)
                     )
                 })
                 .collect();
