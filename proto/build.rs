@@ -1,4 +1,5 @@
-//! Compiles proto/wirebench/v1/shop.proto with protox (pure Rust, so no protoc binary is
+//! Compiles proto/wirebench/v1/shop.proto and ws.proto (the WebSocket protocol's binary
+//! frames) with protox (pure Rust, so no protoc binary is
 //! needed) and hands the descriptor set to three generators:
 //!
 //! - tonic-prost-build: the messages and the Shop service (client and server) with prost's
@@ -19,9 +20,11 @@ use protox::prost::Message as _;
 const TIMESTAMP: (&str, &str) = (".google.protobuf.Timestamp", "::pbjson_types::Timestamp");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto = "wirebench/v1/shop.proto";
-    println!("cargo:rerun-if-changed={proto}");
-    let fds = protox::compile([proto], ["."])?;
+    let protos = ["wirebench/v1/shop.proto", "wirebench/v1/ws.proto"];
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let fds = protox::compile(protos, ["."])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let encoded = fds.encode_to_vec();
     std::fs::write(out.join("shop_descriptor.bin"), &encoded)?;

@@ -231,6 +231,23 @@ impl From<d::OrderEvent> for pb::OrderEvent {
     }
 }
 
+impl TryFrom<pb::OrderEvent> for d::OrderEvent {
+    type Error = ConvertError;
+
+    fn try_from(e: pb::OrderEvent) -> Result<Self, Self::Error> {
+        let kind = match pb::OrderEventKind::try_from(e.kind) {
+            Ok(pb::OrderEventKind::Created) => d::OrderEventKind::Created,
+            Ok(pb::OrderEventKind::StatusChanged) => d::OrderEventKind::StatusChanged,
+            Ok(pb::OrderEventKind::Deleted) => d::OrderEventKind::Deleted,
+            Ok(pb::OrderEventKind::Unspecified) | Err(_) => {
+                return Err(ConvertError(format!("unknown order event kind {}", e.kind)));
+            }
+        };
+        let order = e.order.ok_or_else(|| missing("order"))?.try_into()?;
+        Ok(d::OrderEvent { seq: e.seq, kind, order })
+    }
+}
+
 impl From<d::OrderSummary> for pb::OrderSummary {
     fn from(o: d::OrderSummary) -> Self {
         pb::OrderSummary {

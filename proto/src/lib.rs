@@ -1,4 +1,5 @@
-//! Generated gRPC types and service stubs for `wirebench.v1` (see `proto/wirebench/v1/shop.proto`).
+//! Generated gRPC types and service stubs for `wirebench.v1` (see `proto/wirebench/v1/shop.proto`),
+//! and the WebSocket protocol's binary messages (`proto/wirebench/v1/ws.proto`).
 
 pub mod convert;
 pub mod json;
@@ -18,5 +19,5 @@ pub mod json_v1 {
     include!(concat!(env!("OUT_DIR"), "/json/wirebench.v1.rs"));
 }
 
-/// The encoded `FileDescriptorSet` of shop.proto, for gRPC server reflection.
+/// The encoded `FileDescriptorSet` of shop.proto and ws.proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("shop_descriptor");

@@ -51,6 +51,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &graphql::GRAPHQL_H2,
     &ws::WS,
     &ws::WS_DEFLATE,
+    &ws::WS_PROTO,
     &floor::FLOOR,
     &floor::FLOOR_ECHO,
 ];

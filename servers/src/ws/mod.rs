@@ -18,9 +18,13 @@
 //! ← {"type":"error","id":3,"code":"not_found","message":"user 999999 not found"}
 //! ```
 //!
+//! A client that asks for the subprotocol [`SUBPROTOCOL`] in its upgrade gets the same
+//! messages in protobuf (`proto/wirebench/v1/ws.proto`), one per binary frame, both ways:
+//! see [`protobuf`].
+//!
 //! Errors are messages, never a dropped socket: domain errors carry the domain's codes;
-//! unreadable messages are `malformed_message`, text over `max_body_bytes` is `too_large`,
-//! binary frames are `unsupported`. Only frames far beyond the limit (more than
+//! unreadable messages are `malformed_message`, messages over `max_body_bytes` are
+//! `too_large`, and frames of the other kind than the socket agreed on are `unsupported`. Only frames far beyond the limit (more than
 //! [`LIBRARY_LIMIT_FACTOR`] times it) reach the library's own limit, which closes with 1009.
 //!
 //! Each connection is one task: a read loop (requests, subscriptions, keep-alive) and one
@@ -36,6 +40,7 @@
 //! The contract `schema/ws.schema.json` is generated from these types by [`schema_json`].
 //!
 //! - [`messages`]: the message contract (the source of `schema/ws.schema.json`);
+//! - [`protobuf`]: the same contract in protobuf, for binary frames;
 //! - `session`: one socket's read loop and what it remembers between messages;
 //! - `writer`: the one task that writes to a socket;
 //! - [`deflate`]: permessage-deflate (RFC 7692), agreed when the client offers it.
@@ -43,6 +48,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -60,10 +66,12 @@ use crate::{ProtocolServer, ServerContext};
 
 pub mod deflate;
 pub mod messages;
+pub mod protobuf;
 mod session;
 mod writer;
 
 pub use messages::*;
+pub use protobuf::{Frames, SUBPROTOCOL};
 pub use session::decode;
 
 /// The only path that upgrades; any other gets HTTP 404 during the handshake.
@@ -97,7 +105,8 @@ impl ProtocolServer for Ws {
     }
 
     fn describe(&self) -> &'static str {
-        "WebSocket, JSON text frames: correlated request/reply, streams and event push"
+        "WebSocket, JSON text frames (protobuf binary frames with the subprotocol wirebench.v1.proto): \
+         correlated request/reply, streams and event push"
     }
 
     fn url(&self, addr: SocketAddr) -> String {
@@ -138,7 +147,28 @@ pub fn ws_config(max_body_bytes: usize) -> WebSocketConfig {
 }
 
 /// The handshake callback: only [`PATH`] upgrades, with permessage-deflate when the client
-/// offers it in a form the server can honour.
+/// offers it in a form the server can honour, and with protobuf binary frames when the client
+/// asks for [`SUBPROTOCOL`] (what was agreed is left in `agreed`).
+fn upgrade(
+    agreed: &OnceLock<Frames>,
+) -> impl FnOnce(&Request, Response) -> Result<Response, ErrorResponse> + Unpin + Send + '_ {
+    #[allow(clippy::result_large_err, reason = "the signature is tungstenite's `Callback`")]
+    move |request: &Request, response: Response| {
+        let frames = Frames::negotiate(
+            request.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok()),
+        );
+        let mut response = only_ws_path(request, response)?;
+        if frames == Frames::Protobuf {
+            let value = header::HeaderValue::from_static(SUBPROTOCOL);
+            response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
+        let _ = agreed.set(frames);
+        Ok(response)
+    }
+}
+
+/// Only [`PATH`] upgrades, with permessage-deflate when the client offers it in a form the
+/// server can honour.
 #[allow(clippy::result_large_err, reason = "the signature is tungstenite's `Callback`")]
 fn only_ws_path(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
     if request.uri().path() == PATH {
@@ -164,7 +194,8 @@ async fn connection(tcp: crate::tcp::Conn, ctx: ServerContext, shutdown: Cancell
     let config = ws_config(ctx.config.max_body_bytes);
     let limit = config.max_message_size.unwrap_or(usize::MAX);
     let tcp = deflate::Deflating::server(tcp, limit);
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, only_ws_path, Some(config));
+    let agreed = OnceLock::new();
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(tcp, upgrade(&agreed), Some(config));
     // A silent socket is idle: the shorter limit applies before the upgrade too.
     let upgrade_time = ctx.config.header_read_timeout.min(ctx.config.idle_timeout);
     let socket = tokio::select! {
@@ -177,6 +208,7 @@ async fn connection(tcp: crate::tcp::Conn, ctx: ServerContext, shutdown: Cancell
     };
     let (mut sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+    let tx = writer::Outbox::new(tx, agreed.get().copied().unwrap_or_default());
     let ending = {
         let mut reader = pin!(session::read_loop(&mut stream, tx, &ctx, &shutdown));
         let mut writer = pin!(writer::write_loop(&mut sink, rx));

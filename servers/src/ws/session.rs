@@ -27,7 +27,8 @@ use wirebench_domain::{
 use super::messages::{
     ClientMessage, CreatedOrder, OrderPage, ReplyData, ServerMessage, SubscriptionState, UserOrders,
 };
-use super::writer::{Outbox, Outgoing, send, text_frame};
+use super::protobuf::{Frames, SUBPROTOCOL, decode_binary};
+use super::writer::{Outbox, Outgoing};
 use super::{CLOSE_GRACE, MAX_BUFFERED_IMPORTS, MAX_IN_FLIGHT, MAX_SUBSCRIPTIONS, PING_INTERVAL, Socket};
 use crate::ServerContext;
 
@@ -97,12 +98,12 @@ pub(super) async fn read_loop(
                         format!("subscription {subscription} fell behind and skipped {skipped} events"),
                     ),
                 };
-                if !send(tx, &message).await {
+                if !tx.send(message).await {
                     return Ending::Gone;
                 }
             }
             _ = ping.tick() => {
-                if tx.send(Outgoing::Frame(Message::Ping(Bytes::new()))).await.is_err() {
+                if !tx.queue(Outgoing::Frame(Message::Ping(Bytes::new()))).await {
                     return Ending::Gone;
                 }
             }
@@ -122,7 +123,7 @@ pub(super) async fn read_loop(
                     Received::Close(close) => break (close, Ending::PeerBroke),
                     Received::End => return Ending::Gone,
                 };
-                if tx.send(answer).await.is_err() {
+                if !tx.queue(answer).await {
                     return Ending::Gone;
                 }
             }
@@ -132,7 +133,7 @@ pub(super) async fn read_loop(
     // An orderly close: finish what is running, send the Close frame, wait for the peer's.
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while in_flight.next().await.is_some() {}
-        if tx.send(Outgoing::Frame(Message::Close(Some(close)))).await.is_ok() {
+        if tx.queue(Outgoing::Frame(Message::Close(Some(close)))).await {
             while let Some(Ok(_)) = stream.next().await {}
         }
     })
@@ -163,6 +164,10 @@ pub fn decode(text: &str) -> Result<ClientMessage, Box<ServerMessage>> {
     })
 }
 
+fn too_large(max: usize, got: usize) -> ServerMessage {
+    ServerMessage::error(None, "too_large", format!("a message may have at most {max} bytes, got {got}"))
+}
+
 /// What one read from the socket asks of the read loop.
 enum Received {
     /// Send this.
@@ -191,22 +196,32 @@ impl Session {
         let answer = match received {
             // The peer closed; the library has already answered its Close frame.
             None => return Received::End,
-            Some(Ok(Message::Text(text))) if text.len() > max_text => ServerMessage::error(
-                None,
-                "too_large",
-                format!("a message may have at most {max_text} bytes, got {}", text.len()),
-            ),
-            Some(Ok(Message::Text(text))) => match decode(&text) {
-                Ok(request) => match self.handle(store, tx, in_flight, request) {
+            Some(Ok(Message::Text(text))) if text.len() > max_text => too_large(max_text, text.len()),
+            Some(Ok(Message::Binary(bytes))) if bytes.len() > max_text => too_large(max_text, bytes.len()),
+            Some(Ok(Message::Text(text))) if tx.frames() == Frames::Json => {
+                match self.request(store, tx, in_flight, decode(&text)) {
                     Some(answer) => answer,
                     None => return Received::Nothing,
-                },
-                Err(malformed) => *malformed,
-            },
+                }
+            }
+            Some(Ok(Message::Binary(bytes))) if tx.frames() == Frames::Protobuf => {
+                match self.request(store, tx, in_flight, decode_binary(&bytes)) {
+                    Some(answer) => answer,
+                    None => return Received::Nothing,
+                }
+            }
+            Some(Ok(Message::Text(_))) => ServerMessage::error(
+                None,
+                "unsupported",
+                format!("this socket agreed on protobuf binary frames ({SUBPROTOCOL}); send binary frames"),
+            ),
             Some(Ok(Message::Binary(_))) => ServerMessage::error(
                 None,
                 "unsupported",
-                "binary frames are not supported; send JSON text frames",
+                format!(
+                    "binary frames carry protobuf only on sockets opened with the subprotocol {SUBPROTOCOL}; \
+                     send JSON text frames"
+                ),
             ),
             // The library queued the pong; make sure it goes out now.
             Some(Ok(Message::Ping(_))) => return Received::Flush,
@@ -225,7 +240,21 @@ impl Session {
             // Gone without a close handshake, or the socket broke: nobody to tell.
             Some(Err(_)) => return Received::End,
         };
-        Received::Answer(text_frame(&answer))
+        Received::Answer(tx.frame(answer))
+    }
+
+    /// Handles one decoded request, or answers the error that stood in for it.
+    fn request<'a>(
+        &mut self,
+        store: &'a Store,
+        tx: &'a Outbox,
+        in_flight: &mut InFlight<'a>,
+        decoded: Result<ClientMessage, Box<ServerMessage>>,
+    ) -> Option<ServerMessage> {
+        match decoded {
+            Ok(request) => self.handle(store, tx, in_flight, request),
+            Err(malformed) => Some(*malformed),
+        }
     }
 
     /// Handles one request: at once when it only touches this socket's state (returning the
@@ -346,7 +375,7 @@ fn run<'a>(store: &'a Store, tx: &'a Outbox, request: ClientMessage) -> BoxFutur
         | ClientMessage::ImportCommit { id, .. }
         | ClientMessage::SubscribeEvents { id }
         | ClientMessage::Unsubscribe { id, .. } => Box::pin(async move {
-            send(tx, &ServerMessage::error(Some(id), "internal", "a socket request reached the store path"))
+            tx.send(ServerMessage::error(Some(id), "internal", "a socket request reached the store path"))
                 .await;
         }),
     }
@@ -358,7 +387,7 @@ async fn reply(tx: &Outbox, id: u64, answer: impl Future<Output = Result<ReplyDa
         Ok(data) => ServerMessage::Reply { id, data },
         Err(e) => ServerMessage::domain_error(id, &e),
     };
-    send(tx, &message).await;
+    tx.send(message).await;
 }
 
 /// Sends the first `limit` orders in id order, one `item` each, then `end`. Pages through
@@ -372,12 +401,12 @@ async fn stream_orders(store: &Store, tx: &Outbox, id: u64, limit: u32, status: 
         let page = match store.list_orders(&query).await {
             Ok(page) => page,
             Err(e) => {
-                send(tx, &ServerMessage::domain_error(id, &e)).await;
+                tx.send(ServerMessage::domain_error(id, &e)).await;
                 return;
             }
         };
         for order in page.items {
-            if !send(tx, &ServerMessage::Item { id, seq: count, data: order }).await {
+            if !tx.send(ServerMessage::Item { id, seq: count, data: order }).await {
                 return;
             }
             count += 1;
@@ -387,7 +416,7 @@ async fn stream_orders(store: &Store, tx: &Outbox, id: u64, limit: u32, status: 
             None => break,
         }
     }
-    send(tx, &ServerMessage::End { id, count }).await;
+    tx.send(ServerMessage::End { id, count }).await;
 }
 
 /// Creates a committed batch in one store call and sums up what happened.

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::messages::ServerMessage;
+use super::protobuf::{Frames, encode_binary};
 use super::{Socket, WRITE_BATCH};
 
 /// What the read loop and running requests hand to the writer.
@@ -18,7 +19,45 @@ pub(super) enum Outgoing {
     Flush,
 }
 
-pub(super) type Outbox = mpsc::Sender<Outgoing>;
+/// Where the read loop and running requests queue what the writer sends, and how this
+/// socket encodes messages.
+#[derive(Debug, Clone)]
+pub(super) struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    frames: Frames,
+}
+
+impl Outbox {
+    pub(super) fn new(tx: mpsc::Sender<Outgoing>, frames: Frames) -> Outbox {
+        Outbox { tx, frames }
+    }
+
+    /// How this socket's messages are encoded.
+    pub(super) fn frames(&self) -> Frames {
+        self.frames
+    }
+
+    /// `message` serialized straight to a frame: JSON text, or protobuf binary.
+    pub(super) fn frame(&self, message: ServerMessage) -> Outgoing {
+        Outgoing::Frame(match self.frames {
+            Frames::Json => {
+                let text = serde_json::to_string(&message).expect("server messages serialize");
+                Message::Text(text.into())
+            }
+            Frames::Protobuf => Message::Binary(encode_binary(message).into()),
+        })
+    }
+
+    /// Queues `message`. False when the writer is gone.
+    pub(super) async fn send(&self, message: ServerMessage) -> bool {
+        self.queue(self.frame(message)).await
+    }
+
+    /// Queues a frame or a flush. False when the writer is gone.
+    pub(super) async fn queue(&self, outgoing: Outgoing) -> bool {
+        self.tx.send(outgoing).await.is_ok()
+    }
+}
 
 /// Writes queued messages, flushing when the queue runs dry (or every [`WRITE_BATCH`]), so a
 /// burst of stream items leaves in few syscalls. Ends after a Close frame or a failed write.
@@ -50,15 +89,4 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Socket, Message>, mut rx: mp
             return;
         }
     }
-}
-
-/// `message` serialized straight to a text frame.
-pub(super) fn text_frame(message: &ServerMessage) -> Outgoing {
-    let text = serde_json::to_string(message).expect("server messages serialize");
-    Outgoing::Frame(Message::Text(text.into()))
-}
-
-/// Queues `message`. False when the writer is gone.
-pub(super) async fn send(tx: &Outbox, message: &ServerMessage) -> bool {
-    tx.send(text_frame(message)).await.is_ok()
 }

@@ -101,10 +101,11 @@ struct Split {
 type Measure = fn(&Figures) -> Option<f64>;
 
 /// The bundled comparisons the matrix can take apart.
-const SPLITS: [Split; 3] = [
+const SPLITS: [Split; 4] = [
     Split { from: "rest", to: "grpc", via_encoding: "rest-proto", via_transport: "grpc-json" },
     Split { from: "rest", to: "rest-proto-h2", via_encoding: "rest-proto", via_transport: "rest-h2" },
     Split { from: "rest-h2", to: "grpc", via_encoding: "rest-proto-h2", via_transport: "grpc-json" },
+    Split { from: "ws", to: "grpc", via_encoding: "ws-proto", via_transport: "grpc-json" },
 ];
 
 /// `a ÷ b` as "2.0×"; `None` when either is missing or zero.

@@ -1,5 +1,11 @@
-//! WebSocket client (tokio-tungstenite) of the JSON message protocol in
-//! `wirebench_servers::ws`: requests carry a correlation id, replies echo it.
+//! WebSocket client (tokio-tungstenite) of the message protocol in `wirebench_servers::ws`:
+//! requests carry a correlation id, replies echo it. Messages are JSON text frames, or
+//! protobuf binary frames when the socket agrees on the subprotocol ([`protobuf`]).
+
+mod protobuf;
+
+use protobuf::Data;
+pub use protobuf::WsProtoDocs;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -10,17 +16,16 @@ use std::sync::Arc;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_EXTENSIONS;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::http::header::{SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL};
 use tokio_util::either::Either;
 use wirebench_domain::ImportSummary;
 use wirebench_domain::Order;
 use wirebench_servers::ws::deflate::{self, Clock, Deflating, Role};
-use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, UserOrders};
+use wirebench_servers::ws::{ClientMessage, CreatedOrder, Frames, OrderPage, SUBPROTOCOL, UserOrders};
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -29,13 +34,16 @@ use crate::wire::docs::{Doc, json_member};
 use crate::wire::websocket::WebSocket;
 use crate::wire::{Dir, Dissector, WireCounters};
 
-/// JSON messages over one WebSocket, compressed or not.
+/// The messages over one WebSocket: JSON text frames, compressed or not, or protobuf binary
+/// frames.
 #[derive(Debug)]
 pub struct Ws {
     name: &'static str,
     describe: &'static str,
     /// Offer permessage-deflate, and insist the server accepts it.
     deflate: bool,
+    /// How messages are encoded; protobuf asks for the subprotocol and insists on it.
+    frames: Frames,
 }
 
 /// Today's JSON messages in plain text frames.
@@ -43,6 +51,7 @@ pub static WS: Ws = Ws {
     name: "ws",
     describe: "JSON messages with correlation ids over one WebSocket (text frames, masked client frames)",
     deflate: false,
+    frames: Frames::Json,
 };
 
 /// The same messages with permessage-deflate (RFC 7692) at the server's level.
@@ -51,11 +60,24 @@ pub static WS_DEFLATE: Ws = Ws {
     describe: "ws with permessage-deflate: every message DEFLATE-compressed (level 6, context takeover both ways; \
         a cell repeats one request, so a repeated answer compresses to a back-reference: an upper bound)",
     deflate: true,
+    frames: Frames::Json,
+};
+
+/// The same messages in protobuf (`proto/wirebench/v1/ws.proto`), one per binary frame.
+pub static WS_PROTO: Ws = Ws {
+    name: "ws-proto",
+    describe: "ws with protobuf messages in binary frames (subprotocol wirebench.v1.proto): \
+        the same operations and correlation ids, gRPC's messages inside a oneof envelope",
+    deflate: false,
+    frames: Frames::Protobuf,
 };
 
 impl Protocol for Ws {
     fn encoding(&self) -> &'static str {
-        "json"
+        match self.frames {
+            Frames::Json => "json",
+            Frames::Protobuf => "protobuf",
+        }
     }
 
     fn transport(&self) -> crate::clients::Transport {
@@ -102,7 +124,10 @@ impl Client for Ws {
 
     async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<WsConnection, ClientError> {
         let connect_error = |e| ClientError::Connect(std::io::Error::other(e));
-        let dissector = Dissector::new(WebSocket::new(WsDocs::default()));
+        let dissector = match self.frames {
+            Frames::Json => Dissector::new(WebSocket::new(WsDocs::default())),
+            Frames::Protobuf => Dissector::new(WebSocket::new(protobuf::WsProtoDocs)),
+        };
         let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
         let mut request = format!("ws://{addr}/ws").into_client_request().map_err(connect_error)?;
         let stream = if self.deflate {
@@ -113,7 +138,16 @@ impl Client for Ws {
         } else {
             Either::Left(stream)
         };
-        let (ws, _) = tokio_tungstenite::client_async(request, stream).await.map_err(connect_error)?;
+        if self.frames == Frames::Protobuf {
+            request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+        }
+        let (ws, response) = tokio_tungstenite::client_async(request, stream).await.map_err(connect_error)?;
+        let agreed = response.headers().get(SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok());
+        if self.frames == Frames::Protobuf && agreed != Some(SUBPROTOCOL) {
+            return Err(ClientError::Connect(std::io::Error::other(format!(
+                "the server declined the subprotocol {SUBPROTOCOL}"
+            ))));
+        }
         if let Either::Right(layer) = ws.get_ref()
             && layer.agreed() != Some(true)
         {
@@ -121,11 +155,11 @@ impl Client for Ws {
                 "the server declined permessage-deflate",
             )));
         }
-        Ok(WsConnection { link: Rc::new(Link::new(ws)), counters })
+        Ok(WsConnection { link: Rc::new(Link::new(ws)), counters, frames: self.frames })
     }
 
     fn lane(&'static self, conn: &WsConnection) -> Option<WsConnection> {
-        Some(WsConnection { link: conn.link.clone(), counters: conn.counters.clone() })
+        Some(WsConnection { link: conn.link.clone(), counters: conn.counters.clone(), frames: conn.frames })
     }
 }
 
@@ -170,6 +204,7 @@ impl DocRules for WsDocs {
 pub struct WsConnection {
     link: Rc<Link>,
     counters: Arc<WireCounters>,
+    frames: Frames,
 }
 
 type Sink = SplitSink<WebSocketStream<Socket>, Message>;
@@ -181,7 +216,7 @@ struct Link {
     sink: tokio::sync::Mutex<Sink>,
     source: tokio::sync::Mutex<Source>,
     /// Messages read by one lane for another, by request id.
-    mailbox: RefCell<HashMap<u64, VecDeque<Utf8Bytes>>>,
+    mailbox: RefCell<HashMap<u64, VecDeque<Message>>>,
     /// Wakes the lanes waiting for their mailbox or for the source.
     arrived: tokio::sync::Notify,
     next_id: Cell<u64>,
@@ -205,20 +240,20 @@ impl Link {
         }
     }
 
-    fn take(&self, id: u64) -> Option<Utf8Bytes> {
+    fn take(&self, id: u64) -> Option<Message> {
         let mut mailbox = self.mailbox.borrow_mut();
         let queue = mailbox.get_mut(&id)?;
-        let text = queue.pop_front();
+        let message = queue.pop_front();
         if queue.is_empty() {
             mailbox.remove(&id);
         }
-        text
+        message
     }
 }
 
 /// A server message, with `data` decoded as the type the request expects.
 #[derive(Deserialize)]
-struct Incoming<T> {
+pub(super) struct Incoming<T> {
     #[serde(rename = "type")]
     kind: String,
     id: Option<u64>,
@@ -238,26 +273,34 @@ impl WsConnection {
         id
     }
 
+    /// `msg` as a frame of this socket's kind.
+    fn frame(&self, msg: ClientMessage) -> Message {
+        match self.frames {
+            Frames::Json => Message::text(serde_json::to_string(&msg).expect("messages serialize")),
+            Frames::Protobuf => protobuf::frame(msg),
+        }
+    }
+
     /// Queues one message (flushed by `send` or the next flush).
-    async fn feed(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
-        let text = serde_json::to_string(msg).expect("messages serialize");
-        self.link.sink.lock().await.feed(Message::text(text)).await.map_err(ws_error)
+    async fn feed(&mut self, msg: ClientMessage) -> Result<(), ClientError> {
+        let frame = self.frame(msg);
+        self.link.sink.lock().await.feed(frame).await.map_err(ws_error)
     }
 
-    async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
-        let text = serde_json::to_string(msg).expect("messages serialize");
-        self.link.sink.lock().await.send(Message::text(text)).await.map_err(ws_error)
+    async fn send(&mut self, msg: ClientMessage) -> Result<(), ClientError> {
+        let frame = self.frame(msg);
+        self.link.sink.lock().await.send(frame).await.map_err(ws_error)
     }
 
-    /// The next text message for request `id`: from the mailbox, or read off the socket by
+    /// The next data message for request `id`: from the mailbox, or read off the socket by
     /// this lane (handing any message for another request to its lane).
-    async fn next_text(&mut self, id: u64) -> Result<Utf8Bytes, ClientError> {
+    async fn next_message(&mut self, id: u64) -> Result<Message, ClientError> {
         loop {
             let arrived = self.link.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            if let Some(text) = self.link.take(id) {
-                return Ok(text);
+            if let Some(message) = self.link.take(id) {
+                return Ok(message);
             }
             let Ok(mut source) = self.link.source.try_lock() else {
                 arrived.await;
@@ -267,31 +310,45 @@ impl WsConnection {
             drop(source);
             // Whatever came, another lane may read next (or find its message).
             self.link.arrived.notify_waiters();
-            let text = match next {
-                Some(Ok(Message::Text(t))) => t,
+            let message = match next {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(frame))) => {
                     return Err(ClientError::Decode(format!("server closed the socket: {frame:?}")));
                 }
-                Some(Ok(Message::Binary(_))) => return Err(ClientError::decode("unexpected binary frame")),
                 Some(Err(e)) => return Err(ws_error(e)),
                 None => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
             };
-            let to =
-                json_member(text.as_bytes(), "id").and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+            let to = match (&message, self.frames) {
+                (Message::Text(text), Frames::Json) => {
+                    json_member(text.as_bytes(), "id").and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                }
+                (Message::Binary(bytes), Frames::Protobuf) => protobuf::correlation(bytes),
+                (_, frames) => {
+                    return Err(ClientError::Decode(format!(
+                        "a frame of the other kind on a {frames:?} socket"
+                    )));
+                }
+            };
             match to {
-                Some(to) if to != id => self.link.mailbox.borrow_mut().entry(to).or_default().push_back(text),
-                _ => return Ok(text),
+                Some(to) if to != id => {
+                    self.link.mailbox.borrow_mut().entry(to).or_default().push_back(message);
+                }
+                _ => return Ok(message),
             }
         }
     }
 
     /// The next message for request `id`, decoded; a message naming no request (or another
     /// that no lane waits for) is a protocol error here.
-    async fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<Incoming<T>, ClientError> {
-        let text = self.next_text(id).await?;
-        let msg: Incoming<T> =
-            self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
+    async fn receive<T: Data>(&mut self, id: u64) -> Result<Incoming<T>, ClientError> {
+        let msg: Incoming<T> = match self.next_message(id).await? {
+            Message::Text(text) => {
+                self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?
+            }
+            Message::Binary(bytes) => self.counters.decoding(|| protobuf::incoming(&bytes))?,
+            other => return Err(ClientError::Decode(format!("unexpected {other:?}"))),
+        };
         if msg.kind == "error" {
             return Err(ClientError::Server {
                 code: msg.code.unwrap_or_default(),
@@ -305,9 +362,9 @@ impl WsConnection {
     }
 
     /// One request, one reply.
-    async fn request<T: DeserializeOwned>(&mut self, msg: ClientMessage) -> Result<T, ClientError> {
+    async fn request<T: Data>(&mut self, msg: ClientMessage) -> Result<T, ClientError> {
         let id = msg.id();
-        self.send(&msg).await?;
+        self.send(msg).await?;
         let reply = self.receive::<T>(id).await?;
         reply.data.ok_or_else(|| ClientError::Decode(format!("{} without data", reply.kind)))
     }
@@ -347,7 +404,7 @@ impl Operations for WsConnection {
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let id = self.id();
         let mut marks = Marks::start(p.n as usize);
-        self.send(&ClientMessage::StreamOrders { id, limit: p.n, status: None }).await?;
+        self.send(ClientMessage::StreamOrders { id, limit: p.n, status: None }).await?;
         let mut orders = Vec::with_capacity(p.n as usize);
         loop {
             let msg = self.receive::<Order>(id).await?;
@@ -383,7 +440,7 @@ impl Operations for WsConnection {
                 idempotency_key: p.item_key(i),
                 order: p.new_order.clone(),
             };
-            self.feed(&msg).await?;
+            self.feed(msg).await?;
         }
         let commit = ClientMessage::ImportCommit { id: self.id(), batch };
         let summary: ImportSummary = self.request(commit).await?;
