@@ -17,7 +17,9 @@ enum Command {
     /// Serve the shop over every protocol on loopback until Ctrl-C.
     Serve(wirebench::serve::ServeArgs),
     /// Measure: start the servers, check equivalence, sweep, write reports/<time>/results.json.
-    Run(wirebench::run::RunArgs),
+    Run(Box<wirebench::run::RunArgs>),
+    /// Add the results of a sharded run's shards (`run --shard I/N`) into one, without loss.
+    Merge(wirebench::merge::MergeArgs),
     /// What changed between two results files (terminal table and an HTML page).
     Compare(wirebench::compare::CompareArgs),
     /// Render index.html beside a results.json (charts, claims checked, findings).
@@ -88,7 +90,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => wirebench::serve::run(args).await,
-            Command::Run(args) => wirebench::run::run(args).await.map(|_| ()),
+            Command::Run(args) => wirebench::run::run(*args).await.map(|_| ()),
+            Command::Merge(args) => wirebench::merge::run(&args).map(|_| ()),
             Command::Compare(args) => wirebench::compare::run(&args).map(|_| ()),
             Command::Report { results, criterion, claims } => {
                 let opts = wirebench::report::ReportOptions { criterion, claims };

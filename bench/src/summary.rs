@@ -6,7 +6,96 @@ use std::io::{self, Write};
 
 use crate::equivalence::VerdictKind;
 use crate::report::fmt;
-use crate::results::Results;
+use crate::results::{Cell, Results};
+
+/// How the summary is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON array of rows.
+    Json,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// One line of the summary, in units a program can read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub protocol: String,
+    pub operation: String,
+    pub payload: String,
+    /// "c16", "1000/s", "c1 wan cold", … as the table shows it.
+    pub load: String,
+    pub throughput_ops_s: f64,
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+    pub sent_bytes_per_op: f64,
+    pub received_bytes_per_op: f64,
+    pub round_trips_per_op: f64,
+    /// Errors of every repeat.
+    pub errors: u64,
+}
+
+/// Writes the summary of `r` to `out` in `format`.
+pub fn write_as(out: &mut impl Write, r: &Results, format: Format) -> io::Result<()> {
+    match format {
+        Format::Table => write(out, r),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &rows(r)).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            writeln!(
+                out,
+                "protocol,operation,payload,load,throughput_ops_s,p50_ns,p99_ns,sent_bytes_per_op,\
+                 received_bytes_per_op,round_trips_per_op,errors"
+            )?;
+            let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+            for row in rows(r) {
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    row.protocol,
+                    row.operation,
+                    row.payload,
+                    row.load,
+                    row.throughput_ops_s,
+                    opt(row.p50_ns),
+                    opt(row.p99_ns),
+                    row.sent_bytes_per_op,
+                    row.received_bytes_per_op,
+                    row.round_trips_per_op,
+                    row.errors
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The summary's rows: one per cell (the median of its repeats), in the run's order.
+pub fn rows(r: &Results) -> Vec<Row> {
+    let (cells, errors) = ordered(r);
+    cells
+        .iter()
+        .zip(errors)
+        .map(|(c, errors)| Row {
+            protocol: c.protocol.clone(),
+            operation: c.operation.name().to_owned(),
+            payload: c.payload.clone(),
+            load: load(c),
+            throughput_ops_s: c.throughput_ops_s,
+            p50_ns: c.latency.as_ref().map(|l| l.p50_ns),
+            p99_ns: c.latency.as_ref().map(|l| l.p99_ns),
+            sent_bytes_per_op: c.bytes.sent_per_op.total_bytes,
+            received_bytes_per_op: c.bytes.received_per_op.total_bytes,
+            round_trips_per_op: c.round_trips_per_op,
+            errors,
+        })
+        .collect()
+}
 
 /// Writes the summary table of `r` to `out`.
 pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
@@ -25,6 +114,45 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
         "RTs",
         "errors"
     )?;
+    let (cells, errors) = ordered(r);
+    for (c, errors) in cells.iter().zip(errors) {
+        let load = load(c);
+        let (p50, p99) = c.latency.as_ref().map_or_else(
+            || ("-".into(), "-".into()),
+            |l| (fmt::nanos(l.p50_ns as f64), fmt::nanos(l.p99_ns as f64)),
+        );
+        writeln!(
+            out,
+            "{:<21} {:<14} {:<7} {:>19} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
+            c.protocol,
+            c.operation.name(),
+            c.payload,
+            load,
+            format!("{}/s", fmt::int(c.throughput_ops_s)),
+            p50,
+            p99,
+            fmt::bytes(c.bytes.sent_per_op.total_bytes),
+            fmt::bytes(c.bytes.received_per_op.total_bytes),
+            fmt::count(c.round_trips_per_op),
+            errors
+        )?;
+    }
+    if r.options.repeat > 1 {
+        writeln!(out, "medians of {} runs per cell; intervals and spread in the report", r.options.repeat)?;
+    }
+    let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
+    if fails > 0 {
+        writeln!(
+            out,
+            "{fails} equivalence failure(s): those cells were not timed (details in results.json)"
+        )?;
+    }
+    Ok(())
+}
+
+/// The cells (the median of each one's repeats) in the run's order, and each one's errors
+/// over all its repeats.
+fn ordered(r: &Results) -> (Vec<Cell>, Vec<u64>) {
     let mut cells = crate::repeats::merge(&r.cells);
     let position = |list: &[String], s: &str| list.iter().position(|x| x == s).unwrap_or(usize::MAX);
     let ops: Vec<String> = r.options.operations.iter().map(|o| o.name().to_owned()).collect();
@@ -45,46 +173,15 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
         )
     });
     // Errors of every repeat, not only the median one's.
-    let errors = |c: &crate::results::Cell| -> u64 {
+    let errors = |c: &Cell| -> u64 {
         r.cells
             .iter()
             .filter(|x| crate::repeats::key(x) == crate::repeats::key(c))
             .map(|x| x.errors.values().sum::<u64>())
             .sum()
     };
-    for c in &cells {
-        let load = load(c);
-        let (p50, p99) = c.latency.as_ref().map_or_else(
-            || ("-".into(), "-".into()),
-            |l| (fmt::nanos(l.p50_ns as f64), fmt::nanos(l.p99_ns as f64)),
-        );
-        writeln!(
-            out,
-            "{:<21} {:<14} {:<7} {:>19} {:>12} {:>9} {:>9} {:>9} {:>9} {:>4} {:>6}",
-            c.protocol,
-            c.operation.name(),
-            c.payload,
-            load,
-            format!("{}/s", fmt::int(c.throughput_ops_s)),
-            p50,
-            p99,
-            fmt::bytes(c.bytes.sent_per_op.total_bytes),
-            fmt::bytes(c.bytes.received_per_op.total_bytes),
-            fmt::count(c.round_trips_per_op),
-            errors(c)
-        )?;
-    }
-    if r.options.repeat > 1 {
-        writeln!(out, "medians of {} runs per cell; intervals and spread in the report", r.options.repeat)?;
-    }
-    let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
-    if fails > 0 {
-        writeln!(
-            out,
-            "{fails} equivalence failure(s): those cells were not timed (details in results.json)"
-        )?;
-    }
-    Ok(())
+    let errors = cells.iter().map(errors).collect();
+    (cells, errors)
 }
 
 /// "c16", "1000/s", "c1 wan", "c1 wan cold", "c1 cold tls-resumed", "c1 ×16" (streams).

@@ -45,6 +45,10 @@ pub struct Results {
     /// figures (see `wirebench::repeats`).
     #[serde(default)]
     pub summaries: Vec<crate::repeats::CellSummary>,
+    /// A sharded run (`--shard`): its shard; a merged run (`wirebench merge`): every shard
+    /// it adds up. Empty for a run of one process.
+    #[serde(default)]
+    pub shards: Vec<crate::shard::ShardRun>,
 }
 
 impl Results {
@@ -375,6 +379,23 @@ pub struct Cell {
     /// Direction changes on the socket per operation (a request and its answer are 2).
     pub turns_per_op: f64,
     pub resources: Resources,
+    /// When the recorded window began, Unix seconds (the interval logs' start timestamps).
+    #[serde(default)]
+    pub started_unix_s: Option<f64>,
+    /// A sharded run: how late the cell started after its slot in the shared schedule.
+    #[serde(default)]
+    pub start_lag_ns: Option<u64>,
+    /// A sharded run: the load of all shards together, of which `concurrency` and `rate`
+    /// are this shard's share (an input).
+    #[serde(default)]
+    pub total_load: Option<TotalLoad>,
+}
+
+/// The load a cell of a sharded run puts on the server, all shards together.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TotalLoad {
+    pub concurrency: u32,
+    pub rate: Option<f64>,
 }
 
 /// What a timed cell's answers were checked against.
@@ -495,6 +516,9 @@ pub fn cell(
         requests_per_op: per(stats.wire.requests),
         turns_per_op: per(stats.wire.turns),
         resources,
+        started_unix_s: None,
+        start_lag_ns: None,
+        total_load: None,
     }
 }
 

@@ -9,7 +9,12 @@ use crate::results::{Results, RunStatus};
 /// Writes everything a run leaves behind, then returns the results path, or an error when
 /// the run did not complete or its report could not be written (results are written first
 /// either way).
-pub fn finish(results: &Results, out: &Path, stamp: &str) -> anyhow::Result<PathBuf> {
+pub fn finish(
+    results: &Results,
+    out: &Path,
+    stamp: &str,
+    format: crate::summary::Format,
+) -> anyhow::Result<PathBuf> {
     let path = out.join(stamp).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(results)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
@@ -25,13 +30,20 @@ pub fn finish(results: &Results, out: &Path, stamp: &str) -> anyhow::Result<Path
             out.join(stamp)
         }
     };
-    crate::summary::write(&mut std::io::stdout().lock(), results).context("printing the summary")?;
+    crate::export::write_beside(results, &path)?;
+    crate::summary::write_as(&mut std::io::stdout().lock(), results, format)
+        .context("printing the summary")?;
+    // For people beside the table; beside JSON or CSV, out of the way of the program reading.
+    let say = |line: String| match format {
+        crate::summary::Format::Table => println!("{line}"),
+        _ => eprintln!("{line}"),
+    };
     // Printed through `reports/latest`, the path that stays valid for the newest run.
-    println!("results: {} (= {})", shown.join("results.json").display(), path.display());
+    say(format!("results: {} (= {})", shown.join("results.json").display(), path.display()));
     let report = crate::report::write(&path, &crate::report::ReportOptions::default())
         .with_context(|| format!("the report of {} was not written", path.display()))?;
     let name = report.file_name().map(PathBuf::from).unwrap_or_default();
-    println!("report: {}", shown.join(name).display());
+    say(format!("report: {}", shown.join(name).display()));
     let disagree: Vec<String> = results
         .equivalence
         .iter()

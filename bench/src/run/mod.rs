@@ -124,7 +124,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub store_latency_us: u64,
     /// Use servers already running: HOST:PORT of the first, the others on the next ports
-    /// in `wirebench serve` order (as `serve --port-base` lays them out). One payload only.
+    /// in `wirebench serve` order (as `serve --port-base` lays them out), or the address file
+    /// `serve --addr-file` wrote. One payload only.
     #[arg(long)]
     pub target: Option<String>,
     /// With --target: the server's process id, to measure its CPU and memory.
@@ -147,6 +148,20 @@ pub struct RunArgs {
     /// dissection costs the generator.
     #[arg(long)]
     pub no_dissect: bool,
+    /// With --target: run shard I of N (e.g. `2/4`): this process's share of every cell's
+    /// connections and open-loop rate, each cell in its slot of a schedule all shards share;
+    /// `wirebench merge` adds the shards' results up.
+    #[arg(long, requires = "target")]
+    pub shard: Option<crate::shard::Shard>,
+    /// With --shard: the shared start time of the first cell, Unix seconds or RFC 3339
+    /// (default: now, which only suits one shard). It also seeds the cells' order, so every
+    /// shard runs them in the same order.
+    #[arg(long, requires = "shard", value_parser = crate::shard::parse_start)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// How the terminal summary is printed: a table for people, or JSON or CSV for programs
+    /// (then the paths of the files written go to stderr).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::summary::Format,
 }
 
 fn now_rfc3339() -> String {
@@ -182,7 +197,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     progress.finish();
     results.finished_at = now_rfc3339();
     results.summaries = crate::repeats::summarize(&results.cells);
-    finish::finish(&results, &args.out, &stamp)
+    if let Some(run) = results.shards.first_mut() {
+        run.note_cells(&results.cells);
+    }
+    finish::finish(&results, &args.out, &stamp, args.format)
 }
 
 /// Starts the servers for one payload (unless `--target`), gates, sweeps; the cells and
@@ -236,6 +254,20 @@ async fn run_payload(
         let cert = tls_cert.clone().context("TLS cells, but no certificate from the servers")?;
         crate::wire::tls::ClientTls::new(cert, false).context("trusting the servers' certificate")?;
     }
+    if let Some(shard) = args.shard {
+        let rest = addrs.get("rest").copied().context("no REST server among the targets")?;
+        let offset = crate::shard::clock_offset(rest).await;
+        let start = args.start_at.unwrap_or(plan.start);
+        results.shards = vec![crate::shard::ShardRun::new(shard, start, offset)];
+        progress.note(format!(
+            "shard {shard}: clock offset from the server {}",
+            offset.map_or("unknown".to_owned(), |(o, u)| format!(
+                "{:+.3} ms ± {:.3} ms",
+                o as f64 / 1e6,
+                u as f64 / 1e6
+            ))
+        ));
+    }
     let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
     let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, against, (payload, stamp))?;
     for (protocol, op) in &gate.failed {
@@ -253,6 +285,7 @@ async fn run_payload(
         stop,
         server_pid: child.as_ref().map(server::ServerChild::pid).or(args.server_pid),
         tls_cert: tls_cert.as_ref(),
+        shard: args.shard.map(|s| (s, args.start_at.unwrap_or(plan.start))),
     };
     sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
 }
@@ -336,5 +369,6 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
         equivalence: Vec::new(),
         cells: Vec::new(),
         summaries: Vec::new(),
+        shards: Vec::new(),
     }
 }

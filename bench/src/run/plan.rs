@@ -198,6 +198,8 @@ pub struct Plan {
     pub repeat: u32,
     /// Seeds each repeat's order of cells (recorded, so a run's order can be replayed).
     pub order_seed: u64,
+    /// When the run began, or the shards' shared start time (`--start-at`).
+    pub start: std::time::SystemTime,
     /// Loopback first, then the emulated networks.
     pub networks: Vec<Network>,
     /// Operations run on the emulated networks.
@@ -231,6 +233,7 @@ impl Plan {
     /// The plan for `args` on a machine with `cores` cores.
     pub fn new(args: &RunArgs, cores: usize) -> anyhow::Result<Plan> {
         let profile = settings(args.profile);
+        let start = args.start_at.unwrap_or_else(std::time::SystemTime::now);
         let protocols = if args.protocols.is_empty() {
             PROTOCOLS.to_vec()
         } else {
@@ -292,11 +295,11 @@ impl Plan {
             sizes_far: profile.sizes_far,
             compression_ops,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
+            // Shards share their start time, so they share the order too.
             order_seed: args.order_seed.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
+                start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
             }),
+            start,
         })
     }
 

@@ -137,11 +137,20 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
 
 /// `--target HOST:PORT` as addresses in server registry order.
 pub fn target_addrs(target: &str) -> anyhow::Result<BTreeMap<String, SocketAddr>> {
-    let first: SocketAddr =
-        target.parse().with_context(|| format!("--target {target}: expected HOST:PORT"))?;
-    Ok(wirebench_servers::SERVERS
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name().to_owned(), SocketAddr::new(first.ip(), first.port() + i as u16)))
-        .collect())
+    if let Ok(first) = target.parse::<SocketAddr>() {
+        return Ok(wirebench_servers::SERVERS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name().to_owned(), SocketAddr::new(first.ip(), first.port() + i as u16)))
+            .collect());
+    }
+    // The file `wirebench serve --addr-file` writes: each server's address by name.
+    let text = std::fs::read_to_string(target)
+        .with_context(|| format!("--target {target}: neither HOST:PORT nor a readable address file"))?;
+    let addrs: BTreeMap<String, SocketAddr> =
+        serde_json::from_str(&text).with_context(|| format!("--target {target}: not an address file"))?;
+    for s in wirebench_servers::SERVERS {
+        anyhow::ensure!(addrs.contains_key(s.name()), "--target {target}: no address for {}", s.name());
+    }
+    Ok(addrs)
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::checks;
 use super::gate::Gate;
@@ -16,6 +16,7 @@ use crate::catalog::OpParams;
 use crate::kernel;
 use crate::load::{CellSpec, CellStats, Mode, run_cell};
 use crate::results::{self, Cell, Checks, Resources};
+use crate::shard::{SLOT_MARGIN, Shard};
 use crate::wire::tls::ClientTls;
 
 /// Most recorded operations in one cell, all workers together.
@@ -46,6 +47,8 @@ pub struct Sweep<'a> {
     pub server_pid: Option<u32>,
     /// The servers' TLS certificate, for the TLS cells' clients to trust.
     pub tls_cert: Option<&'a super::server::Cert>,
+    /// A sharded run: this shard, and the shared start of its schedule.
+    pub shard: Option<(Shard, SystemTime)>,
 }
 
 impl Sweep<'_> {
@@ -62,11 +65,23 @@ impl Sweep<'_> {
         let cells = (0..self.plan.repeat).flat_map(|repeat| {
             self.plan.cells_in_order(self.payload, repeat).into_iter().map(move |c| (repeat, c))
         });
+        // A sharded run's schedule: when the next cell is due, whether or not it runs here.
+        let mut due = self.shard.map(|(_, start)| start);
         for (repeat, cell) in cells {
-            if !gate.passed(cell.protocol.name(), cell.op) {
+            let slot = due;
+            if let Some(at) = due.as_mut() {
+                let (warmup, duration) = self.plan.timing(&cell);
+                *at += warmup + duration + SLOT_MARGIN;
+            }
+            let share = self.shard.map_or(1, |(shard, _)| shard.share(cell.point.concurrency()));
+            if !gate.passed(cell.protocol.name(), cell.op) || share == 0 {
                 progress.skip();
                 continue;
             }
+            let start_lag = match slot {
+                Some(slot) => Some(wait_for(slot, self.stop).await),
+                None => None,
+            };
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(Some(Stopped::Interrupted));
             }
@@ -95,6 +110,7 @@ impl Sweep<'_> {
             ));
             let start = Start::now(server.as_deref().map(|s| &s.control))?;
             let spec = self.spec(repeat, cell);
+            let started = SystemTime::now() + spec.warmup;
             let server_pid = self.server_pid;
             let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
             let control = server.as_deref().map(|s| &s.control);
@@ -108,7 +124,14 @@ impl Sweep<'_> {
             // Without a control channel (--target) nothing can be read back: said, not flagged.
             let unchecked =
                 control.and(checks.unchecked.clone()).map(|why| format!("answers not checked: {why}"));
-            out.push(self.result((repeat, cell), &stats, &cpu, &start, (checks, unchecked)));
+            let mut result = self.result((repeat, cell), &stats, &cpu, &start, (checks, unchecked));
+            result.started_unix_s = Some(crate::shard::unix_s(started));
+            result.start_lag_ns = start_lag;
+            if self.shard.is_some() {
+                let (concurrency, rate) = (cell.point.concurrency(), cell.point.rate());
+                result.total_load = Some(results::TotalLoad { concurrency, rate });
+            }
+            out.push(result);
             progress.done();
         }
         Ok(None)
@@ -169,9 +192,13 @@ impl Sweep<'_> {
             addr: self.addrs[cell.protocol.server()],
             op: cell.op,
             params: self.params_of(&cell),
-            concurrency: cell.point.concurrency(),
+            concurrency: self
+                .shard
+                .map_or(cell.point.concurrency(), |(s, _)| s.share(cell.point.concurrency())),
             streams: cell.streams,
-            mode: cell.point.rate().map_or(Mode::Closed, |rate| Mode::Open { rate }),
+            mode: cell.point.rate().map_or(Mode::Closed, |rate| Mode::Open {
+                rate: self.shard.map_or(rate, |(s, _)| s.rate(rate)),
+            }),
             warmup,
             duration,
             max_ops: MAX_OPS_PER_CELL,
@@ -184,8 +211,9 @@ impl Sweep<'_> {
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
+                "{}{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
                 self.stamp,
+                self.shard.map(|(s, _)| format!("-shard{}", s.index)).unwrap_or_default(),
                 cell.protocol.name(),
                 cell.op,
                 cell.point.concurrency(),
@@ -259,8 +287,10 @@ impl Sweep<'_> {
             sized: cell.size.is_some(),
             n: cell.size.unwrap_or(self.n),
             repeat,
-            concurrency: cell.point.concurrency(),
-            rate: cell.point.rate(),
+            concurrency: self
+                .shard
+                .map_or(cell.point.concurrency(), |(s, _)| s.share(cell.point.concurrency())),
+            rate: cell.point.rate().map(|rate| self.shard.map_or(rate, |(s, _)| s.rate(rate))),
         };
         results::cell(at, stats, (resources, checks), problems)
     }
@@ -359,4 +389,19 @@ fn measure(mut spec: CellSpec, server_pid: Option<u32>) -> (CellStats, CpuUse) {
 
 fn per_op_us(d: Duration, ops: u64) -> f64 {
     if ops == 0 { 0.0 } else { d.as_secs_f64() * 1e6 / ops as f64 }
+}
+
+/// Sleeps until `slot` (in steps, so Ctrl-C is not kept waiting); returns how late it is
+/// then, in nanoseconds (0 when on time).
+async fn wait_for(slot: SystemTime, stop: &AtomicBool) -> u64 {
+    loop {
+        let now = SystemTime::now();
+        match slot.duration_since(now) {
+            Ok(left) if !left.is_zero() && !stop.load(Ordering::Relaxed) => {
+                tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+            }
+            Ok(_) => return 0,
+            Err(late) => return u64::try_from(late.duration().as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
 }
