@@ -137,7 +137,11 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
 
 /// `--target HOST:PORT` as addresses in server registry order.
 pub fn target_addrs(target: &str) -> anyhow::Result<BTreeMap<String, SocketAddr>> {
-    if let Ok(first) = target.parse::<SocketAddr>() {
+    let file = std::path::Path::new(target).is_file();
+    // HOST:PORT, HOST a name (a Kubernetes Service) or an address.
+    if !file
+        && let Some(first) = std::net::ToSocketAddrs::to_socket_addrs(target).ok().and_then(|mut a| a.next())
+    {
         return Ok(wirebench_servers::SERVERS
             .iter()
             .enumerate()
