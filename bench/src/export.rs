@@ -120,14 +120,11 @@ fn num(v: f64) -> String {
     if v.is_finite() { format!("{v}") } else { "NaN".to_owned() }
 }
 
-/// The OpenMetrics text of a run (ends with `# EOF`).
-pub fn openmetrics(r: &Results) -> String {
-    let mut out = String::new();
-    let cells: Vec<(&Cell, String)> = r.cells.iter().map(|c| (c, labels(c))).collect();
-
+/// The latency histograms of `cells`, in OpenMetrics.
+fn histograms(out: &mut String, cells: &[(&Cell, String)]) {
     out.push_str("# TYPE wirebench_latency_seconds histogram\n# UNIT wirebench_latency_seconds seconds\n");
     out.push_str("# HELP wirebench_latency_seconds Operation latency, to the last byte of the answer.\n");
-    for (c, l) in &cells {
+    for (c, l) in cells {
         let Some(h) = c.latency.as_ref().and_then(crate::results::Latency::histogram) else { continue };
         for bound in BUCKETS_S {
             let ns = (bound * 1e9) as u64;
@@ -139,6 +136,14 @@ pub fn openmetrics(r: &Results) -> String {
         let _ =
             writeln!(out, "wirebench_latency_seconds_sum{{{l}}} {}", num(h.mean() * h.len() as f64 / 1e9));
     }
+}
+
+/// The OpenMetrics text of a run (ends with `# EOF`).
+pub fn openmetrics(r: &Results) -> String {
+    let mut out = String::new();
+    let cells: Vec<(&Cell, String)> = r.cells.iter().map(|c| (c, labels(c))).collect();
+
+    histograms(&mut out, &cells);
 
     let counter = |out: &mut String, name: &str, help: &str, get: &dyn Fn(&Cell) -> u64| {
         let _ = writeln!(out, "# TYPE {name} counter\n# HELP {name} {help}");

@@ -255,18 +255,7 @@ async fn run_payload(
         crate::wire::tls::ClientTls::new(cert, false).context("trusting the servers' certificate")?;
     }
     if let Some(shard) = args.shard {
-        let rest = addrs.get("rest").copied().context("no REST server among the targets")?;
-        let offset = crate::shard::clock_offset(rest).await;
-        let start = args.start_at.unwrap_or(plan.start);
-        results.shards = vec![crate::shard::ShardRun::new(shard, start, offset)];
-        progress.note(format!(
-            "shard {shard}: clock offset from the server {}",
-            offset.map_or("unknown".to_owned(), |(o, u)| format!(
-                "{:+.3} ms ± {:.3} ms",
-                o as f64 / 1e6,
-                u as f64 / 1e6
-            ))
-        ));
+        results.shards = vec![shard_run(shard, args.start_at.unwrap_or(plan.start), &addrs, progress).await?];
     }
     let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
     let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, against, (payload, stamp))?;
@@ -288,6 +277,22 @@ async fn run_payload(
         shard: args.shard.map(|s| (s, args.start_at.unwrap_or(plan.start))),
     };
     sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
+}
+
+/// This shard's record, with its clock's offset from the target server measured now.
+async fn shard_run(
+    shard: crate::shard::Shard,
+    start: std::time::SystemTime,
+    addrs: &std::collections::BTreeMap<String, std::net::SocketAddr>,
+    progress: &Progress,
+) -> anyhow::Result<crate::shard::ShardRun> {
+    let rest = addrs.get("rest").copied().context("no REST server among the targets")?;
+    let offset = crate::shard::clock_offset(rest).await;
+    let shown = offset.map_or("unknown".to_owned(), |(o, u)| {
+        format!("{:+.3} ms ± {:.3} ms", o as f64 / 1e6, u as f64 / 1e6)
+    });
+    progress.note(format!("shard {shard}: clock offset from the server {shown}"));
+    Ok(crate::shard::ShardRun::new(shard, start, offset))
 }
 
 /// A flag that Ctrl-C sets: the current cell ends early and what was measured is written.

@@ -125,12 +125,7 @@ impl Sweep<'_> {
             let unchecked =
                 control.and(checks.unchecked.clone()).map(|why| format!("answers not checked: {why}"));
             let mut result = self.result((repeat, cell), &stats, &cpu, &start, (checks, unchecked));
-            result.started_unix_s = Some(crate::shard::unix_s(started));
-            result.start_lag_ns = start_lag;
-            if self.shard.is_some() {
-                let (concurrency, rate) = (cell.point.concurrency(), cell.point.rate());
-                result.total_load = Some(results::TotalLoad { concurrency, rate });
-            }
+            self.timed(&mut result, &cell, started, start_lag);
             out.push(result);
             progress.done();
         }
@@ -181,6 +176,17 @@ impl Sweep<'_> {
             tokio::task::spawn_blocking(move || run_cell(&spec)).await?;
         }
         Ok(())
+    }
+
+    /// When the cell's window began and, in a sharded run, how late it started and the load of
+    /// all shards together.
+    fn timed(&self, result: &mut Cell, cell: &CellPlan, started: SystemTime, start_lag: Option<u64>) {
+        result.started_unix_s = Some(crate::shard::unix_s(started));
+        result.start_lag_ns = start_lag;
+        if self.shard.is_some() {
+            let (concurrency, rate) = (cell.point.concurrency(), cell.point.rate());
+            result.total_load = Some(results::TotalLoad { concurrency, rate });
+        }
     }
 
     fn spec(&self, repeat: u32, cell: CellPlan) -> CellSpec {
