@@ -40,24 +40,30 @@ pub fn write_beside(r: &Results, results: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The key of a cell run, as a tag and label values: `protocol/operation/payload/load…`.
-fn tag(c: &Cell) -> String {
+/// The key of a cell run, name by name: the interval log's tag and the OpenMetrics labels.
+fn key(c: &Cell) -> [(&'static str, String); 10] {
     let load = match c.rate {
-        Some(rate) => format!("r{rate}"),
+        Some(rate) => format!("{rate}/s"),
         None => format!("c{}", c.concurrency),
     };
-    format!(
-        "{}/{}/{}/{load}/{}/{}/{}/s{}/n{}/run{}",
-        c.protocol,
-        c.operation.name(),
-        c.payload,
-        c.network,
-        c.tls,
-        if c.fresh_connections { "cold" } else { "warm" },
-        c.streams,
-        c.n,
-        c.repeat
-    )
+    [
+        ("protocol", c.protocol.clone()),
+        ("operation", c.operation.name().to_owned()),
+        ("payload", c.payload.clone()),
+        ("load", load),
+        ("network", c.network.clone()),
+        ("tls", c.tls.clone()),
+        ("connections", if c.fresh_connections { "cold" } else { "warm" }.to_owned()),
+        ("streams", c.streams.to_string()),
+        ("n", c.n.to_string()),
+        ("run", c.repeat.to_string()),
+    ]
+}
+
+/// The interval log's tag of a cell run: its key's values joined by `;` (a tag may hold no
+/// comma or space).
+fn tag(c: &Cell) -> String {
+    key(c).map(|(_, v)| v.replace([',', ' '], "_")).join(";")
 }
 
 /// The interval log of every cell run's latency, in nanoseconds, each interval starting at
@@ -74,7 +80,7 @@ pub fn interval_log(r: &Results) -> anyhow::Result<Vec<u8>> {
             "wirebench {} latency in nanoseconds, one interval per cell run",
             r.environment.wirebench_version
         ))
-        .add_comment("tag: protocol/operation/payload/load/network/tls/connections/streams/n/run")
+        .add_comment("tag: protocol;operation;payload;load;network;tls;connections;streams;n;run")
         .with_start_time(base_time)
         .with_base_time(base_time)
         .with_max_value_divisor(1e9);
@@ -96,23 +102,7 @@ fn escape(v: &str) -> String {
 }
 
 fn labels(c: &Cell) -> String {
-    let load = match c.rate {
-        Some(rate) => format!("{rate}/s"),
-        None => format!("c{}", c.concurrency),
-    };
-    let pairs = [
-        ("protocol", c.protocol.clone()),
-        ("operation", c.operation.name().to_owned()),
-        ("payload", c.payload.clone()),
-        ("load", load),
-        ("network", c.network.clone()),
-        ("tls", c.tls.clone()),
-        ("connections", if c.fresh_connections { "cold" } else { "warm" }.to_owned()),
-        ("streams", c.streams.to_string()),
-        ("n", c.n.to_string()),
-        ("run", c.repeat.to_string()),
-    ];
-    pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",")
+    key(c).iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",")
 }
 
 /// A number as OpenMetrics writes it.

@@ -255,7 +255,7 @@ async fn run_payload(
         crate::wire::tls::ClientTls::new(cert, false).context("trusting the servers' certificate")?;
     }
     if let Some(shard) = args.shard {
-        results.shards = vec![shard_run(shard, args.start_at.unwrap_or(plan.start), &addrs, progress).await?];
+        results.shards = vec![shard_run(shard, plan.start, &addrs, progress).await?];
     }
     let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
     let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, against, (payload, stamp))?;
@@ -274,7 +274,7 @@ async fn run_payload(
         stop,
         server_pid: child.as_ref().map(server::ServerChild::pid).or(args.server_pid),
         tls_cert: tls_cert.as_ref(),
-        shard: args.shard.map(|s| (s, args.start_at.unwrap_or(plan.start))),
+        shard: args.shard.map(|s| (s, plan.start)),
     };
     sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
 }

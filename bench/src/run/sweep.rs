@@ -189,6 +189,16 @@ impl Sweep<'_> {
         }
     }
 
+    /// The connections and open-loop rate this process runs the cell at: the plan's, or this
+    /// shard's share of them.
+    fn load(&self, cell: &CellPlan) -> (u32, Option<f64>) {
+        let (concurrency, rate) = (cell.point.concurrency(), cell.point.rate());
+        match self.shard {
+            Some((shard, _)) => (shard.share(concurrency), rate.map(|r| shard.rate(r))),
+            None => (concurrency, rate),
+        }
+    }
+
     fn spec(&self, repeat: u32, cell: CellPlan) -> CellSpec {
         let pinning = &self.plan.pinning;
         let (warmup, duration) = self.plan.timing(&cell);
@@ -198,13 +208,9 @@ impl Sweep<'_> {
             addr: self.addrs[cell.protocol.server()],
             op: cell.op,
             params: self.params_of(&cell),
-            concurrency: self
-                .shard
-                .map_or(cell.point.concurrency(), |(s, _)| s.share(cell.point.concurrency())),
+            concurrency: self.load(&cell).0,
             streams: cell.streams,
-            mode: cell.point.rate().map_or(Mode::Closed, |rate| Mode::Open {
-                rate: self.shard.map_or(rate, |(s, _)| s.rate(rate)),
-            }),
+            mode: self.load(&cell).1.map_or(Mode::Closed, |rate| Mode::Open { rate }),
             warmup,
             duration,
             max_ops: MAX_OPS_PER_CELL,
@@ -293,10 +299,8 @@ impl Sweep<'_> {
             sized: cell.size.is_some(),
             n: cell.size.unwrap_or(self.n),
             repeat,
-            concurrency: self
-                .shard
-                .map_or(cell.point.concurrency(), |(s, _)| s.share(cell.point.concurrency())),
-            rate: cell.point.rate().map(|rate| self.shard.map_or(rate, |(s, _)| s.rate(rate))),
+            concurrency: self.load(&cell).0,
+            rate: self.load(&cell).1,
         };
         results::cell(at, stats, (resources, checks), problems)
     }
