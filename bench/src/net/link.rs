@@ -38,9 +38,11 @@ pub enum Wire {
 
 /// Opens a TCP connection to `addr` with Nagle's algorithm off, through `network`'s link
 /// unless it is loopback; returns the client's end and the socket's descriptor. Through a
-/// link, the connection is ready one round trip after the socket is (SYN, SYN-ACK).
+/// link, the connection is ready one round trip after the SYN left (SYN, SYN-ACK): the real
+/// handshake on loopback happens inside that round trip, as it would on the path.
 pub async fn connect(addr: std::net::SocketAddr, network: Option<&Network>) -> io::Result<(Wire, i32)> {
     use std::os::fd::AsRawFd as _;
+    let syn = Instant::now();
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let fd = tcp.as_raw_fd();
@@ -48,7 +50,7 @@ pub async fn connect(addr: std::net::SocketAddr, network: Option<&Network>) -> i
         return Ok((Wire::Direct(tcp), fd));
     };
     let mut alarm = Alarm::new()?;
-    alarm.until(Instant::now() + network.rtt()).await?;
+    alarm.until(syn + network.rtt()).await?;
     Ok((Wire::Linked(attach(tcp, network)?), fd))
 }
 
