@@ -36,13 +36,15 @@ build:
 
 ## test: set-up, format check, lints, every test (the harness's smoke profile and the
 ## report's browser check included), then the cross-language interop check and the REST
-## server's property-based contract test against its OpenAPI document (schemathesis), and
-## the deployment check (Kubernetes manifests, OpenMetrics file, Grafana dashboard)
+## server's property-based contract test against its OpenAPI document (schemathesis), the
+## deployment check (Kubernetes manifests, OpenMetrics file, Grafana dashboard), and (as root)
+## the emulated link against the kernel's TCP over a packet-level link
 test: setup fmt-check lint
 	$(CARGO) test --workspace --all-targets
 	$(PYTHON) interop/check.py --binary target/debug/wirebench
 	$(PYTHON) interop/contract.py --binary target/debug/wirebench
 	$(PYTHON) interop/deploy.py --binary target/debug/wirebench
+	$(PYTHON) interop/linkcheck.py --binary target/debug/wirebench
 
 ## setup: what the tests need that a fresh clone lacks; each step runs only when its input
 ## changed (requirements.txt, package-lock.json) or its tool is missing

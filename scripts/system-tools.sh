@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The system tools `make test` needs beyond the Rust toolchain: rustfmt and clippy (rustup
-# components), `kill` (procps, used by the run test) and Debian's Chromium (the report's
-# browser check; no test downloads a browser of its own).
+# components), `kill` (procps, used by the run test), Debian's Chromium (the report's
+# browser check; no test downloads a browser of its own) and, as root, iproute2 (the link check).
 #
 # Installs what is missing when it can (rustup for the components; apt-get when running as
 # root), otherwise stops with one line naming the exact command to run. Does nothing, and
@@ -15,6 +15,8 @@ chromium="${CHROMIUM:-/usr/bin/chromium}"
 missing=()
 command -v kill >/dev/null 2>&1 || missing+=(procps)
 [ -x "$chromium" ] || missing+=(chromium)
+# The link check (interop/linkcheck.py) runs as root only, and needs iproute2's `ip`.
+if [ "$(id -u)" = 0 ]; then command -v ip >/dev/null 2>&1 || missing+=(iproute2); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

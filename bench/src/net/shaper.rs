@@ -15,7 +15,9 @@
 //!
 //! Not modelled: queue limits and drops at a bottleneck, congestion avoidance after loss,
 //! retransmission timeouts (a lost last segment waits one round trip, not an RTO), slow
-//! start after idle, delayed acknowledgements, and the acknowledgements' own bandwidth.
+//! start after idle, delayed acknowledgements, the acknowledgements' own bandwidth, and
+//! pacing (BBR spreads a flight over the round trip; this is a window-limited sender such as
+//! CUBIC). `interop/linkcheck.py` compares the model with the kernel's TCP over a packet link.
 
 use std::time::{Duration, Instant};
 
