@@ -68,6 +68,7 @@ CELLS = [
 # mebibyte's transfer) or, on short cells, 2 ms (what the debug build and the reference's
 # own packet handling add per call).
 SHARE, SLACK_MS = 0.05, 2.0
+BYTES_SHARE = 0.02
 
 
 def skip(why: str) -> None:
@@ -237,7 +238,8 @@ def run(binary: str, target: Path, network: str, out: Path, ns: str | None) -> d
         raise SystemExit(f"linkcheck: {' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     results = json.loads((out / "latest" / "results.json").read_text())
     # The size sweep runs on loopback only: the reference's run has it, the emulator's not.
-    return {key(s): s["figures"]["p50_us"]["median"] for s in results["summaries"] if s.get("size") is None}
+    return {key(s): (s["figures"]["p50_us"]["median"], s["figures"]["bytes_per_op"]["median"])
+            for s in results["summaries"] if s.get("size") is None}
 
 
 def key(s: dict) -> tuple:
@@ -245,19 +247,27 @@ def key(s: dict) -> tuple:
 
 
 def compare(spec: str, reference: dict, emulated: dict) -> list[str]:
+    """Each cell's p50 (within SHARE or SLACK_MS) and bytes per operation (counted on the
+    socket in the reference, on the client's side of the link in the emulator: within
+    BYTES_SHARE, HTTP/2's window updates and pings coming as the timing has them)."""
     bad = []
-    print(f"\n{spec}: p50 (ms), reference ({args.reference}) against the emulator")
-    print(f"  {'protocol':<13}{'operation':<13}{'conn':<6}{'reference':>10}{'emulated':>10}{'ratio':>8}")
+    print(f"\n{spec}: reference ({args.reference}) against the emulator")
+    print(f"  {'protocol':<13}{'operation':<13}{'conn':<6}{'p50 ms':>9}{'emulated':>10}{'ratio':>7}"
+          f"{'bytes/op':>10}{'emulated':>10}")
     for k in sorted(reference):
         if k not in emulated:
             bad.append(f"{spec} {k}: the emulated run has no such cell")
             continue
-        ref, emu = reference[k] / 1e3, emulated[k] / 1e3
-        ok = abs(emu - ref) <= max(SHARE * ref, SLACK_MS)
-        print(f"  {k[0]:<13}{k[1]:<13}{k[2]:<6}{ref:>10.2f}{emu:>10.2f}{emu / ref:>8.3f}"
-              + ("" if ok else "  <-- off"))
-        if not ok:
-            bad.append(f"{spec} {k}: emulated {emu:.2f} ms, reference {ref:.2f} ms")
+        (ref, ref_bytes), (emu, emu_bytes) = reference[k], emulated[k]
+        ref, emu = ref / 1e3, emu / 1e3
+        timed = abs(emu - ref) <= max(SHARE * ref, SLACK_MS)
+        counted = abs(emu_bytes - ref_bytes) <= BYTES_SHARE * ref_bytes
+        print(f"  {k[0]:<13}{k[1]:<13}{k[2]:<6}{ref:>9.2f}{emu:>10.2f}{emu / ref:>7.3f}"
+              f"{ref_bytes:>10.0f}{emu_bytes:>10.0f}" + ("" if timed and counted else "  <-- off"))
+        if not timed:
+            bad.append(f"{spec} {k}: emulated p50 {emu:.2f} ms, reference {ref:.2f} ms")
+        if not counted:
+            bad.append(f"{spec} {k}: emulated {emu_bytes:.0f} bytes per operation, reference {ref_bytes:.0f}")
     return bad
 
 
