@@ -42,7 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-CLIENT_NS, SERVER_NS = "wirebench-client", "wirebench-server"
+# Named per process, so that two checks at once (a developer's and CI's) keep apart.
+CLIENT_NS, SERVER_NS = f"wirebench-client-{os.getpid()}", f"wirebench-server-{os.getpid()}"
 CLIENT_IP, SERVER_IP = "10.77.0.1", "10.77.0.2"
 CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
