@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from serving import addr_file, serving
+
 # Named per process, so that two checks at once (a developer's and CI's) keep apart.
 CLIENT_NS, SERVER_NS = f"wirebench-client-{os.getpid()}", f"wirebench-server-{os.getpid()}"
 CLIENT_IP, SERVER_IP = "10.77.0.1", "10.77.0.2"
@@ -157,14 +159,19 @@ def delay_line(client: int, server: int, delay: float, down: float | None, up: f
 
 
 class Topology:
-    """Two namespaces joined by the reference link; torn down on exit."""
+    """Two namespaces joined by the reference link; torn down when the block ends."""
 
     def __init__(self, reference: str, delay: float, down: float | None, up: float | None):
-        self.reference, self.carrier = reference, None
-        self.teardown()
+        self.carrier = None
+        try:
+            self.build(reference, delay, down, up)
+        except BaseException:  # a failure or a skip half-way: nothing left behind
+            self.teardown()
+            raise
+
+    def build(self, reference: str, delay: float, down: float | None, up: float | None) -> None:
         for ns in (CLIENT_NS, SERVER_NS):
             if subprocess.run(["ip", "netns", "add", ns], stderr=subprocess.DEVNULL).returncode != 0:
-                self.teardown()
                 skip("cannot create network namespaces here (`ip netns add` failed)")
             sh(*in_ns(ns, "ip", "link", "set", "lo", "up"))
         if reference == "delayline":
@@ -199,6 +206,12 @@ class Topology:
             # route's congctl sets it without the host's list of allowed algorithms.
             sh(*in_ns(ns, "ip", "route", "replace", "10.77.0.0/24", "dev", "wb0", "congctl", CONGESTION))
 
+    def __enter__(self) -> "Topology":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.teardown()
+
     def teardown(self) -> None:
         if self.carrier:
             os.kill(self.carrier, signal.SIGTERM)
@@ -208,30 +221,8 @@ class Topology:
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
-class Server:
-    """`wirebench serve` (optionally inside a namespace), stopped on exit."""
-
-    def __init__(self, binary: str, bind: str, work: Path, ns: str | None):
-        self.addr_file = work / f"{ns or 'here'}.json"
-        self.addr_file.unlink(missing_ok=True)
-        cmd = [binary, "serve", "--bind", bind, "--port-base", "0", "--addr-file", str(self.addr_file)]
-        self.proc = subprocess.Popen(in_ns(ns, *cmd) if ns else cmd, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not (self.addr_file.exists() and self.addr_file.stat().st_size > 0):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"linkcheck: the server did not start ({cmd})")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def run(binary: str, target: Path, network: str, out: Path, ns: str | None) -> dict:
-    cmd = [binary, "run", "--target", str(target), "--network", network, "--out", str(out),
+def run(binary: str, target: str, network: str, out: Path, ns: str | None) -> dict:
+    cmd = [binary, "run", "--target", target, "--network", network, "--out", str(out),
            "--format", "json", *CELLS]
     done = subprocess.run(in_ns(ns, *cmd) if ns else cmd, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, timeout=600)
@@ -295,23 +286,16 @@ def main() -> int:
     requirements(args.reference)
     bad = []
     with tempfile.TemporaryDirectory(prefix="linkcheck-") as tmp:
-        work = Path(tmp)
-        local = Server(args.binary, "127.0.0.1", work, None)
-        try:
+        here, far = Path(tmp) / "here", Path(tmp) / "far"
+        here.mkdir()
+        far.mkdir()
+        with serving(args.binary, here):
             for spec, delay, down, up in LINKS:
-                topology = Topology(args.reference, delay, down, up)
-                try:
-                    far = Server(args.binary, SERVER_IP, work, SERVER_NS)
-                    try:
-                        ref = run(args.binary, far.addr_file, "loopback", work / f"ref-{spec}", CLIENT_NS)
-                    finally:
-                        far.stop()
-                finally:
-                    topology.teardown()
-                emu = run(args.binary, local.addr_file, spec, work / f"emu-{spec}", None)
+                with Topology(args.reference, delay, down, up), \
+                        serving(args.binary, far, bind=SERVER_IP, prefix=in_ns(SERVER_NS)):
+                    ref = run(args.binary, addr_file(far), "loopback", Path(tmp) / f"ref-{spec}", CLIENT_NS)
+                emu = run(args.binary, addr_file(here), spec, Path(tmp) / f"emu-{spec}", None)
                 bad += compare(spec, ref, emu)
-        finally:
-            local.stop()
     if bad:
         print("\nlinkcheck: the emulator and the reference disagree:\n  " + "\n  ".join(bad))
         return 1

@@ -136,9 +136,7 @@ async fn open_loop_corrects_for_a_stall_and_closed_loop_hides_it() {
 #[test]
 fn a_low_rate_open_loop_measures_what_the_closed_loop_does() {
     let _turn = TURN.blocking_lock();
-    // As a run does (when permitted): idle CPUs stay awake, so waking one is not measured.
-    let _awake = wirebench::kernel::WakeupLatencyHold::acquire()
-        .inspect_err(|e| eprintln!("idle CPUs may sleep ({e}): the gap may include waking them"));
+    let _awake = common::keep_cpus_awake();
     let two = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
     let server = common::ServeChild::start("tiny", if two { &[0] } else { &[] });
     let run = |mode, duration| {

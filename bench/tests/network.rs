@@ -19,15 +19,10 @@ mod common;
 /// One timing test at a time.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Takes the turn and, as a run does (when permitted), keeps idle CPUs awake: a halted vCPU
-/// here takes up to a millisecond to wake, which the link's timers would otherwise add to
-/// every delivery (2 % of a 40 ms round trip).
+/// Takes the turn and keeps idle CPUs awake: waking a halted vCPU would otherwise add up to
+/// a millisecond to a delivery of the link's timers (2 % of a 40 ms round trip).
 async fn turn() -> (tokio::sync::MutexGuard<'static, ()>, Option<wirebench::kernel::WakeupLatencyHold>) {
-    let turn = TURN.lock().await;
-    let awake = wirebench::kernel::WakeupLatencyHold::acquire()
-        .inspect_err(|e| eprintln!("idle CPUs may sleep ({e}): each delivery may include waking one"))
-        .ok();
-    (turn, awake)
+    (TURN.lock().await, common::keep_cpus_awake())
 }
 
 const RTT: Duration = Duration::from_millis(40);

@@ -20,6 +20,15 @@ pub fn tempdir(tag: &str) -> PathBuf {
     dir
 }
 
+/// As a run does (when permitted: root, through `/dev/cpu_dma_latency`), keeps idle CPUs
+/// awake while the hold lives, so that waking a halted vCPU (up to a millisecond here) is not
+/// measured; says in one line when it cannot.
+pub fn keep_cpus_awake() -> Option<wirebench::kernel::WakeupLatencyHold> {
+    wirebench::kernel::WakeupLatencyHold::acquire()
+        .inspect_err(|e| eprintln!("idle CPUs may sleep ({e}): timings may include waking one"))
+        .ok()
+}
+
 /// The newest run's `results.json` under a reports folder, as JSON.
 pub fn results_of(dir: &Path) -> serde_json::Value {
     let latest = dir.join("latest").join("results.json");
