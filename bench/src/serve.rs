@@ -217,7 +217,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path)?;
     }
-    if args.control {
+    // The harness's control channel: when it closes, the harness is gone and so is the reason
+    // to serve (a server child never outlives its run, even one killed with SIGKILL).
+    let (closed, control_closed) = tokio::sync::oneshot::channel::<()>();
+    // Without a control channel the sender is kept, and the channel never closes.
+    let _kept = if args.control {
         let store = started.store.clone();
         let (profile, seed) = (started.profile.clone(), started.seed);
         let fixtures = move || wirebench_domain::generate(&profile, seed);
@@ -225,15 +229,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             if let Err(e) = crate::control::serve(store, fixtures).await {
                 eprintln!("control channel: {e}");
             }
+            let _ = closed.send(());
         });
-    }
+        None
+    } else {
+        Some(closed)
+    };
     let (users, orders) = started.store.counts();
     println!(
         "ready: payload {} seed {}: {users} users, {orders} orders. Ctrl-C stops.",
         args.payload, args.seed
     );
-    wait_for_signal().await;
-    println!("shutting down: requests in flight have {} s to finish", args.grace);
+    tokio::select! {
+        () = wait_for_signal() => {
+            println!("shutting down: requests in flight have {} s to finish", args.grace);
+        }
+        // Nobody reads stdout any more: say nothing there (a write would fail).
+        _ = control_closed => {}
+    }
     started.stop().await
 }
 

@@ -188,7 +188,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
             run_payload(&args, &plan, payload, &stamp, &stop, &progress, &mut results).await?
         {
             (results.status, results.message) = match stopped {
-                Stopped::Interrupted => (RunStatus::Interrupted, Some("interrupted by Ctrl-C".into())),
+                Stopped::Interrupted(cut) => {
+                    let cut =
+                        cut.map(|c| format!(" ({c} was cut short and is left out)")).unwrap_or_default();
+                    (RunStatus::Interrupted, Some(format!("interrupted by Ctrl-C{cut}")))
+                }
                 Stopped::ServerExited(what) => (RunStatus::Aborted, Some(what)),
             };
             break;
@@ -295,14 +299,23 @@ async fn shard_run(
     Ok(crate::shard::ShardRun::new(shard, start, offset))
 }
 
-/// A flag that Ctrl-C sets: the current cell ends early and what was measured is written.
+/// A flag that Ctrl-C sets: the current cell ends early and what was measured before it is
+/// written. A second Ctrl-C quits at once.
 fn ctrl_c_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nCtrl-C: finishing the current cell and writing what was measured");
+            eprintln!(
+                "\nCtrl-C: stopping the current cell and writing what was measured (Ctrl-C again quits now)"
+            );
             flag.store(true, Ordering::Relaxed);
+        }
+        // A second Ctrl-C, when finishing takes too long: quit at once (the server child stops
+        // when its control channel closes with this process).
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("error: interrupted twice by Ctrl-C — nothing more written");
+            std::process::exit(130);
         }
     });
     stop

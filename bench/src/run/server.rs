@@ -97,6 +97,10 @@ pub fn spawn(
         let list: Vec<String> = cores.iter().map(ToString::to_string).collect();
         cmd.args(["--cpus", &list.join(",")]);
     }
+    // Its own process group: a terminal's Ctrl-C goes to the harness alone, which finishes
+    // what it measured against a server still serving (the server stops when the harness
+    // drops it, or when its control channel closes because the harness is gone).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("starting wirebench serve")?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         unreachable!("both are piped above")

@@ -25,8 +25,9 @@ const MAX_OPS_PER_CELL: u64 = 5_000_000;
 /// Why a sweep ended before its last cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stopped {
-    /// Ctrl-C.
-    Interrupted,
+    /// Ctrl-C; with the cell it cut short (left out of the results: its window is not the
+    /// plan's).
+    Interrupted(Option<String>),
     /// The server child exited; the message says when.
     ServerExited(String),
 }
@@ -83,7 +84,7 @@ impl Sweep<'_> {
                 None => None,
             };
             if self.stop.load(Ordering::Relaxed) {
-                return Ok(Some(Stopped::Interrupted));
+                return Ok(Some(Stopped::Interrupted(None)));
             }
             if let Some(server) = server.as_deref_mut()
                 && let Some(status) = server.exited()?
@@ -113,6 +114,10 @@ impl Sweep<'_> {
             let started = SystemTime::now() + spec.warmup;
             let server_pid = self.server_pid;
             let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
+            if self.stop.load(Ordering::Relaxed) {
+                let what = format!("{} {} {}", cell.protocol.name(), cell.op, cell.point);
+                return Ok(Some(Stopped::Interrupted(Some(what))));
+            }
             let control = server.as_deref().map(|s| &s.control);
             let params = self.params_of(&cell);
             let checks =

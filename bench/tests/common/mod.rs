@@ -87,6 +87,20 @@ impl ServeChild {
     }
 }
 
+impl ServeChild {
+    /// How the child exited, if it does within `timeout`.
+    pub fn exits_within(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for ServeChild {
     fn drop(&mut self) {
         // The test is over either way; a child that already exited is fine.
