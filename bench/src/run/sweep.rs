@@ -93,22 +93,7 @@ impl Sweep<'_> {
                     format!("the server exited ({status}) before {} {}", cell.protocol.name(), cell.op);
                 return Ok(Some(Stopped::ServerExited(what)));
             }
-            let run = if self.plan.repeat > 1 {
-                format!(" (run {}/{})", repeat + 1, self.plan.repeat)
-            } else {
-                String::new()
-            };
-            let network = &self.plan.networks[cell.network];
-            let on = if network.is_loopback() { String::new() } else { format!(" on {}", network.name) };
-            let cold = if cell.fresh { " cold" } else { "" };
-            let size = cell.size.map(|n| format!(" n={n}")).unwrap_or_default();
-            progress.cell(format!(
-                "{} {} {} {}{size}{on}{cold}{run}",
-                self.payload,
-                cell.protocol.name(),
-                cell.op,
-                cell.point
-            ));
+            progress.cell(self.label(repeat, &cell));
             let start = Start::now(server.as_deref().map(|s| &s.control))?;
             let spec = self.spec(repeat, cell);
             let started = SystemTime::now() + spec.warmup;
@@ -135,6 +120,20 @@ impl Sweep<'_> {
             progress.done();
         }
         Ok(None)
+    }
+
+    /// What the progress line says of a cell run.
+    fn label(&self, repeat: u32, cell: &CellPlan) -> String {
+        let run = if self.plan.repeat > 1 {
+            format!(" (run {}/{})", repeat + 1, self.plan.repeat)
+        } else {
+            String::new()
+        };
+        let network = &self.plan.networks[cell.network];
+        let on = if network.is_loopback() { String::new() } else { format!(" on {}", network.name) };
+        let cold = if cell.fresh { " cold" } else { "" };
+        let size = cell.size.map(|n| format!(" n={n}")).unwrap_or_default();
+        format!("{} {} {} {}{size}{on}{cold}{run}", self.payload, cell.protocol.name(), cell.op, cell.point)
     }
 
     /// Brings the server to the state it keeps between cells before the first one: the

@@ -351,24 +351,6 @@ pub(super) struct TlsTally {
     handshake_received: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_end_where_their_headers_say_across_reads() {
-        let mut ends = RecordEnds::default();
-        // Two records (3 and 0 bytes of body), then the start of a third, in one read.
-        let read = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 22, 3];
-        assert_eq!(ends.next(&read), (8, true));
-        assert_eq!(ends.next(&read[8..]), (5, true));
-        assert_eq!(ends.next(&read[13..]), (2, false));
-        // The rest of the third in the next read: its header, then 2 bytes of body.
-        assert_eq!(ends.next(&[1, 0, 2, 9]), (4, false));
-        assert_eq!(ends.next(&[9, 7]), (1, true));
-    }
-}
-
 #[derive(Debug, Default)]
 struct Way {
     /// Header bytes of the record being read, and how many are in.
@@ -453,5 +435,23 @@ impl Way {
         if self.left == 0 && self.kind == APPLICATION_DATA {
             self.records += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_end_where_their_headers_say_across_reads() {
+        let mut ends = RecordEnds::default();
+        // Two records (3 and 0 bytes of body), then the start of a third, in one read.
+        let read = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 22, 3];
+        assert_eq!(ends.next(&read), (8, true));
+        assert_eq!(ends.next(&read[8..]), (5, true));
+        assert_eq!(ends.next(&read[13..]), (2, false));
+        // The rest of the third in the next read: its header, then 2 bytes of body.
+        assert_eq!(ends.next(&[1, 0, 2, 9]), (4, false));
+        assert_eq!(ends.next(&[9, 7]), (1, true));
     }
 }
