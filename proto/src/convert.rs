@@ -258,6 +258,13 @@ impl From<d::OrderSummary> for pb::OrderSummary {
     }
 }
 
+/// The protobuf twin of the domain's `From<&Order>`: an order's summary fields.
+impl From<&pb::Order> for pb::OrderSummary {
+    fn from(o: &pb::Order) -> Self {
+        pb::OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status }
+    }
+}
+
 impl TryFrom<pb::OrderSummary> for d::OrderSummary {
     type Error = ConvertError;
 

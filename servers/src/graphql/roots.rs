@@ -10,7 +10,9 @@ use wirebench_domain::{BatchItem, MAX_LIMIT, OrderQuery, Sort};
 use super::connections::{OrderConnection, UserConnection};
 use super::errors::{GqlResult, bad_input, connection_cost, nullable, page_size, parse_id, store};
 use super::inputs::{ImportOrderInput, NewOrderInput};
-use super::types::{CreateOrderPayload, ImportSummary, OrderEventNode, OrderNode, OrderStatusGql, UserNode};
+use super::types::{
+    CreateOrderPayload, ImportSummaryNode, OrderEventNode, OrderNode, OrderStatusGql, UserNode,
+};
 
 /// Reads.
 #[derive(Debug)]
@@ -102,8 +104,12 @@ impl MutationRoot {
     }
 
     /// Creates many orders in one store call; each item succeeds or fails on its own.
-    async fn import_orders(&self, ctx: &Context<'_>, orders: Vec<ImportOrderInput>) -> Option<ImportSummary> {
-        let result: Result<ImportSummary> = async {
+    async fn import_orders(
+        &self,
+        ctx: &Context<'_>,
+        orders: Vec<ImportOrderInput>,
+    ) -> Option<ImportSummaryNode> {
+        let result: Result<ImportSummaryNode> = async {
             // Inputs that do not convert fail on their own; the rest go to the store in one call.
             let converted: Vec<_> = orders
                 .into_iter()
@@ -121,7 +127,7 @@ impl MutationRoot {
                     Err(e) => summary.fail(i, &e.message),
                 }
             }
-            Ok(summary.into())
+            Ok(ImportSummaryNode(summary))
         }
         .await;
         nullable(ctx, result)

@@ -342,31 +342,40 @@ pub(super) struct CreateOrderPayload {
     pub(super) replayed: bool,
 }
 
-/// What `importOrders` did, item by item summed up.
-#[derive(Debug, Default, SimpleObject)]
-pub(super) struct ImportSummary {
-    received: u32,
-    created: u32,
-    replayed: u32,
-    failed: u32,
-    /// Ids of the orders created or replayed, in input order.
-    order_ids: Vec<ID>,
-    /// Sum of the totals of the orders created or replayed.
-    total_cents: i64,
-    /// One `"index: message"` per failed item.
-    errors: Vec<String>,
-}
+/// The domain's import summary as GraphQL shows it.
+pub(super) struct ImportSummaryNode(pub(super) wirebench_domain::ImportSummary);
 
-impl From<wirebench_domain::ImportSummary> for ImportSummary {
-    fn from(s: wirebench_domain::ImportSummary) -> Self {
-        ImportSummary {
-            received: s.received,
-            created: s.created,
-            replayed: s.replayed,
-            failed: s.failed,
-            order_ids: s.order_ids.into_iter().map(ID::from).collect(),
-            total_cents: s.total_cents,
-            errors: s.errors,
-        }
+/// What `importOrders` did, item by item summed up.
+#[Object(name = "ImportSummary")]
+impl ImportSummaryNode {
+    async fn received(&self) -> u32 {
+        self.0.received
+    }
+
+    async fn created(&self) -> u32 {
+        self.0.created
+    }
+
+    async fn replayed(&self) -> u32 {
+        self.0.replayed
+    }
+
+    async fn failed(&self) -> u32 {
+        self.0.failed
+    }
+
+    /// Ids of the orders created or replayed, in input order.
+    async fn order_ids(&self) -> Vec<ID> {
+        self.0.order_ids.iter().map(|&id| ID::from(id)).collect()
+    }
+
+    /// Sum of the totals of the orders created or replayed.
+    async fn total_cents(&self) -> i64 {
+        self.0.total_cents
+    }
+
+    /// One `"index: message"` per failed item.
+    async fn errors(&self) -> &[String] {
+        &self.0.errors
     }
 }

@@ -107,7 +107,7 @@ pub(super) fn summaries(page: pb::OrderPage) -> Result<super::PageOf<OrderSummar
     let data = page
         .orders
         .into_iter()
-        .map(|o| pb::OrderSummary { id: o.id, total_cents: o.total_cents, status: o.status }.try_into())
+        .map(|o| pb::OrderSummary::from(&o).try_into())
         .collect::<Result<_, _>>()
         .map_err(ClientError::decode)?;
     Ok(super::PageOf { data })
