@@ -57,18 +57,15 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<PathBuf> {
     crate::export::write_beside(&merged, &path)?;
     crate::summary::write_as(&mut std::io::stdout().lock(), &merged, args.format)?;
     for s in &merged.shards {
-        let offset = match (s.clock_offset_ns, s.clock_uncertainty_ns) {
-            (Some(o), Some(u)) => format!("{:+.3} ms ± {:.3} ms", o as f64 / 1e6, u as f64 / 1e6),
-            _ => "unknown".to_owned(),
-        };
         let send_lag =
             s.max_send_lag_p99_ns.map_or("–".to_owned(), |l| crate::report::fmt::nanos(l as f64));
         eprintln!(
-            "shard {}/{} on {}: clock offset from the server {offset}; send lag p99 at most {send_lag}; \
+            "shard {}/{} on {}: clock offset from the server {}; send lag p99 at most {send_lag}; \
              {} cell(s) started late (at most {})",
             s.index,
             s.count,
             s.host,
+            s.clock_offset_shown(),
             s.cells_late,
             crate::report::fmt::nanos(s.max_start_lag_ns as f64)
         );

@@ -219,9 +219,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The harness's control channel: when it closes, the harness is gone and so is the reason
     // to serve (a server child never outlives its run, even one killed with SIGKILL).
-    let (closed, control_closed) = tokio::sync::oneshot::channel::<()>();
-    // Without a control channel the sender is kept, and the channel never closes.
-    let _kept = if args.control {
+    let control = args.control.then(|| {
         let store = started.store.clone();
         let (profile, seed) = (started.profile.clone(), started.seed);
         let fixtures = move || wirebench_domain::generate(&profile, seed);
@@ -229,11 +227,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             if let Err(e) = crate::control::serve(store, fixtures).await {
                 eprintln!("control channel: {e}");
             }
-            let _ = closed.send(());
-        });
-        None
-    } else {
-        Some(closed)
+        })
+    });
+    let control_closed = async {
+        match control {
+            Some(task) => drop(task.await),
+            None => std::future::pending().await,
+        }
     };
     let (users, orders) = started.store.counts();
     println!(
@@ -245,7 +245,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("shutting down: requests in flight have {} s to finish", args.grace);
         }
         // Nobody reads stdout any more: say nothing there (a write would fail).
-        _ = control_closed => {}
+        () = control_closed => {}
     }
     started.stop().await
 }

@@ -123,6 +123,15 @@ impl ShardRun {
         }
     }
 
+    /// Its clock's offset from the server as people read it: `+0.009 ms ± 0.039 ms`, or
+    /// `unknown`.
+    pub fn clock_offset_shown(&self) -> String {
+        match (self.clock_offset_ns, self.clock_uncertainty_ns) {
+            (Some(o), Some(u)) => format!("{:+.3} ms ± {:.3} ms", o as f64 / 1e6, u as f64 / 1e6),
+            _ => "unknown".to_owned(),
+        }
+    }
+
     /// Fills in how late its cells started and how far its sends lagged.
     pub fn note_cells(&mut self, cells: &[crate::results::Cell]) {
         let lags = cells.iter().filter_map(|c| c.start_lag_ns);

@@ -41,8 +41,13 @@ fn interrupt_a_run(after: Duration) {
     std::thread::sleep(after);
     let group = format!("-{}", child.id());
     assert!(std::process::Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
-    let rest: Vec<String> = stderr.map(Result::unwrap).collect();
-    let status = child.wait().unwrap();
+    // The rest of stderr is read aside, so that a run that never ends fails the test.
+    let rest = std::thread::spawn(move || stderr.map(Result::unwrap).collect::<Vec<String>>());
+    let Some(status) = common::exits_within(&mut child, Duration::from_secs(60)) else {
+        let _ = child.kill();
+        panic!("the run still ran 60 s after Ctrl-C");
+    };
+    let rest = rest.join().unwrap();
     let text = rest.join("\n");
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(!text.contains("backtrace") && !text.contains("panicked"), "{text}");

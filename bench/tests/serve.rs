@@ -67,17 +67,10 @@ fn wait_for_addrs(
 }
 
 fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve still running {limit:?} after the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::exits_within(child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("serve still running {limit:?} after the signal")
+    })
 }
 
 /// One get-user call on `name`'s port, blocking; the answer's first bytes, or what failed.

@@ -291,12 +291,9 @@ async fn shard_run(
     progress: &Progress,
 ) -> anyhow::Result<crate::shard::ShardRun> {
     let rest = addrs.get("rest").copied().context("no REST server among the targets")?;
-    let offset = crate::shard::clock_offset(rest).await;
-    let shown = offset.map_or("unknown".to_owned(), |(o, u)| {
-        format!("{:+.3} ms ± {:.3} ms", o as f64 / 1e6, u as f64 / 1e6)
-    });
-    progress.note(format!("shard {shard}: clock offset from the server {shown}"));
-    Ok(crate::shard::ShardRun::new(shard, start, offset))
+    let run = crate::shard::ShardRun::new(shard, start, crate::shard::clock_offset(rest).await);
+    progress.note(format!("shard {shard}: clock offset from the server {}", run.clock_offset_shown()));
+    Ok(run)
 }
 
 /// A flag that Ctrl-C sets: the current cell ends early and what was measured before it is

@@ -90,14 +90,24 @@ impl ServeChild {
 impl ServeChild {
     /// How the child exited, if it does within `timeout`.
     pub fn exits_within(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        exits_within(&mut self.child, timeout)
+    }
+}
+
+/// How `child` exited, if it does within `timeout` (it is left running otherwise).
+pub fn exits_within(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
         }
-        None
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
