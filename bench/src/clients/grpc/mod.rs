@@ -21,10 +21,12 @@ mod shapes;
 pub use self::codec::MessageCodec;
 pub use self::shapes::message_shapes;
 mod transport;
+mod unary;
 mod web;
 pub use self::web::{GRPC_WEB, GrpcWeb};
 
 use codec::TimedCodec;
+use unary::Unary;
 
 use transport::{H2, USER_AGENT, h2_error};
 
@@ -357,16 +359,60 @@ impl GrpcConnection {
         self.grpc.ready().await.map_err(h2_error)
     }
 
+    /// The request URI of a method, built once.
+    fn uri(&mut self, path: &'static str) -> Uri {
+        if let Some((_, uri)) = self.uris.iter().find(|(p, _)| *p == path) {
+            return uri.clone();
+        }
+        let uri: Uri = format!("http://{}{path}", self.authority).parse().expect("a valid URI");
+        self.uris.push((path, uri.clone()));
+        uri
+    }
+
+    /// Converts protobuf messages to domain types on the decode clock.
+    fn convert<T>(&self, f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
+        self.counters.decoding(f)
+    }
+
+    /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
+    /// per message).
+    async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
+        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
+        let mut marks = Marks::start(p.n as usize);
+        self.ready().await?;
+        let codec = TimedCodec::new(&self.counters, self.codec);
+        let path = PathAndQuery::from_static(path::LIST_ORDERS);
+        let mut stream = self
+            .grpc
+            .server_streaming(tonic::Request::new(req), path, codec)
+            .await
+            .map_err(server_error)?
+            .into_inner();
+        let mut got = Vec::with_capacity(p.n as usize);
+        while let Some(order) = stream.message().await.map_err(server_error)? {
+            marks.mark(&self.counters);
+            got.push(order);
+        }
+        let call = Call::new(Outcome::Orders(self.convert(|| orders(got))?));
+        Ok(if timed { call.messages(marks) } else { call })
+    }
+}
+
+impl Unary for GrpcConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
     /// One unary call, sent the way grpc-go and h2load send one: HEADERS, then a single DATA
     /// frame holding the length-prefixed message with END_STREAM. (tonic's client ends the
     /// request stream with an extra empty DATA frame, written on its own: a frame and a
     /// syscall per call that no other client sends.) The answer: headers, one message,
     /// trailers with `grpc-status`; decoding the message is on the decode clock.
-    async fn unary<T: Message + Serialize, U: Message + Default + DeserializeOwned>(
-        &mut self,
-        path: &'static str,
-        req: T,
-    ) -> Result<U, ClientError> {
+    async fn unary<T, U>(&mut self, path: &'static str, req: T) -> Result<U, ClientError>
+    where
+        T: Message + Serialize,
+        U: Message + Default + DeserializeOwned,
+    {
         let (flag, message) = match self.coding {
             // Compressing is part of turning the request into bytes (client CPU).
             Some(coding) => (1, coding.encode(&self.codec.encode(&req))),
@@ -438,44 +484,6 @@ impl GrpcConnection {
             None => self.codec.decode(&message[PREFIX..]).map_err(ClientError::Decode),
         })
     }
-
-    /// The request URI of a method, built once.
-    fn uri(&mut self, path: &'static str) -> Uri {
-        if let Some((_, uri)) = self.uris.iter().find(|(p, _)| *p == path) {
-            return uri.clone();
-        }
-        let uri: Uri = format!("http://{}{path}", self.authority).parse().expect("a valid URI");
-        self.uris.push((path, uri.clone()));
-        uri
-    }
-
-    /// Converts protobuf messages to domain types on the decode clock.
-    fn convert<T>(&self, f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
-        self.counters.decoding(f)
-    }
-
-    /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
-    /// per message).
-    async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
-        let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
-        let mut marks = Marks::start(p.n as usize);
-        self.ready().await?;
-        let codec = TimedCodec::new(&self.counters, self.codec);
-        let path = PathAndQuery::from_static(path::LIST_ORDERS);
-        let mut stream = self
-            .grpc
-            .server_streaming(tonic::Request::new(req), path, codec)
-            .await
-            .map_err(server_error)?
-            .into_inner();
-        let mut got = Vec::with_capacity(p.n as usize);
-        while let Some(order) = stream.message().await.map_err(server_error)? {
-            marks.mark(&self.counters);
-            got.push(order);
-        }
-        let call = Call::new(Outcome::Orders(self.convert(|| orders(got))?));
-        Ok(if timed { call.messages(marks) } else { call })
-    }
 }
 
 impl Operations for GrpcConnection {
@@ -484,21 +492,15 @@ impl Operations for GrpcConnection {
     }
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let user: pb::User = self.unary(path::GET_USER, pb::GetUserRequest { id: p.user_id }).await?;
-        let user = self.convert(|| user.try_into().map_err(ClientError::decode))?;
-        Ok(Call::new(Outcome::User(user)))
+        unary::get_user(self, p).await
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-        let reply: pb::UserOrders = self.unary(path::USER_ORDERS, req).await?;
-        Ok(Call::new(self.convert(|| user_orders(reply))?))
+        unary::get_user_orders(self, p).await
     }
 
     async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
-        let reply: pb::UsersOrders = self.unary(path::USERS_ORDERS, req).await?;
-        Ok(Call::new(self.convert(|| users_orders(reply))?))
+        unary::list_users_orders(self, p).await
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -510,9 +512,7 @@ impl Operations for GrpcConnection {
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = create_request(p, p.idempotency_key.clone());
-        let reply: pb::CreateOrderResponse = self.unary(path::CREATE_ORDER, req).await?;
-        Ok(Call::new(self.convert(|| created(reply))?))
+        unary::create_order(self, p).await
     }
 
     /// ImportOrders, a client stream: N messages in, one summary out.

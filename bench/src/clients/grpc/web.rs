@@ -14,7 +14,11 @@ use http_body_util::{BodyExt, Full};
 use prost::Message;
 use wirebench_proto::v1 as pb;
 
-use super::{GrpcBodies, PREFIX, create_request, orders, path, user_orders, users_orders};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::unary::{self, Unary};
+use super::{GrpcBodies, PREFIX, orders, path};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::http_conn::{Sender, hyper_error};
 use crate::clients::{Call, Client, ClientError, Marks, Operations, Protocol, Transport};
@@ -178,22 +182,6 @@ impl GrpcWebConnection {
         Ok(messages)
     }
 
-    /// A unary call's one answer message, decoded on the decode clock.
-    async fn unary<U: Message + Default>(
-        &mut self,
-        path: &'static str,
-        req: &impl Message,
-    ) -> Result<U, ClientError> {
-        let mut marks = Marks::start(1);
-        let mut messages = self.call(path, req, &mut marks).await?;
-        match (messages.pop(), messages.is_empty()) {
-            (Some(message), true) => {
-                self.counters.decoding(|| U::decode(message).map_err(ClientError::decode))
-            }
-            _ => Err(ClientError::decode("a unary answer of other than one message")),
-        }
-    }
-
     /// ListOrders, a server stream over one response body.
     async fn list(&mut self, p: &OpParams, timed: bool) -> Result<Call, ClientError> {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
@@ -208,6 +196,28 @@ impl GrpcWebConnection {
     }
 }
 
+impl Unary for GrpcWebConnection {
+    fn counters(&self) -> &WireCounters {
+        &self.counters
+    }
+
+    /// A unary call's one answer message, decoded on the decode clock.
+    async fn unary<T, U>(&mut self, path: &'static str, req: T) -> Result<U, ClientError>
+    where
+        T: Message + Serialize,
+        U: Message + Default + DeserializeOwned,
+    {
+        let mut marks = Marks::start(1);
+        let mut messages = self.call(path, &req, &mut marks).await?;
+        match (messages.pop(), messages.is_empty()) {
+            (Some(message), true) => {
+                self.counters.decoding(|| U::decode(message).map_err(ClientError::decode))
+            }
+            _ => Err(ClientError::decode("a unary answer of other than one message")),
+        }
+    }
+}
+
 fn unsupported(op: Operation) -> ClientError {
     ClientError::Decode(GRPC_WEB.unsupported(op).unwrap_or("unsupported").to_owned())
 }
@@ -218,21 +228,15 @@ impl Operations for GrpcWebConnection {
     }
 
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let user: pb::User = self.unary(path::GET_USER, &pb::GetUserRequest { id: p.user_id }).await?;
-        let user = self.counters.decoding(|| user.try_into().map_err(ClientError::decode))?;
-        Ok(Call::new(Outcome::User(user)))
+        unary::get_user(self, p).await
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
-        let reply: pb::UserOrders = self.unary(path::USER_ORDERS, &req).await?;
-        Ok(Call::new(self.counters.decoding(|| user_orders(reply))?))
+        unary::get_user_orders(self, p).await
     }
 
     async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
-        let reply: pb::UsersOrders = self.unary(path::USERS_ORDERS, &req).await?;
-        Ok(Call::new(self.counters.decoding(|| users_orders(reply))?))
+        unary::list_users_orders(self, p).await
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
@@ -244,9 +248,7 @@ impl Operations for GrpcWebConnection {
     }
 
     async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let req = create_request(p, p.idempotency_key.clone());
-        let reply: pb::CreateOrderResponse = self.unary(path::CREATE_ORDER, &req).await?;
-        Ok(Call::new(self.counters.decoding(|| super::created(reply))?))
+        unary::create_order(self, p).await
     }
 
     async fn import_orders(&mut self, _: &OpParams) -> Result<Call, ClientError> {
