@@ -8,7 +8,6 @@
 //! Timing uses one `timerfd` per direction ([`crate::kernel::monotonic_timer`]): tokio's
 //! timer rounds to whole milliseconds, a 2.5 % error on a 40 ms round trip.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
@@ -80,21 +79,18 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut held = BytesMut::new();
-    let mut due: VecDeque<(Instant, usize)> = VecDeque::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut open = true;
     loop {
-        let now = Instant::now();
-        let ready: usize = due.iter().take_while(|(at, _)| *at <= now).map(|(_, n)| n).sum();
+        let ready = shaper.arrived(Instant::now());
         if ready > 0 {
-            due.retain(|(at, _)| *at > now);
             let out = held.split_to(ready);
             if to.write_all(&out).await.is_err() || to.flush().await.is_err() {
                 return;
             }
             continue;
         }
-        let next = due.front().map(|(at, _)| *at);
+        let next = shaper.next_arrival();
         if !open && next.is_none() {
             let _ = to.shutdown().await;
             return;
@@ -103,12 +99,11 @@ where
             read = from.read(&mut buf), if open && held.len() < IN_FLIGHT => match read {
                 Ok(0) | Err(_) => open = false,
                 Ok(n) => {
-                    let now = Instant::now();
                     held.extend_from_slice(&buf[..n]);
-                    shaper.send(now, n, |at, seg| due.push_back((at, seg)));
+                    shaper.send(Instant::now(), n);
                 }
             },
-            woke = alarm.until(next.unwrap_or(now)), if next.is_some() => {
+            woke = alarm.until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
                 if woke.is_err() {
                     // A timer that fails: deliver late rather than never.
                     tokio::task::yield_now().await;
