@@ -19,8 +19,9 @@
 //!   or the retransmission timeout, a round trip plus [`RTO_MIN`], when it was alone (Linux's
 //!   probe waits that long too with one segment in flight). A lost retransmission waits for
 //!   the timeout, doubled each time;
-//! - the window after a loss: multiplied by CUBIC's 0.7, then growing by one segment a round
-//!   (congestion avoidance) instead of doubling.
+//! - the window after a loss: multiplied by CUBIC's 0.7 once a recovery (one segment when a
+//!   retransmission is lost too, as after a timeout), then growing by CUBIC's Reno-friendly
+//!   [`ALPHA`] segments a round (congestion avoidance) instead of doubling.
 //!
 //! Not modelled: queue limits and drops at a bottleneck, slow start after idle, delayed
 //! acknowledgements, lost acknowledgements, the acknowledgements' own bandwidth, CUBIC's
@@ -49,8 +50,11 @@ pub const DUPTHRESH: usize = 3;
 /// The least retransmission timeout beyond the round trip: Linux's `tcp_rto_min_us` default
 /// (RTO = smoothed RTT + max(4 × variance, this)).
 pub const RTO_MIN: Duration = Duration::from_millis(200);
-/// CUBIC's multiplicative decrease: the window after a loss.
+/// CUBIC's multiplicative decrease: the window after a loss (RFC 9438).
 const BETA: f64 = 0.7;
+/// CUBIC's growth in its Reno-friendly region, segments a round trip: 3(1 − β)/(1 + β)
+/// (RFC 9438 §4.3; on short paths CUBIC's own curve, timed in seconds, grows slower still).
+const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
 /// Retransmissions of one segment modelled before the next is taken to arrive.
 const MAX_RETRIES: u32 = 6;
 
@@ -94,9 +98,12 @@ pub struct Shaper {
     lost: Vec<Lost>,
     /// Congestion window, bytes.
     cwnd: usize,
-    /// Slow start threshold: the window grows by a segment a round, not by the round's bytes,
-    /// from here on (set by a loss).
+    /// Slow start threshold: the window grows by [`ALPHA`] segments a round, not by the
+    /// round's bytes, from here on (set by a loss).
     ssthresh: usize,
+    /// The window is cut once per recovery: losses until this instant (a round trip after
+    /// the cut) belong to the same one.
+    recovering_until: Option<Instant>,
     /// The current round: when its first segment left, and the bytes sent in it.
     round: Option<(Instant, usize)>,
     rng: ChaCha8Rng,
@@ -115,6 +122,7 @@ impl Shaper {
             lost: Vec::new(),
             cwnd: INITIAL_WINDOW * MSS,
             ssthresh: usize::MAX,
+            recovering_until: None,
             round: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
@@ -162,11 +170,15 @@ impl Shaper {
         bytes
     }
 
-    /// A segment that left at `departed` is lost: the window shrinks, and until later
+    /// A segment that left at `departed` is lost: the window is cut (once a recovery; to one
+    /// segment when a retransmission is lost too, as after a timeout), and until later
     /// segments reveal the loss, its timer decides when the retransmission arrives.
     fn lose(&mut self, departed: Instant) -> Instant {
-        self.cwnd = ((self.cwnd as f64 * BETA) as usize).max(2 * MSS);
-        self.ssthresh = self.cwnd;
+        if self.recovering_until.is_none_or(|until| departed >= until) {
+            self.cwnd = ((self.cwnd as f64 * BETA) as usize).max(2 * MSS);
+            self.ssthresh = self.cwnd;
+            self.recovering_until = Some(departed + self.rtt);
+        }
         let rto = self.rtt + RTO_MIN;
         let in_flight = self.last_departure.is_some_and(|d| d + self.rtt > departed);
         let timer = if in_flight { self.rtt * 2 } else { rto };
@@ -178,6 +190,10 @@ impl Shaper {
             }
             retries += backoff;
             backoff *= 2;
+        }
+        if !retries.is_zero() {
+            self.ssthresh = self.cwnd;
+            self.cwnd = MSS;
         }
         self.lost.push(Lost { seq: self.seq, sent: departed, later: 0, first_ack: None, retries });
         departed + timer + self.way.delay() + retries
@@ -200,9 +216,9 @@ impl Shaper {
     }
 
     /// The window's growth when a round of `sent` bytes was acknowledged: the round's bytes in
-    /// slow start, a segment in congestion avoidance.
+    /// slow start, [`ALPHA`] segments in congestion avoidance.
     fn grow(&mut self, sent: usize) {
-        self.cwnd += if self.cwnd < self.ssthresh { sent } else { MSS };
+        self.cwnd += if self.cwnd < self.ssthresh { sent } else { (MSS as f64 * ALPHA) as usize };
     }
 
     /// When a segment of `seg` bytes that could leave at `start` may leave under slow start.
@@ -388,16 +404,23 @@ mod tests {
     }
 
     #[test]
-    fn a_loss_shrinks_the_window_and_its_growth_turns_to_a_segment_a_round() {
+    fn a_loss_cuts_the_window_once_a_recovery_and_its_growth_slows() {
         let t0 = Instant::now();
         let mut s = Shaper::new(way(10.0, None), 20 * MS, 0.0, 1);
         s.lose(t0);
         assert_eq!(s.cwnd, INITIAL_WINDOW * MSS * 7 / 10);
+        s.lose(t0 + 19 * MS);
+        assert_eq!(s.cwnd, INITIAL_WINDOW * MSS * 7 / 10, "the same recovery");
         s.grow(s.cwnd);
-        assert_eq!(s.cwnd, INITIAL_WINDOW * MSS * 7 / 10 + MSS);
-        for _ in 0..4 {
-            s.lose(t0);
+        // 3 × 0.3 / 1.7 of a segment.
+        assert_eq!(s.cwnd, INITIAL_WINDOW * MSS * 7 / 10 + 766);
+        for i in 1..=4 {
+            s.lose(t0 + i * 20 * MS);
         }
         assert_eq!(s.cwnd, 2 * MSS, "never below two segments");
+        // A lost retransmission: a timeout, and the window starts again from one segment.
+        let mut s = Shaper::new(way(10.0, None), 20 * MS, 1.0, 1);
+        s.lose(t0);
+        assert_eq!(s.cwnd, MSS);
     }
 }
