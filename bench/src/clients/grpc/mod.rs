@@ -399,10 +399,6 @@ impl GrpcConnection {
 }
 
 impl Unary for GrpcConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
     /// One unary call, sent the way grpc-go and h2load send one: HEADERS, then a single DATA
     /// frame holding the length-prefixed message with END_STREAM. (tonic's client ends the
     /// request stream with an extra empty DATA frame, written on its own: a frame and a

@@ -9,14 +9,10 @@ use wirebench_proto::v1 as pb;
 
 use super::{create_request, created, path, user_orders, users_orders};
 use crate::catalog::{OpParams, Outcome};
-use crate::clients::{Call, ClientError};
-use crate::wire::WireCounters;
+use crate::clients::{Call, ClientError, Operations};
 
-/// One unary call on a connection.
-pub(super) trait Unary {
-    /// The connection's counters: converting the answer is on their decode clock.
-    fn counters(&self) -> &WireCounters;
-
+/// One unary call on a connection (whose counters' decode clock times converting the answer).
+pub(super) trait Unary: Operations {
     /// Sends `req` to the method at `path` and decodes its one answer message (decoding on the
     /// decode clock).
     async fn unary<T, U>(&mut self, path: &'static str, req: T) -> Result<U, ClientError>

@@ -197,10 +197,6 @@ impl GrpcWebConnection {
 }
 
 impl Unary for GrpcWebConnection {
-    fn counters(&self) -> &WireCounters {
-        &self.counters
-    }
-
     /// A unary call's one answer message, decoded on the decode clock.
     async fn unary<T, U>(&mut self, path: &'static str, req: T) -> Result<U, ClientError>
     where
