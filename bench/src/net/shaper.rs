@@ -94,7 +94,7 @@ pub struct Shaper {
     /// Segments not yet arrived, in order.
     queue: VecDeque<Segment>,
     seq: u64,
-    /// Losses not yet revealed by later segments.
+    /// Losses that later segments may yet reveal sooner.
     lost: Vec<Lost>,
     /// Congestion window, bytes.
     cwnd: usize,
@@ -201,18 +201,23 @@ impl Shaper {
 
     /// A segment left at `departed`, after every unrevealed loss: its acknowledgement may
     /// reveal them sooner than their timers. Once the first comes back, RACK marks a loss a
-    /// round trip and its reordering window after it left; at the [`DUPTHRESH`]th, at once.
+    /// round trip and its reordering window after it left; at the [`DUPTHRESH`]th, at once
+    /// (later acknowledgements come later still, so the loss is then settled).
     fn reveal(&mut self, departed: Instant) {
         let (rtt, delay) = (self.rtt, self.way.delay());
-        for l in &mut self.lost {
+        // Unrevealed losses are still queued (`arrived` forgets those it takes).
+        let head = self.queue.front().map_or(self.seq, |s| s.seq);
+        let queue = &mut self.queue;
+        self.lost.retain_mut(|l| {
             l.later += 1;
             let ack = departed + rtt;
             let first_ack = *l.first_ack.get_or_insert(ack);
             let marked = if l.later >= DUPTHRESH { ack } else { first_ack.max(l.sent + rtt + rtt / 4) };
-            if let Some(s) = self.queue.iter_mut().find(|s| s.seq == l.seq) {
+            if let Some(s) = queue.get_mut((l.seq - head) as usize) {
                 s.at = s.at.min(marked + delay + l.retries);
             }
-        }
+            l.later < DUPTHRESH
+        });
     }
 
     /// The window's growth when a round of `sent` bytes was acknowledged: the round's bytes in
