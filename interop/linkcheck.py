@@ -39,6 +39,7 @@ import fcntl
 import gzip
 import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -46,7 +47,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import random
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -61,7 +61,6 @@ TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 PR_SET_PDEATHSIG, PR_SET_TIMERSLACK = 1, 29
 CONGESTION = "cubic"
-
 
 
 class Link(NamedTuple):
@@ -300,7 +299,7 @@ def compare(link: Link, reference: dict, emulated: dict) -> list[str]:
     client's side of the link in the emulator: within BYTES_SHARE, HTTP/2's window updates and
     pings coming as the timing has them; not on a lossy link, whose retransmissions the
     reference's socket does not count either)."""
-    stat = "mean" if link.loss else "p50"
+    stat, share = ("mean", LOSSY_SHARE) if link.loss else ("p50", SHARE)
     bad = []
     print(f"\n{link.spec}: reference ({args.reference}) against the emulator, {stat} latency")
     print(f"  {'protocol':<13}{'operation':<13}{'conn':<6}{'ops':>6}{stat + ' ms':>9}{'emulated':>10}{'ratio':>7}"
@@ -310,7 +309,6 @@ def compare(link: Link, reference: dict, emulated: dict) -> list[str]:
             bad.append(f"{link.spec} {k}: the emulated run has no such cell")
             continue
         ref, emu = reference[k], emulated[k]
-        share = LOSSY_SHARE if link.loss else SHARE
         timed = abs(emu[stat] - ref[stat]) <= max(share * ref[stat], SLACK_MS)
         counted = link.loss or abs(emu["bytes"] - ref["bytes"]) <= BYTES_SHARE * ref["bytes"]
         print(f"  {k[0]:<13}{k[1]:<13}{k[2]:<6}{ref['ops']:>6}{ref[stat]:>9.2f}{emu[stat]:>10.2f}"
