@@ -1,14 +1,22 @@
 //! `wirebench compare A B`: what changed between two results files.
 //!
-//! Cells are matched by (protocol, operation, payload, mode, concurrency, rate), every repeat
-//! of a cell together. Bytes and round trips per operation are almost deterministic for a
-//! given build and payload: they move only with variable-length fields such as request ids
-//! and counters, so a change under 1 % is noise and anything larger is real. Latency and
-//! throughput move from run to run: when both files hold two or more repeats of a cell, the
-//! change of its median comes with a 95 % bootstrap interval, and it is significant only when
-//! the interval excludes zero. With a single run on either side there is no interval, and a
-//! change is called *noise* unless it exceeds a threshold: by default 5 % for throughput and
-//! p50 and 20 % for p99 (tails are noisier), adjustable with `--noise`.
+//! Cells are matched by their key (protocol, operation, payload, load point, network, TLS,
+//! streams, size), every round of a cell together. Bytes and round trips per operation are
+//! almost deterministic for a given build and payload: they move only with variable-length
+//! fields such as request ids and counters, so a change under 1 % is noise and anything
+//! larger is real. Latency and throughput move from run to run. Each is taken over every call
+//! of a cell's rounds (see [`crate::stats`]); when both files hold two rounds or more, its
+//! change comes with a 95 % bootstrap interval (both sides' rounds resampled), and it is
+//! significant only when the interval excludes zero *and* the change is at least the noise
+//! threshold, as criterion judges a change: by default 5 % for throughput and p50, 20 % for
+//! p99 (tails are noisier), adjustable with `--noise`. The threshold is what two runs of the
+//! same binary on a shared 2-core VM differ by (its speed drifts by a few percent from
+//! minute to minute, every cell together). So each timed metric's run-wide move (the median
+//! of every cell's change, with its interval) is judged first, as one line of its own, and
+//! each cell is judged by how far it moved *beyond* that: a machine that ran 3 % slower the
+//! second time reads as one line, not as a hundred regressions, and a change that slows every
+//! cell by 20 % is still a significant regression of the whole run. With a single round on
+//! either side there is no interval, and the threshold alone decides.
 //!
 //! `--fail-on-regression 5%` makes the command fail when a significant regression is larger
 //! than 5 %, naming the cells, so CI can gate on it.
@@ -18,8 +26,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::repeats;
-use crate::results::Results;
+use crate::repeats::{self, Figure, Rounds};
+use crate::results::{Cell, Results};
 use crate::stats;
 
 /// Options of `wirebench compare`.
@@ -38,6 +46,9 @@ pub struct CompareArgs {
     /// Fail (exit non-zero) when a significant regression exceeds this, e.g. `5%`.
     #[arg(long, value_parser = percent)]
     pub fail_on_regression: Option<f64>,
+    /// Print every row that moved (noise included), not only the significant ones.
+    #[arg(long)]
+    pub all: bool,
 }
 
 fn percent(s: &str) -> Result<f64, String> {
@@ -60,6 +71,9 @@ pub struct Change {
     pub percent: f64,
     /// The change's 95 % bootstrap interval in percent, when both sides have repeats.
     pub interval: Option<(f64, f64)>,
+    /// Timed metrics: the change beyond the run-wide move of the metric (see [`Shift`]), in
+    /// percent, which the verdict judges.
+    pub beyond_shift: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -103,10 +117,27 @@ pub struct Comparison {
     pub a_revision: String,
     pub b_revision: String,
     pub noise_percent: f64,
+    /// How far each timed metric moved across the whole run (the median of every cell's
+    /// change): the machine's speed, or a change that touches every cell. Each cell is judged
+    /// against it.
+    pub shifts: Vec<Shift>,
     pub cells: Vec<CellDiff>,
     /// Cells present in only one of the files.
     pub only_in_a: Vec<String>,
     pub only_in_b: Vec<String>,
+}
+
+/// The median move of one timed metric over every matched cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shift {
+    pub metric: &'static str,
+    pub percent: f64,
+    /// 95 % bootstrap interval over the cells.
+    pub interval: (f64, f64),
+    pub cells: usize,
+    /// Significant when its interval excludes zero and it is at least the noise threshold:
+    /// then the run as a whole is better or worse.
+    pub verdict: Verdict,
 }
 
 /// Bytes per operation move under this (request-id and counter digits); above it is real.
@@ -128,18 +159,30 @@ fn verdict(a: f64, b: f64, higher_is_better: bool, threshold: Option<f64>) -> (f
     (percent, if improved { Verdict::Better } else { Verdict::Worse })
 }
 
-/// Classifies a change of a median over repeats by its interval: significant only when the
-/// interval excludes zero.
-fn significance(change: &crate::stats::Estimate, higher_is_better: bool) -> Verdict {
-    if change.median == 0.0 && change.low == 0.0 && change.high == 0.0 {
+/// Classifies a change with its interval (in percent): significant only when the interval
+/// excludes zero and the change is at least `threshold` percent (criterion's noise
+/// threshold: a machine's speed moves a few percent between runs, see the module docs).
+fn significance(percent: f64, (low, high): (f64, f64), higher_is_better: bool, threshold: f64) -> Verdict {
+    if percent == 0.0 && low == 0.0 && high == 0.0 {
         Verdict::Same
-    } else if change.low > 0.0 {
-        if higher_is_better { Verdict::Better } else { Verdict::Worse }
-    } else if change.high < 0.0 {
-        if higher_is_better { Verdict::Worse } else { Verdict::Better }
-    } else {
+    } else if (low <= 0.0 && high >= 0.0) || percent.abs() < threshold {
         Verdict::Noise
+    } else if (percent > 0.0) == higher_is_better {
+        Verdict::Better
+    } else {
+        Verdict::Worse
     }
+}
+
+/// The change of one figure from A's rounds of a cell to B's, in percent, with its 95 %
+/// interval (both sides' rounds resampled) when both have two rounds or more.
+fn change(a: &Rounds<'_>, b: &Rounds<'_>, figure: Figure) -> Option<(f64, f64, f64, Option<(f64, f64)>)> {
+    let (na, nb) = (a.cells.len(), b.cells.len());
+    let fa = a.figure(figure, &vec![1.0; na])?;
+    let fb = b.figure(figure, &vec![1.0; nb])?;
+    let ratio = |w: &[Vec<f64>]| Some(b.figure(figure, &w[1])? / a.figure(figure, &w[0])? * 100.0 - 100.0);
+    let interval = (na >= 2 && nb >= 2).then(|| stats::bootstrap(&[na, nb], ratio)).flatten();
+    Some((fa, fb, if fa == 0.0 { 0.0 } else { fb / fa * 100.0 - 100.0 }, interval))
 }
 
 /// Compares two results.
@@ -153,71 +196,119 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
             only_in_b.push(k.clone());
             continue;
         };
+        let (ra, rb) = (Rounds::new(ga.clone()), Rounds::new(gb.clone()));
         let mut changes = Vec::new();
-        // Run-to-run figures: by interval with repeats on both sides, by threshold without.
-        let timed: [(&'static str, repeats::Read, bool, f64); 3] = [
-            ("throughput ops/s", |c| Some(c.throughput_ops_s), true, noise),
-            ("p50 µs", |c| c.latency.as_ref().map(|l| l.p50_ns as f64 / 1e3), false, noise),
-            ("p99 µs", |c| c.latency.as_ref().map(|l| l.p99_ns as f64 / 1e3), false, noise * 4.0),
+        // Run-to-run figures: by interval and threshold with rounds on both sides, by threshold
+        // alone without.
+        let timed = [
+            ("throughput ops/s", Figure::Throughput, noise),
+            ("p50 µs", Figure::P50, noise),
+            ("p99 µs", Figure::P99, noise * 4.0),
         ];
-        for (metric, read, higher_is_better, threshold) in timed {
-            let (va, vb) = (repeats::values(ga, read), repeats::values(gb, read));
-            if va.is_empty() || vb.is_empty() {
-                continue;
-            }
-            let (ma, mb) = (stats::median(&va), stats::median(&vb));
-            let change = (va.len() >= 2 && vb.len() >= 2).then(|| stats::change(&va, &vb)).flatten();
-            let (percent, verdict, interval) = match change {
-                Some(ch) => (
-                    ch.median * 100.0,
-                    significance(&ch, higher_is_better),
-                    Some((ch.low * 100.0, ch.high * 100.0)),
-                ),
-                None => {
-                    let (p, v) = verdict(ma, mb, higher_is_better, Some(threshold));
-                    (p, v, None)
-                }
-            };
-            changes.push(Change { metric, a: ma, b: mb, percent, interval, verdict });
+        for (metric, figure, _) in timed {
+            let Some((ma, mb, percent, interval)) = change(&ra, &rb, figure) else { continue };
+            // Judged below, once the run-wide move of each metric is known.
+            let verdict = Verdict::Same;
+            changes.push(Change { metric, a: ma, b: mb, percent, interval, beyond_shift: None, verdict });
         }
-        let exact: [(&'static str, repeats::Read, Option<f64>); 3] = [
-            ("sent B/op", |c| Some(c.bytes.sent_per_op.total_bytes), Some(BYTES_NOISE_PERCENT)),
-            ("received B/op", |c| Some(c.bytes.received_per_op.total_bytes), Some(BYTES_NOISE_PERCENT)),
-            ("round trips/op", |c| Some(c.round_trips_per_op), None),
+        let exact: [(&'static str, fn(&Cell) -> f64, Option<f64>); 3] = [
+            ("sent B/op", |c| c.bytes.sent_per_op.total_bytes, Some(BYTES_NOISE_PERCENT)),
+            ("received B/op", |c| c.bytes.received_per_op.total_bytes, Some(BYTES_NOISE_PERCENT)),
+            ("round trips/op", |c| c.round_trips_per_op, None),
         ];
         for (metric, read, threshold) in exact {
-            let (ma, mb) =
-                (stats::median(&repeats::values(ga, read)), stats::median(&repeats::values(gb, read)));
+            let med = |g: &[&Cell]| stats::median(&g.iter().map(|c| read(c)).collect::<Vec<_>>());
+            let (ma, mb) = (med(ga), med(gb));
             let (percent, verdict) = verdict(ma, mb, false, threshold);
-            changes.push(Change { metric, a: ma, b: mb, percent, interval: None, verdict });
+            changes.push(Change {
+                metric,
+                a: ma,
+                b: mb,
+                percent,
+                interval: None,
+                beyond_shift: None,
+                verdict,
+            });
         }
         cells.push(CellDiff { key: k.clone(), changes });
     }
     let only_in_a =
         groups_a.iter().map(|(k, _)| k.clone()).filter(|k| !groups_b.iter().any(|(kb, _)| kb == k)).collect();
+    let timed = [("throughput ops/s", true, noise), ("p50 µs", false, noise), ("p99 µs", false, noise * 4.0)];
+    let shifts: Vec<Shift> =
+        timed.iter().filter_map(|(metric, better_up, t)| shift(&cells, metric, *better_up, *t)).collect();
+    for cell in &mut cells {
+        for ch in &mut cell.changes {
+            let Some(&(_, better_up, threshold)) = timed.iter().find(|(m, ..)| *m == ch.metric) else {
+                continue;
+            };
+            let s = shifts.iter().find(|s| s.metric == ch.metric).map_or(0.0, |s| s.percent);
+            let beyond = |p: f64| ((1.0 + p / 100.0) / (1.0 + s / 100.0) - 1.0) * 100.0;
+            ch.beyond_shift = Some(beyond(ch.percent));
+            ch.verdict = match ch.interval {
+                Some((lo, hi)) => {
+                    significance(beyond(ch.percent), (beyond(lo), beyond(hi)), better_up, threshold)
+                }
+                None => verdict(ch.a * (1.0 + s / 100.0), ch.b, better_up, Some(threshold)).1,
+            };
+            if ch.a == ch.b {
+                ch.verdict = Verdict::Same;
+            }
+        }
+    }
     Comparison {
         a: names.0.to_owned(),
         b: names.1.to_owned(),
         a_revision: a.environment.git_revision.clone(),
         b_revision: b.environment.git_revision.clone(),
         noise_percent: noise,
+        shifts,
         cells,
         only_in_a,
         only_in_b,
     }
 }
 
+/// The run-wide move of `metric`: the median of every matched cell's change, with a
+/// bootstrap interval over the cells, judged like a cell's; None with fewer than three cells.
+fn shift(cells: &[CellDiff], metric: &'static str, higher_is_better: bool, threshold: f64) -> Option<Shift> {
+    let moves: Vec<f64> = cells
+        .iter()
+        .filter_map(|c| c.changes.iter().find(|ch| ch.metric == metric))
+        .map(|ch| ch.percent)
+        .collect();
+    if moves.len() < 3 {
+        return None;
+    }
+    let e = stats::estimate(&moves)?;
+    let verdict = significance(e.value, (e.low, e.high), higher_is_better, threshold);
+    Some(Shift { metric, percent: e.value, interval: (e.low, e.high), cells: moves.len(), verdict })
+}
+
 /// The regressions larger than `limit` percent: "cell: metric +x %".
 pub fn regressions(c: &Comparison, limit: f64) -> Vec<String> {
-    c.cells
+    let run = c
+        .shifts
         .iter()
-        .flat_map(|cell| {
-            cell.changes
-                .iter()
-                .filter(move |ch| ch.verdict == Verdict::Worse && ch.percent.abs() > limit)
-                .map(move |ch| format!("{}: {} {:+.1} %", cell.key, ch.metric, ch.percent))
-        })
-        .collect()
+        .filter(|s| s.verdict == Verdict::Worse && s.percent.abs() > limit)
+        .map(|s| format!("the whole run ({} cells' median): {} {:+.1} %", s.cells, s.metric, s.percent));
+    let cells = c.cells.iter().flat_map(|cell| {
+        cell.changes
+            .iter()
+            .filter(move |ch| {
+                ch.verdict == Verdict::Worse && ch.beyond_shift.unwrap_or(ch.percent).abs() > limit
+            })
+            .map(move |ch| match ch.beyond_shift {
+                Some(b) if b != ch.percent => {
+                    format!(
+                        "{}: {} {:+.1} % ({b:+.1} % beyond the run's move)",
+                        cell.key, ch.metric, ch.percent
+                    )
+                }
+                _ => format!("{}: {} {:+.1} %", cell.key, ch.metric, ch.percent),
+            })
+    });
+    run.chain(cells).collect()
 }
 
 const TEMPLATE: &str = include_str!("../templates/compare.html");
@@ -233,12 +324,38 @@ pub fn render_html(c: &Comparison) -> anyhow::Result<String> {
 pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     let (a, b) = (Results::read(&args.a)?, Results::read(&args.b)?);
     let c = compare(&a, &b, args.noise, (&args.a.display().to_string(), &args.b.display().to_string()));
+    let significant = |ch: &Change| matches!(ch.verdict, Verdict::Better | Verdict::Worse);
+    let count =
+        |v: Verdict| c.cells.iter().filter(|cell| cell.changes.iter().any(|ch| ch.verdict == v)).count();
+    println!(
+        "{} cells matched (A revision {}, B revision {}): {} with a significant change for the worse, {} for the better",
+        c.cells.len(),
+        c.a_revision,
+        c.b_revision,
+        count(Verdict::Worse),
+        count(Verdict::Better)
+    );
+    for s in &c.shifts {
+        println!(
+            "{} across the run moved {:+.1} % [{:+.1} to {:+.1}], {} (the median of {} cells' changes: the machine's speed, or a change that touches every cell; each cell is judged beyond it)",
+            s.metric,
+            s.percent,
+            s.interval.0,
+            s.interval.1,
+            s.verdict.as_str(),
+            s.cells
+        );
+    }
     println!(
         "{:<44} {:<16} {:>12} {:>12} {:>8} {:>18}  verdict",
         "cell", "metric", "A", "B", "change", "95 % interval"
     );
     for cell in &c.cells {
-        for ch in cell.changes.iter().filter(|ch| ch.verdict != Verdict::Same) {
+        for ch in cell
+            .changes
+            .iter()
+            .filter(|ch| if args.all { ch.verdict != Verdict::Same } else { significant(ch) })
+        {
             let interval = ch.interval.map_or_else(String::new, |(lo, hi)| format!("{lo:+.1}..{hi:+.1} %"));
             println!(
                 "{:<44} {:<16} {:>12.1} {:>12.1} {:>7.1}% {:>18}  {}",

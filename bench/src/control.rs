@@ -56,10 +56,12 @@ pub enum Reply {
         outcome: Option<Outcome>,
         calls: u64,
     },
-    /// `calls`: the store calls reading them made.
+    /// `calls`: the store calls reading them made; `kept_from`: the oldest created order
+    /// the store still keeps (one created before it was forgotten by the store's bound).
     Orders {
         orders: Vec<Option<Order>>,
         calls: u64,
+        kept_from: Id,
     },
     /// The server's resident set after the reset, and whether its peak was reset too.
     Reset {
@@ -85,7 +87,8 @@ pub async fn serve(store: std::sync::Arc<Store>, fixtures: impl Fn() -> Fixtures
                 let peak_reset = crate::kernel::reset_peak_rss(None).is_ok();
                 Reply::Reset { rss_bytes: crate::kernel::rss(None), peak_reset }
             }
-            Ok(cmd) => answer(&store, cmd).await,
+            // The harness's own reads never pay the simulated store latency.
+            Ok(cmd) => wirebench_domain::store::unpaced(answer(&store, cmd)).await,
             Err(e) => Reply::Error { message: format!("not a command: {e}") },
         };
         let mut text = PREFIX.to_owned();
@@ -112,7 +115,7 @@ async fn answer(store: &Store, cmd: Command) -> Reply {
                 // None: the store has no such order (its only error for a read by id).
                 orders.push(store.get_order(id).await.ok());
             }
-            Reply::Orders { orders, calls: store.calls() - before }
+            Reply::Orders { orders, calls: store.calls() - before, kept_from: store.kept_from() }
         }
     }
 }
@@ -204,12 +207,12 @@ impl Control {
         }
     }
 
-    /// Orders as the server's store holds them.
-    pub fn orders(&self, ids: Vec<Id>) -> anyhow::Result<Vec<Option<Order>>> {
+    /// Orders as the server's store holds them, and the oldest created order it still keeps.
+    pub fn orders(&self, ids: Vec<Id>) -> anyhow::Result<(Vec<Option<Order>>, Id)> {
         match self.ask(&Command::Orders { ids })? {
-            Reply::Orders { orders, calls } => {
+            Reply::Orders { orders, calls, kept_from } => {
                 self.cause(calls);
-                Ok(orders)
+                Ok((orders, kept_from))
             }
             other => bail!("unexpected control answer {other:?}"),
         }

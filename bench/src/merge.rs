@@ -18,12 +18,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail, ensure};
-use hdrhistogram::Histogram;
-use serde_json::Value;
-
-use crate::results::{Cell, Latency, Results, RunStatus};
+use crate::results::pool::{add_bytes, add_histograms};
+use crate::results::{Cell, Results, RunStatus};
 use crate::shard::ShardRun;
+use anyhow::{Context as _, bail, ensure};
 
 /// Options of `wirebench merge`.
 #[derive(Debug, Clone, clap::Args)]
@@ -139,7 +137,9 @@ fn compatible(runs: &[(String, Results)]) -> anyhow::Result<Vec<ShardRun>> {
                 .into_iter()
                 .flatten()
                 .filter(|(k, v)| b.get(k.as_str()) != Some(v))
-                .map(|(k, v)| format!("{k} ({v} against {})", b.get(k.as_str()).unwrap_or(&Value::Null)))
+                .map(|(k, v)| {
+                    format!("{k} ({v} against {})", b.get(k.as_str()).unwrap_or(&serde_json::Value::Null))
+                })
                 .collect();
             bail!("cannot merge: {first_name} and {name} ran with other options: {}", diff.join(", "));
         }
@@ -189,68 +189,6 @@ fn key(c: &Cell) -> String {
     )
 }
 
-/// The sum of `histograms` (the ones present); `None` when there is none.
-fn add_histograms(latencies: impl Iterator<Item = Option<Latency>>) -> anyhow::Result<Option<Latency>> {
-    let mut sum: Option<Histogram<u64>> = None;
-    for latency in latencies.flatten() {
-        let h = latency.histogram().context("a histogram in the results does not decode")?;
-        match sum.as_mut() {
-            Some(s) => s.add(&h).context("adding histograms")?,
-            None => sum = Some(h),
-        }
-    }
-    Ok(sum.as_ref().and_then(Latency::of))
-}
-
-/// Means of `values`, each weighted: every number in a tree of objects, a key missing from
-/// one tree counting as 0 there.
-fn weighted(values: &[(&Value, f64)]) -> Value {
-    if values.iter().any(|(v, _)| v.is_object()) {
-        let keys: std::collections::BTreeSet<&String> =
-            values.iter().filter_map(|(v, _)| v.as_object()).flat_map(|o| o.keys()).collect();
-        let object = keys
-            .into_iter()
-            .map(|k| {
-                let children: Vec<(&Value, f64)> =
-                    values.iter().map(|(v, w)| (v.get(k.as_str()).unwrap_or(&Value::Null), *w)).collect();
-                (k.clone(), weighted(&children))
-            })
-            .collect();
-        return Value::Object(object);
-    }
-    if values.iter().all(|(v, _)| v.is_null()) {
-        return Value::Null;
-    }
-    let total: f64 = values.iter().map(|(_, w)| w).sum();
-    let sum: f64 = values.iter().map(|(v, w)| v.as_f64().unwrap_or(0.0) * w).sum();
-    serde_json::json!(if total > 0.0 { sum / total } else { 0.0 })
-}
-
-/// The bytes of `group`: per-operation figures weighted by operations, per-connection ones
-/// by connections, connection counts summed.
-fn add_bytes(group: &[&Cell]) -> anyhow::Result<crate::results::Bytes> {
-    let values: Vec<Value> =
-        group.iter().map(|c| serde_json::to_value(&c.bytes)).collect::<Result<_, _>>()?;
-    let mut out = serde_json::Map::new();
-    for key in values[0].as_object().context("bytes are an object")?.keys() {
-        let of = |i: usize| values[i].get(key.as_str()).unwrap_or(&Value::Null);
-        let merged = if key.starts_with("connections") {
-            serde_json::json!(values.iter().filter_map(|v| v[key.as_str()].as_u64()).sum::<u64>())
-        } else {
-            let by_connections = key.ends_with("_per_connection");
-            let parts: Vec<(&Value, f64)> = (0..group.len())
-                .map(|i| {
-                    let c = group[i];
-                    (of(i), if by_connections { c.bytes.connections as f64 } else { c.ops as f64 })
-                })
-                .collect();
-            weighted(&parts)
-        };
-        out.insert(key.clone(), merged);
-    }
-    Ok(serde_json::from_value(Value::Object(out))?)
-}
-
 /// One cell from the shards' runs of it.
 fn add(group: &[&Cell]) -> anyhow::Result<Cell> {
     let mut cell = group[0].clone();
@@ -295,10 +233,7 @@ fn add(group: &[&Cell]) -> anyhow::Result<Cell> {
     cell.client_decode = add_histograms(group.iter().map(|c| c.client_decode.clone()))?;
     let checks = &mut cell.checks;
     checks.writes_checked = group.iter().map(|c| c.checks.writes_checked).sum();
-    checks.writes_read_back = group.iter().map(|c| c.checks.writes_read_back).sum();
-    checks.reads_compared = group.iter().map(|c| c.checks.reads_compared).sum();
-    checks.mismatches = group.iter().map(|c| c.checks.mismatches).sum();
-    checks.mismatch = group.iter().find_map(|c| c.checks.mismatch.clone());
+    *checks = crate::results::pool::add_checks(group);
     cell.bytes = add_bytes(group)?;
     cell.round_trips_per_op = by_ops(|c| c.round_trips_per_op);
     cell.requests_per_op = by_ops(|c| c.requests_per_op);

@@ -1,5 +1,7 @@
-//! A cell's figures across its repeats: what `results.json` keeps in `summaries`, and what the
-//! report and `compare` quote (the median, with its 95 % bootstrap interval and spread).
+//! A cell over its rounds: the figures `results.json` keeps in `summaries`, which the
+//! report, the summary and `compare` quote (each with its 95 % interval; see
+//! [`crate::stats`] for how both are taken), and the one pooled cell per key the report's
+//! tables and charts draw ([`merge`]).
 
 use std::collections::BTreeMap;
 
@@ -8,27 +10,169 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Operation;
 use crate::results::Cell;
-use crate::stats::{self, Estimate};
+use crate::stats::{self, Basis, Estimate};
 
-/// How to read one figure off one run of a cell.
-pub type Read = fn(&Cell) -> Option<f64>;
-
-/// The figures summarised per cell, each with how to read it off one run.
-pub const FIGURES: [(&str, Read); 6] = [
-    ("throughput_ops_s", |c| Some(c.throughput_ops_s)),
-    ("p50_us", |c| c.latency.as_ref().map(|l| l.p50_ns as f64 / 1e3)),
-    ("p99_us", |c| c.latency.as_ref().map(|l| l.p99_ns as f64 / 1e3)),
-    ("bytes_per_op", |c| Some(c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes)),
-    ("client_cpu_us_per_op", |c| c.resources.client_cpu_us_per_op),
-    ("server_cpu_us_per_op", |c| c.resources.server_cpu_us_per_op),
-];
-
-/// True for figures where more is better (throughput); the others are costs.
-pub fn higher_is_better(figure: &str) -> bool {
-    figure == "throughput_ops_s"
+/// A figure of a cell, over one round or several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    Throughput,
+    P50,
+    P99,
+    Bytes,
+    ClientCpu,
+    ServerCpu,
 }
 
-/// One cell (protocol, operation, payload, load point) over its repeats.
+/// The figures summarised per cell.
+pub const FIGURES: [Figure; 6] =
+    [Figure::Throughput, Figure::P50, Figure::P99, Figure::Bytes, Figure::ClientCpu, Figure::ServerCpu];
+
+impl Figure {
+    /// Its name in `summaries` and the report: `p50_us`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Throughput => "throughput_ops_s",
+            Figure::P50 => "p50_us",
+            Figure::P99 => "p99_us",
+            Figure::Bytes => "bytes_per_op",
+            Figure::ClientCpu => "client_cpu_us_per_op",
+            Figure::ServerCpu => "server_cpu_us_per_op",
+        }
+    }
+
+    /// The figure named `name`.
+    pub fn named(name: &str) -> Option<Figure> {
+        FIGURES.into_iter().find(|f| f.name() == name)
+    }
+
+    /// True where more is better (throughput); the others are costs.
+    pub fn higher_is_better(self) -> bool {
+        self == Figure::Throughput
+    }
+
+    /// How it is taken from a cell's rounds.
+    pub fn measure(self) -> Measure {
+        match self {
+            Figure::Throughput => Measure::Throughput,
+            Figure::P50 => Measure::Quantile(0.5),
+            Figure::P99 => Measure::Quantile(0.99),
+            Figure::Bytes => Measure::PerOp(|c| {
+                Some(c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes)
+            }),
+            Figure::ClientCpu => Measure::PerOp(|c| c.resources.client_cpu_us_per_op),
+            Figure::ServerCpu => Measure::PerOp(|c| c.resources.server_cpu_us_per_op),
+        }
+    }
+}
+
+/// How a figure is taken over a cell's rounds.
+#[derive(Debug, Clone, Copy)]
+pub enum Measure {
+    /// A latency percentile of every call, in µs.
+    Quantile(f64),
+    /// Every call over all recorded time.
+    Throughput,
+    /// A per-operation figure of each round, weighted by its calls.
+    PerOp(fn(&Cell) -> Option<f64>),
+}
+
+/// One cell's rounds, ready to be resampled.
+#[derive(Debug)]
+pub struct Rounds<'a> {
+    pub cells: Vec<&'a Cell>,
+    /// Every round's latency histogram as (value in ns, round, calls), sorted by value.
+    latency: Vec<(f64, u32, u64)>,
+}
+
+impl<'a> Rounds<'a> {
+    /// The rounds of one cell (their histograms decoded once).
+    pub fn new(cells: Vec<&'a Cell>) -> Rounds<'a> {
+        let mut latency = Vec::new();
+        for (i, c) in cells.iter().enumerate() {
+            if let Some(h) = c.latency.as_ref().and_then(crate::results::Latency::histogram) {
+                latency.extend(
+                    h.iter_recorded().map(|v| (v.value_iterated_to() as f64, i as u32, v.count_at_value())),
+                );
+            }
+        }
+        latency.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Rounds { cells, latency }
+    }
+
+    /// The figure with each round counted `weights[i]` times (1 each: the figure itself).
+    pub fn figure(&self, f: Figure, weights: &[f64]) -> Option<f64> {
+        self.measure(f.measure(), weights)
+    }
+
+    /// A measure with each round counted `weights[i]` times.
+    pub fn measure(&self, m: Measure, weights: &[f64]) -> Option<f64> {
+        let rounds = self.cells.iter().zip(weights);
+        match m {
+            Measure::Quantile(q) => stats::weighted_quantile(&self.latency, weights, q).map(|ns| ns / 1e3),
+            Measure::Throughput => {
+                let ops: f64 = rounds.clone().map(|(c, w)| c.ops as f64 * w).sum();
+                let time: f64 = rounds.map(|(c, w)| c.elapsed_s * w).sum();
+                (time > 0.0).then(|| ops / time)
+            }
+            Measure::PerOp(read) => {
+                let parts: Vec<(f64, f64)> =
+                    rounds.filter_map(|(c, w)| read(c).map(|v| (v, c.ops.max(1) as f64 * w))).collect();
+                let weight: f64 = parts.iter().map(|(_, w)| w).sum();
+                (weight > 0.0).then(|| parts.iter().map(|(v, w)| v * w).sum::<f64>() / weight)
+            }
+        }
+    }
+
+    /// All rounds counted once.
+    pub fn ones(&self) -> Vec<f64> {
+        vec![1.0; self.cells.len()]
+    }
+
+    /// The figure with its 95 % interval (see [`crate::stats`]).
+    pub fn estimate(&self, f: Figure) -> Option<Estimate> {
+        self.estimate_of(f.measure())
+    }
+
+    /// A measure with its 95 % interval.
+    pub fn estimate_of(&self, m: Measure) -> Option<Estimate> {
+        let n = self.cells.len();
+        let value = self.measure(m, &self.ones())?;
+        let per_round: Vec<f64> = (0..n)
+            .filter_map(|i| {
+                let mut w = vec![0.0; n];
+                w[i] = 1.0;
+                self.measure(m, &w)
+            })
+            .collect();
+        let spread = stats::spread(&per_round, value);
+        if n >= 2 {
+            let (low, high) = stats::bootstrap(&[n], |w| self.measure(m, &w[0]))?;
+            return Some(Estimate { value, low, high, runs: n, basis: Basis::Rounds, spread });
+        }
+        // One round: a percentile's rank among its calls, nothing else.
+        let Measure::Quantile(q) = m else { return Some(Estimate::exact(value, 1)) };
+        let calls: u64 = self.latency.iter().map(|p| p.2).sum();
+        let (lo, hi) = stats::quantile_ranks(calls, q);
+        let at = |rank: u64| {
+            let mut seen = 0;
+            self.latency.iter().find(|p| {
+                seen += p.2;
+                seen > rank
+            })
+        };
+        let (low, high) = (at(lo)?.0 / 1e3, at(hi)?.0 / 1e3);
+        Some(Estimate {
+            value,
+            low: low.min(value),
+            high: high.max(value),
+            runs: 1,
+            basis: Basis::Calls,
+            spread,
+        })
+    }
+}
+
+/// One cell (protocol, operation, payload, load point) over its rounds.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CellSummary {
     pub protocol: String,
@@ -48,15 +192,23 @@ pub struct CellSummary {
     pub mode: String,
     pub concurrency: u32,
     pub rate: Option<f64>,
-    /// Repeats measured.
+    /// Rounds measured.
     pub runs: usize,
-    /// Each figure's median across repeats with its interval and spread.
+    /// Each figure over every round, with its interval and the rounds' spread.
     pub figures: BTreeMap<String, Estimate>,
-    /// Figures whose repeats spread wider than 5 % of their median.
+    /// Figures whose interval reaches further than 5 % from them (see
+    /// [`crate::stats::NOISY_HALF_WIDTH`]).
     pub noisy: Vec<String>,
 }
 
-/// The key that matches a cell across repeats and across results files.
+impl CellSummary {
+    /// One of its figures.
+    pub fn figure(&self, f: Figure) -> Option<&Estimate> {
+        self.figures.get(f.name())
+    }
+}
+
+/// The key that matches a cell across rounds and across results files.
 pub fn key(c: &Cell) -> String {
     let at = Where {
         network: &c.network,
@@ -121,86 +273,107 @@ fn key_parts(
 /// The cells grouped by [`key`], in first-seen order.
 pub fn groups(cells: &[Cell]) -> Vec<(String, Vec<&Cell>)> {
     let mut out: Vec<(String, Vec<&Cell>)> = Vec::new();
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
     for c in cells {
         let k = key(c);
-        match out.iter_mut().find(|(g, _)| *g == k) {
-            Some((_, v)) => v.push(c),
-            None => out.push((k, vec![c])),
+        match at.get(&k) {
+            Some(&i) => out[i].1.push(c),
+            None => {
+                at.insert(k.clone(), out.len());
+                out.push((k, vec![c]));
+            }
         }
     }
     out
 }
 
-/// One figure's values across a group's repeats.
-pub fn values(group: &[&Cell], read: Read) -> Vec<f64> {
-    group.iter().filter_map(|c| read(c)).collect()
+/// A cell's summary over its rounds.
+pub fn summary(group: Vec<&Cell>) -> CellSummary {
+    let first = group[0];
+    let rounds = Rounds::new(group);
+    let figures: BTreeMap<String, Estimate> =
+        FIGURES.iter().filter_map(|f| Some((f.name().to_owned(), rounds.estimate(*f)?))).collect();
+    let noisy = figures.iter().filter(|(_, e)| e.noisy()).map(|(n, _)| n.clone()).collect();
+    CellSummary {
+        protocol: first.protocol.clone(),
+        operation: first.operation,
+        payload: first.payload.clone(),
+        network: first.network.clone(),
+        fresh_connections: first.fresh_connections,
+        tls: first.tls.clone(),
+        streams: first.streams,
+        size: first.sized.then_some(first.n),
+        mode: first.mode.clone(),
+        concurrency: first.concurrency,
+        rate: first.rate,
+        runs: rounds.cells.len(),
+        figures,
+        noisy,
+    }
 }
 
-/// Every cell's summary across its repeats.
+/// Every cell's summary over its rounds.
 pub fn summarize(cells: &[Cell]) -> Vec<CellSummary> {
-    groups(cells)
-        .into_iter()
-        .map(|(_, group)| {
-            let first = group[0];
-            let figures: BTreeMap<String, Estimate> = FIGURES
-                .iter()
-                .filter_map(|(name, read)| {
-                    Some(((*name).to_owned(), stats::estimate(&values(&group, *read))?))
-                })
-                .collect();
-            let noisy = figures.iter().filter(|(_, e)| e.noisy()).map(|(n, _)| n.clone()).collect();
-            CellSummary {
-                protocol: first.protocol.clone(),
-                operation: first.operation,
-                payload: first.payload.clone(),
-                network: first.network.clone(),
-                fresh_connections: first.fresh_connections,
-                tls: first.tls.clone(),
-                streams: first.streams,
-                size: first.sized.then_some(first.n),
-                mode: first.mode.clone(),
-                concurrency: first.concurrency,
-                rate: first.rate,
-                runs: group.len(),
-                figures,
-                noisy,
-            }
-        })
-        .collect()
+    groups(cells).into_iter().map(|(_, group)| summary(group)).collect()
 }
 
-/// One cell per [`key`] for the report's tables and charts: the run whose throughput is the
-/// median of its repeats (its histograms and bytes), with throughput, p50, p99 and CPU per
-/// operation replaced by their medians across the repeats.
+/// One cell per [`key`] for the report's tables and charts: its rounds added together (see
+/// [`crate::results::pool::rounds`]). A cell whose histograms do not decode keeps its first
+/// round, flagged.
 pub fn merge(cells: &[Cell]) -> Vec<Cell> {
     groups(cells)
         .into_iter()
         .map(|(_, group)| {
-            let mut by_throughput = group.clone();
-            by_throughput.sort_by(|a, b| a.throughput_ops_s.total_cmp(&b.throughput_ops_s));
-            let mut cell = by_throughput[by_throughput.len() / 2].clone();
-            if group.len() > 1 {
-                let med = |read: fn(&Cell) -> Option<f64>| {
-                    let v = values(&group, read);
-                    (!v.is_empty()).then(|| stats::median(&v))
-                };
-                cell.throughput_ops_s = med(FIGURES[0].1).unwrap_or(cell.throughput_ops_s);
-                if let Some(l) = cell.latency.as_mut() {
-                    l.p50_ns = med(FIGURES[1].1).map_or(l.p50_ns, |us| (us * 1e3).round() as u64);
-                    l.p99_ns = med(FIGURES[2].1).map_or(l.p99_ns, |us| (us * 1e3).round() as u64);
-                }
-                cell.resources.client_cpu_us_per_op = med(FIGURES[4].1);
-                cell.resources.server_cpu_us_per_op = med(FIGURES[5].1);
-                // Flagged when any of its runs was: a figure is only as good as its worst run.
-                for run in &group {
-                    for f in &run.flags {
-                        if !cell.flags.contains(f) {
-                            cell.flags.push(f.clone());
-                        }
-                    }
-                }
-            }
-            cell
+            crate::results::pool::rounds(&group).unwrap_or_else(|e| {
+                let mut first = group[0].clone();
+                first.flags.push(format!("its rounds could not be added: {e:#}"));
+                first
+            })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(p50_us: &[u64], ops_per_s: f64) -> Cell {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for us in p50_us {
+            h.record(us * 1000).unwrap();
+        }
+        let mut c: Cell = serde_json::from_value(crate::results::tests_support::cell_json()).unwrap();
+        c.latency = crate::results::Latency::of(&h);
+        c.ops = p50_us.len() as u64;
+        c.elapsed_s = c.ops as f64 / ops_per_s;
+        c.throughput_ops_s = ops_per_s;
+        c
+    }
+
+    #[test]
+    fn a_figure_pools_every_call_of_every_round_and_its_interval_holds_the_rounds() {
+        // Two rounds at 10 µs, one at 30 µs: the pooled p50 is 10 µs; the interval reaches
+        // the slow round (a resample may hold it twice).
+        let cells = [round(&[10; 100], 1000.0), round(&[10; 100], 1000.0), round(&[30; 100], 500.0)];
+        let rounds = Rounds::new(cells.iter().collect());
+        let p50 = rounds.estimate(Figure::P50).unwrap();
+        // (HdrHistogram reports a value as the top of its bucket: 10.007 µs at 3 figures.)
+        assert!((p50.value - 10.0).abs() < 0.01 && p50.runs == 3 && p50.basis == Basis::Rounds, "{p50:?}");
+        assert!(p50.low >= 9.9 && p50.high >= 29.9, "{p50:?}");
+        assert!(p50.noisy());
+        // Throughput: 300 calls over 0.1 + 0.1 + 0.2 s.
+        let t = rounds.estimate(Figure::Throughput).unwrap();
+        assert!((t.value - 750.0).abs() < 1e-9, "{t:?}");
+    }
+
+    #[test]
+    fn one_round_gives_a_percentile_the_interval_of_its_rank_among_the_calls() {
+        let calls: Vec<u64> = (1..=100).collect();
+        let cells = [round(&calls, 1000.0)];
+        let p50 = Rounds::new(cells.iter().collect()).estimate(Figure::P50).unwrap();
+        assert_eq!(p50.basis, Basis::Calls);
+        assert!(p50.low >= 39.0 && p50.low < 50.0 && p50.high > 51.0 && p50.high <= 62.0, "{p50:?}");
+        let t = Rounds::new(cells.iter().collect()).estimate(Figure::Throughput).unwrap();
+        assert_eq!(t.basis, Basis::None);
+    }
 }

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Most idempotency keys remembered; a new key beyond it evicts the oldest.
     #[arg(long, default_value_t = wirebench_domain::idempotency::DEFAULT_CAPACITY)]
     pub idempotency_capacity: usize,
+    /// Orders created since the last reset that the store keeps (the oldest is forgotten
+    /// first; fixtures never are): bounds the server's memory whatever the write rate.
+    #[arg(long, default_value_t = wirebench_domain::store::DEFAULT_MAX_CREATED)]
+    pub max_created_orders: usize,
 }
 
 impl ServeArgs {
@@ -95,6 +99,7 @@ impl ServeArgs {
             control: false,
             idempotency_ttl_s: wirebench_domain::idempotency::DEFAULT_TTL.as_secs(),
             idempotency_capacity: wirebench_domain::idempotency::DEFAULT_CAPACITY,
+            max_created_orders: wirebench_domain::store::DEFAULT_MAX_CREATED,
         }
     }
 }
@@ -171,6 +176,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Started> {
         latency: Duration::from_micros(args.store_latency_us),
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_s),
         idempotency_capacity: args.idempotency_capacity,
+        max_created: args.max_created_orders,
     }));
     let mut ctx = ServerContext { store: store.clone(), config: args.config() };
     if args.tls {

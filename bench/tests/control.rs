@@ -26,7 +26,7 @@ fn the_servers_store_answers_counts_its_calls_and_catches_disagreements() {
     let good = control.expect(Operation::UsersOrders, &params).unwrap().unwrap();
     let Outcome::UsersOrders(mut users) = good.clone() else { panic!("users-orders answers users") };
     users[0].name.push('!');
-    let stored = control.orders(vec![1, 2]).unwrap();
+    let (stored, _) = control.orders(vec![1, 2]).unwrap();
     let (one, two) = (stored[0].clone().unwrap(), stored[1].clone().unwrap());
     let mut changed = two.clone();
     changed.total_cents += 1;

@@ -71,6 +71,8 @@ fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
         warmup: Duration::from_millis(200),
         duration: Duration::from_millis(2500),
         max_ops: 1_000_000,
+        min_ops: 0,
+        overtime: Duration::ZERO,
         call_timeout: Duration::from_secs(5),
         threads: 1,
         cores: Vec::new(),

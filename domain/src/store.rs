@@ -27,11 +27,30 @@ pub const MAX_BATCH: usize = 10_000;
 /// How many order events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 4096;
 
+/// Orders created since the last reset that a store keeps by default: the oldest is
+/// forgotten first (fixtures never are), so a store's memory stays bounded whatever a
+/// benchmark's length and write rate (about 30 MB of `small` orders).
+pub const DEFAULT_MAX_CREATED: usize = 20_000;
+
+tokio::task_local! {
+    /// Set while the harness checks the store (see [`unpaced`]).
+    static UNPACED: ();
+}
+
+/// Runs `work` with its store calls counted but not paced: a harness's own reads of the
+/// store (the equivalence gate's reference answers, reading back what a cell wrote) must
+/// not pay the simulated latency the cells measure.
+pub async fn unpaced<F: std::future::Future>(work: F) -> F::Output {
+    UNPACED.scope((), work).await
+}
+
 /// Knobs of a store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Added to every store call, to model a database round trip. Zero by default.
     pub latency: Duration,
+    /// Orders created since the last reset that are kept (see [`DEFAULT_MAX_CREATED`]).
+    pub max_created: usize,
     /// How long idempotency keys are remembered.
     pub idempotency_ttl: Duration,
     /// Most idempotency keys remembered; the oldest is evicted first.
@@ -42,6 +61,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             latency: Duration::ZERO,
+            max_created: DEFAULT_MAX_CREATED,
             idempotency_ttl: DEFAULT_TTL,
             idempotency_capacity: DEFAULT_CAPACITY,
         }
@@ -58,6 +78,9 @@ struct Tables {
     /// Order ids per user, for "a user's orders" without a scan.
     by_user: HashMap<Id, BTreeSet<Id>>,
     next_order_id: Id,
+    /// The oldest created order still kept: created orders below it were forgotten to keep
+    /// [`StoreConfig::max_created`]; fixtures' ids are below the first created one.
+    kept_from: Id,
     next_event_seq: u64,
     /// The event feed. Here, so that a reset replaces it: its ring keeps the last
     /// [`EVENT_BUFFER`] events (each with its order) for as long as a subscriber lives.
@@ -71,6 +94,7 @@ impl Tables {
             orders: BTreeMap::new(),
             by_user: HashMap::new(),
             next_order_id: 1,
+            kept_from: 1,
             next_event_seq: 0,
             events: broadcast::channel(EVENT_BUFFER).0,
         }
@@ -84,6 +108,7 @@ fn fill(t: &mut Tables, fixtures: Fixtures) {
         t.by_user.entry(order.user_id).or_default().insert(order.id);
     }
     t.next_order_id = fixtures.orders.iter().map(|o| o.id).max().unwrap_or(0) + 1;
+    t.kept_from = t.next_order_id;
     t.users = fixtures.users.into_iter().map(|u| (u.id, u)).collect();
     t.orders = fixtures.orders.into_iter().map(|o| (o.id, o)).collect();
 }
@@ -184,7 +209,7 @@ impl Store {
     /// Counts one store call and waits the simulated latency.
     async fn call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        if !self.config.latency.is_zero() {
+        if !self.config.latency.is_zero() && UNPACED.try_with(|()| ()).is_err() {
             let now = self.waiting.fetch_add(1, Ordering::Relaxed) + 1;
             self.most_waiting.fetch_max(now, Ordering::Relaxed);
             // Counted down however the wait ends (a cancelled request included).
@@ -307,6 +332,12 @@ impl Store {
         self.read().next_order_id
     }
 
+    /// The oldest created order the store still keeps (see [`StoreConfig::max_created`]):
+    /// an order created with a smaller id, and not a fixture, was forgotten, not lost.
+    pub fn kept_from(&self) -> Id {
+        self.read().kept_from
+    }
+
     /// One order.
     pub async fn get_order(&self, id: Id) -> Result<Order, DomainError> {
         self.call().await;
@@ -381,6 +412,16 @@ impl Store {
         let order = new.into_order(id, Utc::now());
         t.orders.insert(id, order.clone());
         t.by_user.entry(order.user_id).or_default().insert(id);
+        let limit = self.config.max_created.max(1) as Id;
+        while t.next_order_id - t.kept_from > limit {
+            let old = t.kept_from;
+            t.kept_from += 1;
+            if let Some(gone) = t.orders.remove(&old)
+                && let Some(ids) = t.by_user.get_mut(&gone.user_id)
+            {
+                ids.remove(&old);
+            }
+        }
         self.publish(&mut t, OrderEventKind::Created, &order);
         Ok(order)
     }
@@ -672,6 +713,37 @@ mod tests {
         assert_eq!(s.calls() - before, 3, "one call for many users");
         assert_eq!(many.len(), 3);
         assert!(many.values().all(|p| p.items.len() == 2));
+    }
+
+    #[tokio::test]
+    async fn unpaced_calls_are_counted_but_do_not_wait() {
+        let s = store_with(Duration::from_millis(200));
+        let before = s.calls();
+        let start = std::time::Instant::now();
+        let user = unpaced(async { s.get_user(1).await }).await;
+        assert!(user.is_ok());
+        assert!(start.elapsed() < Duration::from_millis(200), "{:?}", start.elapsed());
+        assert_eq!(s.calls() - before, 1);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_created_orders_are_forgotten_beyond_the_bound_and_fixtures_never() {
+        let config = StoreConfig { max_created: 3, ..StoreConfig::default() };
+        let s = Store::with_fixtures(config, crate::generate(Profiles::builtin().get("tiny").unwrap(), 1));
+        let (_, fixture_orders) = s.counts();
+        let first = s.next_order_id();
+        assert_eq!(s.kept_from(), first);
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            ids.push(s.create_order(None, new_order(1, 1)).await.unwrap().order.id);
+        }
+        assert_eq!(s.counts().1, fixture_orders + 3, "three created orders kept");
+        assert_eq!(s.kept_from(), ids[2]);
+        assert!(s.get_order(ids[1]).await.is_err(), "forgotten");
+        assert!(s.get_order(ids[4]).await.is_ok());
+        assert!(s.get_order(1).await.is_ok(), "fixtures stay");
+        let recent = s.user_orders(1, &OrderQuery::recent(50)).await.unwrap();
+        assert!(!recent.items.iter().any(|o| o.id == ids[0]), "forgotten orders leave the user's list too");
     }
 
     #[tokio::test]

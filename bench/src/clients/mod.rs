@@ -69,6 +69,12 @@ pub trait Protocol: Drive + Sync {
     fn describe(&self) -> &'static str;
     /// Name of the server (in `wirebench_servers::SERVERS`) this variant talks to.
     fn server(&self) -> &'static str;
+    /// The family it belongs to, as a reader names it ("REST", "gRPC", …): the report groups
+    /// variants by family, so a chart has a handful of series instead of every variant.
+    fn family(&self) -> &'static str;
+    /// What it is in a comparison: the family's idiomatic form, another way of doing the
+    /// same, or a reference that is no choice at all (the raw-TCP floor).
+    fn role(&self) -> Role;
     /// How its documents encode records: `json` or `protobuf`.
     fn encoding(&self) -> &'static str;
     /// What carries its documents: with [`Protocol::encoding`], its cell of the report's
@@ -94,6 +100,34 @@ pub trait Protocol: Drive + Sync {
     fn multiplexes(&self) -> bool {
         false
     }
+}
+
+/// What a variant is in a comparison between protocols.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The family's idiomatic form: what "REST" or "gRPC" means in the verdicts. The quick
+    /// profile runs these (and the references).
+    Main,
+    /// Another way of doing the same (another encoding, transport, compression or query
+    /// strategy), or a part of it taken apart (the floor's echo: its transport without its
+    /// work): measured when asked for, compared with its family's main variant.
+    Variant,
+    /// A measuring stick, not a choice: the verdicts never rank it, the report draws it
+    /// as the floor under the others.
+    Reference,
 }
 
 /// What carries a variant's documents (TLS aside, which is its own dimension).

@@ -75,6 +75,11 @@ pub struct CellSpec {
     pub duration: Duration,
     /// At most this many recorded operations in the cell (all workers together).
     pub max_ops: u64,
+    /// Closed loop: each worker goes on past the cell's length until it has recorded this
+    /// many calls, for at most `overtime` more (an operation of many round trips on an
+    /// emulated network is longer than a short cell).
+    pub min_ops: u64,
+    pub overtime: Duration,
     /// A call slower than this is an error, recorded at this latency.
     pub call_timeout: Duration,
     /// Client threads (each its own current-thread runtime).
@@ -149,8 +154,13 @@ pub struct CellStats {
     /// Open loop: sends due within the recorded window that never left (the worker was
     /// still behind, or had no connection, when the deadline came).
     pub missed: u64,
-    /// The recorded window: from the end of warm-up to the last recorded answer.
+    /// The recorded window: from the first recorded call's start (its intended send in open
+    /// loop) to the last recorded answer. (From the end of warm-up instead, a short cell of
+    /// long calls on an emulated network counted the call in flight at that moment as time
+    /// without an operation: up to a tenth of a 400 ms cell of 40 ms calls.)
     pub elapsed: Duration,
+    /// When the first recorded call started and the last recorded answer arrived.
+    pub span: Option<(Instant, Instant)>,
     /// What the socket carried during the recorded operations, summed: bytes by layer,
     /// header bytes, turns and request waves.
     pub wire: Tally,
@@ -173,8 +183,9 @@ pub struct CellStats {
 }
 
 /// Answers kept during a cell for checking against the server's own store once it is over:
-/// one read in [`SAMPLE_EVERY`], and every record a write created (each write's answer is
-/// also checked against its request as it arrives; see [`crate::catalog::check_write`]).
+/// one read in [`SAMPLE_EVERY`], and a sample of the records writes created (each write's
+/// answer is also checked against its request as it arrives; see
+/// [`crate::catalog::check_write`]).
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
     pub reads: Vec<Outcome>,
@@ -197,6 +208,12 @@ impl Samples {
 
 /// One recorded read in this many is kept and compared with the server's store.
 pub const SAMPLE_EVERY: u64 = 1000;
+/// A worker keeps the records of its first writes, then those of one write in this many, to
+/// read back from the server's store after the cell: reading back every write cost a
+/// write-heavy cell more than the cell itself (every write is still checked against its
+/// request as its answer arrives).
+pub const WRITES_KEPT_FIRST: u64 = 32;
+pub const WRITE_SAMPLE_EVERY: u64 = 64;
 
 impl CellStats {
     fn new(open: bool) -> Self {
@@ -211,6 +228,7 @@ impl CellStats {
             errors: BTreeMap::new(),
             missed: 0,
             elapsed: Duration::ZERO,
+            span: None,
             wire: Tally::default(),
             setup: Tally::default(),
             setup_round_trips: 0,
@@ -245,7 +263,12 @@ impl CellStats {
         for (k, v) in other.error_samples {
             self.error_samples.entry(k).or_insert(v);
         }
-        self.elapsed = self.elapsed.max(other.elapsed);
+        self.span = match (self.span, other.span) {
+            (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+            (a, b) => a.or(b),
+        };
+        self.elapsed =
+            self.span.map_or(Duration::ZERO, |(first, last)| last.saturating_duration_since(first));
         self.wire.add(&other.wire);
         self.setup.add(&other.setup);
         self.setup_round_trips += other.setup_round_trips;
@@ -370,7 +393,7 @@ fn client_thread<C: Client>(
         return CellStats::panicked(open, &*payload);
     }
     let start = *start.get_or_init(|| Instant::now() + Duration::from_millis(1));
-    let window = Window::new(start, spec.warmup, spec.duration);
+    let window = Window::new(start, spec.warmup, spec.duration).with_overtime(spec.overtime);
     if let Some(tx) = &spec.on_recording {
         // Only the first thread's message is read; the others find the channel full.
         let _ = tx.try_send(window.measure_from);

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::clock::Clock;
-use super::{CellSpec, CellStats, Mode, SAMPLE_EVERY, nanos};
+use super::{CellSpec, CellStats, Mode, SAMPLE_EVERY, WRITE_SAMPLE_EVERY, WRITES_KEPT_FIRST, nanos};
 use crate::catalog::{OpParams, Outcome, check_write};
 use crate::clients::{self, Call, Client, ClientError, Operations};
 use crate::kernel::KernelCounts;
@@ -23,11 +23,23 @@ pub(super) struct Window {
     /// End of warm-up: recording starts.
     pub measure_from: Instant,
     pub deadline: Instant,
+    /// The latest a worker short of its minimum of calls goes on (see `CellSpec::min_ops`).
+    pub overtime: Instant,
 }
 
 impl Window {
     pub fn new(start: Instant, warmup: Duration, duration: Duration) -> Window {
-        Window { start, measure_from: start + warmup, deadline: start + warmup + duration }
+        let deadline = start + warmup + duration;
+        Window { start, measure_from: start + warmup, deadline, overtime: deadline }
+    }
+
+    pub fn with_overtime(self, overtime: Duration) -> Window {
+        Window { overtime: self.deadline + overtime, ..self }
+    }
+
+    /// Whether a worker that has recorded `ops` of its `min_ops` calls stops at `now`.
+    fn over(&self, now: Instant, ops: u64, min_ops: u64) -> bool {
+        now >= self.deadline && (ops >= min_ops || now >= self.overtime)
     }
 }
 
@@ -63,6 +75,8 @@ pub(super) struct Worker<'a, C: Client> {
     segs_at_start: Option<u64>,
     /// A shared connection's counts when recording began on it (leads only).
     wire_at_start: Option<Tally>,
+    /// When the first recorded call started (its intended send in open loop).
+    first_recorded: Option<Instant>,
     /// When the last recorded answer was complete.
     last_recorded: Option<Instant>,
 }
@@ -80,6 +94,7 @@ impl<'a, C: Client> Worker<'a, C> {
             lead: id.is_multiple_of(spec.streams.max(1)),
             segs_at_start: None,
             wire_at_start: None,
+            first_recorded: None,
             last_recorded: None,
         }
     }
@@ -240,21 +255,24 @@ impl<'a, C: Client> Worker<'a, C> {
     }
 
     /// Checks a recorded answer: a write's against its request, now; one read in
-    /// [`SAMPLE_EVERY`] is kept, and every created record, to check against the server's store
-    /// after the cell.
+    /// [`SAMPLE_EVERY`] is kept, and a write's records (the worker's first
+    /// [`WRITES_KEPT_FIRST`], then one in [`WRITE_SAMPLE_EVERY`]), to check against the
+    /// server's store after the cell.
     fn inspect(&mut self, call: &Call) -> Result<(), String> {
         let samples = &mut self.stats.samples;
+        let ops = self.stats.ops;
         if !self.spec.op.writes() {
-            if self.stats.ops.is_multiple_of(SAMPLE_EVERY) {
+            if ops.is_multiple_of(SAMPLE_EVERY) {
                 samples.reads.push(call.outcome.clone());
             }
             return Ok(());
         }
+        let kept = ops < WRITES_KEPT_FIRST || ops.is_multiple_of(WRITE_SAMPLE_EVERY);
         match &call.outcome {
             // Stand-in bytes (the floor's echo) carry no records to check.
             Outcome::Echoed(_) => return Ok(()),
-            Outcome::Created { order, .. } => samples.created.push(order.clone()),
-            Outcome::Imported(summary) => samples.imported.extend(&summary.order_ids),
+            Outcome::Created { order, .. } if kept => samples.created.push(order.clone()),
+            Outcome::Imported(summary) if kept => samples.imported.extend(&summary.order_ids),
             _ => {}
         }
         check_write(&self.params, &call.outcome)?;
@@ -293,6 +311,7 @@ impl<'a, C: Client> Worker<'a, C> {
         if counted_per_call {
             stats.wire.add(wire);
         }
+        self.first_recorded.get_or_insert(t.from);
         self.last_recorded = Some(t.end);
     }
 
@@ -321,7 +340,10 @@ impl<'a, C: Client> Worker<'a, C> {
             if let Some(at) = intended {
                 clock.until(slot, at).await;
             }
-            if Instant::now() >= window.deadline || !self.step(seq, (intended, free_at), window).await {
+            let min_ops = if interval.is_none() { spec.min_ops } else { 0 };
+            if window.over(Instant::now(), self.stats.ops, min_ops)
+                || !self.step(seq, (intended, free_at), window).await
+            {
                 break;
             }
             (seq, free_at) = (seq + 1, Instant::now());
@@ -340,8 +362,9 @@ impl<'a, C: Client> Worker<'a, C> {
         if let (Some(next), Some(interval)) = (next, interval) {
             self.stats.missed += missed(next, interval, window);
         }
+        self.stats.span = self.first_recorded.zip(self.last_recorded);
         self.stats.elapsed =
-            self.last_recorded.map_or(Duration::ZERO, |l| l.saturating_duration_since(window.measure_from));
+            self.stats.span.map_or(Duration::ZERO, |(first, last)| last.saturating_duration_since(first));
         self.stats
     }
 }

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod bytes;
+pub mod pool;
 
 pub use self::bytes::{Bytes, HeaderBytes, Layers};
 use crate::catalog::Operation;
@@ -49,6 +50,10 @@ pub struct Results {
     /// it adds up. Empty for a run of one process.
     #[serde(default)]
     pub shards: Vec<crate::shard::ShardRun>,
+    /// The run's length as its plan estimated it before it started, in seconds (compare with
+    /// `started_at` and `finished_at`).
+    #[serde(default)]
+    pub estimated_s: Option<f64>,
 }
 
 impl Results {
@@ -216,6 +221,12 @@ pub struct ProtocolInfo {
     /// What carries its documents (absent: not recorded, a run before the matrix).
     #[serde(default)]
     pub transport: Option<crate::clients::Transport>,
+    /// Its family as a reader names it ("REST", "gRPC", …); empty: not recorded.
+    #[serde(default)]
+    pub family: String,
+    /// Main, variant or reference (absent: not recorded).
+    #[serde(default)]
+    pub role: Option<crate::clients::Role>,
 }
 
 /// One equivalence verdict.
@@ -403,8 +414,13 @@ pub struct TotalLoad {
 pub struct Checks {
     /// Writes whose answer was checked against their request as it arrived.
     pub writes_checked: u64,
-    /// Records the writes created, read back from the server's store after the cell.
+    /// Records the writes created, read back from the server's store after the cell (a
+    /// sample: every worker's first writes, then one in [`crate::load::WRITE_SAMPLE_EVERY`]).
     pub writes_read_back: u64,
+    /// Sampled records the store had already forgotten (it keeps the newest
+    /// `wirebench_domain::store::DEFAULT_MAX_CREATED` created orders): not checkable.
+    #[serde(default)]
+    pub writes_forgotten: u64,
     /// Sampled reads (one in a thousand) compared with the server's store after the cell.
     pub reads_compared: u64,
     /// Answers that disagreed (each is also an error of the cell).
@@ -528,4 +544,30 @@ pub fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&schema).expect("schema serializes");
     text.push('\n');
     text
+}
+
+/// A minimal cell for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// One closed-loop `rest get-user` cell at concurrency 1, with nothing measured.
+    pub fn cell_json() -> serde_json::Value {
+        let layers = serde_json::json!({"total_bytes": 100.0, "framing_bytes": 25.0, "envelope_bytes": 25.0,
+            "data_bytes": 50.0, "pending_bytes": 0.0, "framing_by_kind": {}});
+        serde_json::json!({
+            "protocol": "rest", "operation": "get-user", "payload": "tiny", "n": 10, "mode": "closed",
+            "concurrency": 1, "rate": null, "ops": 0, "errors": {}, "error_samples": {}, "elapsed_s": 0.0,
+            "throughput_ops_s": 0.0, "latency": null, "latency_uncorrected": null, "message_latency": null,
+            "missed": 0, "client_decode": null, "flags": [], "send_lag": null, "connection_wait": null,
+            "checks": {"writes_checked": 0, "writes_read_back": 0, "reads_compared": 0, "mismatches": 0,
+                "mismatch": null, "unchecked": null},
+            "bytes": {
+                "sent_per_op": layers, "received_per_op": layers,
+                "setup_sent_per_connection": 0.0, "setup_received_per_connection": 0.0,
+                "connections": 1, "tcp_ip_headers_per_op_estimate": 0.0, "headers_per_op": {}
+            },
+            "round_trips_per_op": 1.0, "requests_per_op": 1.0, "turns_per_op": 2.0,
+            "resources": {"server_cpu_us_per_op": null, "client_cpu_us_per_op": null,
+                "server_peak_rss_bytes": null, "client_peak_rss_bytes": null}
+        })
+    }
 }

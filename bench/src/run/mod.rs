@@ -38,9 +38,12 @@ use self::sweep::{Stopped, Sweep};
 pub enum RunProfile {
     /// Every protocol and operation for a moment each: for tests and CI (seconds).
     Smoke,
-    /// The default of `make bench`: a few minutes.
+    /// The default of `make bench`, about five minutes: each family's main variant and the
+    /// floor on every operation, loopback at 1 and 16 connections, the wan link, get-user
+    /// over TLS. Each dimension's flag adds the rest.
     Quick,
-    /// Every payload, more load points, longer cells.
+    /// Every variant, payload and dimension (about an hour and a half on two cores:
+    /// `--dry-run` prints the estimate).
     Full,
 }
 
@@ -158,20 +161,39 @@ pub struct RunArgs {
     /// shard runs them in the same order.
     #[arg(long, requires = "shard", value_parser = crate::shard::parse_start)]
     pub start_at: Option<std::time::SystemTime>,
-    /// How the terminal summary is printed: a table for people, or JSON or CSV for programs
-    /// (then the paths of the files written go to stderr).
+    /// How the terminal summary is printed: a short table per operation for people, every
+    /// cell as a table (`full`), or JSON or CSV for programs (then the paths of the files
+    /// written go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: crate::summary::Format,
+    /// Print the plan (cells, cell runs and the estimated time) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Runs `wirebench run`; returns the path of the results file it wrote.
-pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
+/// Runs `wirebench run`; returns the path of the results file it wrote (none for
+/// `--dry-run`).
+pub async fn run(args: RunArgs) -> anyhow::Result<Option<PathBuf>> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let plan = Plan::new(&args, cores)?;
+    let estimate = plan.estimate();
+    let line = format!(
+        "plan: {} cells, {} cell runs ({} round(s), {} payload(s)), estimated {}",
+        plan.cells().len() * plan.payloads.len(),
+        plan.cell_runs(),
+        plan.repeat,
+        plan.payloads.len(),
+        progress::duration(estimate)
+    );
+    if args.dry_run {
+        println!("{line}");
+        return Ok(None);
+    }
+    eprintln!("{line}");
     crate::wire::set_dissection(!args.no_dissect);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let dir = args.out.join(&stamp);
@@ -182,7 +204,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
         eprintln!("note: idle CPUs may sleep during this run ({why}); latency includes waking them");
     }
     let mut results = new_results(&args, &plan, idle_cpus);
-    let progress = Progress::new(plan.cells().len() * plan.payloads.len() * plan.repeat as usize);
+    let progress = Progress::new(estimate);
     for payload in &plan.payloads {
         if let Some(stopped) =
             run_payload(&args, &plan, payload, &stamp, &stop, &progress, &mut results).await?
@@ -191,7 +213,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
                 Stopped::Interrupted(cut) => {
                     let cut =
                         cut.map(|c| format!(" ({c} was cut short and is left out)")).unwrap_or_default();
-                    (RunStatus::Interrupted, Some(format!("interrupted by Ctrl-C{cut}")))
+                    let by = STOPPED_BY.get().copied().unwrap_or("a signal");
+                    (RunStatus::Interrupted, Some(format!("interrupted by {by}{cut}")))
                 }
                 Stopped::ServerExited(what) => (RunStatus::Aborted, Some(what)),
             };
@@ -204,7 +227,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<PathBuf> {
     if let Some(run) = results.shards.first_mut() {
         run.note_cells(&results.cells);
     }
-    finish::finish(&results, &args.out, &stamp, args.format)
+    results.estimated_s = Some(estimate.as_secs_f64());
+    finish::finish(&results, &args.out, &stamp, args.format).map(Some)
 }
 
 /// Starts the servers for one payload (unless `--target`), gates, sweeps; the cells and
@@ -296,22 +320,37 @@ async fn shard_run(
     Ok(run)
 }
 
-/// A flag that Ctrl-C sets: the current cell ends early and what was measured before it is
-/// written. A second Ctrl-C quits at once.
+/// The signal that stopped the run, for its message.
+static STOPPED_BY: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// A flag that Ctrl-C or SIGTERM sets: the current cell ends early and what was measured
+/// before it is written. A second signal quits at once.
 fn ctrl_c_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            eprintln!("warning: SIGTERM cannot be caught; it will end the run without its results");
+            return;
+        };
+        let mut signalled = async || {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok().then_some("Ctrl-C"),
+                r = term.recv() => r.map(|()| "SIGTERM"),
+            }
+        };
+        if let Some(what) = signalled().await {
             eprintln!(
-                "\nCtrl-C: stopping the current cell and writing what was measured (Ctrl-C again quits now)"
+                "\n{what}: stopping the current cell and writing what was measured (a second signal quits now)"
             );
+            let _ = STOPPED_BY.set(what);
             flag.store(true, Ordering::Relaxed);
         }
-        // A second Ctrl-C, when finishing takes too long: quit at once (the server child stops
+        // A second signal, when finishing takes too long: quit at once (the server child stops
         // when its control channel closes with this process).
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("error: interrupted twice by Ctrl-C — nothing more written");
+        if let Some(what) = signalled().await {
+            eprintln!("error: interrupted twice ({what}) — nothing more written");
             std::process::exit(130);
         }
     });
@@ -379,11 +418,14 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
                 encoding: p.encoding().into(),
                 compression: p.compression().map(|(codec, of)| (codec.into(), of.into())),
                 transport: Some(p.transport()),
+                family: p.family().into(),
+                role: Some(p.role()),
             })
             .collect(),
         equivalence: Vec::new(),
         cells: Vec::new(),
         summaries: Vec::new(),
         shards: Vec::new(),
+        estimated_s: None,
     }
 }

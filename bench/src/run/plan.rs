@@ -9,7 +9,7 @@ use wirebench_domain::Profiles;
 
 use super::RunArgs;
 use crate::catalog::Operation;
-use crate::clients::{PROTOCOLS, Protocol};
+use crate::clients::{PROTOCOLS, Protocol, Role};
 use crate::net::{LOOPBACK, Network, Networks};
 
 pub use super::profiles::settings;
@@ -17,6 +17,8 @@ pub use super::profiles::settings;
 /// Named sizes of a run, as the run profiles set them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileSettings {
+    /// The variants it runs, by role (None: every variant).
+    pub roles: Option<&'static [Role]>,
     pub payloads: &'static [&'static str],
     pub concurrency: &'static [u32],
     pub warmup: Duration,
@@ -30,6 +32,9 @@ pub struct ProfileSettings {
     /// Network profiles beside loopback, and the operations run on them.
     pub networks: &'static [&'static str],
     pub network_ops: &'static [Operation],
+    /// Rounds (at most `repeat`) that run the emulated networks' cells: their latency is
+    /// the link's delays, which repeat exactly, so they need fewer.
+    pub network_repeat: u32,
     /// TLS modes beside plaintext, and the operations run with them (on loopback, at the
     /// lowest concurrency, warm and cold).
     pub tls: &'static [Security],
@@ -176,8 +181,20 @@ impl std::fmt::Debug for CellPlan {
 
 /// Cells on an emulated network last long enough for this many round trips (at least the
 /// plan's duration, at most [`NETWORK_CELL_MAX`]); their warm-up for three.
-const NETWORK_CELL_RTTS: u32 = 40;
+const NETWORK_CELL_RTTS: u32 = 10;
 const NETWORK_CELL_MAX: Duration = Duration::from_secs(6);
+/// A worker on an emulated network goes on past its cell's length until it has this many
+/// calls (an operation of many round trips takes longer than the cell), for at most
+/// [`NETWORK_MIN_OPS_MAX`] more: six calls give the median an interval (their smallest and
+/// largest hold it with 97 % confidence).
+pub const NETWORK_MIN_OPS: u64 = 6;
+pub const NETWORK_MIN_OPS_MAX: Duration = Duration::from_secs(4);
+/// What a cell run costs beyond its warm-up and recorded window (the store's reset, threads
+/// and connections, the checks after it), measured on a 2-core machine: for the estimate.
+const CELL_OVERHEAD: Duration = Duration::from_millis(40);
+/// The same for a cold cell, whose every call opens a connection (a TLS handshake is about
+/// a millisecond of CPU on each side).
+const COLD_CELL_OVERHEAD: Duration = Duration::from_millis(60);
 
 /// Everything a run will do.
 #[derive(Debug, Clone)]
@@ -196,6 +213,8 @@ pub struct Plan {
     pub pinning: Pinning,
     /// Runs of every cell.
     pub repeat: u32,
+    /// Runs of the emulated networks' cells (at most `repeat`).
+    pub network_repeat: u32,
     /// Seeds each repeat's order of cells (recorded, so a run's order can be replayed).
     pub order_seed: u64,
     /// When the run began, or the shards' shared start time (`--start-at`).
@@ -235,7 +254,11 @@ impl Plan {
         let profile = settings(args.profile);
         let start = args.start_at.unwrap_or_else(std::time::SystemTime::now);
         let protocols = if args.protocols.is_empty() {
-            PROTOCOLS.to_vec()
+            PROTOCOLS
+                .iter()
+                .copied()
+                .filter(|p| profile.roles.is_none_or(|r| r.contains(&p.role())))
+                .collect()
         } else {
             args.protocols.iter().map(|n| protocol(n)).collect::<anyhow::Result<_>>()?
         };
@@ -277,12 +300,19 @@ impl Plan {
             operations,
             payloads,
             concurrency,
-            rate: (!args.no_open_loop).then(|| args.rate.unwrap_or(profile.rate)),
-            open_ops: profile.open_ops.to_vec(),
+            rate: (!args.no_open_loop && (args.rate.is_some() || !profile.open_ops.is_empty()))
+                .then(|| args.rate.unwrap_or(profile.rate)),
+            // A rate asked for where the profile has no open-loop point: every operation gets one.
+            open_ops: if profile.open_ops.is_empty() {
+                Operation::ALL.to_vec()
+            } else {
+                profile.open_ops.to_vec()
+            },
             warmup: args.warmup.map_or(profile.warmup, Duration::from_secs_f64),
             duration: args.duration.map_or(profile.duration, Duration::from_secs_f64),
             pinning: Pinning::decide(cores, pin),
             repeat: args.repeat.unwrap_or(profile.repeat).max(1),
+            network_repeat: profile.network_repeat.clamp(1, args.repeat.unwrap_or(profile.repeat).max(1)),
             networks,
             network_ops,
             fresh: args.fresh_connections,
@@ -482,6 +512,51 @@ impl Plan {
         cells
     }
 
+    /// The calls each worker of `cell` makes at least, when it may run past its length to
+    /// make them (see [`NETWORK_MIN_OPS`]).
+    pub fn min_ops(&self, cell: &CellPlan) -> u64 {
+        if cell.emulated && matches!(cell.point, LoadPoint::Closed { .. }) { NETWORK_MIN_OPS } else { 0 }
+    }
+
+    /// How long one run of `cell` is expected to take, all in.
+    pub fn expected(&self, cell: &CellPlan) -> Duration {
+        let (warmup, duration) = self.timing(cell);
+        let rtt = self.networks[cell.network].rtt();
+        // A connection's set-up, and the call in flight at the deadline.
+        let margin = if cell.fresh { COLD_CELL_OVERHEAD } else { CELL_OVERHEAD } + rtt * 2;
+        warmup + duration + margin
+    }
+
+    /// The run's expected length: every run of every cell of every payload, plus each
+    /// payload's server start, equivalence gate and warm pass.
+    pub fn estimate(&self) -> Duration {
+        let per_payload: Duration =
+            (0..self.repeat).flat_map(|round| self.cells_of_round(round)).map(|c| self.expected(&c)).sum();
+        (per_payload + self.setup_time()) * self.payloads.len() as u32
+    }
+
+    /// What a payload costs before its first cell: the server's start, the equivalence gate
+    /// (every protocol × operation once) and the warm pass (the busiest cell of each
+    /// protocol and of each operation, for a warm-up's length).
+    pub fn setup_time(&self) -> Duration {
+        let pairs = (self.protocols.len() * self.operations.len()) as u32;
+        let warm = self.warmup.max(Duration::from_millis(50)) + CELL_OVERHEAD;
+        Duration::from_secs(2)
+            + Duration::from_millis(15) * pairs
+            + warm * (self.protocols.len() + self.operations.len()) as u32
+    }
+
+    /// Cell runs in the whole run.
+    pub fn cell_runs(&self) -> usize {
+        (0..self.repeat).map(|round| self.cells_of_round(round).len()).sum::<usize>() * self.payloads.len()
+    }
+
+    /// The cells of one round (every cell, but the emulated networks' only in their first
+    /// `network_repeat` rounds), in plan order.
+    fn cells_of_round(&self, round: u32) -> Vec<CellPlan> {
+        self.cells().into_iter().filter(|c| !c.emulated || round < self.network_repeat).collect()
+    }
+
     /// Warm-up and recorded length of `cell`: the plan's on loopback; on an emulated
     /// network long enough for [`NETWORK_CELL_RTTS`] round trips.
     pub fn timing(&self, cell: &CellPlan) -> (Duration, Duration) {
@@ -501,8 +576,11 @@ impl Plan {
         let orders = Profiles::builtin()
             .get(payload)
             .map_or(u64::MAX, |p| u64::from(p.users) * u64::from(p.orders_per_user));
-        let mut cells: Vec<CellPlan> =
-            self.cells().into_iter().filter(|c| c.size.is_none_or(|n| u64::from(n) <= orders)).collect();
+        let mut cells: Vec<CellPlan> = self
+            .cells_of_round(repeat)
+            .into_iter()
+            .filter(|c| c.size.is_none_or(|n| u64::from(n) <= orders))
+            .collect();
         let payload_index = self.payloads.iter().position(|p| p == payload).unwrap_or(0) as u64;
         let seed =
             self.order_seed ^ (payload_index << 32 | u64::from(repeat)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -583,20 +661,47 @@ mod tests {
     }
 
     #[test]
-    fn the_quick_profile_runs_every_protocol_and_operation_with_one_open_point() {
+    fn the_quick_profile_runs_the_main_variants_and_the_floor_on_every_operation_within_five_minutes() {
         let plan = Plan::new(&args("--profile quick"), 2).unwrap();
         assert_eq!(plan.payloads, ["small"]);
         assert_eq!(plan.pinning, Pinning { server_cores: vec![0], client_cores: vec![1], client_threads: 1 });
+        let names: Vec<&str> = plan.protocols.iter().map(|p| p.name()).collect();
+        let roles: Vec<Role> = plan.protocols.iter().map(|p| p.role()).collect();
+        assert!(roles.iter().all(|r| *r != Role::Variant), "{names:?}");
+        let families: std::collections::BTreeSet<&str> = plan.protocols.iter().map(|p| p.family()).collect();
+        assert_eq!(families.len(), plan.protocols.len(), "one variant per family: {names:?}");
+        assert_eq!(plan.operations, Operation::ALL);
+        assert_eq!(plan.concurrency, [1, 16]);
         let cells = plan.cells();
-        let open: Vec<_> = cells.iter().filter(|c| c.point.rate().is_some() && c.streams == 1).collect();
-        assert!(open.iter().all(|c| c.op == Operation::GetUser && c.point.concurrency() == 16));
-        assert_eq!(
-            open.len(),
-            PROTOCOLS.iter().filter(|p| p.unsupported(Operation::GetUser).is_none()).count()
-        );
-        // Protocol by protocol, in registry order, closed levels before the open point.
+        assert!(cells.iter().all(|c| c.point.rate().is_none() && c.streams == 1 && c.size.is_none()));
+        // Protocol by protocol, in registry order.
         let first: Vec<String> = cells.iter().take(3).map(|c| format!("{c:?}")).collect();
-        assert_eq!(first, ["rest get-user c=1", "rest get-user c=16", "rest get-user open 1000/s"]);
+        assert_eq!(first, ["rest get-user c=1", "rest get-user c=16", "rest user-orders c=1"]);
+        // The whole run, estimated: within five minutes.
+        let estimate = plan.estimate();
+        assert!(estimate <= Duration::from_secs(300), "{estimate:?}");
+        // A rate asked for adds an open-loop point to every operation.
+        let open = Plan::new(&args("--profile quick --rate 500"), 2).unwrap();
+        let open: Vec<_> = open.cells().into_iter().filter(|c| c.point.rate().is_some()).collect();
+        assert_eq!(open.len(), Operation::ALL.len() * plan.protocols.len());
+        assert!(open.iter().all(|c| c.point.concurrency() == 16 && c.point.rate() == Some(500.0)));
+    }
+
+    #[test]
+    fn emulated_cells_run_in_the_first_rounds_only_and_the_estimate_counts_every_cell_run() {
+        let plan = Plan::new(&args("--profile quick --protocols rest"), 2).unwrap();
+        let (near, far) = (plan.cells().iter().filter(|c| !c.emulated).count(), Operation::ALL.len());
+        assert_eq!(plan.cell_runs(), near * plan.repeat as usize + far * plan.network_repeat as usize);
+        assert!(plan.cells_in_order("small", 1).iter().all(|c| !c.emulated));
+        // Each run of a cell costs at least its warm-up and recorded window.
+        let least: Duration = (0..plan.repeat)
+            .flat_map(|r| plan.cells_in_order("small", r))
+            .map(|c| {
+                let (w, d) = plan.timing(&c);
+                w + d
+            })
+            .sum();
+        assert!(plan.estimate() > least);
     }
 
     #[test]
@@ -626,22 +731,27 @@ mod tests {
     }
 
     #[test]
-    fn quick_adds_a_wan_for_the_round_trip_operations_and_network_cells_last_long_enough() {
-        let plan = Plan::new(&args("--profile quick --protocols rest,grpc"), 2).unwrap();
+    fn quick_adds_a_wan_for_every_operation_and_network_cells_last_long_enough() {
+        let plan =
+            Plan::new(&args("--profile quick --protocols rest,grpc --operations get-user,users-orders"), 2)
+                .unwrap();
         let far: Vec<String> =
             plan.cells().iter().filter(|c| c.network > 0).map(|c| format!("{c:?}")).collect();
         assert_eq!(plan.networks[1].name, "wan");
         assert_eq!(
             far,
             [
-                "rest user-orders c=1 on network 1",
+                "rest get-user c=1 on network 1",
                 "rest users-orders c=1 on network 1",
-                "grpc user-orders c=1 on network 1",
+                "grpc get-user c=1 on network 1",
                 "grpc users-orders c=1 on network 1"
             ]
         );
         let wan = plan.cells().into_iter().find(|c| c.network == 1).unwrap();
-        assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(1600)));
+        // 10 round trips of 40 ms, and at least six calls (users-orders over REST is eleven
+        // round trips: it goes on past 400 ms to make its six).
+        assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(400)));
+        assert_eq!(plan.min_ops(&wan), NETWORK_MIN_OPS);
         // Asked for by name: only those networks, every operation, each warm and cold.
         let plan = Plan::new(
             &args("--protocols ws --operations get-user --network rtt=10ms --fresh-connections --tls plain"),
@@ -659,17 +769,19 @@ mod tests {
             let plan = Plan::new(&args(line), 2).unwrap();
             plan.cells().iter().filter(|c| c.security != Security::Plain).map(|c| format!("{c:?}")).collect()
         };
-        // Quick: get-user, full handshakes warm and cold, resumed cold.
+        // Quick: get-user, full handshakes warm and cold; resumed sessions when asked.
         assert_eq!(
             tls("--profile quick --protocols rest,ws"),
             [
                 "rest get-user c=1 tls",
                 "rest get-user c=1 cold tls",
                 "ws get-user c=1 tls",
-                "ws get-user c=1 cold tls",
-                "rest get-user c=1 cold tls-resumed",
-                "ws get-user c=1 cold tls-resumed",
+                "ws get-user c=1 cold tls"
             ]
+        );
+        assert_eq!(
+            tls("--profile quick --protocols rest --operations get-user --tls tls-resumed"),
+            ["rest get-user c=1 cold tls-resumed"]
         );
         // Asked for: every planned operation; `plain` alone adds none; smoke runs none.
         assert_eq!(
@@ -696,11 +808,14 @@ mod tests {
             let plan = Plan::new(&args(line), 2).unwrap();
             plan.cells().iter().filter(|c| c.streams > 1).map(|c| format!("{c:?}")).collect()
         };
-        // Quick: 16 streams on get-user for the variants that multiplex only (HTTP/2, and
-        // WebSocket by correlation id), closed loop and at the open loop's rate; HTTP/1.1
-        // runs its usual c=16 cells (16 connections) beside.
+        // 16 streams on get-user for the variants that multiplex only (HTTP/2, and WebSocket
+        // by correlation id), closed loop and at the open loop's rate; HTTP/1.1 runs its usual
+        // c=16 cells (16 connections) beside. Quick runs none unless asked.
+        assert!(streams("--profile quick").is_empty());
         assert_eq!(
-            streams("--profile quick --protocols rest,rest-h2,grpc,ws"),
+            streams(
+                "--profile quick --protocols rest,rest-h2,grpc,ws --operations get-user --streams 16 --rate 1000"
+            ),
             [
                 "rest-h2 get-user c=1 ×16 streams",
                 "rest-h2 get-user open 1000/s ×16 streams",
@@ -749,7 +864,11 @@ mod tests {
             cells.sort();
             cells
         };
-        let quick = sized("--profile quick --protocols grpc,floor-echo", "small");
+        assert!(sized("--profile quick", "small").is_empty(), "quick sweeps no size unless asked");
+        let quick = sized(
+            "--profile quick --protocols grpc,floor-echo --operations list-orders --sizes 1,10,100",
+            "small",
+        );
         assert_eq!(
             quick,
             ["grpc list-orders c=1 n=1", "grpc list-orders c=1 n=10", "grpc list-orders c=1 n=100"]

@@ -1,19 +1,23 @@
 //! What the run profiles (smoke, quick, full) run: the table [`settings`] reads.
+//!
+//! `quick` is `make bench`: the mission's comparison (each family's main variant and the
+//! floor, every operation, loopback at one and sixteen connections, the `wan` link, get-user
+//! over TLS) in about five minutes on a 2-core machine. Everything else is one flag away
+//! (each dimension's flag adds its cells to any profile), and `full` runs it all; a run
+//! prints its estimated time before it starts (`--dry-run` prints only that).
 
 use std::time::Duration;
 
 use super::RunProfile;
 use super::plan::{ProfileSettings, SIZED_OPS, Security};
 use crate::catalog::Operation;
-
-/// The operations whose request waves differ between protocols: where a network's round
-/// trip shows.
-const ROUND_TRIP_OPS: &[Operation] = &[Operation::UserOrders, Operation::UsersOrders];
+use crate::clients::Role;
 
 /// What each run profile runs.
 pub fn settings(p: RunProfile) -> ProfileSettings {
     match p {
         RunProfile::Smoke => ProfileSettings {
+            roles: None,
             payloads: &["tiny"],
             concurrency: &[2],
             warmup: Duration::from_millis(50),
@@ -23,6 +27,7 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             repeat: 1,
             networks: &[],
             network_ops: &[],
+            network_repeat: 1,
             tls: &[],
             tls_ops: &[],
             streams: &[],
@@ -33,25 +38,34 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             compression_ops: &Operation::ALL,
         },
         RunProfile::Quick => ProfileSettings {
+            roles: Some(&[Role::Main, Role::Reference]),
             payloads: &["small"],
             concurrency: &[1, 16],
-            warmup: Duration::from_millis(100),
-            duration: Duration::from_millis(400),
+            // Many short rounds rather than a few long ones: a figure is the median of its
+            // rounds, each in a new random order, so a slow or fast moment of the machine
+            // (they last about a second on a shared VM) moves one round, not the figure.
+            warmup: Duration::from_millis(30),
+            duration: Duration::from_millis(200),
             rate: 1000.0,
-            open_ops: &[Operation::GetUser],
-            repeat: 3,
+            open_ops: &[],
+            repeat: 10,
             networks: &["wan"],
-            network_ops: ROUND_TRIP_OPS,
-            tls: &[Security::Tls, Security::TlsResumed],
+            network_ops: &Operation::ALL,
+            // An emulated link's delays dominate its cells' latency (a 40 ms round trip
+            // against tens of µs of work): one round of at least NETWORK_MIN_OPS calls
+            // gives the figure and its interval.
+            network_repeat: 1,
+            tls: &[Security::Tls],
             tls_ops: &[Operation::GetUser],
-            streams: &[16],
-            streams_ops: &[Operation::GetUser],
-            sizes: &[1, 10, 100],
-            size_ops: &[Operation::ListOrders],
+            streams: &[],
+            streams_ops: &[],
+            sizes: &[],
+            size_ops: &[],
             sizes_far: false,
-            compression_ops: &[Operation::GetUser, Operation::ListOrders, Operation::CreateOrder],
+            compression_ops: &[],
         },
         RunProfile::Full => ProfileSettings {
+            roles: None,
             payloads: &["small", "medium", "large"],
             concurrency: &[1, 4, 16, 64],
             warmup: Duration::from_millis(100),
@@ -66,6 +80,7 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
                 Operation::UsersOrders,
                 Operation::CreateOrder,
             ],
+            network_repeat: 2,
             tls: &[Security::Tls, Security::TlsResumed],
             tls_ops: &Operation::ALL,
             streams: &[4, 16, 64],

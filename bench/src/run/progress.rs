@@ -1,19 +1,34 @@
-//! The progress bar of a run, and the lines printed above it.
+//! The progress bar of a run, and the lines printed above it. The bar runs over the plan's
+//! estimated time (each cell advances it by its own estimate), so its remaining time is the
+//! estimate corrected by how fast the run has gone so far.
 
-/// A bar of cells done, with the current cell as its message.
+use std::time::Duration;
+
+/// A bar over the run's estimated time, with the current cell as its message.
 #[derive(Debug)]
 pub struct Progress {
     bar: indicatif::ProgressBar,
 }
 
+/// "4 min 40 s", "52 s", "1 h 32 min".
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 impl Progress {
-    /// A bar of `cells` cells.
-    pub fn new(cells: usize) -> Self {
-        let bar = indicatif::ProgressBar::new(cells as u64);
+    /// A bar for a run expected to take `estimate`.
+    pub fn new(estimate: Duration) -> Self {
+        let bar = indicatif::ProgressBar::new(estimate.as_millis().max(1) as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-            )
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {{elapsed_precise}} of ~{} {{bar:30}} {{percent}} % · {{eta}} left · {{msg}}",
+                duration(estimate)
+            ))
             .expect("valid template"),
         );
         Progress { bar }
@@ -34,14 +49,9 @@ impl Progress {
         self.bar.set_message(label);
     }
 
-    /// One cell done.
-    pub fn done(&self) {
-        self.bar.inc(1);
-    }
-
-    /// A planned cell that will not run (it failed the equivalence gate).
-    pub fn skip(&self) {
-        self.bar.inc(1);
+    /// Work the plan expected to take `expected` is done (or will not run).
+    pub fn advance(&self, expected: Duration) {
+        self.bar.inc(expected.as_millis() as u64);
     }
 
     pub fn finish(&self) {

@@ -53,8 +53,8 @@ pub struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
-    /// Measures every cell the gate let through, appending them to `out`; stops early on
-    /// Ctrl-C or when the server child exits.
+    /// Measures every cell the gate let through, round by round, appending them to `out`;
+    /// stops early on Ctrl-C or when the server child exits.
     pub async fn run(
         &self,
         gate: &Gate,
@@ -63,6 +63,7 @@ impl Sweep<'_> {
         out: &mut Vec<Cell>,
     ) -> anyhow::Result<Option<Stopped>> {
         self.warm(gate, progress).await?;
+        progress.advance(self.plan.setup_time());
         let cells = (0..self.plan.repeat).flat_map(|repeat| {
             self.plan.cells_in_order(self.payload, repeat).into_iter().map(move |c| (repeat, c))
         });
@@ -74,58 +75,75 @@ impl Sweep<'_> {
                 let (warmup, duration) = self.plan.timing(&cell);
                 *at += warmup + duration + SLOT_MARGIN;
             }
-            let share = self.shard.map_or(1, |(shard, _)| shard.share(cell.point.concurrency()));
-            if !gate.passed(cell.protocol.name(), cell.op) || share == 0 {
-                progress.skip();
-                continue;
-            }
-            let start_lag = match slot {
-                Some(slot) => Some(wait_for(slot, self.stop).await),
-                None => None,
-            };
-            if self.stop.load(Ordering::Relaxed) {
-                return Ok(Some(Stopped::Interrupted(None)));
-            }
-            if let Some(server) = server.as_deref_mut()
-                && let Some(status) = server.exited()?
+            if let Some(stopped) =
+                self.one((repeat, cell), slot, gate, server.as_deref_mut(), progress, out).await?
             {
-                let what =
-                    format!("the server exited ({status}) before {} {}", cell.protocol.name(), cell.op);
-                return Ok(Some(Stopped::ServerExited(what)));
+                return Ok(Some(stopped));
             }
-            progress.cell(self.label(repeat, &cell));
-            let start = Start::now(server.as_deref().map(|s| &s.control))?;
-            let spec = self.spec(repeat, cell);
-            let started = SystemTime::now() + spec.warmup;
-            let server_pid = self.server_pid;
-            let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
-            if self.stop.load(Ordering::Relaxed) {
-                let what = format!("{} {} {}", cell.protocol.name(), cell.op, cell.point);
-                return Ok(Some(Stopped::Interrupted(Some(what))));
-            }
-            let control = server.as_deref().map(|s| &s.control);
-            let params = self.params_of(&cell);
-            let checks =
-                tokio::task::block_in_place(|| checks::verify(control, cell.op, &params, &stats.samples));
-            for _ in 0..checks.mismatches {
-                let why = checks.mismatch.clone().unwrap_or_default();
-                stats.count_error("check".into(), why);
-            }
-            // Without a control channel (--target) nothing can be read back: said, not flagged.
-            let unchecked =
-                control.and(checks.unchecked.clone()).map(|why| format!("answers not checked: {why}"));
-            let mut result = self.result((repeat, cell), &stats, &cpu, &start, (checks, unchecked));
-            self.timed(&mut result, &cell, started, start_lag);
-            out.push(result);
-            progress.done();
         }
+        Ok(None)
+    }
+
+    /// Runs one cell once (from `slot` in a sharded run) and appends its result.
+    async fn one(
+        &self,
+        (repeat, cell): (u32, CellPlan),
+        slot: Option<SystemTime>,
+        gate: &Gate,
+        mut server: Option<&mut ServerChild>,
+        progress: &Progress,
+        out: &mut Vec<Cell>,
+    ) -> anyhow::Result<Option<Stopped>> {
+        let share = self.shard.map_or(1, |(shard, _)| shard.share(cell.point.concurrency()));
+        if !gate.passed(cell.protocol.name(), cell.op) || share == 0 {
+            progress.advance(self.plan.expected(&cell));
+            return Ok(None);
+        }
+        let start_lag = match slot {
+            Some(slot) => Some(wait_for(slot, self.stop).await),
+            None => None,
+        };
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(Some(Stopped::Interrupted(None)));
+        }
+        if let Some(server) = server.as_deref_mut()
+            && let Some(status) = server.exited()?
+        {
+            let what = format!("the server exited ({status}) before {} {}", cell.protocol.name(), cell.op);
+            return Ok(Some(Stopped::ServerExited(what)));
+        }
+        progress.cell(self.label(repeat, &cell));
+        let start = Start::now(server.as_deref().map(|s| &s.control))?;
+        let spec = self.spec(repeat, cell);
+        let started = SystemTime::now() + spec.warmup;
+        let server_pid = self.server_pid;
+        let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
+        if self.stop.load(Ordering::Relaxed) {
+            let what = format!("{} {} {}", cell.protocol.name(), cell.op, cell.point);
+            return Ok(Some(Stopped::Interrupted(Some(what))));
+        }
+        let control = server.as_deref().map(|s| &s.control);
+        let params = self.params_of(&cell);
+        let checks =
+            tokio::task::block_in_place(|| checks::verify(control, cell.op, &params, &stats.samples));
+        for _ in 0..checks.mismatches {
+            let why = checks.mismatch.clone().unwrap_or_default();
+            stats.count_error("check".into(), why);
+        }
+        // Without a control channel (--target) nothing can be read back: said, not flagged.
+        let unchecked =
+            control.and(checks.unchecked.clone()).map(|why| format!("answers not checked: {why}"));
+        let mut result = self.result((repeat, cell), &stats, &cpu, &start, (checks, unchecked));
+        self.timed(&mut result, &cell, started, start_lag);
+        out.push(result);
+        progress.advance(self.plan.expected(&cell));
         Ok(None)
     }
 
     /// What the progress line says of a cell run.
     fn label(&self, repeat: u32, cell: &CellPlan) -> String {
         let run = if self.plan.repeat > 1 {
-            format!(" (run {}/{})", repeat + 1, self.plan.repeat)
+            format!(" (round {}/{})", repeat + 1, self.plan.repeat)
         } else {
             String::new()
         };
@@ -218,6 +236,8 @@ impl Sweep<'_> {
             warmup,
             duration,
             max_ops: MAX_OPS_PER_CELL,
+            min_ops: self.plan.min_ops(&cell),
+            overtime: super::plan::NETWORK_MIN_OPS_MAX,
             call_timeout: self.call_timeout,
             threads: pinning.client_threads,
             cores: pinning.client_cores.clone(),

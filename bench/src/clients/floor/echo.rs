@@ -49,6 +49,16 @@ impl Protocol for FloorEcho {
     fn carries_records(&self) -> bool {
         false
     }
+
+    fn family(&self) -> &'static str {
+        "floor"
+    }
+
+    /// The floor's transport taken apart from its work: measured when asked for, beside the
+    /// floor itself (the reference).
+    fn role(&self) -> crate::clients::Role {
+        crate::clients::Role::Variant
+    }
 }
 
 impl Client for FloorEcho {

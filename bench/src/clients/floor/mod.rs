@@ -55,6 +55,14 @@ impl Protocol for Floor {
     fn server(&self) -> &'static str {
         "floor"
     }
+
+    fn family(&self) -> &'static str {
+        "floor"
+    }
+
+    fn role(&self) -> crate::clients::Role {
+        crate::clients::Role::Reference
+    }
 }
 
 impl Client for Floor {

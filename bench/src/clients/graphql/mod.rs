@@ -49,6 +49,8 @@ pub struct Graphql {
     coding: Option<Coding>,
     /// POST over h2c (prior knowledge) instead of HTTP/1.1.
     http2: bool,
+    /// Main for POSTs over HTTP/1.1 to the server with its DataLoader, uncompressed.
+    role: crate::clients::Role,
 }
 
 pub static GRAPHQL: Graphql = Graphql {
@@ -57,6 +59,7 @@ pub static GRAPHQL: Graphql = Graphql {
     path: "/graphql",
     coding: None,
     http2: false,
+    role: crate::clients::Role::Main,
 };
 pub static GRAPHQL_NO_DATALOADER: Graphql = Graphql {
     name: "graphql-no-dataloader",
@@ -64,6 +67,7 @@ pub static GRAPHQL_NO_DATALOADER: Graphql = Graphql {
     path: "/graphql/no-dataloader",
     coding: None,
     http2: false,
+    role: crate::clients::Role::Variant,
 };
 pub static GRAPHQL_GZIP: Graphql = Graphql {
     name: "graphql-gzip",
@@ -71,6 +75,7 @@ pub static GRAPHQL_GZIP: Graphql = Graphql {
     path: "/graphql",
     coding: Some(Coding::Gzip),
     http2: false,
+    role: crate::clients::Role::Variant,
 };
 pub static GRAPHQL_H2: Graphql = Graphql {
     name: "graphql-h2",
@@ -78,6 +83,7 @@ pub static GRAPHQL_H2: Graphql = Graphql {
     path: "/graphql",
     coding: None,
     http2: true,
+    role: crate::clients::Role::Variant,
 };
 
 /// Every field of an order, aliased to the domain's names.
@@ -132,6 +138,14 @@ impl Protocol for Graphql {
 
     fn server(&self) -> &'static str {
         "graphql"
+    }
+
+    fn family(&self) -> &'static str {
+        "GraphQL"
+    }
+
+    fn role(&self) -> crate::clients::Role {
+        self.role
     }
 
     fn unsupported(&self, op: Operation) -> Option<&'static str> {

@@ -158,6 +158,8 @@ pub struct Grpc {
     /// Compress request messages and ask for compressed answers in this coding.
     coding: Option<Coding>,
     codec: MessageCodec,
+    /// Main for gRPC with protobuf messages, uncompressed.
+    role: super::Role,
 }
 
 pub static GRPC: Grpc = Grpc {
@@ -165,24 +167,28 @@ pub static GRPC: Grpc = Grpc {
     describe: "gRPC over HTTP/2 cleartext (the h2 crate), protobuf messages: unary calls as grpc-go frames them (HEADERS and one DATA in one write), streams through tonic's client core",
     coding: None,
     codec: MessageCodec::Protobuf,
+    role: super::Role::Main,
 };
 pub static GRPC_JSON: Grpc = Grpc {
     name: "grpc-json",
     describe: "the same gRPC calls with the JSON codec (application/grpc+json): messages in the proto3 JSON mapping (pbjson), in gRPC's frames over h2c",
     coding: None,
     codec: MessageCodec::Json,
+    role: super::Role::Variant,
 };
 pub static GRPC_GZIP: Grpc = Grpc {
     name: "grpc-gzip",
     describe: "the same gRPC calls with gzip-compressed messages both ways (grpc-encoding; a compressed message counts as data)",
     coding: Some(Coding::Gzip),
     codec: MessageCodec::Protobuf,
+    role: super::Role::Variant,
 };
 pub static GRPC_ZSTD: Grpc = Grpc {
     name: "grpc-zstd",
     describe: "the same gRPC calls with zstd-compressed messages both ways",
     coding: Some(Coding::Zstd),
     codec: MessageCodec::Protobuf,
+    role: super::Role::Variant,
 };
 
 impl Protocol for Grpc {
@@ -221,6 +227,14 @@ impl Protocol for Grpc {
 
     fn server(&self) -> &'static str {
         "grpc"
+    }
+
+    fn family(&self) -> &'static str {
+        "gRPC"
+    }
+
+    fn role(&self) -> super::Role {
+        self.role
     }
 }
 

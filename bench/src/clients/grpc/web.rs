@@ -70,6 +70,14 @@ impl Protocol for GrpcWeb {
         "protobuf"
     }
 
+    fn family(&self) -> &'static str {
+        "gRPC"
+    }
+
+    fn role(&self) -> crate::clients::Role {
+        crate::clients::Role::Variant
+    }
+
     fn transport(&self) -> Transport {
         Transport::Http1
     }

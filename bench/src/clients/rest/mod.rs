@@ -64,6 +64,14 @@ impl Protocol for Rest {
         "rest"
     }
 
+    fn family(&self) -> &'static str {
+        "REST"
+    }
+
+    fn role(&self) -> super::Role {
+        self.role
+    }
+
     fn multiplexes(&self) -> bool {
         self.http2
     }

@@ -3,6 +3,7 @@
 use wirebench_servers::coding::Coding;
 
 use super::Media;
+use crate::clients::Role;
 
 /// A REST variant.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct Rest {
     pub(super) concurrent: bool,
     /// What the bodies are in.
     pub(super) media: Media,
+    /// Main for plain REST+JSON over HTTP/1.1; every other REST variant is a variation of it.
+    pub(super) role: crate::clients::Role,
 }
 
 pub static REST: Rest = Rest {
@@ -29,6 +32,7 @@ pub static REST: Rest = Rest {
     coding: None,
     concurrent: false,
     media: Media::Json,
+    role: Role::Main,
 };
 pub static REST_H2: Rest = Rest {
     name: "rest-h2",
@@ -38,6 +42,7 @@ pub static REST_H2: Rest = Rest {
     coding: None,
     concurrent: false,
     media: Media::Json,
+    role: Role::Variant,
 };
 pub static REST_H2_CONCURRENT: Rest = Rest {
     name: "rest-h2-concurrent",
@@ -47,6 +52,7 @@ pub static REST_H2_CONCURRENT: Rest = Rest {
     coding: None,
     concurrent: true,
     media: Media::Json,
+    role: Role::Variant,
 };
 pub static REST_INCLUDE: Rest = Rest {
     name: "rest-include",
@@ -56,6 +62,7 @@ pub static REST_INCLUDE: Rest = Rest {
     coding: None,
     concurrent: false,
     media: Media::Json,
+    role: Role::Variant,
 };
 pub static REST_GZIP: Rest = Rest {
     name: "rest-gzip",
@@ -65,6 +72,7 @@ pub static REST_GZIP: Rest = Rest {
     coding: Some(Coding::Gzip),
     concurrent: false,
     media: Media::Json,
+    role: Role::Variant,
 };
 pub static REST_BR: Rest = Rest {
     name: "rest-br",
@@ -74,6 +82,7 @@ pub static REST_BR: Rest = Rest {
     coding: Some(Coding::Br),
     concurrent: false,
     media: Media::Json,
+    role: Role::Variant,
 };
 pub static REST_ZSTD: Rest = Rest {
     name: "rest-zstd",
@@ -83,6 +92,7 @@ pub static REST_ZSTD: Rest = Rest {
     coding: Some(Coding::Zstd),
     concurrent: false,
     media: Media::Json,
+    role: Role::Variant,
 };
 pub static REST_PROTO: Rest = Rest {
     name: "rest-proto",
@@ -92,6 +102,7 @@ pub static REST_PROTO: Rest = Rest {
     coding: None,
     concurrent: false,
     media: Media::Protobuf,
+    role: Role::Variant,
 };
 pub static REST_PROTO_H2: Rest = Rest {
     name: "rest-proto-h2",
@@ -101,6 +112,7 @@ pub static REST_PROTO_H2: Rest = Rest {
     coding: None,
     concurrent: false,
     media: Media::Protobuf,
+    role: Role::Variant,
 };
 pub static REST_SSE: Rest = Rest {
     name: "rest-sse",
@@ -110,4 +122,5 @@ pub static REST_SSE: Rest = Rest {
     coding: None,
     concurrent: false,
     media: Media::EventStream,
+    role: Role::Variant,
 };

@@ -44,6 +44,8 @@ pub struct Ws {
     deflate: bool,
     /// How messages are encoded; protobuf asks for the subprotocol and insists on it.
     frames: Frames,
+    /// Main for JSON text frames, uncompressed.
+    role: crate::clients::Role,
 }
 
 /// Today's JSON messages in plain text frames.
@@ -52,6 +54,7 @@ pub static WS: Ws = Ws {
     describe: "JSON messages with correlation ids over one WebSocket (text frames, masked client frames)",
     deflate: false,
     frames: Frames::Json,
+    role: crate::clients::Role::Main,
 };
 
 /// The same messages with permessage-deflate (RFC 7692) at the server's level.
@@ -61,6 +64,7 @@ pub static WS_DEFLATE: Ws = Ws {
         a cell repeats one request, so a repeated answer compresses to a back-reference: an upper bound)",
     deflate: true,
     frames: Frames::Json,
+    role: crate::clients::Role::Variant,
 };
 
 /// The same messages in protobuf (`proto/wirebench/v1/ws.proto`), one per binary frame.
@@ -70,6 +74,7 @@ pub static WS_PROTO: Ws = Ws {
         the same operations and correlation ids, gRPC's messages inside a oneof envelope",
     deflate: false,
     frames: Frames::Protobuf,
+    role: crate::clients::Role::Variant,
 };
 
 impl Protocol for Ws {
@@ -94,6 +99,14 @@ impl Protocol for Ws {
 
     fn server(&self) -> &'static str {
         "ws"
+    }
+
+    fn family(&self) -> &'static str {
+        "WebSocket"
+    }
+
+    fn role(&self) -> crate::clients::Role {
+        self.role
     }
 
     fn compression(&self) -> Option<(&'static str, &'static str)> {

@@ -359,7 +359,7 @@ fn judge(
         Some(e) if e.runs > 1 => {
             row.measured = format!(
                 "{} (95 % interval {}–{}, {} runs, spread {:.1} %)",
-                show(e.median),
+                show(e.value),
                 show(e.low),
                 show(e.high),
                 e.runs,

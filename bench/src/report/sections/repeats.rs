@@ -25,7 +25,7 @@ pub(in crate::report) fn repeat_blocks(view: &View<'_>) -> Vec<Block> {
         return vec![block];
     }
     let mut head = vec!["cell".to_owned(), "runs".to_owned()];
-    head.extend(FIGURES.iter().map(|(name, _)| format!("{name} spread")));
+    head.extend(FIGURES.iter().map(|f| format!("{} spread", f.name())));
     let mut t = Table::with_head(head);
     let mut rows: Vec<_> = summaries.iter().filter(|s| s.runs > 1).collect();
     // The noisiest first: that is what a reader checks.
@@ -37,8 +37,8 @@ pub(in crate::report) fn repeat_blocks(view: &View<'_>) -> Vec<Block> {
             .map_or_else(|| format!("c={}", s.concurrency), |r| format!("{r:.0}/s c={}", s.concurrency));
         let mut row =
             vec![td(format!("{} {} {} {load}", s.protocol, s.operation, s.payload)), td(s.runs.to_string())];
-        for (name, _) in FIGURES {
-            row.push(match s.figures.get(name) {
+        for f in FIGURES {
+            row.push(match s.figures.get(f.name()) {
                 Some(e) => {
                     let text = format!("{:.1} %", e.spread * 100.0);
                     if e.noisy() { td_class(text, "worst") } else { td(text) }
