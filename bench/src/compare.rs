@@ -174,9 +174,15 @@ fn significance(percent: f64, (low, high): (f64, f64), higher_is_better: bool, t
     }
 }
 
+/// A's figure, B's, the change in percent, and its interval when there is one.
+type Moved = (f64, f64, f64, Option<(f64, f64)>);
+
+/// How a counted figure is read off a cell, and the share under which it does not move.
+type Counted = (&'static str, fn(&Cell) -> f64, Option<f64>);
+
 /// The change of one figure from A's rounds of a cell to B's, in percent, with its 95 %
 /// interval (both sides' rounds resampled) when both have two rounds or more.
-fn change(a: &Rounds<'_>, b: &Rounds<'_>, figure: Figure) -> Option<(f64, f64, f64, Option<(f64, f64)>)> {
+fn change(a: &Rounds<'_>, b: &Rounds<'_>, figure: Figure) -> Option<Moved> {
     let (na, nb) = (a.cells.len(), b.cells.len());
     let fa = a.figure(figure, &vec![1.0; na])?;
     let fb = b.figure(figure, &vec![1.0; nb])?;
@@ -211,7 +217,7 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
             let verdict = Verdict::Same;
             changes.push(Change { metric, a: ma, b: mb, percent, interval, beyond_shift: None, verdict });
         }
-        let exact: [(&'static str, fn(&Cell) -> f64, Option<f64>); 3] = [
+        let exact: [Counted; 3] = [
             ("sent B/op", |c| c.bytes.sent_per_op.total_bytes, Some(BYTES_NOISE_PERCENT)),
             ("received B/op", |c| c.bytes.received_per_op.total_bytes, Some(BYTES_NOISE_PERCENT)),
             ("round trips/op", |c| c.round_trips_per_op, None),
@@ -234,10 +240,27 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
     }
     let only_in_a =
         groups_a.iter().map(|(k, _)| k.clone()).filter(|k| !groups_b.iter().any(|(kb, _)| kb == k)).collect();
+    let shifts = judge_timed(&mut cells, noise);
+    Comparison {
+        a: names.0.to_owned(),
+        b: names.1.to_owned(),
+        a_revision: a.environment.git_revision.clone(),
+        b_revision: b.environment.git_revision.clone(),
+        noise_percent: noise,
+        shifts,
+        cells,
+        only_in_a,
+        only_in_b,
+    }
+}
+
+/// Judges every cell's timed changes beyond the run-wide move of each metric; returns the
+/// moves, themselves judged.
+fn judge_timed(cells: &mut [CellDiff], noise: f64) -> Vec<Shift> {
     let timed = [("throughput ops/s", true, noise), ("p50 µs", false, noise), ("p99 µs", false, noise * 4.0)];
     let shifts: Vec<Shift> =
-        timed.iter().filter_map(|(metric, better_up, t)| shift(&cells, metric, *better_up, *t)).collect();
-    for cell in &mut cells {
+        timed.iter().filter_map(|(metric, better_up, t)| shift(cells, metric, *better_up, *t)).collect();
+    for cell in cells {
         for ch in &mut cell.changes {
             let Some(&(_, better_up, threshold)) = timed.iter().find(|(m, ..)| *m == ch.metric) else {
                 continue;
@@ -256,17 +279,7 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
             }
         }
     }
-    Comparison {
-        a: names.0.to_owned(),
-        b: names.1.to_owned(),
-        a_revision: a.environment.git_revision.clone(),
-        b_revision: b.environment.git_revision.clone(),
-        noise_percent: noise,
-        shifts,
-        cells,
-        only_in_a,
-        only_in_b,
-    }
+    shifts
 }
 
 /// The run-wide move of `metric`: the median of every matched cell's change, with a
@@ -328,7 +341,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     let count =
         |v: Verdict| c.cells.iter().filter(|cell| cell.changes.iter().any(|ch| ch.verdict == v)).count();
     println!(
-        "{} cells matched (A revision {}, B revision {}): {} with a significant change for the worse, {} for the better",
+        "{} cells matched (A revision {}, B revision {}); cells with a significant regression: {}, improvement: {}",
         c.cells.len(),
         c.a_revision,
         c.b_revision,

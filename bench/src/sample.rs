@@ -27,7 +27,7 @@ fn total(c: &Cell) -> f64 {
     c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes
 }
 
-/// The p50 of a merged cell, with its interval across repeats when there is one.
+/// The p50 of a merged cell, with its interval over the rounds when there is one.
 fn p50(r: &Results, c: &Cell) -> String {
     let us = c.latency.as_ref().map_or(f64::NAN, |l| l.p50_ns as f64 / 1e3);
     let interval = r
@@ -64,7 +64,7 @@ pub fn block(r: &Results) -> anyhow::Result<String> {
     let mut out = format!(
         "`make bench` ({} profile) on a {}-core {} (server pinned to core {}, generator to core {}), \
          revision {}, {}: payload `{payload}`, closed loop, one connection, per operation (both \
-         directions). p50 is the median of {} runs, its 95 % interval in brackets.\n\n",
+         directions). p50 is taken over every call of {} rounds, its 95 % interval in brackets.\n\n",
         r.options.profile,
         e.cores,
         e.cpu_model,

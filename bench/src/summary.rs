@@ -1,6 +1,7 @@
-//! The short table `wirebench run` prints at its end: one line per cell (the median of its
-//! repeats, as the report shows it), in the run's protocol and operation order, numbers
-//! formatted as the report formats them.
+//! What `wirebench run` prints at its end. For people, by default, a screen: per operation,
+//! the main protocols' p50 on loopback and on the emulated network, and their bytes and
+//! round trips per operation (`--format full` prints every cell as a table); for programs,
+//! every cell as JSON or CSV. Numbers are formatted as the report formats them.
 
 use std::io::{self, Write};
 
@@ -11,9 +12,11 @@ use crate::results::{Cell, Results};
 /// How the summary is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
-    /// Aligned columns for people.
+    /// A screen for people: per operation, the main protocols' figures.
     #[default]
     Table,
+    /// Every cell, one line each, for people.
+    Full,
     /// One JSON array of rows.
     Json,
     /// Comma-separated values with a header line.
@@ -41,7 +44,8 @@ pub struct Row {
 /// Writes the summary of `r` to `out` in `format`.
 pub fn write_as(out: &mut impl Write, r: &Results, format: Format) -> io::Result<()> {
     match format {
-        Format::Table => write(out, r),
+        Format::Table => short(out, r),
+        Format::Full => write(out, r),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &rows(r)).map_err(io::Error::other)?;
             writeln!(out)
@@ -75,7 +79,103 @@ pub fn write_as(out: &mut impl Write, r: &Results, format: Format) -> io::Result
     }
 }
 
-/// The summary's rows: one per cell (the median of its repeats), in the run's order.
+/// The short summary: three small tables (p50 on loopback, p50 on the run's emulated network,
+/// bytes and round trips per operation), a column per main protocol and the floor, a row per
+/// operation; at most 50 lines for any run of one payload.
+fn short(out: &mut impl Write, r: &Results) -> io::Result<()> {
+    let cells = crate::repeats::merge(&r.cells);
+    let with_roles = r.protocols.iter().any(|p| p.role.is_some());
+    let shown: Vec<&str> = r
+        .protocols
+        .iter()
+        .filter(|p| !with_roles || p.role != Some(crate::clients::Role::Variant))
+        .map(|p| p.name.as_str())
+        .filter(|p| cells.iter().any(|c| c.protocol == *p))
+        .take(8)
+        .collect();
+    let payload = r.options.payloads.first().cloned().unwrap_or_default();
+    let far = r.options.networks.iter().find(|n| !n.is_loopback()).map(|n| n.name.clone());
+    let lowest = cells.iter().filter(|c| c.mode == "closed").map(|c| c.concurrency).min().unwrap_or(1);
+    let ops: Vec<crate::catalog::Operation> = crate::catalog::Operation::ALL
+        .into_iter()
+        .filter(|op| cells.iter().any(|c| c.operation == *op))
+        .collect();
+    let find = |p: &str, op, network: &str, concurrency| {
+        cells.iter().find(|c| {
+            c.protocol == p
+                && c.operation == op
+                && c.payload == payload
+                && c.network == network
+                && c.mode == "closed"
+                && c.concurrency == concurrency
+                && !c.fresh_connections
+                && c.tls == "plain"
+                && c.streams == 1
+                && !c.sized
+        })
+    };
+    let table = |out: &mut dyn Write,
+                 title: String,
+                 network: &str,
+                 concurrency: u32,
+                 show: &dyn Fn(&Cell) -> String| {
+        let cell = |p: &str, op| find(p, op, network, concurrency).map_or_else(|| "–".to_owned(), show);
+        grid(out, &title, (&shown, &ops), &cell)
+    };
+    let p50 = |c: &Cell| c.latency.as_ref().map_or_else(|| "–".to_owned(), |l| fmt::nanos(l.p50_ns as f64));
+    table(out, format!("p50, loopback c={lowest}"), crate::net::LOOPBACK, lowest, &p50)?;
+    if let Some(far) = &far {
+        table(out, format!("p50, {far} c=1"), far, 1, &p50)?;
+    }
+    let bytes = |c: &Cell| {
+        format!(
+            "{} ·{}",
+            fmt::bytes(c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes),
+            fmt::count(c.round_trips_per_op)
+        )
+    };
+    table(out, "bytes · round trips".into(), crate::net::LOOPBACK, lowest, &bytes)?;
+    let noisy = r.summaries.iter().filter(|s| s.noisy.iter().any(|n| n == "p50_us")).count();
+    writeln!(
+        out,
+        "{} cells in {} rounds, {noisy} with a noisy p50; the verdicts, intervals and everything else are in the report \
+         (--format full prints every cell)",
+        r.summaries.len(),
+        r.options.repeat
+    )?;
+    let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
+    if fails > 0 {
+        writeln!(
+            out,
+            "{fails} equivalence failure(s): those cells were not timed (details in results.json)"
+        )?;
+    }
+    Ok(())
+}
+
+/// One small table: a column per protocol, a row per operation, `cell` writing each.
+fn grid(
+    out: &mut dyn Write,
+    title: &str,
+    (protocols, ops): (&[&str], &[crate::catalog::Operation]),
+    cell: &dyn Fn(&str, crate::catalog::Operation) -> String,
+) -> io::Result<()> {
+    write!(out, "{title:<24}")?;
+    for p in protocols {
+        write!(out, " {p:>14}")?;
+    }
+    writeln!(out)?;
+    for op in ops {
+        write!(out, "{:<24}", op.name())?;
+        for p in protocols {
+            write!(out, " {:>14}", cell(p, *op))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out)
+}
+
+/// The summary's rows: one per cell, over its rounds, in the run's order.
 pub fn rows(r: &Results) -> Vec<Row> {
     let (cells, errors) = ordered(r);
     cells
@@ -138,7 +238,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
         )?;
     }
     if r.options.repeat > 1 {
-        writeln!(out, "medians of {} runs per cell; intervals and spread in the report", r.options.repeat)?;
+        writeln!(out, "every call of {} rounds per cell; intervals in the report", r.options.repeat)?;
     }
     let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
     if fails > 0 {

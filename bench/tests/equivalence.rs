@@ -161,6 +161,14 @@ impl Protocol for Miscounting {
     fn transport(&self) -> wirebench::clients::Transport {
         wirebench::clients::Transport::Http1
     }
+
+    fn family(&self) -> &'static str {
+        "REST"
+    }
+
+    fn role(&self) -> wirebench::clients::Role {
+        wirebench::clients::Role::Variant
+    }
 }
 
 impl Client for Miscounting {

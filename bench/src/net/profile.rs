@@ -141,6 +141,11 @@ impl Networks {
         Ok(Networks { by_name })
     }
 
+    /// Every known profile's name (loopback included), in name order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
     /// The networks a `--network` list names: names, and `key=value` items that together
     /// make one ad-hoc link (named by its spec).
     pub fn select(&self, list: &[String]) -> anyhow::Result<Vec<Network>> {

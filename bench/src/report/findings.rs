@@ -2,7 +2,6 @@
 //! protocol; each finding ranks whatever protocols the run measured, and skips itself when
 //! its data is missing.
 
-use super::claims::{ClaimRow, ClaimVerdict};
 use super::{Finding, View, fmt};
 use crate::catalog::Operation;
 use crate::equivalence::VerdictKind;
@@ -10,7 +9,7 @@ use crate::report::p50;
 use crate::results::Cell;
 
 /// Every finding the data supports, most telling first.
-pub fn all(view: &View<'_>, claims: &[ClaimRow]) -> Vec<Finding> {
+pub fn all(view: &View<'_>) -> Vec<Finding> {
     let Some(payload) = view.payloads().into_iter().find(|p| view.r.cells.iter().any(|c| c.payload == *p))
     else {
         return vec![Finding {
@@ -28,32 +27,6 @@ pub fn all(view: &View<'_>, claims: &[ClaimRow]) -> Vec<Finding> {
     out.extend(server_cpu(view, &payload, Operation::GetUser));
     out.extend(serialization(view));
     out.extend(equivalence(view));
-    if !claims.is_empty() {
-        let pick = |v: ClaimVerdict| -> Vec<String> {
-            claims
-                .iter()
-                .filter(|c| c.verdict == v)
-                .map(|c| format!("“{}” ({})", c.claim, c.measured))
-                .collect()
-        };
-        let (holds, roughly, fails) =
-            (pick(ClaimVerdict::Holds), pick(ClaimVerdict::Roughly), pick(ClaimVerdict::DoesNotHold));
-        let mut parts = Vec::new();
-        if !holds.is_empty() {
-            parts.push(format!("Holds: {}", holds.join("; ")));
-        }
-        if !roughly.is_empty() {
-            parts.push(format!("Roughly: {}", roughly.join("; ")));
-        }
-        if !fails.is_empty() {
-            parts.push(format!("Does not hold: {}", fails.join("; ")));
-        }
-        let missing = claims.iter().filter(|c| c.verdict == ClaimVerdict::NotMeasured).count();
-        if missing > 0 {
-            parts.push(format!("{missing} not measured (see the claims table)"));
-        }
-        out.push(Finding { title: "Folklore, checked".into(), text: format!("{}.", parts.join(". ")) });
-    }
     out
 }
 
@@ -75,6 +48,11 @@ fn uncompressed<'a>(view: &View<'a>, payload: &str, op: Operation) -> Vec<&'a Ce
 
 fn total(c: &Cell) -> f64 {
     c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes
+}
+
+fn rt_count(n: f64) -> String {
+    let n = fmt::count(n);
+    if n == "1" { "1 round trip".into() } else { format!("{n} round trips") }
 }
 
 fn rt(c: &Cell) -> String {
@@ -104,12 +82,18 @@ fn fewest_bytes(view: &View<'_>, payload: &str, op: Operation) -> Option<Finding
             )
         })
         .unwrap_or_default();
+    let worst_ratio = worst.map(|w| total(w) / total(best).max(1.0));
     Some(Finding {
-        title: format!(
-            "Fewest bytes for {op}: {} ({} per operation)",
-            best.protocol,
-            fmt::bytes(total(best))
-        ),
+        title: match (worst, worst_ratio) {
+            (Some(w), Some(r)) => format!(
+                "{op}: {} moves the fewest bytes, {} per call; {} moves {} as many.",
+                best.protocol,
+                fmt::bytes(total(best)),
+                w.protocol,
+                fmt::ratio(r)
+            ),
+            _ => format!("{op}: {} moves {} per call.", best.protocol, fmt::bytes(total(best))),
+        },
         text: format!(
             "For {op} (payload {payload}, N = {}; variants that compress bodies are in the compression \
              section), {} sends {} and receives {} per operation = {} in {}. Then: {}.{spread}{floor}",
@@ -142,7 +126,18 @@ fn round_trips(view: &View<'_>, payload: &str, op: Operation) -> Option<Finding>
     let min = cs.iter().map(|c| c.round_trips_per_op).fold(f64::INFINITY, f64::min);
     let text: Vec<String> = groups.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect();
     Some(Finding {
-        title: format!("Round trips for {op}: {} to {}", fmt::count(min), fmt::count(max)),
+        title: if min == max {
+            format!("{op} takes every protocol {}.", rt_count(min))
+        } else {
+            let most: Vec<&str> =
+                cs.iter().filter(|c| c.round_trips_per_op == max).map(|c| c.protocol.as_str()).collect();
+            format!(
+                "{op} takes {} {}, the others as few as {}.",
+                most.join(" and "),
+                rt_count(max),
+                fmt::count(min)
+            )
+        },
         text: format!("For {op} (payload {payload}): {}.", text.join("; ")),
     })
 }
@@ -170,10 +165,11 @@ fn smallest_answer(view: &View<'_>, payload: &str, op: Operation) -> Option<Find
     };
     Some(Finding {
         title: format!(
-            "{op}: {} receives {} fewer bytes than {}",
+            "{op}: {} receives {} fewer bytes than {}; of it, the encoding alone accounts for {}.",
             small.protocol,
             fmt::ratio(recv(large) / recv(small)),
-            large.protocol
+            large.protocol,
+            if ps > 0.0 { fmt::ratio(pl / ps) } else { "nothing".into() }
         ),
         text: format!(
             "For {op} (payload {payload}), {} receives {} per operation and {} receives {}{payload_part}. \
@@ -218,9 +214,10 @@ fn above_floor(view: &View<'_>, payload: &str, op: Operation) -> Option<Finding>
         if view.r.environment.release_build { "" } else { " Debug build: absolute figures are inflated." };
     Some(Finding {
         title: format!(
-            "{op} latency: {} is closest to the floor ({} above its p50)",
+            "{op}: {} comes closest to the raw-TCP floor, {} above its {}.",
             best.0.protocol,
-            fmt::signed_nanos(best.1 - best.2)
+            fmt::nanos(best.1 - best.2),
+            fmt::nanos(f)
         ),
         text: format!(
             "Median latency of {op} (payload {payload}, closed loop c={conc}): the raw-TCP floor takes {}; \
@@ -233,6 +230,7 @@ fn above_floor(view: &View<'_>, payload: &str, op: Operation) -> Option<Finding>
 
 fn setup_costs(view: &View<'_>, payload: &str) -> Option<Finding> {
     let mut paying = Vec::new();
+    let mut costs: Vec<(String, f64)> = Vec::new();
     let mut free = Vec::new();
     for p in view.protocols() {
         let cs: Vec<&Cell> =
@@ -251,12 +249,18 @@ fn setup_costs(view: &View<'_>, payload: &str) -> Option<Finding> {
             format!(" (only for {})", ops.join(", "))
         };
         paying.push(format!("{p} {}{scope}", fmt::bytes(max)));
+        costs.push((p.clone(), max));
     }
     if paying.is_empty() {
         return None;
     }
+    let (most, most_bytes) = costs.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
     Some(Finding {
-        title: "Connection set-up, paid once per connection".into(),
+        title: format!(
+            "A new connection's set-up costs up to {} ({most}), once per connection; {} need none.",
+            fmt::bytes(*most_bytes),
+            if free.is_empty() { "every protocol needs some".into() } else { free.join(" and ") }
+        ),
         text: format!(
             "Handshakes before the first operation (payload {payload}): {}{}. These bytes are reported apart from \
              the per-operation figures.",
@@ -278,7 +282,14 @@ fn server_cpu(view: &View<'_>, payload: &str, op: Operation) -> Option<Finding> 
     let list: Vec<String> = cs.iter().map(|(c, v)| format!("{} {}", c.protocol, fmt::micros(*v))).collect();
     let (lo, hi) = (cs[0], cs[cs.len() - 1]);
     Some(Finding {
-        title: format!("Server CPU per {op}: {} to {}", fmt::micros(lo.1), fmt::micros(hi.1)),
+        title: format!(
+            "Per {op}, {}'s server spends {} of CPU, {}'s {} ({}).",
+            lo.0.protocol,
+            fmt::micros(lo.1),
+            hi.0.protocol,
+            fmt::micros(hi.1),
+            fmt::ratio(hi.1 / lo.1)
+        ),
         text: format!("Server CPU time per {op} (payload {payload}), lowest first: {}.", list.join(", ")),
     })
 }
@@ -295,6 +306,7 @@ fn serialization(view: &View<'_>) -> Option<Finding> {
         .collect();
     let cases = if ours.is_empty() { cases } else { ours };
     let mut parts = Vec::new();
+    let mut spans: Vec<(String, String)> = Vec::new();
     for case in cases.iter().take(2) {
         let mut timed: Vec<_> = figs
             .iter()
@@ -316,12 +328,22 @@ fn serialization(view: &View<'_>) -> Option<Finding> {
             })
             .collect();
         parts.push(format!("{case}: {}", list.join("; ")));
+        let last = timed
+            .last()
+            .map(|(f, t)| format!("{} at {} ({})", f.format, fmt::nanos(*t), fmt::ratio(t / fastest)));
+        spans.push((format!("{} at {}", timed[0].0.format, fmt::nanos(fastest)), last.unwrap_or_default()));
     }
     if parts.is_empty() {
         return None;
     }
+    let (fast, slow) = spans.first()?;
     Some(Finding {
-        title: "Serialization cost per message (encode + decode)".into(),
+        title: format!(
+            "Encoding and decoding a {}: {} is fastest, {} the slowest.",
+            cases.first().cloned().unwrap_or_default(),
+            fast,
+            slow
+        ),
         text: format!("Fastest first, with the encoded size — {}.", parts.join(". ")),
     })
 }
@@ -339,9 +361,15 @@ fn equivalence(view: &View<'_>) -> Option<Finding> {
         .collect();
     Some(Finding {
         title: if fails.is_empty() {
-            "Every protocol returned the same data".into()
+            format!(
+                "All {} protocol × operation pairs returned the same data as the store before anything was timed.",
+                n(VerdictKind::Agrees)
+            )
         } else {
-            format!("{} protocol/operation pair(s) returned different data", fails.len())
+            format!(
+                "{} protocol × operation pair(s) returned other data than the store and were not timed.",
+                fails.len()
+            )
         },
         text: if fails.is_empty() {
             format!(

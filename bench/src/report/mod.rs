@@ -17,16 +17,20 @@ mod charts;
 pub mod claims;
 mod findings;
 pub mod fmt;
+mod page;
 mod sections;
 pub mod serialization;
+mod verdicts;
 
 use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
-use serde::Serialize;
 
 use self::charts::ChartError;
 use self::claims::{ClaimRow, ClaimsError};
+use self::page::{Block, Chart, Kv, MethodNote, Page, ProtocolRow, Table, Tags, facets, tag_rows, took};
+pub use self::page::{Finding, Health};
+use self::page::{MAX_SERIES, extremes, kv, of_group, td, td_class};
 use self::serialization::CodecData;
 use crate::catalog::Operation;
 use crate::results::{Cell, Results, RunStatus};
@@ -195,6 +199,28 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The protocols of a chart in chart-sized groups, so that no chart draws more than
+    /// [`MAX_SERIES`] bars or lines: all of them together when there are at most `most`, else
+    /// family by family (a family of more in pieces), each group with its family's name.
+    pub fn chart_groups(&self, protocols: &[String], most: usize) -> Vec<(Option<String>, Vec<String>)> {
+        let most = most.clamp(1, MAX_SERIES);
+        if protocols.len() <= most {
+            return vec![(None, protocols.to_vec())];
+        }
+        let family = |p: &str| {
+            self.r.protocols.iter().find(|i| i.name == p).map(|i| i.family.clone()).filter(|f| !f.is_empty())
+        };
+        let mut groups: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        for p in protocols {
+            let f = family(p).or_else(|| Some(p.clone()));
+            match groups.iter_mut().find(|(g, members)| *g == f && members.len() < most) {
+                Some((_, members)) => members.push(p.clone()),
+                None => groups.push((f, vec![p.clone()])),
+            }
+        }
+        groups
+    }
+
     fn is_floor(&self, protocol: &str) -> bool {
         self.floor.as_deref() == Some(protocol)
     }
@@ -208,151 +234,6 @@ impl<'a> View<'a> {
             self.protocols().iter().filter(|p| !self.is_floor(p)).position(|p| p == protocol).unwrap_or(0);
         PALETTE[i % PALETTE.len()]
     }
-}
-
-/// A chart, or the sentence saying why there is none.
-#[derive(Debug, Clone, Serialize)]
-struct Chart {
-    /// The SVG, when there was data to draw.
-    svg: Option<String>,
-    /// What the chart shows and how the figures were selected.
-    caption: String,
-    /// Why there is no chart.
-    missing: Option<String>,
-    /// Spans the page instead of one grid column.
-    wide: bool,
-}
-
-impl Chart {
-    fn drawn(svg: String, caption: impl Into<String>, wide: bool) -> Self {
-        Chart { svg: Some(svg), caption: caption.into(), missing: None, wide }
-    }
-    fn missing(why: impl Into<String>, wide: bool) -> Self {
-        Chart { svg: None, caption: String::new(), missing: Some(why.into()), wide }
-    }
-}
-
-/// A table cell: text and an optional CSS class (best, worst, holds, …).
-#[derive(Debug, Clone, Serialize)]
-struct TCell {
-    text: String,
-    class: &'static str,
-}
-
-fn td(text: impl Into<String>) -> TCell {
-    TCell { text: text.into(), class: "" }
-}
-
-fn td_class(text: impl Into<String>, class: &'static str) -> TCell {
-    TCell { text: text.into(), class }
-}
-
-/// A table: first column is the row's name.
-#[derive(Debug, Clone, Serialize)]
-struct Table {
-    head: Vec<String>,
-    rows: Vec<Vec<TCell>>,
-    /// CSS class: "" (numbers, right-aligned) or "text" (prose, left-aligned).
-    class: &'static str,
-}
-
-impl Table {
-    fn new(head: &[&str]) -> Self {
-        Table::with_head(head.iter().map(|s| (*s).to_owned()).collect())
-    }
-
-    fn with_head(head: Vec<String>) -> Self {
-        Table { head, rows: Vec::new(), class: "" }
-    }
-}
-
-/// A block of a section: one payload's (or operation's) charts and tables.
-#[derive(Debug, Clone, Serialize)]
-struct Block {
-    heading: String,
-    intro: Option<String>,
-    charts: Vec<Chart>,
-    tables: Vec<Table>,
-}
-
-/// Key–value rows (environment, run).
-#[derive(Debug, Clone, Serialize)]
-struct Kv {
-    key: String,
-    value: String,
-}
-
-fn kv(key: &str, value: impl Into<String>) -> Kv {
-    Kv { key: key.into(), value: value.into() }
-}
-
-/// A headline finding: a short title and the sentence with its numbers.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub title: String,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ProtocolRow {
-    name: String,
-    label: String,
-    describe: String,
-    server: String,
-    color: String,
-    floor: bool,
-}
-
-/// The run's settings that the method section quotes.
-#[derive(Debug, Clone, Serialize)]
-struct MethodNote {
-    /// The open-loop rate, formatted, or why there is none.
-    rate: String,
-    warmup_s: f64,
-    duration_s: f64,
-    /// Runs of each cell.
-    repeat: u32,
-    /// The floor protocol's name, when it took part.
-    floor: Option<String>,
-}
-
-/// Everything the template shows.
-#[derive(Debug, Clone, Serialize)]
-struct Page {
-    title: String,
-    subtitle: String,
-    status: String,
-    warnings: Vec<String>,
-    findings: Vec<Finding>,
-    claims: Vec<ClaimRow>,
-    claims_summary: String,
-    protocols: Vec<ProtocolRow>,
-    run: Vec<Kv>,
-    wire: Vec<Block>,
-    headers: Vec<Block>,
-    round_trips: Vec<Block>,
-    /// Latency across emulated networks, and connection set-up (empty: none ran).
-    networks: Vec<Block>,
-    /// What TLS costs (empty: no TLS cell ran).
-    tls: Vec<Block>,
-    /// Calls in flight over connections and over HTTP/2 streams (empty: no `--streams` cell).
-    streams: Vec<Block>,
-    /// The size sweep (empty: none ran).
-    sizes: Vec<Block>,
-    /// Compressing variants against their twins (empty: none ran).
-    compression: Vec<Block>,
-    /// Encoding × transport, per operation.
-    matrix: Vec<Block>,
-    latency: Vec<Block>,
-    throughput: Vec<Block>,
-    serialization: Vec<Block>,
-    cpu: Vec<Block>,
-    equivalence: Vec<Block>,
-    repeats: Vec<Block>,
-    environment: Vec<Kv>,
-    method: MethodNote,
-    command: String,
-    floor: Option<String>,
 }
 
 /// A warm plaintext cell on `network` of one call per connection at the run's N: what every
@@ -372,15 +253,47 @@ pub(crate) fn p99(c: &Cell) -> Option<f64> {
     c.latency.as_ref().map(|l| l.p99_ns as f64)
 }
 
-/// Builds the page.
-pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
-    let home = |c: &Cell| usual(c, crate::net::LOOPBACK);
-    let all = crate::repeats::merge(&results.cells);
-    let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
-    let merged = Results { cells: all.iter().filter(|c| home(c)).cloned().collect(), ..results.clone() };
-    let view = View::new(&merged, &runs, codecs, claims.floor.as_deref());
-    let across = sections::networks::Across { cells: &all };
-    // Claims that name a network are judged on that network's warm cells.
+/// The cells each dimension's section reads (every network, TLS mode, stream count, size).
+struct Aspects<'a> {
+    across: sections::networks::Across<'a>,
+    secured: sections::tls::Secured<'a>,
+    multiplexed: sections::streams::Multiplexed<'a>,
+    sweep: sections::sizes::Sweep<'a>,
+    compressed: sections::compression::Compressed<'a>,
+}
+
+impl<'a> Aspects<'a> {
+    fn new(all: &'a [Cell]) -> Self {
+        Aspects {
+            across: sections::networks::Across { cells: all },
+            secured: sections::tls::Secured { cells: all },
+            multiplexed: sections::streams::Multiplexed { cells: all, network: crate::net::LOOPBACK },
+            sweep: sections::sizes::Sweep { cells: all },
+            compressed: sections::compression::Compressed { cells: all },
+        }
+    }
+
+    /// Every finding: the loopback ones first, then each dimension's.
+    fn findings(&self, view: &View<'_>) -> Vec<Finding> {
+        let mut out = findings::all(view);
+        out.extend(sections::networks::findings(view, &self.across));
+        out.extend(sections::tls::findings(view, &self.secured));
+        out.extend(sections::streams::findings(view, &self.multiplexed));
+        out.extend(sections::sizes::findings(view, &self.sweep));
+        out.extend(sections::compression::findings(view, &self.compressed));
+        out.extend(sections::compression::hpack_findings(view, &self.compressed));
+        out
+    }
+}
+
+/// Every claim judged (those that name a network on that network's warm cells), split into
+/// the claims and the judgements (best for, avoid when).
+fn judge_claims(
+    results: &Results,
+    all: &[Cell],
+    view: &View<'_>,
+    claims: &claims::Claims,
+) -> (Vec<ClaimRow>, Vec<ClaimRow>) {
     let named: Vec<&str> = claims.claims.iter().filter_map(|c| c.network.as_deref()).collect();
     let far: Vec<(&str, Results, Vec<Cell>)> = named
         .iter()
@@ -392,21 +305,27 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         })
         .filter(|(_, r, _)| !r.cells.is_empty())
         .collect();
-    let far_views: Vec<(&str, View<'_>)> =
-        far.iter().map(|(n, r, runs)| (*n, View::new(r, runs, codecs, claims.floor.as_deref()))).collect();
+    let far_views: Vec<(&str, View<'_>)> = far
+        .iter()
+        .map(|(n, r, runs)| (*n, View::new(r, runs, view.codecs, claims.floor.as_deref())))
+        .collect();
     let elsewhere: Vec<(&str, &View<'_>)> = far_views.iter().map(|(n, v)| (*n, v)).collect();
-    let claim_rows = claims::evaluate(&view, &claims.claims, &elsewhere);
-    let mut findings = findings::all(&view, &claim_rows);
-    findings.extend(sections::networks::findings(&view, &across));
-    let secured = sections::tls::Secured { cells: &all };
-    findings.extend(sections::tls::findings(&view, &secured));
-    let multiplexed = sections::streams::Multiplexed { cells: &all, network: crate::net::LOOPBACK };
-    findings.extend(sections::streams::findings(&view, &multiplexed));
-    let sweep = sections::sizes::Sweep { cells: &all };
-    findings.extend(sections::sizes::findings(&view, &sweep));
-    let compressed = sections::compression::Compressed { cells: &all };
-    findings.extend(sections::compression::findings(&view, &compressed));
-    findings.extend(sections::compression::hpack_findings(&view, &compressed));
+    claims::evaluate(view, &claims.claims, &elsewhere)
+        .into_iter()
+        .partition(|c| c.group == claims::Group::Claim)
+}
+
+/// Builds the page.
+pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
+    let home = |c: &Cell| usual(c, crate::net::LOOPBACK);
+    let all = crate::repeats::merge(&results.cells);
+    let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
+    let merged = Results { cells: all.iter().filter(|c| home(c)).cloned().collect(), ..results.clone() };
+    let view = View::new(&merged, &runs, codecs, claims.floor.as_deref());
+    let (claim_rows, judgements) = judge_claims(results, &all, &view, claims);
+    let aspects = Aspects::new(&all);
+    let findings = aspects.findings(&view);
+    let Aspects { across, secured, multiplexed, sweep, compressed } = aspects;
     let page = Page {
         title: "wirebench report".into(),
         subtitle: format!(
@@ -422,7 +341,12 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
             RunStatus::Interrupted => "interrupted".into(),
             RunStatus::Aborted => "aborted".into(),
         },
-        warnings: sections::warnings(&view),
+        took: took(results),
+        health: sections::health(&view, &all),
+        verdicts: verdicts::verdicts(results, claims.baseline.as_deref(), claims.floor.as_deref()),
+        judgements,
+        not_covered: results.not_covered.clone(),
+        facets: facets(results),
         findings,
         claims_summary: sections::claims_summary(&claim_rows),
         claims: claim_rows,
@@ -448,6 +372,8 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         command: results.command.clone(),
         floor: view.floor.clone(),
     };
+    let mut page = page;
+    tag_rows(&mut page, results);
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE)?;
     env.add_template("method.html", METHOD)?;
@@ -526,8 +452,14 @@ mod tests {
     #[test]
     fn findings_rank_whatever_protocols_ran() {
         let html = render_it(&results(serde_json::json!([cell("a", 100.0, 300.0), cell("b", 50.0, 60.0)])));
-        assert!(html.contains("Fewest bytes for user-orders: b (110 B per operation)"), "{html}");
-        assert!(html.contains("The largest, a, moves 3.64× as much."));
+        assert!(
+            html.contains("user-orders: b moves the fewest bytes, 110 B per call; a moves 3.64× as many."),
+            "{html}"
+        );
+        // The verdicts name the winner with its figure; two protocols without roles both compete.
+        assert!(html.contains(r#"<td class="v-win"><span class="main">b 110 B</span>"#), "{html}");
+        // One line of health, every problem behind it.
+        assert!(html.contains("Measurement health: 0 of 0 cells noisy"), "{html}");
         assert!(html.contains("Latency above the floor: the floor protocol was not part of this run"));
         assert!(html.contains("No CPU time was recorded."));
         assert!(html.contains("protocol rest was not in this run"));

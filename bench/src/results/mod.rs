@@ -21,7 +21,7 @@ use crate::equivalence::VerdictKind;
 use crate::load::CellStats;
 
 /// Version of this file's shape. Bump when a field changes meaning or is removed.
-pub const RESULTS_VERSION: u32 = 4;
+pub const RESULTS_VERSION: u32 = 5;
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -54,6 +54,17 @@ pub struct Results {
     /// `started_at` and `finished_at`).
     #[serde(default)]
     pub estimated_s: Option<f64>,
+    /// What the run left out, each with the flags of `wirebench run` that add it.
+    #[serde(default)]
+    pub not_covered: Vec<NotCovered>,
+}
+
+/// A dimension a run did not cover.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NotCovered {
+    pub what: String,
+    /// Flags of `wirebench run` that add it.
+    pub command: String,
 }
 
 impl Results {

@@ -35,7 +35,7 @@ pub fn finish(
         .context("printing the summary")?;
     // For people beside the table; beside JSON or CSV, out of the way of the program reading.
     let say = |line: String| match format {
-        crate::summary::Format::Table => println!("{line}"),
+        crate::summary::Format::Table | crate::summary::Format::Full => println!("{line}"),
         _ => eprintln!("{line}"),
     };
     // Printed through `reports/latest`, the path that stays valid for the newest run.

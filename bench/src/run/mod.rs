@@ -21,13 +21,15 @@ use crate::kernel;
 use crate::results::{self, Environment, IdleCpus, ProtocolInfo, Results, RunOptions, RunStatus};
 
 pub mod checks;
+mod coverage;
 pub mod finish;
 pub mod gate;
 pub mod plan;
 mod profiles;
-mod progress;
+pub mod progress;
 pub mod server;
 pub mod sweep;
+mod timing;
 
 use self::plan::Plan;
 use self::progress::Progress;
@@ -427,5 +429,6 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
         summaries: Vec::new(),
         shards: Vec::new(),
         estimated_s: None,
+        not_covered: coverage::not_covered(args, plan),
     }
 }

@@ -9,49 +9,11 @@ use wirebench_domain::Profiles;
 
 use super::RunArgs;
 use crate::catalog::Operation;
-use crate::clients::{PROTOCOLS, Protocol, Role};
+use crate::clients::{PROTOCOLS, Protocol};
 use crate::net::{LOOPBACK, Network, Networks};
 
-pub use super::profiles::settings;
-
-/// Named sizes of a run, as the run profiles set them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProfileSettings {
-    /// The variants it runs, by role (None: every variant).
-    pub roles: Option<&'static [Role]>,
-    pub payloads: &'static [&'static str],
-    pub concurrency: &'static [u32],
-    pub warmup: Duration,
-    pub duration: Duration,
-    /// Open-loop rate, and which operations get an open-loop point.
-    pub rate: f64,
-    pub open_ops: &'static [Operation],
-    /// Runs of every cell, each in its own order. Repeats replace length: the cells of a
-    /// repeated profile are shorter, so the run takes about as long.
-    pub repeat: u32,
-    /// Network profiles beside loopback, and the operations run on them.
-    pub networks: &'static [&'static str],
-    pub network_ops: &'static [Operation],
-    /// Rounds (at most `repeat`) that run the emulated networks' cells: their latency is
-    /// the link's delays, which repeat exactly, so they need fewer.
-    pub network_repeat: u32,
-    /// TLS modes beside plaintext, and the operations run with them (on loopback, at the
-    /// lowest concurrency, warm and cold).
-    pub tls: &'static [Security],
-    pub tls_ops: &'static [Operation],
-    /// Streams per connection (beside 1) for the variants that multiplex, on one connection,
-    /// and the operations run so (on loopback, closed loop).
-    pub streams: &'static [u32],
-    pub streams_ops: &'static [Operation],
-    /// Sizes (N: orders per page or stream) swept for `size_ops`, each its own cell at the
-    /// lowest concurrency on loopback and, when `sizes_far`, on the emulated networks.
-    pub sizes: &'static [u32],
-    pub size_ops: &'static [Operation],
-    pub sizes_far: bool,
-    /// The operations the compressing variants run in the main sweep (every one of them
-    /// runs the size sweep too).
-    pub compression_ops: &'static [Operation],
-}
+pub use super::profiles::{ProfileSettings, settings};
+pub use super::timing::{NETWORK_MIN_OPS, NETWORK_MIN_OPS_MAX};
 
 /// The operations whose size a sweep can change (N orders in one answer).
 pub const SIZED_OPS: &[Operation] = &[Operation::ListOrders, Operation::StreamOrders];
@@ -179,23 +141,6 @@ impl std::fmt::Debug for CellPlan {
     }
 }
 
-/// Cells on an emulated network last long enough for this many round trips (at least the
-/// plan's duration, at most [`NETWORK_CELL_MAX`]); their warm-up for three.
-const NETWORK_CELL_RTTS: u32 = 10;
-const NETWORK_CELL_MAX: Duration = Duration::from_secs(6);
-/// A worker on an emulated network goes on past its cell's length until it has this many
-/// calls (an operation of many round trips takes longer than the cell), for at most
-/// [`NETWORK_MIN_OPS_MAX`] more: six calls give the median an interval (their smallest and
-/// largest hold it with 97 % confidence).
-pub const NETWORK_MIN_OPS: u64 = 6;
-pub const NETWORK_MIN_OPS_MAX: Duration = Duration::from_secs(4);
-/// What a cell run costs beyond its warm-up and recorded window (the store's reset, threads
-/// and connections, the checks after it), measured on a 2-core machine: for the estimate.
-const CELL_OVERHEAD: Duration = Duration::from_millis(40);
-/// The same for a cold cell, whose every call opens a connection (a TLS handshake is about
-/// a millisecond of CPU on each side).
-const COLD_CELL_OVERHEAD: Duration = Duration::from_millis(60);
-
 /// Everything a run will do.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -253,15 +198,7 @@ impl Plan {
     pub fn new(args: &RunArgs, cores: usize) -> anyhow::Result<Plan> {
         let profile = settings(args.profile);
         let start = args.start_at.unwrap_or_else(std::time::SystemTime::now);
-        let protocols = if args.protocols.is_empty() {
-            PROTOCOLS
-                .iter()
-                .copied()
-                .filter(|p| profile.roles.is_none_or(|r| r.contains(&p.role())))
-                .collect()
-        } else {
-            args.protocols.iter().map(|n| protocol(n)).collect::<anyhow::Result<_>>()?
-        };
+        let protocols = protocols(args, &profile)?;
         let operations =
             if args.operations.is_empty() { Operation::ALL.to_vec() } else { args.operations.clone() };
         let payloads: Vec<String> = if !args.payloads.is_empty() {
@@ -512,62 +449,6 @@ impl Plan {
         cells
     }
 
-    /// The calls each worker of `cell` makes at least, when it may run past its length to
-    /// make them (see [`NETWORK_MIN_OPS`]).
-    pub fn min_ops(&self, cell: &CellPlan) -> u64 {
-        if cell.emulated && matches!(cell.point, LoadPoint::Closed { .. }) { NETWORK_MIN_OPS } else { 0 }
-    }
-
-    /// How long one run of `cell` is expected to take, all in.
-    pub fn expected(&self, cell: &CellPlan) -> Duration {
-        let (warmup, duration) = self.timing(cell);
-        let rtt = self.networks[cell.network].rtt();
-        // A connection's set-up, and the call in flight at the deadline.
-        let margin = if cell.fresh { COLD_CELL_OVERHEAD } else { CELL_OVERHEAD } + rtt * 2;
-        warmup + duration + margin
-    }
-
-    /// The run's expected length: every run of every cell of every payload, plus each
-    /// payload's server start, equivalence gate and warm pass.
-    pub fn estimate(&self) -> Duration {
-        let per_payload: Duration =
-            (0..self.repeat).flat_map(|round| self.cells_of_round(round)).map(|c| self.expected(&c)).sum();
-        (per_payload + self.setup_time()) * self.payloads.len() as u32
-    }
-
-    /// What a payload costs before its first cell: the server's start, the equivalence gate
-    /// (every protocol × operation once) and the warm pass (the busiest cell of each
-    /// protocol and of each operation, for a warm-up's length).
-    pub fn setup_time(&self) -> Duration {
-        let pairs = (self.protocols.len() * self.operations.len()) as u32;
-        let warm = self.warmup.max(Duration::from_millis(50)) + CELL_OVERHEAD;
-        Duration::from_secs(2)
-            + Duration::from_millis(15) * pairs
-            + warm * (self.protocols.len() + self.operations.len()) as u32
-    }
-
-    /// Cell runs in the whole run.
-    pub fn cell_runs(&self) -> usize {
-        (0..self.repeat).map(|round| self.cells_of_round(round).len()).sum::<usize>() * self.payloads.len()
-    }
-
-    /// The cells of one round (every cell, but the emulated networks' only in their first
-    /// `network_repeat` rounds), in plan order.
-    fn cells_of_round(&self, round: u32) -> Vec<CellPlan> {
-        self.cells().into_iter().filter(|c| !c.emulated || round < self.network_repeat).collect()
-    }
-
-    /// Warm-up and recorded length of `cell`: the plan's on loopback; on an emulated
-    /// network long enough for [`NETWORK_CELL_RTTS`] round trips.
-    pub fn timing(&self, cell: &CellPlan) -> (Duration, Duration) {
-        let rtt = self.networks[cell.network].rtt();
-        if rtt.is_zero() {
-            return (self.warmup, self.duration);
-        }
-        let duration = (rtt * NETWORK_CELL_RTTS).min(NETWORK_CELL_MAX).max(self.duration);
-        (self.warmup.max(rtt * 3), duration)
-    }
-
     /// The cells of one repeat of one payload, in their own seeded random order, so that
     /// protocols interleave and none is always measured first or last.
     pub fn cells_in_order(&self, payload: &str, repeat: u32) -> Vec<CellPlan> {
@@ -636,6 +517,18 @@ fn networks(
     Ok((picked, ops))
 }
 
+/// The variants asked for by name, else the profile's (by role).
+fn protocols(args: &RunArgs, profile: &ProfileSettings) -> anyhow::Result<Vec<&'static dyn Protocol>> {
+    if args.protocols.is_empty() {
+        return Ok(PROTOCOLS
+            .iter()
+            .copied()
+            .filter(|p| profile.roles.is_none_or(|r| r.contains(&p.role())))
+            .collect());
+    }
+    args.protocols.iter().map(|n| protocol(n)).collect()
+}
+
 /// A protocol variant by name, or an error listing the known ones.
 fn protocol(name: &str) -> anyhow::Result<&'static dyn Protocol> {
     crate::clients::protocol(name).with_context(|| {
@@ -649,6 +542,7 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
+    use crate::clients::Role;
 
     #[derive(clap::Parser)]
     struct Cli {
@@ -748,9 +642,9 @@ mod tests {
             ]
         );
         let wan = plan.cells().into_iter().find(|c| c.network == 1).unwrap();
-        // 10 round trips of 40 ms, and at least six calls (users-orders over REST is eleven
-        // round trips: it goes on past 400 ms to make its six).
-        assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(400)));
+        // 16 round trips of 40 ms, and at least six calls (users-orders over REST is eleven
+        // round trips: it goes on past 640 ms to make its six).
+        assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(640)));
         assert_eq!(plan.min_ops(&wan), NETWORK_MIN_OPS);
         // Asked for by name: only those networks, every operation, each warm and cold.
         let plan = Plan::new(

@@ -9,9 +9,48 @@
 use std::time::Duration;
 
 use super::RunProfile;
-use super::plan::{ProfileSettings, SIZED_OPS, Security};
+use super::plan::{SIZED_OPS, Security};
 use crate::catalog::Operation;
 use crate::clients::Role;
+
+/// Named sizes of a run, as the run profiles set them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSettings {
+    /// The variants it runs, by role (None: every variant).
+    pub roles: Option<&'static [Role]>,
+    pub payloads: &'static [&'static str],
+    pub concurrency: &'static [u32],
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Open-loop rate, and which operations get an open-loop point.
+    pub rate: f64,
+    pub open_ops: &'static [Operation],
+    /// Runs of every cell, each in its own order. Repeats replace length: the cells of a
+    /// repeated profile are shorter, so the run takes about as long.
+    pub repeat: u32,
+    /// Network profiles beside loopback, and the operations run on them.
+    pub networks: &'static [&'static str],
+    pub network_ops: &'static [Operation],
+    /// Rounds (at most `repeat`) that run the emulated networks' cells: their latency is
+    /// the link's delays, which repeat exactly, so they need fewer.
+    pub network_repeat: u32,
+    /// TLS modes beside plaintext, and the operations run with them (on loopback, at the
+    /// lowest concurrency, warm and cold).
+    pub tls: &'static [Security],
+    pub tls_ops: &'static [Operation],
+    /// Streams per connection (beside 1) for the variants that multiplex, on one connection,
+    /// and the operations run so (on loopback, closed loop).
+    pub streams: &'static [u32],
+    pub streams_ops: &'static [Operation],
+    /// Sizes (N: orders per page or stream) swept for `size_ops`, each its own cell at the
+    /// lowest concurrency on loopback and, when `sizes_far`, on the emulated networks.
+    pub sizes: &'static [u32],
+    pub size_ops: &'static [Operation],
+    pub sizes_far: bool,
+    /// The operations the compressing variants run in the main sweep (every one of them
+    /// runs the size sweep too).
+    pub compression_ops: &'static [Operation],
+}
 
 /// What each run profile runs.
 pub fn settings(p: RunProfile) -> ProfileSettings {

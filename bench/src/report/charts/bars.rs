@@ -35,7 +35,7 @@ pub fn hbars(
         width,
         plot_height: 60 + 22 * n as u32,
     };
-    plot(&frame, &x, &y, legend, |chart| {
+    plot(&frame, (&x, &y), legend, rows.len(), |chart| {
         let note_style = ("sans-serif", 11).into_font().color(&INK).pos(Pos::new(HPos::Left, VPos::Center));
         for (i, row) in rows.iter().enumerate() {
             let yc = (n - 1 - i) as f64;
@@ -111,7 +111,7 @@ pub fn grouped_bars(
     legend.extend(extra_legend.iter().cloned());
     let k = series.len().max(1) as f64;
     let slot = 0.84 / k;
-    plot(frame, &x, &y, &legend, |chart| {
+    plot(frame, (&x, &y), &legend, series.len(), |chart| {
         for (si, s) in series.iter().enumerate() {
             for (gi, v) in s.values.iter().enumerate() {
                 let Some(parts) = v else { continue };

@@ -45,7 +45,7 @@ pub fn lines(
         })
         .collect();
     legend.extend(extra_legend.iter().cloned());
-    plot(frame, x, y, &legend, |chart| {
+    plot(frame, (x, y), &legend, series.len(), |chart| {
         for l in series {
             let pts: Vec<(f64, f64)> = l.points.iter().map(|(a, b)| (x.coord(*a), y.coord(*b))).collect();
             let style = l.color.stroke_width(2);

@@ -385,13 +385,25 @@ fn draw_legend(
 }
 
 /// Draws the frame (title, legend, axes) and lets `body` draw the data.
+/// The most bars or lines of one series each that a chart may draw (a reader cannot tell
+/// more apart): the sections split their variants by family to stay under it.
+pub const MAX_MARKS: usize = 12;
+
+/// Draws a chart of `marks` bars or lines (one per series, or per row of horizontal bars);
+/// refuses more than [`MAX_MARKS`].
 fn plot(
     frame: &Frame,
-    x: &Axis,
-    y: &Axis,
+    (x, y): (&Axis, &Axis),
     legend: &[LegendEntry],
+    marks: usize,
     body: impl FnOnce(&mut Ctx<'_, '_>) -> Result<(), ChartError>,
 ) -> Result<String, ChartError> {
+    if marks > MAX_MARKS {
+        return Err(ChartError(format!(
+            "{}: {marks} bars or lines, more than the {MAX_MARKS} a chart may draw",
+            frame.title
+        )));
+    }
     register_font();
     let mut svg = String::new();
     let plot_pixels;
@@ -457,7 +469,7 @@ fn plot(
         plot_pixels = chart.plotting_area().get_pixel_range();
         root.present()?;
     }
-    Ok(annotate(&svg, plot_pixels, legend))
+    Ok(annotate(&svg, plot_pixels, legend).replacen("<svg", &format!(r#"<svg data-marks="{marks}""#), 1))
 }
 
 #[cfg(test)]

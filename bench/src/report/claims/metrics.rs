@@ -182,6 +182,24 @@ pub(super) const METRICS: &[Metric] = &[
     },
 ];
 
+/// How a cell metric is taken over a cell's rounds (see [`crate::repeats::Measure`]).
+pub(super) fn measure(name: &str, get: fn(&Cell) -> Option<f64>) -> crate::repeats::Measure {
+    use crate::repeats::Measure;
+    match name {
+        "p50_ns" => Measure::Quantile(0.5),
+        "p99_ns" => Measure::Quantile(0.99),
+        "p999_ns" => Measure::Quantile(0.999),
+        "throughput_ops_s" => Measure::Throughput,
+        _ => Measure::PerOp(get),
+    }
+}
+
+/// What [`measure`]'s figure is multiplied by to be in the metric's unit (latency over rounds
+/// is in µs; the metrics name ns).
+pub(super) fn scale(name: &str) -> f64 {
+    if matches!(name, "p50_ns" | "p99_ns" | "p999_ns") { 1e3 } else { 1.0 }
+}
+
 pub(super) fn metric(name: &str) -> Option<Metric> {
     METRICS.iter().copied().find(|m| m.name == name)
 }

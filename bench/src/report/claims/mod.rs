@@ -117,9 +117,26 @@ pub struct ClaimSpec {
     pub tolerance: f64,
     #[serde(default)]
     pub note: Option<String>,
+    /// Where the page shows it: with the claims (default), or as a judgement engineers quote
+    /// about when to choose a protocol (`best-for`, `avoid-when`), judged the same way.
+    #[serde(default)]
+    pub group: Group,
     /// Where the claim was read from (set by the loader).
     #[serde(skip)]
     pub origin: String,
+}
+
+/// Where a claim's row goes on the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Group {
+    /// Folklore checked.
+    #[default]
+    Claim,
+    /// "X is the choice for …": supported or contradicted by this run.
+    BestFor,
+    /// "Avoid X when …".
+    AvoidWhen,
 }
 
 fn default_tolerance() -> f64 {
@@ -133,14 +150,19 @@ struct ClaimsFile {
     /// code: the report names no protocol itself.
     #[serde(default)]
     floor: Option<String>,
+    /// The protocol variant each verdict's winner is measured against ("by how much against
+    /// REST"). Data, for the same reason.
+    #[serde(default)]
+    baseline: Option<String>,
     #[serde(default)]
     claim: Vec<ClaimSpec>,
 }
 
-/// A claims file: the floor protocol and the claims.
+/// A claims file: the floor and baseline protocols and the claims.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
     pub floor: Option<String>,
+    pub baseline: Option<String>,
     pub claims: Vec<ClaimSpec>,
 }
 
@@ -179,7 +201,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Claims, ClaimsError> {
             return Err(bad("`claimed` must be a number and `tolerance` ≥ 0".into()));
         }
     }
-    Ok(Claims { floor: file.floor, claims: out })
+    Ok(Claims { floor: file.floor, baseline: file.baseline, claims: out })
 }
 
 /// The built-in claims, then a user's file (its claims replace built-in ones with the same
@@ -192,6 +214,9 @@ pub fn load(extra: Option<&Path>) -> Result<Claims, ClaimsError> {
         let user = parse(&text, &path.display().to_string())?;
         if user.floor.is_some() {
             all.floor = user.floor;
+        }
+        if user.baseline.is_some() {
+            all.baseline = user.baseline;
         }
         for c in user.claims {
             match all.claims.iter_mut().find(|b| b.id == c.id) {
@@ -222,6 +247,7 @@ pub struct ClaimRow {
     pub spread: Option<f64>,
     /// CSS class of the verdict.
     pub class: &'static str,
+    pub group: Group,
 }
 
 /// What a run says of a claim.
@@ -318,6 +344,7 @@ fn blank_row(c: &ClaimSpec) -> ClaimRow {
         verdict: ClaimVerdict::NotMeasured,
         spread: None,
         class: ClaimVerdict::NotMeasured.class(),
+        group: c.group,
     }
 }
 
@@ -339,11 +366,6 @@ fn judge(
     };
     row.measured = show(measured);
     row.detail = detail(c, &samples, &show);
-    // Over repeats: the figure of each run, and the verdict of its interval.
-    let per_run = match m.get {
-        Getter::Cell(get) => run_figures(view, c, m.unit, get),
-        Getter::Codec(..) => Vec::new(),
-    };
     if let Getter::Codec(..) = m.get
         && let Some((low, high)) = codec_interval(c, &samples)
     {
@@ -355,20 +377,15 @@ fn judge(
         row.class = row.verdict.class();
         return row;
     }
-    row.verdict = match crate::stats::estimate(&per_run) {
-        Some(e) if e.runs > 1 => {
-            row.measured = format!(
-                "{} (95 % interval {}–{}, {} runs, spread {:.1} %)",
-                show(e.value),
-                show(e.low),
-                show(e.high),
-                e.runs,
-                e.spread * 100.0
-            );
-            row.spread = Some(e.spread);
-            judged(c, e.low, e.high)
+    // Over rounds: the figure over every call of every round, and its interval.
+    row.verdict = match cell_interval(view, c, m) {
+        Some((low, high, runs)) => {
+            row.measured =
+                format!("{} (95 % interval {}–{}, {runs} rounds)", show(measured), show(low), show(high));
+            row.spread = Some((high - low) / measured.abs().max(f64::MIN_POSITIVE));
+            judged(c, low, high)
         }
-        _ => verdict(c, measured),
+        None => verdict(c, measured),
     };
     row.class = row.verdict.class();
     row
@@ -402,25 +419,68 @@ fn codec_interval(c: &ClaimSpec, samples: &[samples::Sample]) -> Option<(f64, f6
     Some((combine(&lows), combine(&highs)))
 }
 
-/// The claim's figure in each repeat of the run, from that repeat's cells alone.
-fn run_figures(
-    view: &View<'_>,
-    c: &ClaimSpec,
-    unit: metrics::Unit,
-    get: fn(&Cell) -> Option<f64>,
-) -> Vec<f64> {
-    (0..view.r.options.repeat)
-        .filter_map(|repeat| {
-            let cells = view.runs.iter().filter(|cell| cell.repeat == repeat).cloned().collect();
-            let run = crate::results::Results { cells, ..view.r.clone() };
-            let one = View::new(&run, &[], view.codecs, view.floor.as_deref());
-            let figures: Vec<f64> = cell_samples(&one, c, unit, get).ok()?.iter().map(|s| s.figure).collect();
-            Some(match c.kind {
-                Kind::Ratio => geometric_mean(&figures),
-                Kind::Value => figures.iter().sum::<f64>() / figures.len() as f64,
-            })
+/// The 95 % interval of a cell claim's figure, the rounds of every cell it reads resampled
+/// (see [`crate::stats`]), and the fewest rounds among them; None for a codec claim, or when
+/// a cell has a single round.
+fn cell_interval(view: &View<'_>, c: &ClaimSpec, m: metrics::Metric) -> Option<(f64, f64, usize)> {
+    let Getter::Cell(get) = m.get else { return None };
+    let measure = metrics::measure(m.name, get);
+    let scale = metrics::scale(m.name);
+    let op = c.operation?;
+    let payloads: Vec<String> = match &c.payload {
+        Some(p) => vec![p.clone()],
+        None => view.payloads(),
+    };
+    let names: Vec<&str> = match c.kind {
+        Kind::Ratio => vec![c.numerator.as_deref()?, c.denominator.as_deref()?],
+        Kind::Value => vec![c.subject.as_deref()?],
+    };
+    // Per payload, each named protocol's rounds (payloads where one is missing are left out,
+    // as the figure leaves them out).
+    let groups: Vec<Vec<crate::repeats::Rounds<'_>>> = payloads
+        .iter()
+        .filter_map(|payload| {
+            names
+                .iter()
+                .map(|n| {
+                    let cell = view.closed(payload, op, n, c.concurrency)?;
+                    let key = crate::repeats::key(cell);
+                    let runs: Vec<&Cell> =
+                        view.runs.iter().filter(|r| crate::repeats::key(r) == key).collect();
+                    (!runs.is_empty()).then(|| crate::repeats::Rounds::new(runs))
+                })
+                .collect::<Option<Vec<_>>>()
         })
-        .collect()
+        .collect();
+    let sizes: Vec<usize> = groups.iter().flatten().map(|r| r.cells.len()).collect();
+    let fewest = sizes.iter().copied().min()?;
+    if fewest < 2 {
+        return None;
+    }
+    let figure = |w: &[Vec<f64>]| {
+        let mut at = 0;
+        let mut figures = Vec::new();
+        for group in &groups {
+            let values: Option<Vec<f64>> = group
+                .iter()
+                .map(|r| {
+                    at += 1;
+                    r.measure(measure, &w[at - 1]).map(|v| v * scale)
+                })
+                .collect();
+            let values = values?;
+            figures.push(match c.kind {
+                Kind::Ratio => values[0] / values[1],
+                Kind::Value => values[0],
+            });
+        }
+        (!figures.is_empty()).then(|| match c.kind {
+            Kind::Ratio => geometric_mean(&figures),
+            Kind::Value => figures.iter().sum::<f64>() / figures.len() as f64,
+        })
+    };
+    let (low, high) = crate::stats::bootstrap(&sizes, figure)?;
+    Some((low, high, fewest))
 }
 
 /// The verdict of an interval: a band's verdict only when the whole interval lies in that

@@ -5,7 +5,7 @@
 //! findings say when compression wins and when it loses.
 
 use crate::catalog::Operation;
-use crate::report::{Block, Finding, Table, View, fmt, td, td_class};
+use crate::report::{Block, Finding, Table, Tags, View, fmt, td, td_class};
 use crate::results::Cell;
 
 /// Every cell of the run (merged over repeats).
@@ -119,6 +119,7 @@ pub(in crate::report) fn compression_blocks(view: &View<'_>, m: &Compressed<'_>)
             }
             if !t.rows.is_empty() {
                 blocks.push(Block {
+                    tags: Tags::payload(&payload).on(&network),
                     heading: format!("{payload} on {network}"),
                     intro: None,
                     charts: Vec::new(),
@@ -169,6 +170,7 @@ fn hpack_block(view: &View<'_>, m: &Compressed<'_>, payload: &str) -> Option<Blo
         }
     }
     (!t.rows.is_empty()).then(|| Block {
+        tags: Tags::payload(payload),
         heading: format!("HPACK, apart ({payload})"),
         intro: Some(
             "HTTP/2 compresses every header block with HPACK (static and per-connection dynamic tables, \
@@ -186,6 +188,7 @@ fn hpack_block(view: &View<'_>, m: &Compressed<'_>, payload: &str) -> Option<Blo
 /// for each HTTP/2 variant on get-user (or its first operation) on loopback.
 pub(in crate::report) fn hpack_findings(view: &View<'_>, m: &Compressed<'_>) -> Vec<Finding> {
     let Some(payload) = view.payloads().into_iter().next() else { return Vec::new() };
+    let mut most: Option<(f64, String)> = None;
     let parts: Vec<String> = view
         .protocols()
         .into_iter()
@@ -194,6 +197,9 @@ pub(in crate::report) fn hpack_findings(view: &View<'_>, m: &Compressed<'_>) -> 
                 let c = m.cell((&payload, op, crate::net::LOOPBACK), &p, view.r.options.n)?;
                 Some((op, hpack(c)?))
             })?;
+            if most.as_ref().is_none_or(|(s, _)| h.saved(0) > *s) {
+                most = Some((h.saved(0), format!("{p}'s {op}")));
+            }
             Some(format!(
                 "{p} {op}: {} of header block for {} of fields sent ({:.0} % saved), {} for {} received ({:.0} %)",
                 fmt::bytes(h.wire[0]),
@@ -208,8 +214,11 @@ pub(in crate::report) fn hpack_findings(view: &View<'_>, m: &Compressed<'_>) -> 
     if parts.is_empty() {
         return Vec::new();
     }
+    let (saved, whose) = most.unwrap_or_default();
     vec![Finding {
-        title: "HPACK, apart from body compression".into(),
+        title: format!(
+            "HPACK, HTTP/2's header compression, saves up to {saved:.0} % of the request header bytes ({whose})."
+        ),
         text: format!("{}.", parts.join("; ")),
     }]
 }
@@ -248,7 +257,11 @@ pub(in crate::report) fn findings(view: &View<'_>, m: &Compressed<'_>) -> Vec<Fi
             }
             let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join("; ") };
             out.push(Finding {
-                title: format!("{codec} ({name} against {of}) on {network}"),
+                title: format!(
+                    "On {network}, {codec} ({name}) is faster than {of} on {} of {} operations.",
+                    wins.len(),
+                    wins.len() + loses.len()
+                ),
                 text: format!("Faster on: {}. Slower on: {}.", list(&wins), list(&loses)),
             });
         }

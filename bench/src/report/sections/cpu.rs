@@ -5,7 +5,9 @@ use plotters::style::RGBColor;
 use super::{protocol_label, unmeasured};
 use crate::catalog::Operation;
 use crate::report::charts::{self, BarSeries, Frame, LegendEntry, Mark, Scale, Unit};
-use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::Cell;
 
 /// One optional figure of a cell.
@@ -20,9 +22,14 @@ pub(in crate::report) fn cpu_blocks(view: &View<'_>) -> Result<Vec<Block>, Repor
         }
         let ops = view.ops();
         let mut block = Block {
+            tags: Tags::payload(&payload),
             heading: format!("Payload {payload}"),
             intro: Some(peak_memory(view, &payload)),
-            charts: vec![chart(view, &payload, &ops)?],
+            charts: view
+                .chart_groups(&view.protocols(), MAX_SERIES)
+                .iter()
+                .map(|(family, ps)| chart(view, &payload, &ops, (family, ps)))
+                .collect::<Result<_, _>>()?,
             tables: Vec::new(),
         };
         let sides: [(&str, Option<&str>, CellFigure); 3] = [
@@ -44,10 +51,14 @@ pub(in crate::report) fn cpu_blocks(view: &View<'_>) -> Result<Vec<Block>, Repor
 }
 
 /// Server CPU per operation with the client's stacked on top, per operation and protocol.
-fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, ReportError> {
+fn chart(
+    view: &View<'_>,
+    payload: &str,
+    ops: &[Operation],
+    (family, protocols): (&Option<String>, &[String]),
+) -> Result<Chart, ReportError> {
     let grey = RGBColor(110, 110, 110);
-    let series: Vec<BarSeries> = view
-        .protocols()
+    let series: Vec<BarSeries> = protocols
         .iter()
         .map(|p| BarSeries {
             label: p.clone(),
@@ -78,7 +89,7 @@ fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, Rep
         return Ok(Chart::missing("No CPU time was recorded.", true));
     }
     let frame = Frame {
-        title: format!("CPU time per operation, server and client ({payload})"),
+        title: of_group(format!("CPU time per operation, server and client ({payload})"), family),
         x_desc: "operation".into(),
         y_desc: "CPU time per operation".into(),
         width: charts::WIDE,
@@ -90,6 +101,17 @@ fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, Rep
     ];
     let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
     let conc = view.levels(payload).first().copied().unwrap_or(0);
+    // The takeaway: the server's CPU per get-user (or the first operation) from least to most.
+    let first = ops.first().copied();
+    let server: Vec<(String, f64)> = protocols
+        .iter()
+        .filter_map(|p| {
+            let c = view.closed(payload, first?, p, None)?;
+            Some((p.clone(), c.resources.server_cpu_us_per_op?))
+        })
+        .collect();
+    let what = first.map(|op| format!("least server CPU per {op}")).unwrap_or_default();
+    let takeaway = extremes(&server, (&what, "most"), fmt::micros);
     Ok(Chart::drawn(
         charts::grouped_bars(&frame, &groups, &series, &extra, Scale::Linear(Unit::Nanos))?,
         format!(
@@ -98,7 +120,8 @@ fn chart(view: &View<'_>, payload: &str, ops: &[Operation]) -> Result<Chart, Rep
              across repeats, the whisker the 95 % interval of the server's part."
         ),
         true,
-    ))
+    )
+    .saying(takeaway))
 }
 
 fn table(

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::catalog::Operation;
 use crate::equivalence::VerdictKind;
-use crate::report::{Block, Table, View, td, td_class};
+use crate::report::{Block, Table, Tags, View, td, td_class};
 
 pub(in crate::report) fn equivalence_blocks(view: &View<'_>) -> Vec<Block> {
     let eq = &view.r.equivalence;
@@ -66,6 +66,7 @@ pub(in crate::report) fn equivalence_blocks(view: &View<'_>) -> Vec<Block> {
             tables.push(reasons);
         }
         blocks.push(Block {
+            tags: Tags::payload(&payload),
             heading: format!("Payload {payload}"),
             intro: Some(format!(
                 "{} (protocol, operation) pairs checked against the reference store before timing: {} agree, {} \

@@ -5,7 +5,9 @@ use plotters::style::RGBColor;
 use super::{protocol_label, unmeasured};
 use crate::catalog::Operation;
 use crate::report::charts::{self, Axis, BarSeries, Frame, LegendEntry, Line, Mark, Scale, Stroke, Unit};
-use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::{Cell, Latency};
 
 fn spectrum(l: &Latency) -> Vec<(f64, f64)> {
@@ -34,6 +36,7 @@ pub(in crate::report) fn latency_blocks(view: &View<'_>) -> Result<Vec<Block>, R
             continue;
         }
         let mut block = Block {
+            tags: Tags::payload(&payload),
             heading: format!("Payload {payload}"),
             intro: None,
             charts: Vec::new(),
@@ -46,10 +49,17 @@ pub(in crate::report) fn latency_blocks(view: &View<'_>) -> Result<Vec<Block>, R
                 .filter_map(|p| view.closed(&payload, op, p, None))
                 .filter(|c| c.latency.is_some())
                 .collect();
-            block.charts.push(spectrum_chart(view, &payload, op, &cells)?);
-            block.tables.push(latency_table(view, &payload, op, &cells));
+            for (family, group) in view.chart_groups(&view.protocols(), MAX_SERIES) {
+                let shown: Vec<&Cell> =
+                    cells.iter().copied().filter(|c| group.contains(&c.protocol)).collect();
+                block.charts.push(spectrum_chart(view, (&payload, &family), op, &shown)?.of(op));
+            }
+            block.tables.push(latency_table(view, &payload, op, &cells).of(op));
         }
-        block.charts.push(floor_overhead_chart(view, &payload)?);
+        let above: Vec<String> = view.protocols().into_iter().filter(|p| !view.is_floor(p)).collect();
+        for group in view.chart_groups(&above, MAX_SERIES) {
+            block.charts.push(floor_overhead_chart(view, &payload, &group)?);
+        }
         for op in view.ops() {
             let open: Vec<&Cell> = view
                 .r
@@ -62,8 +72,15 @@ pub(in crate::report) fn latency_blocks(view: &View<'_>) -> Result<Vec<Block>, R
             if open.is_empty() {
                 continue;
             }
-            block.charts.push(open_loop_chart(view, &payload, op, &open)?);
-            block.tables.push(open_loop_table(view, op, &open));
+            // Two lines a protocol (corrected, uncorrected).
+            for (family, group) in view.chart_groups(&view.protocols(), MAX_SERIES / 2) {
+                let shown: Vec<&Cell> =
+                    open.iter().copied().filter(|c| group.contains(&c.protocol)).collect();
+                if !shown.is_empty() {
+                    block.charts.push(open_loop_chart(view, (&payload, &family), op, &shown)?.of(op));
+                }
+            }
+            block.tables.push(open_loop_table(view, op, &open).of(op));
         }
         blocks.push(block);
     }
@@ -72,7 +89,7 @@ pub(in crate::report) fn latency_blocks(view: &View<'_>) -> Result<Vec<Block>, R
 
 fn spectrum_chart(
     view: &View<'_>,
-    payload: &str,
+    (payload, family): (&str, &Option<String>),
     op: Operation,
     cells: &[&Cell],
 ) -> Result<Chart, ReportError> {
@@ -95,7 +112,7 @@ fn spectrum_chart(
     let max_nines = lines.iter().flat_map(|l| l.points.last().map(|p| p.0)).fold(1.0, f64::max).ceil() as u32;
     let y = Axis::log_covering(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), Unit::Nanos);
     let frame = Frame {
-        title: format!("{op}: latency by percentile ({payload})"),
+        title: of_group(format!("{op}: latency by percentile ({payload})"), family),
         x_desc: "percentile (log scale of nines)".into(),
         y_desc: "latency (log scale)".into(),
         width: charts::NARROW,
@@ -104,15 +121,22 @@ fn spectrum_chart(
     let svg = charts::lines(&frame, &Axis::Nines { max: max_nines.clamp(1, 5) }, &y, &lines, &[])?;
     let conc = cells.iter().map(|c| c.concurrency).min().unwrap_or(0);
     let floor = if view.floor.is_some() { " The dashed line is the raw-TCP floor." } else { "" };
+    let p50s: Vec<(String, f64)> = cells
+        .iter()
+        .filter(|c| !view.is_floor(&c.protocol))
+        .filter_map(|c| Some((c.protocol.clone(), c.latency.as_ref()?.p50_ns as f64)))
+        .collect();
+    let takeaway = extremes(&p50s, ("lowest p50", "highest"), fmt::nanos);
     Ok(Chart::drawn(
         svg,
         format!(
             "{op}: the whole recorded distribution, closed loop at c={conc}, from each protocol's stored \
              HdrHistogram. A line ends where its sample count runs out of nines.{floor} Whiskers at p50 and \
-             p99: 95 % intervals across repeats."
+             p99: 95 % intervals over the rounds."
         ),
         false,
-    ))
+    )
+    .saying(takeaway))
 }
 
 /// The p50 and p99 intervals across repeats, placed on the nines axis (0.30 and 2), in ns.
@@ -188,7 +212,11 @@ fn latency_table(view: &View<'_>, payload: &str, op: Operation, cells: &[&Cell])
     t
 }
 
-fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportError> {
+fn floor_overhead_chart(
+    view: &View<'_>,
+    payload: &str,
+    (family, protocols): &(Option<String>, Vec<String>),
+) -> Result<Chart, ReportError> {
     let Some(floor) = view.floor.as_deref() else {
         return Ok(Chart::missing(
             "Latency above the floor: the floor protocol was not part of this run (add it to --protocols).",
@@ -196,10 +224,8 @@ fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportE
         ));
     };
     let ops = view.ops();
-    let series: Vec<BarSeries> = view
-        .protocols()
+    let series: Vec<BarSeries> = protocols
         .iter()
-        .filter(|p| !view.is_floor(p))
         .map(|p| BarSeries {
             label: p.clone(),
             color: view.color(p),
@@ -220,7 +246,7 @@ fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportE
         return Ok(Chart::missing("Latency above the floor: no operation was measured over both.", true));
     }
     let frame = Frame {
-        title: format!("Median latency above the raw-TCP floor ({payload})"),
+        title: of_group(format!("Median latency above the raw-TCP floor ({payload})"), family),
         x_desc: "operation".into(),
         y_desc: "p50 minus the floor's p50".into(),
         width: charts::WIDE,
@@ -228,6 +254,13 @@ fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportE
     };
     let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
     let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Nanos))?;
+    // The takeaway: who adds least and most over the floor on the first operation.
+    let first: Vec<(String, f64)> = series
+        .iter()
+        .filter_map(|s| Some((s.label.clone(), s.values.first()?.as_ref()?.first().copied()?)))
+        .collect();
+    let what = ops.first().map(|op| format!("least above the floor on {op}")).unwrap_or_default();
+    let takeaway = extremes(&first, (&what, "most"), fmt::nanos);
     Ok(Chart::drawn(
         svg,
         format!(
@@ -235,12 +268,13 @@ fn floor_overhead_chart(view: &View<'_>, payload: &str) -> Result<Chart, ReportE
              {floor} for the same operation and concurrency."
         ),
         true,
-    ))
+    )
+    .saying(takeaway))
 }
 
 fn open_loop_chart(
     view: &View<'_>,
-    payload: &str,
+    (payload, family): (&str, &Option<String>),
     op: Operation,
     cells: &[&Cell],
 ) -> Result<Chart, ReportError> {
@@ -280,22 +314,29 @@ fn open_loop_chart(
     ];
     let rate = cells.iter().find_map(|c| c.rate).unwrap_or(0.0);
     let frame = Frame {
-        title: format!("{op}: open loop at {}, corrected vs uncorrected ({payload})", fmt::rate(rate)),
+        title: of_group(
+            format!("{op}: open loop at {}, corrected vs uncorrected ({payload})", fmt::rate(rate)),
+            family,
+        ),
         x_desc: "percentile (log scale of nines)".into(),
         y_desc: "latency (log scale)".into(),
         width: charts::NARROW,
         plot_height: 300,
     };
     let svg = charts::lines(&frame, &Axis::Nines { max: max_nines.clamp(1, 5) }, &y, &lines, &extra)?;
+    let p99s: Vec<(String, f64)> =
+        cells.iter().filter_map(|c| Some((c.protocol.clone(), c.latency.as_ref()?.p99_ns as f64))).collect();
+    let takeaway = extremes(&p99s, ("lowest corrected p99", "highest"), fmt::nanos);
     Ok(Chart::drawn(
         svg,
         "Open loop: requests are due at a fixed rate. Corrected latency runs from when a request was due \
          (what a user waiting for it sees); uncorrected from when it was actually sent, which hides queueing \
          (coordinated omission). Send lag is how late the generator itself sent requests: it is inside the \
          corrected figure, and a cell whose send-lag p99 exceeds a tenth of its p50 is flagged. Whiskers \
-         at p50 and p99: 95 % intervals across repeats.",
+         at p50 and p99: 95 % intervals over the rounds.",
         false,
-    ))
+    )
+    .saying(takeaway))
 }
 
 fn open_loop_table(view: &View<'_>, op: Operation, cells: &[&Cell]) -> Table {

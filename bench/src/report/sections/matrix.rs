@@ -6,7 +6,7 @@
 
 use crate::catalog::Operation;
 use crate::clients::Transport;
-use crate::report::{Block, Finding, Table, View, fmt, td, td_class};
+use crate::report::{Block, Finding, Table, Tags, View, fmt, td, td_class};
 use crate::results::Cell;
 
 /// What one variant's cell says: bytes (both ways), p50 and CPU (client and server), per
@@ -76,6 +76,7 @@ pub(in crate::report) fn matrix_blocks(view: &View<'_>) -> Vec<Block> {
             }
             if t.rows.iter().any(|r| r.iter().skip(1).any(|c| c.class != "na")) {
                 blocks.push(Block {
+                    tags: Tags::op(op, &payload),
                     heading: format!("{op} ({payload})"),
                     intro: None,
                     charts: Vec::new(),
@@ -156,8 +157,16 @@ pub(in crate::report) fn findings(view: &View<'_>) -> Vec<Finding> {
                     )
                 })
                 .collect();
+            let (whole, encoding) =
+                (times(a.bytes.into(), b.bytes.into()), times(a.bytes.into(), e.bytes.into()));
             out.push(Finding {
-                title: format!("{} against {} on {op}, taken apart", s.to, s.from),
+                title: format!(
+                    "On {op}, {} moves {} the bytes of {}; the encoding alone accounts for {}.",
+                    s.from,
+                    x(whole),
+                    s.to,
+                    x(encoding)
+                ),
                 text: format!("{} ÷ {}, per operation: {}.", s.from, s.to, parts.join(". ")),
             });
         }

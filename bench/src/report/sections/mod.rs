@@ -5,7 +5,7 @@
 use plotters::style::RGBColor;
 
 use crate::report::claims::{ClaimRow, ClaimVerdict};
-use crate::report::{Block, Chart, Kv, ProtocolRow, View, fmt, kv};
+use crate::report::{Block, Chart, Health, Kv, ProtocolRow, Tags, View, fmt, kv};
 use crate::results::{IdleCpus, Results, RunStatus};
 
 pub(super) mod compression;
@@ -43,6 +43,8 @@ pub(super) fn protocol_rows(view: &View<'_>) -> Vec<ProtocolRow> {
         .protocols
         .iter()
         .map(|p| ProtocolRow {
+            family: p.family.clone(),
+            role: p.role.map(|r| format!("{r:?}").to_lowercase()).unwrap_or_default(),
             name: p.name.clone(),
             label: protocol_label(view, &p.name),
             describe: p.describe.clone(),
@@ -66,8 +68,61 @@ pub(super) fn claims_summary(rows: &[ClaimRow]) -> String {
     )
 }
 
+/// Measurement health: one line for the top of the page, every detail behind it. Problems
+/// that touch a verdict also sit beside that verdict.
+pub(super) fn health(view: &View<'_>, all: &[crate::results::Cell]) -> Health {
+    let r = view.r;
+    let summaries: Vec<_> = r.summaries.iter().filter(|s| s.runs > 0).collect();
+    let noisy = summaries.iter().filter(|s| s.noisy.iter().any(|n| n == "p50_us")).count();
+    let lagging = all.iter().filter(|c| c.flags.iter().any(|f| f.contains("send lag"))).count();
+    let flagged = all.iter().filter(|c| !c.flags.is_empty()).count();
+    let errors: u64 = r.cells.iter().flat_map(|c| c.errors.values()).sum();
+    let disagree =
+        r.equivalence.iter().filter(|e| e.verdict == crate::equivalence::VerdictKind::Fails).count();
+    let peak = r.cells.iter().filter_map(|c| c.resources.server_peak_rss_bytes).max();
+    let drift = memory_drift(view);
+    let mut parts = vec![format!("{noisy} of {} cells noisy", summaries.len())];
+    parts.push(match lagging {
+        0 => "no send-lag problem".into(),
+        n => format!("{n} cells with send lag"),
+    });
+    parts.push(match (errors, flagged) {
+        (0, 0) => "no errors".into(),
+        (e, f) => format!("{e} errors, {f} cells flagged"),
+    });
+    parts.push(match (&drift, peak) {
+        (None, Some(p)) => format!("server memory flat (peak {})", mib(p)),
+        (None, None) => "server memory not read".into(),
+        (Some(_), _) => "server memory drifted".into(),
+    });
+    parts.push(match disagree {
+        0 => "every protocol agreed with the store".into(),
+        n => format!("{n} protocol × operation pairs disagreed with the store (not timed)"),
+    });
+    let mut items = warnings(view);
+    items.extend(drift);
+    if noisy > 0 {
+        let names: Vec<String> = summaries
+            .iter()
+            .filter(|s| s.noisy.iter().any(|n| n == "p50_us"))
+            .map(|s| crate::repeats::key_of(s))
+            .collect();
+        items.push(format!(
+            "Noisy p50 (its interval reaches further than ±{:.0} % from it): {}.",
+            crate::stats::NOISY_HALF_WIDTH * 100.0,
+            names.join("; ")
+        ));
+    }
+    let problems = items.len();
+    Health { line: format!("Measurement health: {}.", parts.join(" · ")), items, problems }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / 1048576.0)
+}
+
 /// What a reader must know before trusting the numbers.
-pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
+fn warnings(view: &View<'_>) -> Vec<String> {
     let r = view.r;
     let mut out = Vec::new();
     if r.status != RunStatus::Complete {
@@ -101,11 +156,9 @@ pub(super) fn warnings(view: &View<'_>) -> Vec<String> {
                 .into(),
         );
     }
-    out.extend(noisy_cells(r));
     if let Some(why) = view.codecs.staleness(&r.environment.git_revision, &r.started_at) {
         out.push(format!("Serialization: {why}."));
     }
-    out.extend(memory_drift(view));
     for c in &r.cells {
         if !c.flags.is_empty() {
             let sample = c.error_samples.values().next().map(|s| format!(" — e.g. {s}")).unwrap_or_default();
@@ -197,6 +250,7 @@ pub(super) fn unmeasured(view: &View<'_>, payload: &str) -> Option<Block> {
         return None;
     }
     Some(Block {
+        tags: Tags::payload(payload),
         heading: format!("Payload {payload}"),
         intro: None,
         charts: vec![Chart::missing(
@@ -227,7 +281,11 @@ fn memory_drift(view: &View<'_>) -> Option<String> {
         let Some((_, first)) = starts.first() else { continue };
         let off: Vec<String> = starts
             .iter()
-            .filter(|(_, b)| (*b as f64 - *first as f64).abs() > 0.1 * *first as f64)
+            // A few MiB either way is the allocator's own bookkeeping after a write-heavy cell.
+            .filter(|(_, b)| {
+                let off = (*b as f64 - *first as f64).abs();
+                off > 0.1 * *first as f64 && off > 8.0 * 1048576.0
+            })
             .map(|(c, b)| {
                 format!(
                     "{} {} c={} ({:.1} MiB)",
@@ -240,7 +298,7 @@ fn memory_drift(view: &View<'_>) -> Option<String> {
             .collect();
         if !off.is_empty() {
             drifted.push(format!(
-                "payload {payload}: {} of {} cells started more than 10 % away from the first cell's {:.1} MiB, \
+                "payload {payload}: {} of {} cells started more than 10 % (and 8 MiB) away from the first cell's {:.1} MiB, \
                  e.g. {}",
                 off.len(),
                 starts.len(),
@@ -251,17 +309,4 @@ fn memory_drift(view: &View<'_>) -> Option<String> {
     }
     (!drifted.is_empty())
         .then(|| format!("Server memory was not the same at every cell's start: {}.", drifted.join("; ")))
-}
-
-/// How many cells had a figure whose repeats landed more than 5 % apart.
-fn noisy_cells(r: &Results) -> Option<String> {
-    let repeated: Vec<_> = r.summaries.iter().filter(|s| s.runs > 1).collect();
-    let noisy = repeated.iter().filter(|s| !s.noisy.is_empty()).count();
-    (noisy > 0).then(|| {
-        format!(
-            "{noisy} of {} cells are noisy: a figure's repeats spread wider than 5 % of its median \
-             (the Repeats section lists them). Their medians stand, with wider intervals.",
-            repeated.len()
-        )
-    })
 }

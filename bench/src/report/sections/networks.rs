@@ -7,7 +7,9 @@ use super::protocol_label;
 use crate::catalog::Operation;
 use crate::net::Network;
 use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
-use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, Finding, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::report::{p50, p99};
 use crate::results::Cell;
 
@@ -74,9 +76,14 @@ pub(in crate::report) fn network_blocks(
     for payload in view.payloads() {
         for op in across.ops() {
             let mut block = Block {
+                tags: Tags::op(op, &payload),
                 heading: format!("{op} ({payload})"),
                 intro: None,
-                charts: vec![chart(view, across, &networks, (&payload, op))?],
+                charts: view
+                    .chart_groups(&view.protocols(), MAX_SERIES)
+                    .iter()
+                    .map(|g| chart(view, across, &networks, (&payload, op), g))
+                    .collect::<Result<_, _>>()?,
                 tables: vec![table(view, across, &networks, (&payload, op), false)],
             };
             if across.has_cold() {
@@ -89,6 +96,7 @@ pub(in crate::report) fn network_blocks(
         for payload in view.payloads() {
             for op in view.ops() {
                 blocks.push(Block {
+                    tags: Tags::op(op, &payload),
                     heading: format!("{op} ({payload}), connection set-up"),
                     intro: None,
                     charts: Vec::new(),
@@ -105,14 +113,14 @@ fn chart(
     across: &Across<'_>,
     networks: &[Network],
     (payload, op): (&str, Operation),
+    (family, protocols): &(Option<String>, Vec<String>),
 ) -> Result<Chart, ReportError> {
     let far: Vec<&Network> = networks.iter().filter(|n| !n.is_loopback()).collect();
     let groups: Vec<String> = far
         .iter()
         .map(|n| format!("{} ({} ms RTT)", n.name, fmt::sig3(n.rtt().as_secs_f64() * 1e3)))
         .collect();
-    let series: Vec<BarSeries> = view
-        .protocols()
+    let series: Vec<BarSeries> = protocols
         .iter()
         .map(|p| {
             let cells: Vec<Option<&Cell>> =
@@ -133,19 +141,29 @@ fn chart(
         })
         .collect();
     let frame = Frame {
-        title: format!("Latency across networks: {op} ({payload})"),
+        title: of_group(format!("Latency across networks: {op} ({payload})"), family),
         x_desc: "network profile".into(),
         y_desc: "latency (p50, paler up to p99)".into(),
         width: charts::WIDE,
         plot_height: 300,
     };
     let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Nanos))?;
+    let first: Vec<(String, f64)> = series
+        .iter()
+        .filter(|s| !view.is_floor(&s.label))
+        .filter_map(|s| Some((s.label.clone(), s.values.first()?.as_ref()?.first().copied()?)))
+        .collect();
+    let what = far.first().map(|n| format!("lowest p50 on {}", n.name)).unwrap_or_default();
+    let takeaway = extremes(&first, (&what, "highest"), fmt::nanos);
     Ok(Chart::drawn(
         svg,
         "Closed loop, one connection kept open (warm), each call after the last answer. The solid bar is the \
-         median latency across repeats, the pale part on top reaches p99. Loopback figures are in the table.",
+         median latency over every call of the cell, the pale part on top reaches p99. Loopback figures are in \
+         the table.",
         true,
-    ))
+    )
+    .saying(takeaway)
+    .of(op))
 }
 
 /// Per protocol and network: p50 [interval] · p99 · request waves, and the round trips the
@@ -213,38 +231,57 @@ fn setup(n: &Network, warm: Option<&Cell>, cold: Option<&Cell>) -> Option<String
 
 /// "on wan (40 ms round trip), user-orders: rest (2 round trips) 80.5 ms, graphql (1) 40.4
 /// ms, …": per emulated network and operation, every protocol's p50 from fastest.
+/// Per emulated network, one finding: the operation where the protocols lie furthest apart
+/// (the slowest over the fastest), with every operation's figures folded behind it.
 pub(in crate::report) fn findings(view: &View<'_>, across: &Across<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(payload) = view.payloads().into_iter().next() else { return out };
     for n in across.networks(view).iter().filter(|n| !n.is_loopback()) {
+        let mut widest: Option<(f64, String)> = None;
+        let mut lines = Vec::new();
         for op in across.ops() {
-            let mut rows: Vec<(f64, String)> = view
+            let mut rows: Vec<(f64, String, f64)> = view
                 .protocols()
                 .iter()
                 .filter(|p| !view.is_floor(p))
                 .filter_map(|p| {
                     let c = across.cell(&payload, op, p, &n.name, false)?;
-                    let rt = c.round_trips_per_op;
-                    let v = p50(c)?;
-                    let waves = if (rt - 1.0).abs() < 1e-9 {
-                        "1 round trip".to_owned()
-                    } else {
-                        format!("{} round trips", fmt::count(rt))
-                    };
-                    Some((v, format!("{p} ({waves}) {}", fmt::nanos(v))))
+                    Some((p50(c)?, p.clone(), c.round_trips_per_op))
                 })
                 .collect();
             if rows.len() < 2 {
                 continue;
             }
             rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (fast, slow) = (&rows[0], &rows[rows.len() - 1]);
+            let spread = slow.0 / fast.0;
+            let sentence = format!(
+                "On {}, {op} over {} takes {} ({} round trips), {} {}'s {}.",
+                n.name,
+                slow.1,
+                fmt::nanos(slow.0),
+                fmt::count(slow.2),
+                fmt::ratio(spread),
+                fast.1,
+                fmt::nanos(fast.0)
+            );
+            if widest.as_ref().is_none_or(|(w, _)| spread > *w) {
+                widest = Some((spread, sentence));
+            }
+            let list: Vec<String> = rows
+                .iter()
+                .map(|(v, p, rt)| format!("{p} {} ({} RT)", fmt::nanos(*v), fmt::count(*rt)))
+                .collect();
+            lines.push(format!("{op}: {}", list.join(", ")));
+        }
+        if let Some((_, title)) = widest {
             out.push(Finding {
-                title: format!("{op} on {}", n.name),
+                title,
                 text: format!(
-                    "On {} ({} ms round trip), {op}: {} (p50, payload {payload}).",
+                    "p50 per operation on {} ({} ms round trip, payload {payload}), fastest first — {}.",
                     n.name,
                     fmt::sig3(n.rtt().as_secs_f64() * 1e3),
-                    rows.into_iter().map(|r| r.1).collect::<Vec<_>>().join(", ")
+                    lines.join("; ")
                 ),
             });
         }

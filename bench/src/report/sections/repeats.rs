@@ -1,7 +1,7 @@
 //! Repeats: how far each cell's figures moved from run to run, and which cells are noisy.
 
 use crate::repeats::FIGURES;
-use crate::report::{Block, Table, View, td, td_class};
+use crate::report::{Block, Table, Tags, View, td, td_class};
 
 pub(in crate::report) fn repeat_blocks(view: &View<'_>) -> Vec<Block> {
     let o = &view.r.options;
@@ -15,8 +15,13 @@ pub(in crate::report) fn repeat_blocks(view: &View<'_>) -> Vec<Block> {
         if o.repeat == 1 { "" } else { "s" },
         o.order_seed
     );
-    let mut block =
-        Block { heading: String::new(), intro: Some(intro), charts: Vec::new(), tables: Vec::new() };
+    let mut block = Block {
+        tags: Tags::default(),
+        heading: String::new(),
+        intro: Some(intro),
+        charts: Vec::new(),
+        tables: Vec::new(),
+    };
     if summaries.iter().all(|s| s.runs < 2) {
         block.intro = Some(format!(
             "{} Only one run per cell here, so there is no spread to show: run with --repeat 3 or more.",

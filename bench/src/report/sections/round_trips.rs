@@ -3,7 +3,9 @@
 use super::{protocol_label, unmeasured};
 use crate::catalog::Operation;
 use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
-use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::Cell;
 
 pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
@@ -15,6 +17,7 @@ pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>
         }
         let ops = view.ops();
         let mut block = Block {
+            tags: Tags::payload(&payload),
             heading: format!("Payload {payload}"),
             intro: None,
             charts: Vec::new(),
@@ -22,13 +25,14 @@ pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>
         };
         if ops.is_empty() {
             block.charts.push(Chart::missing("No cell was measured.", true));
-        } else {
+        }
+        for group in view.chart_groups(&view.protocols(), MAX_SERIES).iter().filter(|_| !ops.is_empty()) {
             block.charts.push(per_op_bars(
                 view,
-                &payload,
+                (&payload, group),
                 &ops,
                 (
-                    format!("Request waves (round trips) per operation ({payload})"),
+                    of_group(format!("Request waves (round trips) per operation ({payload})"), &group.0),
                     "request waves per operation",
                 ),
                 |c| c.round_trips_per_op,
@@ -37,10 +41,10 @@ pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>
             )?);
             block.charts.push(per_op_bars(
                 view,
-                &payload,
+                (&payload, group),
                 &ops,
                 (
-                    format!("Network turns per operation ({payload})"),
+                    of_group(format!("Network turns per operation ({payload})"), &group.0),
                     "direction changes on the socket per operation",
                 ),
                 |c| c.turns_per_op,
@@ -57,15 +61,14 @@ pub(in crate::report) fn round_trip_blocks(view: &View<'_>) -> Result<Vec<Block>
 /// A figure per operation, a bar per protocol; `titles` is (chart title, y axis).
 fn per_op_bars(
     view: &View<'_>,
-    payload: &str,
+    (payload, (_, protocols)): (&str, &(Option<String>, Vec<String>)),
     ops: &[Operation],
     titles: (String, &str),
     get: fn(&Cell) -> f64,
     caption: &str,
 ) -> Result<Chart, ReportError> {
     let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
-    let series: Vec<BarSeries> = view
-        .protocols()
+    let series: Vec<BarSeries> = protocols
         .iter()
         .map(|p| BarSeries {
             label: p.clone(),
@@ -83,7 +86,14 @@ fn per_op_bars(
         plot_height: 300,
     };
     let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Number))?;
-    Ok(Chart::drawn(svg, caption, true))
+    // The takeaway: every operation's count added up, per protocol.
+    let totals: Vec<(String, f64)> = series
+        .iter()
+        .filter(|s| !view.is_floor(&s.label))
+        .map(|s| (s.label.clone(), s.values.iter().flatten().filter_map(|v| v.first()).sum()))
+        .collect();
+    let what = format!("fewest in all {} operations", ops.len());
+    Ok(Chart::drawn(svg, caption, true).saying(extremes(&totals, (&what, "most"), fmt::count)))
 }
 
 fn table(view: &View<'_>, payload: &str, ops: &[Operation]) -> Table {

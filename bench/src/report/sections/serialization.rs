@@ -2,7 +2,7 @@
 
 use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
 use crate::report::serialization::{CodecData, CodecFigure};
-use crate::report::{Block, Chart, PALETTE, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{Block, Chart, PALETTE, ReportError, Table, Tags, View, extremes, fmt, td, td_class};
 
 /// The codec cases ("dataset/payload"), smallest first: datasets by their smallest encoding,
 /// then payloads by size (payload names carry no order of their own).
@@ -24,9 +24,28 @@ pub(in crate::report) fn codec_cases(data: &CodecData) -> Vec<String> {
     cases.into_iter().map(|c| c.2).collect()
 }
 
+/// Each series' geometric mean over the cases it has (its typical figure).
+fn typical(series: &[BarSeries]) -> Vec<(String, f64)> {
+    series
+        .iter()
+        .filter_map(|s| {
+            let v: Vec<f64> =
+                s.values.iter().flatten().filter_map(|v| v.first().copied()).filter(|v| *v > 0.0).collect();
+            (!v.is_empty())
+                .then(|| (s.label.clone(), (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()))
+        })
+        .collect()
+}
+
 pub(in crate::report) fn serialization_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
     let data = view.codecs;
-    let mut block = Block { heading: String::new(), intro: None, charts: Vec::new(), tables: Vec::new() };
+    let mut block = Block {
+        tags: Tags::default(),
+        heading: String::new(),
+        intro: None,
+        charts: Vec::new(),
+        tables: Vec::new(),
+    };
     if data.figures.is_empty() {
         let why = format!(
             "Not measured: no codec benchmark results were found in {}. Produce them with: cargo bench -p \
@@ -54,6 +73,7 @@ pub(in crate::report) fn serialization_blocks(view: &View<'_>) -> Result<Vec<Blo
              not timed.",
             true,
         )
+        .saying(extremes(&typical(&time_series), ("lowest typical time (geometric mean over the cases)", "highest"), fmt::nanos))
     } else {
         Chart::missing("Encode/decode times: no criterion estimates were found.", true)
     });
@@ -71,6 +91,11 @@ pub(in crate::report) fn serialization_blocks(view: &View<'_>) -> Result<Vec<Blo
             "Encoded bytes as each format writes them; gzip and zstd sizes are in the table.",
             true,
         )
+        .saying(extremes(
+            &typical(&size_series),
+            ("smallest typical message (geometric mean over the cases)", "largest"),
+            fmt::bytes,
+        ))
     } else {
         Chart::missing("Encoded sizes: wirebench-codec-sizes.json was not found.", true)
     });

@@ -8,7 +8,9 @@ use super::protocol_label;
 use crate::catalog::Operation;
 use crate::report::charts::{self, Axis, Frame, Line, Stroke, Unit};
 use crate::report::p50;
-use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, Finding, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::Cell;
 
 /// Every cell of the run (merged over repeats).
@@ -77,9 +79,14 @@ pub(in crate::report) fn size_blocks(view: &View<'_>, sweep: &Sweep<'_>) -> Resu
                     continue;
                 }
                 blocks.push(Block {
+                    tags: Tags::op(op, &payload).on(&network),
                     heading: format!("{op} ({payload}) on {network}"),
                     intro: None,
-                    charts: vec![chart(view, sweep, at, false)?, chart(view, sweep, at, true)?],
+                    charts: view
+                        .chart_groups(&view.protocols(), MAX_SERIES)
+                        .iter()
+                        .flat_map(|g| [chart(view, sweep, at, false, g), chart(view, sweep, at, true, g)])
+                        .collect::<Result<_, _>>()?,
                     tables: vec![table(view, sweep, at)],
                 });
             }
@@ -88,12 +95,17 @@ pub(in crate::report) fn size_blocks(view: &View<'_>, sweep: &Sweep<'_>) -> Resu
     Ok(blocks)
 }
 
-fn chart(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>, bytes: bool) -> Result<Chart, ReportError> {
+fn chart(
+    view: &View<'_>,
+    sweep: &Sweep<'_>,
+    at: At<'_>,
+    bytes: bool,
+    (family, protocols): &(Option<String>, Vec<String>),
+) -> Result<Chart, ReportError> {
     let sizes = sweep.sizes(at);
     let x = Axis::Categories(sizes.iter().map(|n| format!("{n}")).collect());
     let read = |c: &Cell| if bytes { Some(received(c)) } else { p50(c) };
-    let lines: Vec<Line> = view
-        .protocols()
+    let lines: Vec<Line> = protocols
         .iter()
         .map(|p| Line {
             label: protocol_label(view, p),
@@ -121,19 +133,32 @@ fn chart(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>, bytes: bool) -> Result<
         (Axis::log_covering(values, Unit::Nanos), "latency p50", "latency")
     };
     let frame = Frame {
-        title: format!("{op}: {what} vs orders per answer ({payload}, {network})"),
+        title: of_group(format!("{op}: {what} vs orders per answer ({payload}, {network})"), family),
         x_desc: "orders per answer (N)".into(),
         y_desc: y_desc.into(),
         width: charts::NARROW,
         plot_height: 280,
     };
     let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
+    let largest: Vec<(String, f64)> = lines
+        .iter()
+        .filter(|l| !l.label.contains("floor"))
+        .filter_map(|l| Some((l.label.clone(), l.points.last()?.1)))
+        .collect();
+    let n = sizes.last().copied().unwrap_or(0);
+    let (low, show): (String, fn(f64) -> String) = if bytes {
+        (format!("fewest bytes at N = {n}"), fmt::bytes)
+    } else {
+        (format!("lowest p50 at N = {n}"), fmt::nanos)
+    };
     Ok(Chart::drawn(
         svg,
-        "Closed loop at the lowest concurrency, one connection kept open; medians across repeats. Both axes \
-         are logarithmic.",
+        "Closed loop at the lowest concurrency, one connection kept open; over every round. Both axes are \
+         logarithmic.",
         false,
-    ))
+    )
+    .saying(extremes(&largest, (&low, "most"), show))
+    .of(op))
 }
 
 fn table(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Table {
@@ -183,7 +208,7 @@ pub(in crate::report) fn findings(view: &View<'_>, sweep: &Sweep<'_>) -> Vec<Fin
 /// For each compressing variant: the smallest N from which it is faster than the variant it
 /// compresses (at every larger N too), or that it is not within the sizes run.
 fn compression(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Finding> {
-    let (payload, op, network) = at;
+    let (_, op, network) = at;
     let sizes = sweep.sizes(at);
     let mut parts = Vec::new();
     for info in &view.r.protocols {
@@ -216,8 +241,12 @@ fn compression(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Finding
             fmt::nanos(pl)
         ));
     }
+    let pays = parts.iter().filter(|p| p.contains(" pays from ")).count();
     (!parts.is_empty()).then(|| Finding {
-        title: format!("When compression pays: {op} ({payload}, {network})"),
+        title: format!(
+            "On {network}, {pays} of {} compressing variants pay on {op} (faster than their uncompressed twin) within the sizes run.",
+            parts.len()
+        ),
         text: format!("{}.", parts.join("; ")),
     })
 }
@@ -226,7 +255,7 @@ fn compression(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Finding
 /// no transport's framing counts; the smallest variant of each encoding that does not
 /// compress), at each size, and where consecutive ratios settle (within 5 % of the next).
 fn encoding_ratio(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Finding> {
-    let (payload, op, _) = at;
+    let (_, op, _) = at;
     let smallest = |encoding: &str, n: u32| {
         view.r
             .protocols
@@ -250,8 +279,14 @@ fn encoding_ratio(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Find
         Some(i) => format!("it settles from N = {} on, near {:.2}×", ratios[i].0, ratios[ratios.len() - 1].1),
         None => "it has not settled within the sizes run".to_owned(),
     };
+    let last = ratios[ratios.len() - 1];
     Some(Finding {
-        title: format!("JSON against protobuf by size: {op} ({payload})"),
+        title: format!(
+            "On {op}, JSON's records take {} protobuf's bytes at N = {}{}.",
+            fmt::ratio(last.1),
+            last.0,
+            settles.map(|i| format!(", settled from N = {}", ratios[i].0)).unwrap_or_default()
+        ),
         text: format!(
             "The records' bytes received per operation (the data layer), the smallest JSON variant over the smallest protobuf one: {}; {end}.",
             list.join(", ")
@@ -285,9 +320,13 @@ fn fixed_costs(view: &View<'_>, sweep: &Sweep<'_>, at: At<'_>) -> Option<Finding
         return None;
     }
     fits.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let (top, name) = (fits[0].0, fits[0].1.split(' ').next().unwrap_or_default().to_owned());
     let parts: Vec<String> = fits.into_iter().map(|(_, s)| s).collect();
     Some(Finding {
-        title: format!("Per-request against per-record cost: {op} ({payload})"),
+        title: format!(
+            "On {op} ({payload}), {name} has the highest per-request cost, {} before its first order.",
+            fmt::nanos(top)
+        ),
         text: format!(
             "p50 fitted as a + b·N over the sizes run, highest per-request cost first; below N* orders per answer \
              the per-request cost dominates: {}.",

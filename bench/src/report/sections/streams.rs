@@ -7,7 +7,9 @@ use super::protocol_label;
 use crate::catalog::Operation;
 use crate::report::charts::{self, Axis, Frame, Line, Stroke, Unit};
 use crate::report::p99;
-use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, Finding, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::Cell;
 
 /// Every cell of the run (merged over repeats).
@@ -134,9 +136,15 @@ pub(in crate::report) fn stream_blocks(
                     format!("{op} ({payload}) on {network}")
                 };
                 blocks.push(Block {
+                    tags: Tags::op(op, &payload).on(network),
                     heading,
                     intro: None,
-                    charts: vec![chart(view, m, at, false)?, chart(view, m, at, true)?],
+                    // Two lines a protocol (over connections, over streams).
+                    charts: view
+                        .chart_groups(&view.protocols(), MAX_SERIES / 2)
+                        .iter()
+                        .flat_map(|g| [chart(view, m, at, false, g), chart(view, m, at, true, g)])
+                        .collect::<Result<_, _>>()?,
                     tables: [Some(table(view, m, at)), open_table(view, m, at)]
                         .into_iter()
                         .flatten()
@@ -153,6 +161,7 @@ fn chart(
     m: &Multiplexed<'_>,
     (payload, op): (&str, Operation),
     tail: bool,
+    (family, protocols): &(Option<String>, Vec<String>),
 ) -> Result<Chart, ReportError> {
     let levels = m.levels();
     let x = Axis::Categories(levels.iter().map(|l| format!("{l} in flight")).collect());
@@ -160,6 +169,7 @@ fn chart(
     let lines: Vec<Line> = m
         .series(view)
         .into_iter()
+        .filter(|(p, _)| protocols.contains(p))
         .map(|(p, how)| Line {
             label: label(view, &p, how),
             color: view.color(&p),
@@ -185,23 +195,33 @@ fn chart(
         (Axis::linear_from_zero(values, Unit::Number), "operations per second", "throughput")
     };
     let frame = Frame {
-        title: format!("{op}: {what} vs calls in flight ({payload}, {})", m.network),
+        title: of_group(format!("{op}: {what} vs calls in flight ({payload}, {})", m.network), family),
         x_desc: "calls in flight".into(),
         y_desc: y_desc.into(),
         width: charts::NARROW,
         plot_height: 280,
     };
     let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
+    let most: Vec<(String, f64)> =
+        lines.iter().filter_map(|l| Some((l.label.clone(), l.points.last()?.1))).collect();
+    let top = levels.last().copied().unwrap_or(1);
+    let (low, high, show): (String, &str, fn(f64) -> String) = if tail {
+        (format!("lowest p99 at {top} in flight"), "highest", fmt::nanos)
+    } else {
+        (format!("lowest throughput at {top} in flight"), "highest", fmt::rate)
+    };
     Ok(Chart::drawn(
         svg,
         format!(
-            "Closed loop on {}, medians across repeats. Dashed: M connections, one call in flight on each \
+            "Closed loop on {}, over every round. Dashed: M connections, one call in flight on each \
              (concurrency M). Solid: one connection carrying M calls at once (--streams M): HTTP/2 streams, \
              or WebSocket requests matched by correlation id.",
             m.network
         ),
         false,
-    ))
+    )
+    .saying(extremes(&most, (&low, high), show))
+    .of(op))
 }
 
 fn table(view: &View<'_>, m: &Multiplexed<'_>, (payload, op): (&str, Operation)) -> Table {
@@ -286,11 +306,15 @@ fn findings_on(view: &View<'_>, m: &Multiplexed<'_>, payload: &str) -> Vec<Findi
     let mut out = Vec::new();
     let Some(&top) = m.levels().last().filter(|l| **l > 1) else { return out };
     for op in m.ops() {
+        let mut best: Option<(f64, String)> = None;
         let parts: Vec<String> = m
             .series(view)
             .into_iter()
             .filter_map(|(p, how)| {
                 let c = m.cell((payload, op, &p), top, how)?;
+                if how == Carry::Streams && best.as_ref().is_none_or(|(t, _)| c.throughput_ops_s > *t) {
+                    best = Some((c.throughput_ops_s, p.clone()));
+                }
                 let on = match how {
                     Carry::Connections => format!("{top} connections"),
                     Carry::Streams => format!("1 connection × {top} streams"),
@@ -303,8 +327,16 @@ fn findings_on(view: &View<'_>, m: &Multiplexed<'_>, payload: &str) -> Vec<Findi
             })
             .collect();
         if parts.len() > 1 {
+            let title = match &best {
+                Some((t, p)) => format!(
+                    "Multiplexing {top} {op} calls on one connection, {p} serves the most: {} on {}.",
+                    fmt::rate(*t),
+                    m.network
+                ),
+                None => format!("Multiplexing {op} ({payload}) on {}.", m.network),
+            };
             out.push(Finding {
-                title: format!("Multiplexing: {op} ({payload}) on {}", m.network),
+                title,
                 text: format!("At {top} calls in flight on {}: {}.", m.network, parts.join("; ")),
             });
         }

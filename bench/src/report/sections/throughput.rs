@@ -3,7 +3,9 @@
 use super::{protocol_label, unmeasured};
 use crate::catalog::Operation;
 use crate::report::charts::{self, Axis, BarSeries, Frame, Line, Scale, Stroke, Unit};
-use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 
 pub(in crate::report) fn throughput_blocks(view: &View<'_>) -> Result<Vec<Block>, ReportError> {
     let mut blocks = Vec::new();
@@ -19,8 +21,13 @@ pub(in crate::report) fn throughput_blocks(view: &View<'_>) -> Result<Vec<Block>
 fn payload_block(view: &View<'_>, payload: &str) -> Result<Block, ReportError> {
     let levels = view.levels(payload);
     let ops = view.ops();
-    let mut block =
-        Block { heading: format!("Payload {payload}"), intro: None, charts: Vec::new(), tables: Vec::new() };
+    let mut block = Block {
+        tags: Tags::payload(payload),
+        heading: format!("Payload {payload}"),
+        intro: None,
+        charts: Vec::new(),
+        tables: Vec::new(),
+    };
     if levels.is_empty() {
         block.charts.push(Chart::missing("No closed-loop cell was measured.", true));
         return Ok(block);
@@ -32,10 +39,14 @@ fn payload_block(view: &View<'_>, payload: &str) -> Result<Block, ReportError> {
              (c = 1, 4, 16, 64) for a sweep.",
             levels[0]
         ));
-        block.charts.push(single_level_chart(view, payload, &ops, levels[0])?);
+        for group in view.chart_groups(&view.protocols(), MAX_SERIES) {
+            block.charts.push(single_level_chart(view, (payload, &group), &ops, levels[0])?);
+        }
     } else {
         for op in &ops {
-            block.charts.push(curve_chart(view, payload, *op, &levels)?);
+            for group in view.chart_groups(&view.protocols(), MAX_SERIES) {
+                block.charts.push(curve_chart(view, (payload, &group), *op, &levels)?.of(*op));
+            }
         }
     }
     block.tables.push(table(view, payload, &ops, &levels));
@@ -45,12 +56,11 @@ fn payload_block(view: &View<'_>, payload: &str) -> Result<Block, ReportError> {
 /// Throughput per operation at the one level run.
 fn single_level_chart(
     view: &View<'_>,
-    payload: &str,
+    (payload, (family, protocols)): (&str, &(Option<String>, Vec<String>)),
     ops: &[Operation],
     level: u32,
 ) -> Result<Chart, ReportError> {
-    let series: Vec<BarSeries> = view
-        .protocols()
+    let series: Vec<BarSeries> = protocols
         .iter()
         .map(|p| BarSeries {
             label: p.clone(),
@@ -69,7 +79,7 @@ fn single_level_chart(
         })
         .collect();
     let frame = Frame {
-        title: format!("Closed-loop throughput at c={level} ({payload})"),
+        title: of_group(format!("Closed-loop throughput at c={level} ({payload})"), family),
         x_desc: "operation".into(),
         y_desc: "operations per second".into(),
         width: charts::WIDE,
@@ -77,19 +87,30 @@ fn single_level_chart(
     };
     let groups: Vec<String> = ops.iter().map(|o| o.name().to_owned()).collect();
     let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Number))?;
+    let first: Vec<(String, f64)> = series
+        .iter()
+        .filter(|s| !view.is_floor(&s.label))
+        .filter_map(|s| Some((s.label.clone(), s.values.first()?.as_ref()?.first().copied()?)))
+        .collect();
+    let what = ops.first().map(|op| format!("lowest throughput on {op}")).unwrap_or_default();
     Ok(Chart::drawn(
         svg,
-        "Recorded operations divided by the recorded time, all workers together: the median across \
-         repeats, whiskers its 95 % interval.",
+        "Recorded operations divided by the recorded time, all workers together, over every round; \
+         whiskers its 95 % interval.",
         true,
-    ))
+    )
+    .saying(extremes(&first, (&what, "highest"), fmt::rate)))
 }
 
 /// Throughput against concurrency for one operation, a line per protocol.
-fn curve_chart(view: &View<'_>, payload: &str, op: Operation, levels: &[u32]) -> Result<Chart, ReportError> {
+fn curve_chart(
+    view: &View<'_>,
+    (payload, (family, protocols)): (&str, &(Option<String>, Vec<String>)),
+    op: Operation,
+    levels: &[u32],
+) -> Result<Chart, ReportError> {
     let x = Axis::Categories(levels.iter().map(|l| format!("c={l}")).collect());
-    let lines: Vec<Line> = view
-        .protocols()
+    let lines: Vec<Line> = protocols
         .iter()
         .map(|p| Line {
             label: protocol_label(view, p),
@@ -120,21 +141,29 @@ fn curve_chart(view: &View<'_>, payload: &str, op: Operation, levels: &[u32]) ->
     }
     let y = Axis::linear_from_zero(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)), Unit::Number);
     let frame = Frame {
-        title: format!("{op}: throughput vs concurrency ({payload})"),
+        title: of_group(format!("{op}: throughput vs concurrency ({payload})"), family),
         x_desc: "closed-loop workers (concurrency)".into(),
         y_desc: "operations per second".into(),
         width: charts::NARROW,
         plot_height: 280,
     };
     let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
+    let top = levels.last().copied().unwrap_or(1);
+    let at_top: Vec<(String, f64)> = protocols
+        .iter()
+        .filter(|p| !view.is_floor(p))
+        .filter_map(|p| Some((p.clone(), view.closed(payload, op, p, Some(top))?.throughput_ops_s)))
+        .collect();
+    let what = format!("lowest throughput at c={top}");
     Ok(Chart::drawn(
         svg,
         format!(
-            "{op}: recorded operations per second at each closed-loop concurrency, the median across \
-             repeats; whiskers: 95 % intervals."
+            "{op}: recorded operations per second at each closed-loop concurrency, over every round; \
+             whiskers: 95 % intervals."
         ),
         false,
-    ))
+    )
+    .saying(extremes(&at_top, (&what, "highest"), fmt::rate)))
 }
 
 fn table(view: &View<'_>, payload: &str, ops: &[Operation], levels: &[u32]) -> Table {

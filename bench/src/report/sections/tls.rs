@@ -7,7 +7,9 @@ use super::protocol_label;
 use crate::catalog::Operation;
 use crate::report::charts::{self, BarSeries, Frame, Scale, Unit};
 use crate::report::p50;
-use crate::report::{Block, Chart, Finding, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, Finding, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::Cell;
 
 /// Every cell of the run (merged over repeats).
@@ -98,9 +100,14 @@ pub(in crate::report) fn tls_blocks(
     for payload in view.payloads() {
         for op in secured.ops() {
             blocks.push(Block {
+                tags: Tags::op(op, &payload),
                 heading: format!("{op} ({payload})"),
                 intro: None,
-                charts: vec![chart(view, secured, (&payload, op))?],
+                charts: view
+                    .chart_groups(&view.protocols(), MAX_SERIES)
+                    .iter()
+                    .map(|g| chart(view, secured, (&payload, op), g))
+                    .collect::<Result<_, _>>()?,
                 tables: vec![
                     setup_table(view, secured, (&payload, op)),
                     warm_table(view, secured, (&payload, op)),
@@ -165,14 +172,14 @@ fn chart(
     view: &View<'_>,
     secured: &Secured<'_>,
     (payload, op): (&str, Operation),
+    (family, protocols): &(Option<String>, Vec<String>),
 ) -> Result<Chart, ReportError> {
     let groups: Vec<String> =
         ["plaintext, warm", "TLS, warm", "TLS, new connection", "TLS resumed, new connection"]
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-    let series: Vec<BarSeries> = view
-        .protocols()
+    let series: Vec<BarSeries> = protocols
         .iter()
         .map(|p| {
             let four = secured.four((payload, op, p));
@@ -188,20 +195,58 @@ fn chart(
         })
         .collect();
     let frame = Frame {
-        title: format!("TLS: {op} ({payload})"),
+        title: of_group(format!("TLS: {op} ({payload})"), family),
         x_desc: "connection".into(),
         y_desc: "latency p50".into(),
         width: charts::WIDE,
         plot_height: 300,
     };
     let svg = charts::grouped_bars(&frame, &groups, &series, &[], Scale::Linear(Unit::Nanos))?;
+    // The takeaway: what a new connection with a full handshake costs each protocol.
+    let cold: Vec<(String, f64)> = series
+        .iter()
+        .filter(|s| !view.is_floor(&s.label))
+        .filter_map(|s| Some((s.label.clone(), s.values.get(2)?.as_ref()?.first().copied()?)))
+        .collect();
     Ok(Chart::drawn(
         svg,
         "Closed loop on loopback at the lowest concurrency: median latency per call on a connection kept open \
          (warm), and with a new connection per call, its TCP and TLS handshakes inside the call (full, or \
          resuming a session).",
         true,
-    ))
+    )
+    .saying(extremes(&cold, ("fastest call on a new TLS connection", "slowest"), fmt::nanos))
+    .of(op))
+}
+
+/// A largest figure and whose it is.
+type Extreme = Option<(f64, String)>;
+
+/// The finding's sentence: the largest handshake (bytes, whose) and the most latency TLS adds
+/// to a warm call (how much, whose).
+fn title(
+    op: Operation,
+    payload: &str,
+    (biggest, slowest): (&Extreme, &Extreme),
+) -> String {
+    match (biggest, slowest) {
+        (Some((bytes, who)), Some((lat, slow))) => format!(
+            "TLS on {op}: a full handshake costs up to {} ({who}) once per connection, and adds at most {} to a \
+             warm call ({slow}).",
+            fmt::bytes(*bytes),
+            fmt::signed_nanos(*lat)
+        ),
+        (Some((bytes, who)), None) => {
+            format!(
+                "TLS on {op}: a full handshake costs up to {} ({who}) once per connection.",
+                fmt::bytes(*bytes)
+            )
+        }
+        (None, Some((lat, slow))) => {
+            format!("TLS on {op} adds at most {} to a warm call ({slow}).", fmt::signed_nanos(*lat))
+        }
+        (None, None) => format!("What TLS costs on {op} ({payload})."),
+    }
 }
 
 /// "TLS on get-user: set-up rest 1 RT, 1.6 kB (resumed 1.2 kB) …; warm, per operation: rest
@@ -212,6 +257,9 @@ pub(in crate::report) fn findings(view: &View<'_>, secured: &Secured<'_>) -> Vec
     for op in secured.ops() {
         let mut setup = Vec::new();
         let mut warm = Vec::new();
+        // For the sentence: the largest handshake, and the largest latency TLS adds warm.
+        let mut biggest: Option<(f64, String)> = None;
+        let mut slowest: Option<(f64, String)> = None;
         for p in view.protocols() {
             let four = secured.four((&payload, op, &p));
             if let Some(c) = four.cold {
@@ -229,6 +277,10 @@ pub(in crate::report) fn findings(view: &View<'_>, secured: &Secured<'_>) -> Vec
                     );
                 }
                 setup.push(s);
+                let bytes = b.setup_tls_sent_per_connection + b.setup_tls_received_per_connection;
+                if biggest.as_ref().is_none_or(|(v, _)| bytes > *v) {
+                    biggest = Some((bytes, p.clone()));
+                }
             }
             if let (Some(a), Some(b)) = (four.plain, four.warm) {
                 let parts = [
@@ -241,6 +293,11 @@ pub(in crate::report) fn findings(view: &View<'_>, secured: &Secured<'_>) -> Vec
                 ];
                 let parts: Vec<String> = parts.into_iter().flatten().collect();
                 warm.push(format!("{p} {}", parts.join(", ")));
+                if let (Some(x), Some(y)) = (p50(a), p50(b))
+                    && slowest.as_ref().is_none_or(|(v, _)| y - x > *v)
+                {
+                    slowest = Some((y - x, p.clone()));
+                }
             }
         }
         if setup.is_empty() && warm.is_empty() {
@@ -253,10 +310,8 @@ pub(in crate::report) fn findings(view: &View<'_>, secured: &Secured<'_>) -> Vec
         if !warm.is_empty() {
             text += &format!("On a warm connection TLS adds per operation: {}.", warm.join("; "));
         }
-        out.push(Finding {
-            title: format!("What TLS costs: {op} ({payload})"),
-            text: text.trim().to_owned(),
-        });
+        let title = title(op, &payload, (&biggest, &slowest));
+        out.push(Finding { title, text: text.trim().to_owned() });
     }
     out
 }

@@ -8,7 +8,9 @@ use plotters::style::RGBColor;
 use super::{protocol_label, unmeasured};
 use crate::catalog::Operation;
 use crate::report::charts::{self, HBar, LegendEntry, Mark};
-use crate::report::{Block, Chart, ReportError, Table, View, fmt, td, td_class};
+use crate::report::{
+    Block, Chart, MAX_SERIES, ReportError, Table, Tags, View, extremes, fmt, of_group, td, td_class,
+};
 use crate::results::{Cell, Layers};
 
 const SENT: RGBColor = RGBColor(78, 121, 167);
@@ -27,16 +29,20 @@ pub(in crate::report) fn wire_blocks(view: &View<'_>) -> Result<Vec<Block>, Repo
             continue;
         }
         let mut block = Block {
+            tags: Tags::payload(&payload),
             heading: format!("Payload {payload}"),
             intro: None,
             charts: Vec::new(),
             tables: Vec::new(),
         };
         for op in view.ops() {
-            block.charts.push(anatomy_chart(view, &payload, op)?);
+            // Two bars a protocol (sent, received).
+            for group in view.chart_groups(&view.protocols(), MAX_SERIES / 2) {
+                block.charts.push(anatomy_chart(view, &payload, op, &group)?.of(op));
+            }
         }
         for op in view.ops() {
-            block.tables.push(layer_table(view, &payload, op));
+            block.tables.push(layer_table(view, &payload, op).of(op));
         }
         block.tables.push(framing_table(view, &payload));
         blocks.push(block);
@@ -45,9 +51,13 @@ pub(in crate::report) fn wire_blocks(view: &View<'_>) -> Result<Vec<Block>, Repo
 }
 
 /// Stacked bytes per operation, a bar per protocol and direction.
-fn anatomy_chart(view: &View<'_>, payload: &str, op: Operation) -> Result<Chart, ReportError> {
-    let cells: Vec<&Cell> =
-        view.protocols().iter().filter_map(|p| view.closed(payload, op, p, None)).collect();
+fn anatomy_chart(
+    view: &View<'_>,
+    payload: &str,
+    op: Operation,
+    (family, protocols): &(Option<String>, Vec<String>),
+) -> Result<Chart, ReportError> {
+    let cells: Vec<&Cell> = protocols.iter().filter_map(|p| view.closed(payload, op, p, None)).collect();
     if cells.is_empty() {
         return Ok(Chart::missing(format!("{op}: no closed-loop cell was measured."), false));
     }
@@ -79,7 +89,13 @@ fn anatomy_chart(view: &View<'_>, payload: &str, op: Operation) -> Result<Chart,
             }
         }
     }
-    let title = format!("{op}: bytes per operation by layer ({payload})");
+    let title = of_group(format!("{op}: bytes per operation by layer ({payload})"), family);
+    let totals: Vec<(String, f64)> = cells
+        .iter()
+        .filter(|c| !view.is_floor(&c.protocol))
+        .map(|c| (c.protocol.clone(), c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes))
+        .collect();
+    let takeaway = extremes(&totals, ("fewest bytes per operation", "most"), fmt::bytes);
     let svg = charts::hbars(&title, "bytes per operation (B)", &rows, &legend, charts::NARROW)?;
     let conc = cells.iter().map(|c| c.concurrency).min().unwrap_or(0);
     Ok(Chart::drawn(
@@ -90,7 +106,8 @@ fn anatomy_chart(view: &View<'_>, payload: &str, op: Operation) -> Result<Chart,
              is not included (see the table)."
         ),
         false,
-    ))
+    )
+    .saying(takeaway))
 }
 
 fn layer_table(view: &View<'_>, payload: &str, op: Operation) -> Table {
@@ -194,11 +211,12 @@ pub(in crate::report) fn header_blocks(view: &View<'_>) -> Vec<Block> {
                 .filter(|c| !c.bytes.headers_per_op.is_empty())
                 .collect();
             if !cells.is_empty() {
-                tables.push(header_table(view, op, &cells));
+                tables.push(header_table(view, op, &cells).of(op));
             }
         }
         if !tables.is_empty() {
             blocks.push(Block {
+                tags: Tags::payload(&payload),
                 heading: format!("Payload {payload}"),
                 intro: None,
                 charts: Vec::new(),

@@ -1,0 +1,350 @@
+//! The page as the template sees it: every `#[derive(Serialize)]` struct it renders (charts,
+//! tables, blocks, the health line, the filters' values), the helpers the sections build them
+//! with, and what is computed over the whole page once it is built (the families of table
+//! rows, for the filters).
+
+use serde::Serialize;
+
+use super::claims::ClaimRow;
+use super::{fmt, verdicts};
+use crate::catalog::Operation;
+use crate::results::Results;
+
+/// The most bars or lines one chart draws: more variants are drawn family by family.
+pub const MAX_SERIES: usize = 12;
+
+/// "grpc has the fewest bytes per operation (167 B); rest the most (864 B, 5.17×).": the two
+/// ends of a chart's values, computed. `low` and `high` name the ends ("fewest bytes per
+/// operation", "most"); None without a value.
+pub(in crate::report) fn extremes(
+    values: &[(String, f64)],
+    (low, high): (&str, &str),
+    show: impl Fn(f64) -> String,
+) -> Option<String> {
+    let finite: Vec<&(String, f64)> = values.iter().filter(|(_, v)| v.is_finite()).collect();
+    let min = finite.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let max = finite.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    if finite.len() < 2 || min.0 == max.0 {
+        return Some(format!("{} has the {low} ({}).", min.0, show(min.1)));
+    }
+    let times = if min.1 > 0.0 { format!(", {}", fmt::ratio(max.1 / min.1)) } else { String::new() };
+    Some(format!("{} has the {low} ({}); {} the {high} ({}{times}).", min.0, show(min.1), max.0, show(max.1)))
+}
+
+/// A chart title for one of several groups: "… (gRPC)".
+pub(in crate::report) fn of_group(title: String, group: &Option<String>) -> String {
+    match group {
+        Some(g) => format!("{title} — {g}"),
+        None => title,
+    }
+}
+
+/// What a chart, a block or a table row is about, for the page's filters: each set value is
+/// a `data-` attribute the filter script matches (an element without one is never hidden).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(in crate::report) struct Tags {
+    pub(in crate::report) op: Option<String>,
+    pub(in crate::report) network: Option<String>,
+    pub(in crate::report) payload: Option<String>,
+    pub(in crate::report) family: Option<String>,
+}
+
+impl Tags {
+    pub(in crate::report) fn payload(payload: &str) -> Tags {
+        Tags { payload: Some(payload.to_owned()), ..Tags::default() }
+    }
+
+    pub(in crate::report) fn op(op: Operation, payload: &str) -> Tags {
+        Tags { op: Some(op.name().to_owned()), ..Tags::payload(payload) }
+    }
+
+    pub(in crate::report) fn on(self, network: &str) -> Tags {
+        Tags { network: Some(network.to_owned()), ..self }
+    }
+}
+
+/// A chart, or the sentence saying why there is none.
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct Chart {
+    /// The SVG, when there was data to draw.
+    pub(in crate::report) svg: Option<String>,
+    /// What it shows, in one sentence computed from its data, above it.
+    pub(in crate::report) takeaway: Option<String>,
+    /// What the chart shows and how the figures were selected.
+    pub(in crate::report) caption: String,
+    /// Why there is no chart.
+    pub(in crate::report) missing: Option<String>,
+    /// Spans the page instead of one grid column.
+    pub(in crate::report) wide: bool,
+    pub(in crate::report) tags: Tags,
+}
+
+impl Chart {
+    pub(in crate::report) fn drawn(svg: String, caption: impl Into<String>, wide: bool) -> Self {
+        Chart {
+            svg: Some(svg),
+            takeaway: None,
+            caption: caption.into(),
+            missing: None,
+            wide,
+            tags: Tags::default(),
+        }
+    }
+    pub(in crate::report) fn missing(why: impl Into<String>, wide: bool) -> Self {
+        Chart {
+            svg: None,
+            takeaway: None,
+            caption: String::new(),
+            missing: Some(why.into()),
+            wide,
+            tags: Tags::default(),
+        }
+    }
+    /// The sentence above it.
+    pub(in crate::report) fn saying(mut self, takeaway: Option<String>) -> Self {
+        self.takeaway = takeaway;
+        self
+    }
+    /// The operation it shows.
+    pub(in crate::report) fn of(mut self, op: Operation) -> Self {
+        self.tags.op = Some(op.name().to_owned());
+        self
+    }
+}
+
+/// A table cell: text and an optional CSS class (best, worst, holds, …).
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct TCell {
+    pub(in crate::report) text: String,
+    pub(in crate::report) class: &'static str,
+}
+
+pub(in crate::report) fn td(text: impl Into<String>) -> TCell {
+    TCell { text: text.into(), class: "" }
+}
+
+pub(in crate::report) fn td_class(text: impl Into<String>, class: &'static str) -> TCell {
+    TCell { text: text.into(), class }
+}
+
+/// A table: first column is the row's name.
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct Table {
+    pub(in crate::report) head: Vec<String>,
+    pub(in crate::report) rows: Vec<Vec<TCell>>,
+    /// CSS class: "" (numbers, right-aligned) or "text" (prose, left-aligned).
+    pub(in crate::report) class: &'static str,
+    pub(in crate::report) tags: Tags,
+    /// Per row (filled in by [`tag_rows`] from the row's first cell): its protocol's family.
+    pub(in crate::report) row_tags: Vec<Tags>,
+}
+
+impl Table {
+    pub(in crate::report) fn new(head: &[&str]) -> Self {
+        Table::with_head(head.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    pub(in crate::report) fn with_head(head: Vec<String>) -> Self {
+        Table { head, rows: Vec::new(), class: "", tags: Tags::default(), row_tags: Vec::new() }
+    }
+
+    /// The operation it shows.
+    pub(in crate::report) fn of(mut self, op: Operation) -> Self {
+        self.tags.op = Some(op.name().to_owned());
+        self
+    }
+}
+
+/// A block of a section: one payload's (or operation's) charts and tables.
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct Block {
+    pub(in crate::report) tags: Tags,
+    pub(in crate::report) heading: String,
+    pub(in crate::report) intro: Option<String>,
+    pub(in crate::report) charts: Vec<Chart>,
+    pub(in crate::report) tables: Vec<Table>,
+}
+
+/// Key–value rows (environment, run).
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct Kv {
+    pub(in crate::report) key: String,
+    pub(in crate::report) value: String,
+}
+
+pub(in crate::report) fn kv(key: &str, value: impl Into<String>) -> Kv {
+    Kv { key: key.into(), value: value.into() }
+}
+
+/// A finding: one sentence with the one or two numbers that matter (`title`), and what is
+/// behind it (`text`: the decomposition or the full list, folded on the page).
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub title: String,
+    pub text: String,
+}
+
+/// Measurement health: one line, and what is behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub line: String,
+    pub items: Vec<String>,
+    /// How many items there are.
+    pub problems: usize,
+}
+
+/// The values the page's filters offer (each one an attribute on the rows, charts and
+/// blocks it applies to).
+#[derive(Debug, Clone, Serialize, Default)]
+pub(in crate::report) struct Facets {
+    pub(in crate::report) ops: Vec<String>,
+    pub(in crate::report) networks: Vec<String>,
+    pub(in crate::report) payloads: Vec<String>,
+    pub(in crate::report) families: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct ProtocolRow {
+    pub(in crate::report) family: String,
+    pub(in crate::report) role: String,
+    pub(in crate::report) name: String,
+    pub(in crate::report) label: String,
+    pub(in crate::report) describe: String,
+    pub(in crate::report) server: String,
+    pub(in crate::report) color: String,
+    pub(in crate::report) floor: bool,
+}
+
+/// The run's settings that the method section quotes.
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct MethodNote {
+    /// The open-loop rate, formatted, or why there is none.
+    pub(in crate::report) rate: String,
+    pub(in crate::report) warmup_s: f64,
+    pub(in crate::report) duration_s: f64,
+    /// Runs of each cell.
+    pub(in crate::report) repeat: u32,
+    /// The floor protocol's name, when it took part.
+    pub(in crate::report) floor: Option<String>,
+}
+
+/// Everything the template shows.
+#[derive(Debug, Clone, Serialize)]
+pub(in crate::report) struct Page {
+    pub(in crate::report) title: String,
+    pub(in crate::report) subtitle: String,
+    pub(in crate::report) status: String,
+    /// The run's length against its estimate.
+    pub(in crate::report) took: String,
+    pub(in crate::report) health: Health,
+    pub(in crate::report) verdicts: verdicts::Verdicts,
+    /// Best for / avoid when: the judgements engineers quote, rebuilt from this run.
+    pub(in crate::report) judgements: Vec<ClaimRow>,
+    pub(in crate::report) not_covered: Vec<crate::results::NotCovered>,
+    pub(in crate::report) facets: Facets,
+    pub(in crate::report) findings: Vec<Finding>,
+    pub(in crate::report) claims: Vec<ClaimRow>,
+    pub(in crate::report) claims_summary: String,
+    pub(in crate::report) protocols: Vec<ProtocolRow>,
+    pub(in crate::report) run: Vec<Kv>,
+    pub(in crate::report) wire: Vec<Block>,
+    pub(in crate::report) headers: Vec<Block>,
+    pub(in crate::report) round_trips: Vec<Block>,
+    /// Latency across emulated networks, and connection set-up (empty: none ran).
+    pub(in crate::report) networks: Vec<Block>,
+    /// What TLS costs (empty: no TLS cell ran).
+    pub(in crate::report) tls: Vec<Block>,
+    /// Calls in flight over connections and over HTTP/2 streams (empty: no `--streams` cell).
+    pub(in crate::report) streams: Vec<Block>,
+    /// The size sweep (empty: none ran).
+    pub(in crate::report) sizes: Vec<Block>,
+    /// Compressing variants against their twins (empty: none ran).
+    pub(in crate::report) compression: Vec<Block>,
+    /// Encoding × transport, per operation.
+    pub(in crate::report) matrix: Vec<Block>,
+    pub(in crate::report) latency: Vec<Block>,
+    pub(in crate::report) throughput: Vec<Block>,
+    pub(in crate::report) serialization: Vec<Block>,
+    pub(in crate::report) cpu: Vec<Block>,
+    pub(in crate::report) equivalence: Vec<Block>,
+    pub(in crate::report) repeats: Vec<Block>,
+    pub(in crate::report) environment: Vec<Kv>,
+    pub(in crate::report) method: MethodNote,
+    pub(in crate::report) command: String,
+    pub(in crate::report) floor: Option<String>,
+}
+
+/// Gives every table row that names a protocol in its first cell (its name, alone or
+/// first) that protocol's family, for the family filter.
+pub(in crate::report) fn tag_rows(page: &mut Page, r: &Results) {
+    let family = |text: &str| {
+        let first = text.split([' ', '(']).next().unwrap_or_default();
+        r.protocols.iter().find(|p| p.name == first).map(|p| p.family.clone()).filter(|f| !f.is_empty())
+    };
+    let lists: [&mut Vec<Block>; 15] = [
+        &mut page.wire,
+        &mut page.headers,
+        &mut page.round_trips,
+        &mut page.networks,
+        &mut page.tls,
+        &mut page.streams,
+        &mut page.sizes,
+        &mut page.compression,
+        &mut page.matrix,
+        &mut page.latency,
+        &mut page.throughput,
+        &mut page.serialization,
+        &mut page.cpu,
+        &mut page.equivalence,
+        &mut page.repeats,
+    ];
+    for blocks in lists {
+        for t in blocks.iter_mut().flat_map(|b| b.tables.iter_mut()) {
+            t.row_tags = t
+                .rows
+                .iter()
+                .map(|row| Tags { family: row.first().and_then(|c| family(&c.text)), ..Tags::default() })
+                .collect();
+        }
+    }
+}
+
+/// "4 min 26 s (estimated 4 min 33 s)", from the run's start and end stamps.
+pub(in crate::report) fn took(r: &Results) -> String {
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let took = at(&r.started_at).zip(at(&r.finished_at)).and_then(|(a, b)| (b - a).to_std().ok());
+    let estimated = r.estimated_s.map(std::time::Duration::from_secs_f64);
+    match (took, estimated) {
+        (Some(t), Some(e)) => format!(
+            "took {} (estimated {})",
+            crate::run::progress::duration(t),
+            crate::run::progress::duration(e)
+        ),
+        (Some(t), None) => format!("took {}", crate::run::progress::duration(t)),
+        _ => String::new(),
+    }
+}
+
+/// The filters' values: operations, networks, payloads and families that have cells.
+pub(in crate::report) fn facets(r: &Results) -> Facets {
+    let mut f = Facets::default();
+    for op in Operation::ALL {
+        if r.cells.iter().any(|c| c.operation == op) {
+            f.ops.push(op.name().to_owned());
+        }
+    }
+    for c in &r.cells {
+        if !f.networks.contains(&c.network) {
+            f.networks.push(c.network.clone());
+        }
+        if !f.payloads.contains(&c.payload) {
+            f.payloads.push(c.payload.clone());
+        }
+    }
+    for p in &r.protocols {
+        if !p.family.is_empty() && !f.families.contains(&p.family) {
+            f.families.push(p.family.clone());
+        }
+    }
+    f
+}
