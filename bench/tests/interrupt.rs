@@ -1,5 +1,6 @@
-//! Stopping a run: Ctrl-C ends it with one line and what was measured written, even with
-//! `RUST_BACKTRACE` set, and its server child never outlives it.
+//! Stopping a run: Ctrl-C (or SIGTERM, as a service manager or `kill` stops it) ends it with
+//! one line and what was measured written, even with `RUST_BACKTRACE` set, and its server child
+//! never outlives it.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt as _;
@@ -14,12 +15,20 @@ use common::{ServeChild, tempdir, wirebench};
 #[test]
 fn ctrl_c_writes_partial_results_and_says_so_in_one_line() {
     for after in [Duration::ZERO, Duration::from_secs(4)] {
-        interrupt_a_run(after);
+        interrupt_a_run(after, ("INT", "Ctrl-C"));
     }
 }
 
-fn interrupt_a_run(after: Duration) {
-    let dir = tempdir(&format!("interrupt-{}", after.as_secs()));
+/// SIGTERM to the harness alone (as `kill PID` sends it), as cells run.
+#[test]
+fn sigterm_stops_a_run_as_ctrl_c_does() {
+    interrupt_a_run(Duration::from_secs(4), ("TERM", "SIGTERM"));
+}
+
+/// Sends `signal` (to the run's process group for INT, as a terminal does; to the run alone
+/// for TERM, as `kill` does) `after` the server started, and checks what the run leaves.
+fn interrupt_a_run(after: Duration, (signal, named): (&str, &str)) {
+    let dir = tempdir(&format!("interrupt-{signal}-{}", after.as_secs()));
     let mut child = wirebench()
         .args(["run", "--profile", "smoke", "--payloads", "tiny", "--out"])
         .arg(&dir)
@@ -39,20 +48,21 @@ fn interrupt_a_run(after: Duration) {
     };
     // The equivalence gate takes about a second in a debug build.
     std::thread::sleep(after);
-    let group = format!("-{}", child.id());
-    assert!(std::process::Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let target = if signal == "INT" { format!("-{}", child.id()) } else { child.id().to_string() };
+    let kill = std::process::Command::new("kill").args([&format!("-{signal}"), "--", &target]).status();
+    assert!(kill.unwrap().success());
     // The rest of stderr is read aside, so that a run that never ends fails the test.
     let rest = std::thread::spawn(move || stderr.map(Result::unwrap).collect::<Vec<String>>());
     let Some(status) = common::exits_within(&mut child, Duration::from_secs(60)) else {
         let _ = child.kill();
-        panic!("the run still ran 60 s after Ctrl-C");
+        panic!("the run still ran 60 s after {named}");
     };
     let rest = rest.join().unwrap();
     let text = rest.join("\n");
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(!text.contains("backtrace") && !text.contains("panicked"), "{text}");
     let last = rest.iter().rev().find(|l| !l.trim().is_empty()).unwrap();
-    assert!(last.starts_with("error: interrupted by Ctrl-C"), "the last line: {last}");
+    assert!(last.starts_with(&format!("error: interrupted by {named}")), "the last line: {last}");
     assert!(last.contains("partial results written to"), "the last line: {last}");
     assert!(
         !std::path::Path::new(&format!("/proc/{server_pid}")).exists(),

@@ -224,11 +224,7 @@ type Extreme = Option<(f64, String)>;
 
 /// The finding's sentence: the largest handshake (bytes, whose) and the most latency TLS adds
 /// to a warm call (how much, whose).
-fn title(
-    op: Operation,
-    payload: &str,
-    (biggest, slowest): (&Extreme, &Extreme),
-) -> String {
+fn title(op: Operation, payload: &str, (biggest, slowest): (&Extreme, &Extreme)) -> String {
     match (biggest, slowest) {
         (Some((bytes, who)), Some((lat, slow))) => format!(
             "TLS on {op}: a full handshake costs up to {} ({who}) once per connection, and adds at most {} to a \
