@@ -1,19 +1,22 @@
 //! `wirebench compare A B`: what changed between two results files.
 //!
 //! Cells are matched by their key (protocol, operation, payload, load point, network, TLS,
-//! streams, size), every round of a cell together. Bytes and round trips per operation are
-//! almost deterministic for a given build and payload: they move only with variable-length
-//! fields such as request ids and counters, so a change under 1 % is noise and anything
-//! larger is real. Latency and throughput move from run to run. Each is taken over every call
+//! streams, size), every round of a cell together. Round trips per operation are exact.
+//! Bytes per operation are almost deterministic for a given build and payload: they move with
+//! variable-length fields such as request ids and counters, and, under load, with the
+//! flow-control and acknowledgement frames timing decides, so a change under 1 % is noise and
+//! a larger one is significant when its interval over the rounds excludes zero. Latency and throughput move from run to run. Each is taken over every call
 //! of a cell's rounds (see [`crate::stats`]); when both files hold two rounds or more, its
 //! change comes with a 95 % bootstrap interval (both sides' rounds resampled), and it is
 //! significant only when the interval excludes zero *and* the change is at least the noise
 //! threshold, as criterion judges a change: by default 5 % for throughput and p50, 20 % for
 //! p99 (tails are noisier), adjustable with `--noise`. The threshold is what two runs of the
 //! same binary on a shared 2-core VM differ by (its speed drifts by a few percent from
-//! minute to minute, every cell together). So each timed metric's run-wide move (the median
-//! of every cell's change, with its interval) is judged first, as one line of its own, and
-//! each cell is judged by how far it moved *beyond* that: a machine that ran 3 % slower the
+//! minute to minute, every cell together). So each timed metric's run-wide move on each
+//! network (the median of its cells' changes, with its interval) is judged first, as one line
+//! of its own, and each cell is judged by how far it moved *beyond* the move of its network
+//! (the machine's speed moves loopback cells; an emulated link's latency is its delays, which
+//! the machine's speed barely touches): a machine that ran 3 % slower the
 //! second time reads as one line, not as a hundred regressions, and a change that slows every
 //! cell by 20 % is still a significant regression of the whole run. With a single round on
 //! either side there is no interval, and the threshold alone decides.
@@ -26,7 +29,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::repeats::{self, Figure, Rounds};
+use crate::repeats::{self, Figure, Measure, Rounds};
 use crate::results::{Cell, Results};
 use crate::stats;
 
@@ -106,6 +109,8 @@ impl Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct CellDiff {
     pub key: String,
+    /// The cell's network: its timed changes are judged beyond that network's move.
+    pub network: String,
     pub changes: Vec<Change>,
 }
 
@@ -127,10 +132,11 @@ pub struct Comparison {
     pub only_in_b: Vec<String>,
 }
 
-/// The median move of one timed metric over every matched cell.
+/// The median move of one timed metric over the matched cells of one network.
 #[derive(Debug, Clone, Serialize)]
 pub struct Shift {
     pub metric: &'static str,
+    pub network: String,
     pub percent: f64,
     /// 95 % bootstrap interval over the cells.
     pub interval: (f64, f64),
@@ -177,16 +183,13 @@ fn significance(percent: f64, (low, high): (f64, f64), higher_is_better: bool, t
 /// A's figure, B's, the change in percent, and its interval when there is one.
 type Moved = (f64, f64, f64, Option<(f64, f64)>);
 
-/// How a counted figure is read off a cell, and the share under which it does not move.
-type Counted = (&'static str, fn(&Cell) -> f64, Option<f64>);
-
 /// The change of one figure from A's rounds of a cell to B's, in percent, with its 95 %
 /// interval (both sides' rounds resampled) when both have two rounds or more.
-fn change(a: &Rounds<'_>, b: &Rounds<'_>, figure: Figure) -> Option<Moved> {
+fn change(a: &Rounds<'_>, b: &Rounds<'_>, m: Measure) -> Option<Moved> {
     let (na, nb) = (a.cells.len(), b.cells.len());
-    let fa = a.figure(figure, &vec![1.0; na])?;
-    let fb = b.figure(figure, &vec![1.0; nb])?;
-    let ratio = |w: &[Vec<f64>]| Some(b.figure(figure, &w[1])? / a.figure(figure, &w[0])? * 100.0 - 100.0);
+    let fa = a.measure(m, &vec![1.0; na])?;
+    let fb = b.measure(m, &vec![1.0; nb])?;
+    let ratio = |w: &[Vec<f64>]| Some(b.measure(m, &w[1])? / a.measure(m, &w[0])? * 100.0 - 100.0);
     let interval = (na >= 2 && nb >= 2).then(|| stats::bootstrap(&[na, nb], ratio)).flatten();
     Some((fa, fb, if fa == 0.0 { 0.0 } else { fb / fa * 100.0 - 100.0 }, interval))
 }
@@ -206,37 +209,39 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
         let mut changes = Vec::new();
         // Run-to-run figures: by interval and threshold with rounds on both sides, by threshold
         // alone without.
-        let timed = [
-            ("throughput ops/s", Figure::Throughput, noise),
-            ("p50 µs", Figure::P50, noise),
-            ("p99 µs", Figure::P99, noise * 4.0),
-        ];
-        for (metric, figure, _) in timed {
-            let Some((ma, mb, percent, interval)) = change(&ra, &rb, figure) else { continue };
+        for (metric, figure, _) in TIMED {
+            let Some((ma, mb, percent, interval)) = change(&ra, &rb, figure.measure()) else { continue };
             // Judged below, once the run-wide move of each metric is known.
             let verdict = Verdict::Same;
             changes.push(Change { metric, a: ma, b: mb, percent, interval, beyond_shift: None, verdict });
         }
-        let exact: [Counted; 3] = [
-            ("sent B/op", |c| c.bytes.sent_per_op.total_bytes, Some(BYTES_NOISE_PERCENT)),
-            ("received B/op", |c| c.bytes.received_per_op.total_bytes, Some(BYTES_NOISE_PERCENT)),
-            ("round trips/op", |c| c.round_trips_per_op, None),
+        let bytes: [(&'static str, Measure); 2] = [
+            ("sent B/op", Measure::PerOp(|c| Some(c.bytes.sent_per_op.total_bytes))),
+            ("received B/op", Measure::PerOp(|c| Some(c.bytes.received_per_op.total_bytes))),
         ];
-        for (metric, read, threshold) in exact {
-            let med = |g: &[&Cell]| stats::median(&g.iter().map(|c| read(c)).collect::<Vec<_>>());
-            let (ma, mb) = (med(ga), med(gb));
-            let (percent, verdict) = verdict(ma, mb, false, threshold);
-            changes.push(Change {
-                metric,
-                a: ma,
-                b: mb,
-                percent,
-                interval: None,
-                beyond_shift: None,
-                verdict,
-            });
+        for (metric, m) in bytes {
+            let Some((ma, mb, percent, interval)) = change(&ra, &rb, m) else { continue };
+            let verdict = match interval {
+                Some(i) => significance(percent, i, false, BYTES_NOISE_PERCENT),
+                None => verdict(ma, mb, false, Some(BYTES_NOISE_PERCENT)).1,
+            };
+            let verdict = if ma == mb { Verdict::Same } else { verdict };
+            changes.push(Change { metric, a: ma, b: mb, percent, interval, beyond_shift: None, verdict });
         }
-        cells.push(CellDiff { key: k.clone(), changes });
+        let med = |g: &[&Cell]| stats::median(&g.iter().map(|c| c.round_trips_per_op).collect::<Vec<_>>());
+        let (ma, mb) = (med(ga), med(gb));
+        let (percent, v) = verdict(ma, mb, false, None);
+        let metric = "round trips/op";
+        changes.push(Change {
+            metric,
+            a: ma,
+            b: mb,
+            percent,
+            interval: None,
+            beyond_shift: None,
+            verdict: v,
+        });
+        cells.push(CellDiff { key: k.clone(), network: ga[0].network.clone(), changes });
     }
     let only_in_a =
         groups_a.iter().map(|(k, _)| k.clone()).filter(|k| !groups_b.iter().any(|(kb, _)| kb == k)).collect();
@@ -254,18 +259,36 @@ pub fn compare(a: &Results, b: &Results, noise: f64, names: (&str, &str)) -> Com
     }
 }
 
-/// Judges every cell's timed changes beyond the run-wide move of each metric; returns the
-/// moves, themselves judged.
+/// The timed metrics: name, figure, and the noise threshold's multiple (p99 is noisier).
+const TIMED: [(&str, Figure, f64); 3] = [
+    ("throughput ops/s", Figure::Throughput, 1.0),
+    ("p50 µs", Figure::P50, 1.0),
+    ("p99 µs", Figure::P99, 4.0),
+];
+
+/// Judges every cell's timed changes beyond the run-wide move of each metric on the cell's
+/// network; returns the moves, themselves judged.
 fn judge_timed(cells: &mut [CellDiff], noise: f64) -> Vec<Shift> {
-    let timed = [("throughput ops/s", true, noise), ("p50 µs", false, noise), ("p99 µs", false, noise * 4.0)];
-    let shifts: Vec<Shift> =
-        timed.iter().filter_map(|(metric, better_up, t)| shift(cells, metric, *better_up, *t)).collect();
+    let mut networks: Vec<String> = cells.iter().map(|c| c.network.clone()).collect();
+    networks.sort();
+    networks.dedup();
+    let shifts: Vec<Shift> = networks
+        .iter()
+        .flat_map(|net| TIMED.iter().map(move |t| (net, t)))
+        .filter_map(|(net, (metric, f, times))| {
+            shift(cells, net, metric, f.higher_is_better(), noise * times)
+        })
+        .collect();
     for cell in cells {
         for ch in &mut cell.changes {
-            let Some(&(_, better_up, threshold)) = timed.iter().find(|(m, ..)| *m == ch.metric) else {
+            let Some(&(_, f, times)) = TIMED.iter().find(|(m, ..)| *m == ch.metric) else {
                 continue;
             };
-            let s = shifts.iter().find(|s| s.metric == ch.metric).map_or(0.0, |s| s.percent);
+            let (better_up, threshold) = (f.higher_is_better(), noise * times);
+            let s = shifts
+                .iter()
+                .find(|s| s.metric == ch.metric && s.network == cell.network)
+                .map_or(0.0, |s| s.percent);
             let beyond = |p: f64| ((1.0 + p / 100.0) / (1.0 + s / 100.0) - 1.0) * 100.0;
             ch.beyond_shift = Some(beyond(ch.percent));
             ch.verdict = match ch.interval {
@@ -274,19 +297,23 @@ fn judge_timed(cells: &mut [CellDiff], noise: f64) -> Vec<Shift> {
                 }
                 None => verdict(ch.a * (1.0 + s / 100.0), ch.b, better_up, Some(threshold)).1,
             };
-            if ch.a == ch.b {
-                ch.verdict = Verdict::Same;
-            }
         }
     }
     shifts
 }
 
-/// The run-wide move of `metric`: the median of every matched cell's change, with a
-/// bootstrap interval over the cells, judged like a cell's; None with fewer than three cells.
-fn shift(cells: &[CellDiff], metric: &'static str, higher_is_better: bool, threshold: f64) -> Option<Shift> {
+/// The run-wide move of `metric` on `network`: the median of its matched cells' changes, with
+/// a bootstrap interval over the cells, judged like a cell's; None with fewer than three cells.
+fn shift(
+    cells: &[CellDiff],
+    network: &str,
+    metric: &'static str,
+    higher_is_better: bool,
+    threshold: f64,
+) -> Option<Shift> {
     let moves: Vec<f64> = cells
         .iter()
+        .filter(|c| c.network == network)
         .filter_map(|c| c.changes.iter().find(|ch| ch.metric == metric))
         .map(|ch| ch.percent)
         .collect();
@@ -295,16 +322,18 @@ fn shift(cells: &[CellDiff], metric: &'static str, higher_is_better: bool, thres
     }
     let e = stats::estimate(&moves)?;
     let verdict = significance(e.value, (e.low, e.high), higher_is_better, threshold);
-    Some(Shift { metric, percent: e.value, interval: (e.low, e.high), cells: moves.len(), verdict })
+    let network = network.to_owned();
+    Some(Shift { metric, network, percent: e.value, interval: (e.low, e.high), cells: moves.len(), verdict })
 }
 
 /// The regressions larger than `limit` percent: "cell: metric +x %".
 pub fn regressions(c: &Comparison, limit: f64) -> Vec<String> {
-    let run = c
-        .shifts
-        .iter()
-        .filter(|s| s.verdict == Verdict::Worse && s.percent.abs() > limit)
-        .map(|s| format!("the whole run ({} cells' median): {} {:+.1} %", s.cells, s.metric, s.percent));
+    let run = c.shifts.iter().filter(|s| s.verdict == Verdict::Worse && s.percent.abs() > limit).map(|s| {
+        format!(
+            "the whole run on {} ({} cells' median): {} {:+.1} %",
+            s.network, s.cells, s.metric, s.percent
+        )
+    });
     let cells = c.cells.iter().flat_map(|cell| {
         cell.changes
             .iter()
@@ -350,8 +379,9 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     );
     for s in &c.shifts {
         println!(
-            "{} across the run moved {:+.1} % [{:+.1} to {:+.1}], {} (the median of {} cells' changes: the machine's speed, or a change that touches every cell; each cell is judged beyond it)",
+            "{} on {} moved {:+.1} % [{:+.1} to {:+.1}], {} (the median of {} cells' changes: the machine's speed, or a change that touches every cell; each cell is judged beyond its network's move)",
             s.metric,
+            s.network,
             s.percent,
             s.interval.0,
             s.interval.1,
@@ -418,5 +448,79 @@ mod tests {
         assert_eq!(verdict(2.0, 1.0, false, None).1, Verdict::Better);
         assert_eq!(verdict(1.0, 1.01, false, None).1, Verdict::Worse);
         assert_eq!(verdict(7.0, 7.0, false, None).1, Verdict::Same);
+    }
+
+    /// A cell of `protocol` on `network` whose three rounds each answer in `us` µs.
+    fn rounds(protocol: &str, network: &str, us: u64) -> Vec<Cell> {
+        (0..3)
+            .map(|i| {
+                let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+                h.record_n(us * 1000 + i, 100).unwrap();
+                let mut c: Cell = serde_json::from_value(crate::results::tests_support::cell_json()).unwrap();
+                c.protocol = protocol.to_owned();
+                c.network = network.to_owned();
+                c.repeat = i as u32;
+                c.latency = crate::results::Latency::of(&h);
+                c.ops = 100;
+                c.elapsed_s = 100.0 * us as f64 / 1e6;
+                c.throughput_ops_s = 1e6 / us as f64;
+                c
+            })
+            .collect()
+    }
+
+    fn results(cells: Vec<Cell>) -> Results {
+        let mut r: Results = serde_json::from_value(serde_json::json!({
+            "version": 5, "status": "complete", "message": null, "started_at": "a", "finished_at": "b",
+            "command": "wirebench run",
+            "environment": {
+                "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
+                "git_revision": "g", "wirebench_version": "0", "crate_versions": {},
+                "server_cores": [], "client_cores": [], "release_build": true,
+                "idle_cpus": {"state": "kept_awake"}
+            },
+            "options": {
+                "profile": "quick", "protocols": [], "operations": ["get-user"], "payloads": ["tiny"],
+                "concurrency": [1], "rate": null, "warmup_s": 0.0, "duration_s": 0.1, "n": 10, "seed": 1,
+                "target": null, "store_latency_us": 0, "dissect": true
+            },
+            "protocols": [], "equivalence": [], "cells": []
+        }))
+        .unwrap();
+        r.cells = cells;
+        r
+    }
+
+    #[test]
+    fn each_cell_is_judged_beyond_its_own_networks_move() {
+        // The machine ran 20 % faster the second time: every loopback cell but one moved
+        // with it; the wan cells, whose latency is the link's delays, did not move at all.
+        let protocols = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let build = |loopback: [u64; 8]| {
+            let near = protocols.iter().zip(loopback).flat_map(|(p, us)| rounds(p, "loopback", us));
+            let far = protocols.iter().flat_map(|p| rounds(p, "wan", 40_000));
+            results(near.chain(far).collect())
+        };
+        let (a, b) = (build([100; 8]), build([80, 80, 80, 80, 80, 80, 80, 100]));
+        let c = compare(&a, &b, 5.0, ("a", "b"));
+        let p50 = |net: &str| c.shifts.iter().find(|s| s.metric == "p50 µs" && s.network == net).unwrap();
+        assert!((p50("loopback").percent + 20.0).abs() < 0.5, "{:?}", p50("loopback"));
+        assert_eq!(p50("loopback").verdict, Verdict::Better);
+        assert!(p50("wan").percent.abs() < 0.5);
+        let verdicts = |net: &str| -> Vec<(String, Verdict)> {
+            c.cells
+                .iter()
+                .filter(|cell| cell.network == net)
+                .flat_map(|cell| cell.changes.iter().filter(|ch| ch.metric == "p50 µs"))
+                .map(|ch| (format!("{:.0}", ch.percent), ch.verdict))
+                .collect()
+        };
+        // The cell that did not speed up is the one regression beyond the machine's move.
+        let near = verdicts("loopback");
+        assert_eq!(near.iter().filter(|(_, v)| *v == Verdict::Worse).count(), 1, "{near:?}");
+        assert_eq!(near.iter().filter(|(_, v)| *v == Verdict::Better).count(), 0, "{near:?}");
+        // The wan cells stood still: the loopback move is not held against them.
+        let far = verdicts("wan");
+        assert!(far.iter().all(|(_, v)| matches!(v, Verdict::Noise | Verdict::Same)), "{far:?}");
     }
 }

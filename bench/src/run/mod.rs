@@ -44,8 +44,8 @@ pub enum RunProfile {
     /// floor on every operation, loopback at 1 and 16 connections, the wan link, get-user
     /// over TLS. Each dimension's flag adds the rest.
     Quick,
-    /// Every variant, payload and dimension (about an hour and a half on two cores:
-    /// `--dry-run` prints the estimate).
+    /// Every variant, payload and dimension (about seven and a half hours on two cores:
+    /// `--dry-run` prints the estimate for yours).
     Full,
 }
 
@@ -80,8 +80,8 @@ pub struct RunArgs {
     /// Seconds of unrecorded warm-up per cell.
     #[arg(long)]
     pub warmup: Option<f64>,
-    /// Runs of every cell, each repeat in a new random order (default: the profile's; smoke
-    /// 1, quick 3, full 5).
+    /// Rounds: runs of every cell, each round in a new random order (default: the profile's;
+    /// smoke 1, quick 10, full 5).
     #[arg(long)]
     pub repeat: Option<u32>,
     /// Seed of the cells' order in each repeat (default: random; recorded in results.json).
@@ -106,12 +106,12 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub tls: Vec<plan::Security>,
     /// Calls in flight per connection, like h2load's `-m` (default: the run profile's; quick
-    /// 16): the variants that multiplex (HTTP/2) run one connection with M streams, on
+    /// none, full 4,16,64): the variants that multiplex (HTTP/2) run one connection with M streams, on
     /// loopback, closed loop, beside their usual cells.
     #[arg(long, value_delimiter = ',')]
     pub streams: Vec<u32>,
-    /// Sizes to sweep, in orders per page or stream (default: the run profile's; quick
-    /// 1,10,100 on list-orders): list-orders and stream-orders at each size, at the lowest
+    /// Sizes to sweep, in orders per page or stream (default: the run profile's; quick none,
+    /// full 1,10,100,1000): list-orders and stream-orders at each size, at the lowest
     /// concurrency, beside the run's own N. Sizes beyond the payload's orders are skipped.
     #[arg(long, value_delimiter = ',')]
     pub sizes: Vec<u32>,

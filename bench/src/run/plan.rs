@@ -582,6 +582,14 @@ mod tests {
     }
 
     #[test]
+    fn the_full_profile_lasts_what_its_help_says() {
+        // `run --help` says "about seven and a half hours on two cores".
+        let estimate = Plan::new(&args("--profile full"), 2).unwrap().estimate();
+        let hours = estimate.as_secs_f64() / 3600.0;
+        assert!((6.5..8.5).contains(&hours), "the full profile's estimate moved: {hours:.1} h");
+    }
+
+    #[test]
     fn emulated_cells_run_in_the_first_rounds_only_and_the_estimate_counts_every_cell_run() {
         let plan = Plan::new(&args("--profile quick --protocols rest"), 2).unwrap();
         let (near, far) = (plan.cells().iter().filter(|c| !c.emulated).count(), Operation::ALL.len());

@@ -80,9 +80,12 @@ pub fn settings(p: RunProfile) -> ProfileSettings {
             roles: Some(&[Role::Main, Role::Reference]),
             payloads: &["small"],
             concurrency: &[1, 16],
-            // Many short rounds rather than a few long ones: a figure is the median of its
-            // rounds, each in a new random order, so a slow or fast moment of the machine
-            // (they last about a second on a shared VM) moves one round, not the figure.
+            // Many short rounds rather than a few long ones: a figure is taken over every
+            // call of its rounds, spread over the whole run in a new random order each, so a
+            // slow or fast moment of the machine moves one round, not the figure. (A shared
+            // VM also has slow and fast spells of minutes, which one five-minute run cannot
+            // average away: two runs can differ by more than their intervals on the cells
+            // they touch; see the method page.)
             warmup: Duration::from_millis(30),
             duration: Duration::from_millis(200),
             rate: 1000.0,
