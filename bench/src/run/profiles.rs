@@ -55,82 +55,86 @@ pub struct ProfileSettings {
 /// What each run profile runs.
 pub fn settings(p: RunProfile) -> ProfileSettings {
     match p {
-        RunProfile::Smoke => ProfileSettings {
-            roles: None,
-            payloads: &["tiny"],
-            concurrency: &[2],
-            warmup: Duration::from_millis(50),
-            duration: Duration::from_millis(250),
-            rate: 200.0,
-            open_ops: &[Operation::GetUser],
-            repeat: 1,
-            networks: &[],
-            network_ops: &[],
-            network_repeat: 1,
-            tls: &[],
-            tls_ops: &[],
-            streams: &[],
-            streams_ops: &[],
-            sizes: &[],
-            size_ops: &[],
-            sizes_far: false,
-            compression_ops: &Operation::ALL,
-        },
-        RunProfile::Quick => ProfileSettings {
-            roles: Some(&[Role::Main, Role::Reference]),
-            payloads: &["small"],
-            concurrency: &[1, 16],
-            // Many short rounds rather than a few long ones: a figure is taken over every
-            // call of its rounds, spread over the whole run in a new random order each, so a
-            // slow or fast moment of the machine moves one round, not the figure. (A shared
-            // VM also has slow and fast spells of minutes, which one five-minute run cannot
-            // average away: two runs can differ by more than their intervals on the cells
-            // they touch; see the method page.)
-            warmup: Duration::from_millis(30),
-            duration: Duration::from_millis(200),
-            rate: 1000.0,
-            open_ops: &[],
-            repeat: 10,
-            networks: &["wan"],
-            network_ops: &Operation::ALL,
-            // An emulated link's delays dominate its cells' latency (a 40 ms round trip
-            // against tens of µs of work): one round of at least NETWORK_MIN_OPS calls
-            // gives the figure and its interval.
-            network_repeat: 1,
-            tls: &[Security::Tls],
-            tls_ops: &[Operation::GetUser],
-            streams: &[],
-            streams_ops: &[],
-            sizes: &[],
-            size_ops: &[],
-            sizes_far: false,
-            compression_ops: &[],
-        },
-        RunProfile::Full => ProfileSettings {
-            roles: None,
-            payloads: &["small", "medium", "large"],
-            concurrency: &[1, 4, 16, 64],
-            warmup: Duration::from_millis(100),
-            duration: Duration::from_millis(350),
-            rate: 2000.0,
-            open_ops: &Operation::ALL,
-            repeat: 5,
-            networks: &["lan", "wan", "wan-lossy", "cable", "4g", "3g"],
-            network_ops: &[
-                Operation::GetUser,
-                Operation::UserOrders,
-                Operation::UsersOrders,
-                Operation::CreateOrder,
-            ],
-            network_repeat: 2,
-            tls: &[Security::Tls, Security::TlsResumed],
-            tls_ops: &Operation::ALL,
-            streams: &[4, 16, 64],
-            streams_ops: &[Operation::GetUser, Operation::ListOrders],
-            sizes: &[1, 10, 100, 1000],
-            size_ops: SIZED_OPS,
-            sizes_far: true,
-            compression_ops: &Operation::ALL,
-        },
+        RunProfile::Smoke => SMOKE,
+        RunProfile::Quick => QUICK,
+        RunProfile::Full => FULL,
     }
 }
+
+/// Every protocol and operation for a moment each: for tests and CI.
+const SMOKE: ProfileSettings = ProfileSettings {
+    roles: None,
+    payloads: &["tiny"],
+    concurrency: &[2],
+    warmup: Duration::from_millis(50),
+    duration: Duration::from_millis(250),
+    rate: 200.0,
+    open_ops: &[Operation::GetUser],
+    repeat: 1,
+    networks: &[],
+    network_ops: &[],
+    network_repeat: 1,
+    tls: &[],
+    tls_ops: &[],
+    streams: &[],
+    streams_ops: &[],
+    sizes: &[],
+    size_ops: &[],
+    sizes_far: false,
+    compression_ops: &Operation::ALL,
+};
+
+/// `make bench`: the mission's comparison in about five minutes (see the module docs).
+const QUICK: ProfileSettings = ProfileSettings {
+    roles: Some(&[Role::Main, Role::Reference]),
+    payloads: &["small"],
+    concurrency: &[1, 16],
+    // Many short rounds rather than a few long ones: a figure is taken over every
+    // call of its rounds, spread over the whole run in a new random order each, so a
+    // slow or fast moment of the machine moves one round, not the figure. (A shared
+    // VM also has slow and fast spells of minutes, which one five-minute run cannot
+    // average away: two runs can differ by more than their intervals on the cells
+    // they touch; see the method page.)
+    warmup: Duration::from_millis(30),
+    duration: Duration::from_millis(200),
+    rate: 1000.0,
+    open_ops: &[],
+    repeat: 10,
+    networks: &["wan"],
+    network_ops: &Operation::ALL,
+    // An emulated link's delays dominate its cells' latency (a 40 ms round trip
+    // against tens of µs of work): one round of at least NETWORK_MIN_OPS calls
+    // gives the figure and its interval.
+    network_repeat: 1,
+    tls: &[Security::Tls],
+    tls_ops: &[Operation::GetUser],
+    streams: &[],
+    streams_ops: &[],
+    sizes: &[],
+    size_ops: &[],
+    sizes_far: false,
+    compression_ops: &[],
+};
+
+/// Every variant, payload and dimension.
+const FULL: ProfileSettings = ProfileSettings {
+    roles: None,
+    payloads: &["small", "medium", "large"],
+    concurrency: &[1, 4, 16, 64],
+    warmup: Duration::from_millis(100),
+    duration: Duration::from_millis(350),
+    rate: 2000.0,
+    open_ops: &Operation::ALL,
+    repeat: 5,
+    networks: &["lan", "wan", "wan-lossy", "cable", "4g", "3g"],
+    network_ops: &[Operation::GetUser, Operation::UserOrders, Operation::UsersOrders, Operation::CreateOrder],
+    network_repeat: 2,
+    tls: &[Security::Tls, Security::TlsResumed],
+    tls_ops: &Operation::ALL,
+    streams: &[4, 16, 64],
+    streams_ops: &[Operation::GetUser, Operation::ListOrders],
+    sizes: &[1, 10, 100, 1000],
+    size_ops: SIZED_OPS,
+    sizes_far: true,
+    compression_ops: &Operation::ALL,
+};
