@@ -94,12 +94,15 @@ pub struct OpParams {
     pub new_order: NewOrder,
     /// Idempotency key of create-order; import item i uses `{key}-{i}`. None: no key.
     pub idempotency_key: Option<String>,
-    /// Per operation, the messages a reference protocol (gRPC) exchanges for it: what the
-    /// floor's echo variant reproduces with bytes that need no store or codec work. Empty
-    /// until measured from a reference store ([`crate::clients::grpc::message_shapes`]).
+    /// For each variant that carries no records, by name: the messages it replays for each
+    /// operation, sized on the reference store by the variant itself
+    /// ([`crate::clients::Protocol::stand_in`]). Empty until then.
     #[serde(skip)]
-    pub echo: std::sync::Arc<std::collections::BTreeMap<Operation, Vec<Exchange>>>,
+    pub stand_ins: std::sync::Arc<std::collections::BTreeMap<&'static str, StandIn>>,
 }
+
+/// Per operation, the messages a variant that carries no records replays.
+pub type StandIn = std::collections::BTreeMap<Operation, Vec<Exchange>>;
 
 /// One exchange of an operation's messages: a request of `request` bytes and the messages
 /// that answer it (none: the request is answered later, with a later one's).
@@ -118,8 +121,18 @@ impl OpParams {
             order_ids,
             new_order: sample_new_order(user_id),
             idempotency_key: None,
-            echo: Default::default(),
+            stand_ins: Default::default(),
         }
+    }
+
+    /// The messages `protocol` replays for `op` when it carries no records (empty otherwise).
+    pub fn stand_in(&self, protocol: &str, op: Operation) -> &[Exchange] {
+        self.stand_ins.get(protocol).and_then(|s| s.get(&op)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The sizes of the answers `protocol` should receive for `op` when it carries no records.
+    pub fn stand_in_replies(&self, protocol: &str, op: Operation) -> Vec<usize> {
+        self.stand_in(protocol, op).iter().flat_map(|e| e.replies.iter().copied()).collect()
     }
 
     /// The key of import item `i`.
@@ -171,8 +184,9 @@ pub enum Outcome {
         replayed: bool,
     },
     Imported(ImportSummary),
-    /// Bytes instead of records (the floor's echo): the size of every message received.
-    Echoed(Vec<usize>),
+    /// Bytes instead of records (a variant that carries none, [`OpParams::stand_ins`]): the
+    /// size of every message received.
+    StandIn(Vec<usize>),
 }
 
 /// The store's own answer for a read operation; `None` for writes (which are checked by

@@ -94,21 +94,52 @@ pub fn block(r: &Results) -> anyhow::Result<String> {
             p50(r, c)
         ));
     }
-    let (Some(grpc), Some(rest)) =
-        (cell(&merged, "grpc", Operation::GetUser, home), cell(&merged, "rest", Operation::GetUser, home))
-    else {
-        bail!("the sample has no closed-loop get-user cell for grpc and rest");
-    };
-    out.push_str(&format!(
-        "\nFor get-user, gRPC moved {} B against REST's {} B ({}, not 5×; the user's data is {} B of \
-         protobuf against {} B of JSON).\n",
-        fmt::int(total(grpc)),
-        fmt::int(total(rest)),
-        fmt::ratio(total(rest) / total(grpc)),
-        fmt::int(grpc.bytes.received_per_op.data_bytes),
-        fmt::int(rest.bytes.received_per_op.data_bytes),
-    ));
+    out.push_str(&folklore(r, &merged, home)?);
     Ok(out)
+}
+
+/// The claim the README's sample answers in one sentence (from the built-in claims: the
+/// numerator and denominator it names, and the figure it claims).
+const FOLKLORE: &str = "protobuf-5x-smaller-wire";
+
+/// "For get-user, gRPC moved 472 B against REST's 910 B (1.93×, not 5×; …)", from
+/// [`FOLKLORE`]'s protocols, each called by its family's name.
+fn folklore(r: &Results, merged: &[Cell], home: &str) -> anyhow::Result<String> {
+    let claims = crate::report::claims::parse(crate::report::claims::BUILTIN, "claims.toml")?;
+    let spec = claims.claims.iter().find(|c| c.id == FOLKLORE).context("no such claim in claims.toml")?;
+    let (Some(big), Some(small), Some(op)) = (&spec.numerator, &spec.denominator, spec.operation) else {
+        bail!("the claim {FOLKLORE} names no numerator, denominator and operation");
+    };
+    let (Some(b), Some(s)) = (cell(merged, big, op, home), cell(merged, small, op, home)) else {
+        bail!("the sample has no closed-loop {op} cell for {big} and {small}");
+    };
+    let family = |name: &str| -> String {
+        let p = r.protocols.iter().find(|p| p.name == name && !p.family.is_empty());
+        p.map_or_else(|| name.to_owned(), |p| p.family.clone())
+    };
+    Ok(format!(
+        "\nFor {op}, {} moved {} B against {}'s {} B ({}, not {}×; the user's data is {} B of {} against {} \
+         B of {}).\n",
+        family(small),
+        fmt::int(total(s)),
+        family(big),
+        fmt::int(total(b)),
+        fmt::ratio(total(b) / total(s)),
+        spec.claimed,
+        fmt::int(s.bytes.received_per_op.data_bytes),
+        encoding(r, small),
+        fmt::int(b.bytes.received_per_op.data_bytes),
+        encoding(r, big),
+    ))
+}
+
+/// How `name` encodes records, as the sentence names it ("protobuf", "JSON").
+fn encoding<'a>(r: &'a Results, name: &str) -> &'a str {
+    match r.protocols.iter().find(|p| p.name == name).map(|p| p.encoding.as_str()) {
+        Some("json") => "JSON",
+        Some(e) if !e.is_empty() => e,
+        _ => "its encoding",
+    }
 }
 
 /// The generated block of `readme`, between [`BEGIN`] and [`END`].

@@ -150,16 +150,16 @@ fn hostname() -> String {
 pub const LATE: Duration = Duration::from_millis(10);
 
 /// Estimates the offset of the server's clock from ours (server minus local, ns) and its
-/// uncertainty, from the HTTP `Date` header of the REST server at `addr`: GETs on one
+/// uncertainty, from the HTTP `Date` header of the server at `addr`: GETs of `path` on one
 /// connection until the header turns to the next second. The turn happened between the
 /// send of the last request that showed the old second and the answer of the first that
 /// showed the new one; its midpoint is taken. At most 2.5 s of back-to-back requests (a
 /// turn comes within 1 s); `None` when the server gives no `Date` or does not answer.
-pub async fn clock_offset(addr: SocketAddr) -> Option<(i64, u64)> {
+pub async fn clock_offset(addr: SocketAddr, path: &str) -> Option<(i64, u64)> {
     let work = async {
         let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
         conn.set_nodelay(true).ok()?;
-        let request = format!("GET /v1/users/1 HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
         let mut buf = vec![0u8; 64 * 1024];
         let mut last: Option<(i64, SystemTime)> = None;
         loop {

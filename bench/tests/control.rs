@@ -36,7 +36,7 @@ fn the_servers_store_answers_counts_its_calls_and_catches_disagreements() {
         imported: vec![u64::MAX],
         writes_checked: 2,
     };
-    let checks = verify(Some(&control), Operation::UsersOrders, &params, &samples);
+    let checks = verify(Some(&control), ("rest", Operation::UsersOrders), &params, &samples);
     assert_eq!(checks.unchecked, None);
     assert_eq!((checks.reads_compared, checks.writes_read_back, checks.writes_checked), (2, 3, 2));
     // The renamed user, the changed total, the missing import.
@@ -44,6 +44,6 @@ fn the_servers_store_answers_counts_its_calls_and_catches_disagreements() {
     assert!(checks.mismatch.unwrap().contains("users-orders"));
 
     // Without a channel nothing is compared, and the result says why.
-    let none = verify(None, Operation::GetUser, &params, &Samples::default());
+    let none = verify(None, ("rest", Operation::GetUser), &params, &Samples::default());
     assert!(none.unchecked.unwrap().contains("no control channel"));
 }

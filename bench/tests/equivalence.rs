@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use wirebench::catalog::{OpParams, Operation, Outcome};
-use wirebench::clients::grpc::message_shapes;
-use wirebench::clients::{Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol};
+
+use wirebench::clients::{Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol, stand_ins};
 use wirebench::equivalence::{Reference, Verdict, verify_isolated};
 use wirebench::serve::{ServeArgs, Started, start};
 use wirebench::wire::WireCounters;
@@ -28,8 +28,9 @@ fn params(key: Option<String>) -> OpParams {
 
 /// [`params`] with the message sizes floor-echo replays, from the server's own store.
 async fn sized(store: &wirebench_domain::Store, key: Option<String>) -> OpParams {
-    let mut p = params(key);
-    p.echo = std::sync::Arc::new(message_shapes(store, &p).await.unwrap());
+    let mut p = params(key.clone());
+    let key_of = move |_: &str| key.clone();
+    p.stand_ins = std::sync::Arc::new(stand_ins(PROTOCOLS, store, &p, &key_of).await.unwrap());
     p
 }
 

@@ -134,3 +134,59 @@ fn the_function_measure_counts_from_fn_to_its_closing_brace() {
         assert!(!starts_a_function(no), "{no}");
     }
 }
+
+/// The variants named as string literals on `line` (comments aside).
+fn named_variants<'a>(line: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with("//") {
+        return Vec::new();
+    }
+    let code = line.find(" //").map_or(line, |at| &line[..at]);
+    names.iter().copied().filter(|n| code.contains(&format!("\"{n}\""))).collect()
+}
+
+/// ARCHITECTURE.md's invariant: outside its own client files and the registry (all under
+/// `bench/src/clients/`), the harness names no variant. What the engine and the report need
+/// of a variant is a capability it declares (family, role, encoding, transport, the messages
+/// it stands in with, the path a shard reads the server's clock from), so a new protocol is
+/// its own files and one registry line. (`claims.toml`, an input, names the variants its
+/// claims are about.)
+#[test]
+fn no_variant_is_named_outside_its_own_files_and_the_registry() {
+    let names: Vec<&str> = wirebench::clients::PROTOCOLS.iter().map(|p| p.name()).collect();
+    assert!(names.contains(&"floor-echo") && names.len() > 10, "{names:?}");
+    let root = workspace();
+    let mut files = Vec::new();
+    rust_files(&root.join("bench/src"), &mut files);
+    files.retain(|f| !f.starts_with(root.join("bench/src/clients")));
+    let mut problems = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (i, line) in code_lines(&text).iter().enumerate() {
+            for n in named_variants(line, &names) {
+                problems.push(format!(
+                    "{}: line {} of its code names {n}",
+                    file.strip_prefix(&root).unwrap().display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    let template = std::fs::read_to_string(root.join("bench/templates/report.html")).unwrap();
+    for n in &names {
+        if template.contains(&format!("<code>{n}</code>")) || template.contains(&format!("\"{n}\"")) {
+            problems.push(format!("bench/templates/report.html names {n}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_variant_named_in_code_is_found_and_one_in_a_comment_is_not() {
+    let names = ["rest", "rest-h2", "grpc"];
+    assert_eq!(named_variants(r#"    if p == "rest-h2" {"#, &names), ["rest-h2"]);
+    assert_eq!(named_variants(r#"let a = ("grpc", "rest");"#, &names), ["rest", "grpc"]);
+    assert!(named_variants(r#"    // like "grpc" does"#, &names).is_empty());
+    assert!(named_variants(r#"let x = 1; // "rest" aside"#, &names).is_empty());
+    assert!(named_variants(r#"let s = "rest-ish";"#, &names).is_empty());
+}

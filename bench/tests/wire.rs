@@ -3,8 +3,7 @@
 //! envelope + data, with nothing left pending or unparsed.
 
 use wirebench::catalog::{OpParams, Operation};
-use wirebench::clients::PROTOCOLS;
-use wirebench::clients::grpc::message_shapes;
+use wirebench::clients::{PROTOCOLS, stand_ins};
 use wirebench::serve::{ServeArgs, Started, start};
 use wirebench::wire::{self, Dir, Framing, tls::ClientTls};
 
@@ -33,7 +32,8 @@ async fn over_tls_the_kernel_agrees_and_tls_framing_is_its_own_layer() {
     assert!(checked.len() >= 40, "{checked:?}");
     // Full, then resumed handshakes of the same protocol, from a new session cache.
     let mut params = OpParams::new(2, 5, vec![3]);
-    params.echo = std::sync::Arc::new(message_shapes(&started.store, &params).await.unwrap());
+    let stand_ins = stand_ins(PROTOCOLS, &started.store, &params, &|_| None).await.unwrap();
+    params.stand_ins = std::sync::Arc::new(stand_ins);
     let mut full = Vec::new();
     for protocol in PROTOCOLS {
         wire::tls::set_current(Some(ClientTls::new(cert.clone(), true).unwrap()));
@@ -67,8 +67,8 @@ async fn over_tls_the_kernel_agrees_and_tls_framing_is_its_own_layer() {
 /// Runs every protocol and operation three times on one connection each and checks the
 /// counts against the kernel and the layers against the counts; returns what it checked.
 async fn every_protocol_and_operation(started: &Started, how: &str) -> Vec<String> {
-    let shapes = message_shapes(&started.store, &OpParams::new(2, 5, vec![3, 5, 8])).await.unwrap();
-    let shapes = std::sync::Arc::new(shapes);
+    let shapes = stand_ins(PROTOCOLS, &started.store, &OpParams::new(2, 5, vec![3, 5, 8]), &|_| None).await;
+    let shapes = std::sync::Arc::new(shapes.unwrap());
     let tls = how != "plain";
     let mut checked = Vec::new();
     for protocol in PROTOCOLS {
@@ -81,7 +81,7 @@ async fn every_protocol_and_operation(started: &Started, how: &str) -> Vec<Strin
             let what = format!("{} {op} ({how})", protocol.name());
             for i in 0..3 {
                 let mut params = OpParams::new(2, 5, vec![3, 5, 8]);
-                params.echo = shapes.clone();
+                params.stand_ins = shapes.clone();
                 params.idempotency_key =
                     op.writes().then(|| format!("wire-{how}-{}-{op}-{i}", protocol.name()));
                 conn.call(op, &params).await.unwrap_or_else(|e| panic!("{what}: {e}"));

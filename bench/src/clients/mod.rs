@@ -61,6 +61,27 @@ pub fn protocol(name: &str) -> Option<&'static dyn Protocol> {
     PROTOCOLS.iter().copied().find(|p| p.name() == name)
 }
 
+/// The idempotency key a write of the variant named carries (None: writes carry none).
+pub type KeyOf<'k> = dyn Fn(&str) -> Option<String> + Sync + 'k;
+
+/// What the variants among `protocols` that carry no records replay, each sized by the
+/// variant on the `reference` store ([`Protocol::stand_in`]), by name: for
+/// [`OpParams::stand_ins`].
+pub async fn stand_ins(
+    protocols: &[&'static dyn Protocol],
+    reference: &wirebench_domain::Store,
+    p: &OpParams,
+    key_of: &KeyOf<'_>,
+) -> Result<std::collections::BTreeMap<&'static str, crate::catalog::StandIn>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for protocol in protocols {
+        if let Some(sizing) = protocol.stand_in(reference, p, key_of) {
+            out.insert(protocol.name(), sizing.await.map_err(|e| format!("{}: {e}", protocol.name()))?);
+        }
+    }
+    Ok(out)
+}
+
 /// A way of talking to one of the servers: what it is called and what it runs.
 pub trait Protocol: Drive + Sync {
     /// Name on the command line and in results, e.g. `rest-h2`.
@@ -89,10 +110,28 @@ pub trait Protocol: Drive + Sync {
         let _ = op;
         None
     }
-    /// Whether answers carry the catalog's records (false: stand-in bytes of the same sizes,
-    /// [`Outcome::Echoed`]).
+    /// Whether answers carry the catalog's records (false: stand-in bytes of the sizes
+    /// [`Protocol::stand_in`] measures, [`Outcome::StandIn`]).
     fn carries_records(&self) -> bool {
         true
+    }
+    /// A variant that carries no records: the messages it replays for each operation, sized
+    /// on the `reference` store with `p`. `key_of(name)` is the idempotency key a write of
+    /// the variant `name` carries, for a variant that replays another's messages to the byte.
+    /// None (the default): the variant carries records.
+    fn stand_in<'a>(
+        &'a self,
+        reference: &'a wirebench_domain::Store,
+        p: &'a OpParams,
+        key_of: &'a KeyOf<'a>,
+    ) -> Option<futures::future::BoxFuture<'a, Result<crate::catalog::StandIn, String>>> {
+        let _ = (reference, p, key_of);
+        None
+    }
+    /// The path of a plain HTTP/1.1 GET its server answers with a `Date` header, for a shard
+    /// to read the server's clock ([`crate::shard::clock_offset`]); None when it has none.
+    fn clock_path(&self) -> Option<&'static str> {
+        None
     }
     /// Whether one connection carries several calls at once (HTTP/2 streams, WebSocket
     /// requests matched by correlation id): such a variant runs `--streams` cells (see

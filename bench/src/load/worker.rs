@@ -269,8 +269,8 @@ impl<'a, C: Client> Worker<'a, C> {
         }
         let kept = ops < WRITES_KEPT_FIRST || ops.is_multiple_of(WRITE_SAMPLE_EVERY);
         match &call.outcome {
-            // Stand-in bytes (the floor's echo) carry no records to check.
-            Outcome::Echoed(_) => return Ok(()),
+            // Stand-in bytes carry no records to check.
+            Outcome::StandIn(_) => return Ok(()),
             Outcome::Created { order, .. } if kept => samples.created.push(order.clone()),
             Outcome::Imported(summary) if kept => samples.imported.extend(&summary.order_ids),
             _ => {}

@@ -14,13 +14,18 @@ const READ_BACK_CHUNK: usize = 2000;
 
 /// Checks `samples` of a cell of `op` with `params`; `control` is the server's channel (none:
 /// nothing can be compared, and the result says so).
-pub fn verify(control: Option<&Control>, op: Operation, params: &OpParams, samples: &Samples) -> Checks {
+pub fn verify(
+    control: Option<&Control>,
+    (protocol, op): (&str, Operation),
+    params: &OpParams,
+    samples: &Samples,
+) -> Checks {
     let mut checks = Checks { writes_checked: samples.writes_checked, ..Checks::default() };
     let Some(control) = control else {
         checks.unchecked = Some("no control channel to the server (--target): nothing read back".into());
         return checks;
     };
-    if let Err(e) = reads(control, op, params, samples, &mut checks)
+    if let Err(e) = reads(control, (protocol, op), params, samples, &mut checks)
         .and_then(|()| writes(control, params, samples, &mut checks))
     {
         checks.unchecked = Some(format!("{e:#}"));
@@ -35,7 +40,7 @@ fn mismatch(checks: &mut Checks, why: String) {
 
 fn reads(
     control: &Control,
-    op: Operation,
+    (protocol, op): (&str, Operation),
     params: &OpParams,
     samples: &Samples,
     checks: &mut Checks,
@@ -44,10 +49,7 @@ fn reads(
         return Ok(());
     }
     let want = match samples.reads.first() {
-        Some(Outcome::Echoed(_)) => {
-            let sizes = params.echo.get(&op).into_iter().flatten().flat_map(|e| e.replies.iter().copied());
-            Some(Outcome::Echoed(sizes.collect()))
-        }
+        Some(Outcome::StandIn(_)) => Some(Outcome::StandIn(params.stand_in_replies(protocol, op))),
         _ => control.expect(op, params)?,
     };
     let Some(want) = want else { anyhow::bail!("the server has no answer to compare a read of {op} with") };

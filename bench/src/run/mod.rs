@@ -250,13 +250,11 @@ async fn run_payload(
     let reference = Store::with_fixtures(StoreConfig::default(), fixtures);
     let mut params = OpParams::new(1, args.n, track_ids);
     params.new_order = crate::catalog::sample_new_order(writes_user);
-    // Writes carry a key as long as a timed gRPC write's (see `Sweep::spec`).
-    let mut sizing = params.clone();
-    sizing.idempotency_key = Some(format!("{stamp}-0-grpc-create-order-1-false-0-0"));
-    let shapes = crate::clients::grpc::message_shapes(&reference, &sizing)
-        .await
-        .context("sizing gRPC's messages on the reference store, for floor-echo")?;
-    params.echo = Arc::new(shapes);
+    // The variants that carry no records size what they replay; writes carry a key as long
+    // as a timed write's of the variant named (see `Sweep::spec`).
+    let key_of = |name: &str| Some(format!("{stamp}-0-{name}-create-order-1-false-0-0"));
+    let stand_ins = crate::clients::stand_ins(&plan.protocols, &reference, &params, &key_of).await;
+    params.stand_ins = Arc::new(stand_ins.map_err(|e| anyhow::anyhow!("{e}"))?);
 
     let mut child = match &args.target {
         Some(_) => None,
@@ -316,8 +314,13 @@ async fn shard_run(
     addrs: &std::collections::BTreeMap<String, std::net::SocketAddr>,
     progress: &Progress,
 ) -> anyhow::Result<crate::shard::ShardRun> {
-    let rest = addrs.get("rest").copied().context("no REST server among the targets")?;
-    let run = crate::shard::ShardRun::new(shard, start, crate::shard::clock_offset(rest).await);
+    let (protocol, path) = crate::clients::PROTOCOLS
+        .iter()
+        .find_map(|p| Some((p, p.clock_path()?)))
+        .context("no protocol can read a server's clock")?;
+    let server = protocol.server();
+    let addr = addrs.get(server).copied().with_context(|| format!("no {server} server among the targets"))?;
+    let run = crate::shard::ShardRun::new(shard, start, crate::shard::clock_offset(addr, path).await);
     progress.note(format!("shard {shard}: clock offset from the server {}", run.clock_offset_shown()));
     Ok(run)
 }

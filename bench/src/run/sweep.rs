@@ -124,8 +124,9 @@ impl Sweep<'_> {
         }
         let control = server.as_deref().map(|s| &s.control);
         let params = self.params_of(&cell);
-        let checks =
-            tokio::task::block_in_place(|| checks::verify(control, cell.op, &params, &stats.samples));
+        let checks = tokio::task::block_in_place(|| {
+            checks::verify(control, (cell.protocol.name(), cell.op), &params, &stats.samples)
+        });
         for _ in 0..checks.mismatches {
             let why = checks.mismatch.clone().unwrap_or_default();
             stats.count_error("check".into(), why);

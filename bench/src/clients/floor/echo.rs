@@ -16,7 +16,7 @@ use wirebench_servers::floor::{kind, op};
 
 use super::{Floor, FloorConnection};
 use crate::catalog::{Exchange, OpParams, Operation, Outcome};
-use crate::clients::{Call, Client, ClientError, Marks, Operations, Protocol};
+use crate::clients::{Call, Client, ClientError, KeyOf, Marks, Operations, Protocol};
 use crate::wire::WireCounters;
 
 /// The floor's echo variant.
@@ -50,6 +50,24 @@ impl Protocol for FloorEcho {
         false
     }
 
+    /// gRPC's messages, sized by gRPC's own code on the reference store, writes with the key
+    /// a timed gRPC write carries.
+    fn stand_in<'a>(
+        &'a self,
+        reference: &'a wirebench_domain::Store,
+        p: &'a OpParams,
+        key_of: &'a KeyOf<'a>,
+    ) -> Option<futures::future::BoxFuture<'a, Result<crate::catalog::StandIn, String>>> {
+        let mimicked = crate::clients::grpc::GRPC.name();
+        Some(Box::pin(async move {
+            let mut sizing = p.clone();
+            sizing.idempotency_key = key_of(mimicked);
+            crate::clients::grpc::message_shapes(reference, &sizing)
+                .await
+                .map_err(|e| format!("sizing {mimicked}'s messages on the reference store: {e}"))
+        }))
+    }
+
     fn family(&self) -> &'static str {
         "floor"
     }
@@ -80,7 +98,7 @@ pub struct EchoConnection {
 impl EchoConnection {
     /// Replays `op`'s exchanges; the sizes of the answers received, the waits, the marks.
     async fn replay(&mut self, op: Operation, p: &OpParams) -> Result<Call, ClientError> {
-        let exchanges: &[Exchange] = p.echo.get(&op).map_or(&[], Vec::as_slice);
+        let exchanges: &[Exchange] = p.stand_in(FLOOR_ECHO.name(), op);
         if exchanges.is_empty() {
             return Err(ClientError::Decode(format!("no message sizes to replay for {op}")));
         }
@@ -115,7 +133,7 @@ impl EchoConnection {
                 }
             }
         }
-        let call = Call::new(Outcome::Echoed(got)).round_trips(waits);
+        let call = Call::new(Outcome::StandIn(got)).round_trips(waits);
         Ok(if op == Operation::StreamOrders { call.messages(marks) } else { call })
     }
 }

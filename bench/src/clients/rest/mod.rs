@@ -76,6 +76,10 @@ impl Protocol for Rest {
         self.http2
     }
 
+    fn clock_path(&self) -> Option<&'static str> {
+        Some("/v1/users/1")
+    }
+
     fn unsupported(&self, op: Operation) -> Option<&'static str> {
         match op {
             _ if self.coding.is_some() && op == Operation::StreamOrders => Some(

@@ -92,22 +92,54 @@ pub(in crate::report) fn matrix_blocks(view: &View<'_>) -> Vec<Block> {
 /// `to`, through `via_encoding` (the encoding changed first, transport kept) or through
 /// `via_transport` (the transport changed first, encoding kept).
 struct Split {
-    from: &'static str,
-    to: &'static str,
-    via_encoding: &'static str,
-    via_transport: &'static str,
+    from: String,
+    to: String,
+    via_encoding: String,
+    via_transport: String,
 }
 
 /// One figure of [`Figures`].
 type Measure = fn(&Figures) -> Option<f64>;
 
-/// The bundled comparisons the matrix can take apart.
-const SPLITS: [Split; 4] = [
-    Split { from: "rest", to: "grpc", via_encoding: "rest-proto", via_transport: "grpc-json" },
-    Split { from: "rest", to: "rest-proto-h2", via_encoding: "rest-proto", via_transport: "rest-h2" },
-    Split { from: "rest-h2", to: "grpc", via_encoding: "rest-proto-h2", via_transport: "grpc-json" },
-    Split { from: "ws", to: "grpc", via_encoding: "ws-proto", via_transport: "grpc-json" },
-];
+/// The bundled comparisons the run can take apart, from what each variant declares (family,
+/// role, encoding, transport): every JSON variant against every protobuf one that differs
+/// in transport too, where the target is its family's main variant or in the same family,
+/// and both one-step walks exist — the encoding changed inside `from`'s family on its
+/// transport, the transport changed inside `to`'s family in its encoding. Each (family,
+/// encoding, transport) is represented by its first variant in the registry (its plain
+/// form, not a query-strategy variant on the same wire).
+fn splits(view: &View<'_>) -> Vec<Split> {
+    let mut reps: Vec<&crate::results::ProtocolInfo> = Vec::new();
+    for p in view.r.protocols.iter().filter(|p| p.compression.is_none() && !view.is_floor(&p.name)) {
+        let same = |q: &&crate::results::ProtocolInfo| {
+            q.family == p.family && q.encoding == p.encoding && q.transport == p.transport
+        };
+        if p.transport.is_some() && !reps.iter().any(same) {
+            reps.push(p);
+        }
+    }
+    let find = |family: &str, encoding: &str, transport| {
+        reps.iter()
+            .find(|q| q.family == family && q.encoding == encoding && q.transport == transport)
+            .map(|q| q.name.clone())
+    };
+    let mut out = Vec::new();
+    for from in reps.iter().filter(|p| p.encoding == "json") {
+        for to in reps.iter().filter(|p| p.encoding == "protobuf" && p.transport != from.transport) {
+            let main = to.role == Some(crate::clients::Role::Main);
+            if !main && to.family != from.family {
+                continue;
+            }
+            let via_encoding = find(&from.family, &to.encoding, from.transport);
+            let via_transport = find(&to.family, &from.encoding, to.transport);
+            if let (Some(via_encoding), Some(via_transport)) = (via_encoding, via_transport) {
+                let (from, to) = (from.name.clone(), to.name.clone());
+                out.push(Split { from, to, via_encoding, via_transport });
+            }
+        }
+    }
+    out
+}
 
 /// `a ÷ b` as "2.0×"; `None` when either is missing or zero.
 fn times(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -126,10 +158,11 @@ fn x(v: Option<f64>) -> String {
 pub(in crate::report) fn findings(view: &View<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(payload) = view.payloads().into_iter().next() else { return out };
-    for s in SPLITS {
+    for s in splits(view) {
         for op in [Operation::GetUser, Operation::ListOrders] {
             let f = |name: &str| cell(view, &payload, op, name).map(figures);
-            let (Some(a), Some(b), Some(e), t) = (f(s.from), f(s.to), f(s.via_encoding), f(s.via_transport))
+            let (Some(a), Some(b), Some(e), t) =
+                (f(&s.from), f(&s.to), f(&s.via_encoding), f(&s.via_transport))
             else {
                 continue;
             };
@@ -145,15 +178,15 @@ pub(in crate::report) fn findings(view: &View<'_>) -> Vec<Finding> {
                     let other_way = t.map_or(String::new(), |t| {
                         format!(
                             "; the other way round, {} × {}",
-                            step(&a, &t, "transport", s.from, s.via_transport),
-                            step(&t, &b, "encoding", s.via_transport, s.to)
+                            step(&a, &t, "transport", &s.from, &s.via_transport),
+                            step(&t, &b, "encoding", &s.via_transport, &s.to)
                         )
                     });
                     format!(
                         "{what} {} = {} × {}{other_way}",
                         x(times(get(&a), get(&b))),
-                        step(&a, &e, "encoding", s.from, s.via_encoding),
-                        step(&e, &b, "transport", s.via_encoding, s.to)
+                        step(&a, &e, "encoding", &s.from, &s.via_encoding),
+                        step(&e, &b, "transport", &s.via_encoding, &s.to)
                     )
                 })
                 .collect();

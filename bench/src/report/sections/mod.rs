@@ -264,7 +264,7 @@ pub(super) fn unmeasured(view: &View<'_>, payload: &str) -> Option<Block> {
 }
 
 pub(super) fn protocol_label(view: &View<'_>, p: &str) -> String {
-    if view.is_floor(p) && !p.contains("floor") { format!("{p} (floor)") } else { p.to_owned() }
+    if view.is_floor(p) { format!("{p} (reference)") } else { p.to_owned() }
 }
 
 /// Cells whose server started more than 10 % above or below the first cell of its payload:

@@ -105,23 +105,35 @@ fn chart(
     let sizes = sweep.sizes(at);
     let x = Axis::Categories(sizes.iter().map(|n| format!("{n}")).collect());
     let read = |c: &Cell| if bytes { Some(received(c)) } else { p50(c) };
-    let lines: Vec<Line> = protocols
+    let drawn: Vec<(&String, Line)> = protocols
         .iter()
-        .map(|p| Line {
-            label: protocol_label(view, p),
-            color: view.color(p),
-            stroke: if view.is_floor(p) { Stroke::Dashed } else { Stroke::Solid },
-            points: sizes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, n)| Some((i as f64, read(sweep.cell(at, p, *n)?)?)))
-                .collect(),
-            markers: true,
-            in_legend: true,
-            intervals: Vec::new(),
+        .map(|p| {
+            (
+                p,
+                Line {
+                    label: protocol_label(view, p),
+                    color: view.color(p),
+                    stroke: if view.is_floor(p) { Stroke::Dashed } else { Stroke::Solid },
+                    points: sizes
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, n)| Some((i as f64, read(sweep.cell(at, p, *n)?)?)))
+                        .collect(),
+                    markers: true,
+                    in_legend: true,
+                    intervals: Vec::new(),
+                },
+            )
         })
-        .filter(|l| l.points.len() > 1)
+        .filter(|(_, l)| l.points.len() > 1)
         .collect();
+    // The takeaway ranks the protocols, not the floor under them.
+    let largest: Vec<(String, f64)> = drawn
+        .iter()
+        .filter(|(p, _)| !view.is_floor(p))
+        .filter_map(|(_, l)| Some((l.label.clone(), l.points.last()?.1)))
+        .collect();
+    let lines: Vec<Line> = drawn.into_iter().map(|(_, l)| l).collect();
     let (payload, op, network) = at;
     if lines.is_empty() {
         return Ok(Chart::missing(format!("{op}: fewer than two sizes measured."), false));
@@ -140,11 +152,6 @@ fn chart(
         plot_height: 280,
     };
     let svg = charts::lines(&frame, &x, &y, &lines, &[])?;
-    let largest: Vec<(String, f64)> = lines
-        .iter()
-        .filter(|l| !l.label.contains("floor"))
-        .filter_map(|l| Some((l.label.clone(), l.points.last()?.1)))
-        .collect();
     let n = sizes.last().copied().unwrap_or(0);
     let (low, show): (String, fn(f64) -> String) = if bytes {
         (format!("fewest bytes at N = {n}"), fmt::bytes)
