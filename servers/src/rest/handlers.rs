@@ -13,8 +13,8 @@ use wirebench_domain::{
 
 use super::errors::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::media::{self, Body, Media};
-use super::openapi::Fieldset;
 use super::responses::{Fields, USER_FIELDS, json_body, json_response, negotiated};
+use super::schemas::Fieldset;
 use super::shapes::{
     BatchRequest, BatchResponse, BatchResult, Embed, Health, OrderListParams, PageBody, StatusChange,
     UserListParams, UserParams, UserWithOrders,

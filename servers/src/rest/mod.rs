@@ -30,6 +30,7 @@ mod handlers;
 mod media;
 mod openapi;
 mod responses;
+mod schemas;
 mod shapes;
 
 pub use errors::{ErrorBody, MAX_URI_BYTES};

@@ -1,25 +1,17 @@
 //! What the OpenAPI document says beyond the handlers' annotations: the answers every
-//! operation can give (a request target over [`MAX_URI_BYTES`], a connection over the cap),
-//! the accepted values of `sort`, `fields` and `include` (read from the code that parses
-//! them), and the shape of a record cut by `fields`.
+//! operation can give (a request target over [`MAX_URI_BYTES`], a connection over the cap).
+//! The schemas of `sort`, `fields`, `include` and a record cut by `fields` are in
+//! `schemas.rs`.
 
-use std::borrow::Cow;
-use std::marker::PhantomData;
-
-// utoipa builds the schemas of generic arguments and `value_type`s (`PageBody<Fieldset<Order>>`)
-// through `ComposeSchema`, which gives `PartialSchema` too.
-use utoipa::__dev::ComposeSchema;
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder, Schema,
 };
-use utoipa::{OpenApi, ToSchema};
-use wirebench_domain::{LineItem, Sort};
+use wirebench_domain::LineItem;
 
 use super::errors::{ErrorBody, MAX_URI_BYTES};
-use super::responses::field_names;
-use super::shapes::INCLUDE_ORDERS;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -136,75 +128,4 @@ fn error_body() -> utoipa::openapi::Content {
 
 fn integer(minimum: i64) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(minimum))
-}
-
-fn one_of_strings(values: impl IntoIterator<Item = String>) -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values))
-}
-
-/// The schema of `sort`: every value [`Sort`] parses.
-#[derive(Debug)]
-pub(super) struct SortName;
-
-impl ComposeSchema for SortName {
-    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
-        one_of_strings(Sort::ALL.map(|s| s.to_string())).into()
-    }
-}
-
-impl ToSchema for SortName {}
-
-/// The schema of `include`: the one relation that can be embedded.
-#[derive(Debug)]
-pub(super) struct Relation;
-
-impl ComposeSchema for Relation {
-    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
-        one_of_strings([INCLUDE_ORDERS.to_owned()]).into()
-    }
-}
-
-impl ToSchema for Relation {}
-
-/// The schema of a `fields` list of `T`'s top-level fields: at least one, each known, written
-/// comma-separated (form style, not exploded: `fields=id,status`).
-#[derive(Debug)]
-pub(super) struct FieldList<T>(PhantomData<T>);
-
-impl<T: ToSchema> ComposeSchema for FieldList<T> {
-    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
-        let names = one_of_strings(field_names::<T>());
-        ArrayBuilder::new().items(names).min_items(Some(1)).into()
-    }
-}
-
-impl<T: ToSchema> ToSchema for FieldList<T> {}
-
-/// A `T` as `fields` shapes it: the whole record, or an object with only the fields named.
-#[derive(Debug)]
-pub(super) struct Fieldset<T>(PhantomData<T>);
-
-impl<T: ToSchema> ComposeSchema for Fieldset<T> {
-    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
-        let sparse = match T::schema() {
-            RefOr::T(Schema::Object(mut object)) => {
-                object.required.clear();
-                object.description = Some(format!("{} with only the fields that `fields` names", T::name()));
-                RefOr::T(Schema::Object(object))
-            }
-            other => other,
-        };
-        AnyOfBuilder::new().item(Ref::from_schema_name(T::name())).item(sparse).into()
-    }
-}
-
-impl<T: ToSchema> ToSchema for Fieldset<T> {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Fieldset")
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((T::name().into_owned(), T::schema()));
-        T::schemas(schemas);
-    }
 }

@@ -6,8 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 use wirebench_domain::{DEFAULT_LIMIT, MAX_LIMIT, NewOrder, Order, OrderQuery, OrderStatus, Sort, User};
 
 use super::errors::{ApiError, ErrorBody};
-use super::openapi::{FieldList, Fieldset, Relation, SortName};
 use super::responses::{Fields, ORDER_FIELDS};
+use super::schemas::{FieldList, Fieldset, INCLUDE_ORDERS, Relation, SortName};
 
 /// One page of a collection (full or sparse objects).
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,9 +62,6 @@ pub(super) struct UserListParams {
     )]
     pub(super) order_fields: Option<String>,
 }
-
-/// The one relation `include` can embed.
-pub(super) const INCLUDE_ORDERS: &str = "orders";
 
 /// The orders `include=orders` embeds: which, and cut to which fields. `include`,
 /// `orders_limit` and `fields[orders]` are each checked whether or not orders are embedded.
