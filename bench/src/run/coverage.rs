@@ -4,7 +4,8 @@
 use wirebench_domain::Profiles;
 
 use super::RunArgs;
-use super::plan::{Plan, Security};
+use super::plan::Plan;
+use super::profiles::Security;
 use crate::clients::{PROTOCOLS, Protocol, Role};
 use crate::results::NotCovered;
 

@@ -25,7 +25,7 @@ mod coverage;
 pub mod finish;
 pub mod gate;
 pub mod plan;
-mod profiles;
+pub mod profiles;
 pub mod progress;
 pub mod server;
 pub mod sweep;
@@ -104,7 +104,7 @@ pub struct RunArgs {
     /// connection), `tls-resumed` (new connections resume a session). TLS cells run on
     /// loopback at the lowest concurrency, warm and cold, beside the plaintext ones.
     #[arg(long, value_delimiter = ',')]
-    pub tls: Vec<plan::Security>,
+    pub tls: Vec<profiles::Security>,
     /// Calls in flight per connection, like h2load's `-m` (default: the run profile's; quick
     /// none, full 4,16,64): the variants that multiplex (HTTP/2) run one connection with M streams, on
     /// loopback, closed loop, beside their usual cells.

@@ -12,33 +12,7 @@ use crate::catalog::Operation;
 use crate::clients::{PROTOCOLS, Protocol};
 use crate::net::{LOOPBACK, Network, Networks};
 
-pub use super::profiles::{ProfileSettings, settings};
-pub use super::timing::{NETWORK_MIN_OPS, NETWORK_MIN_OPS_MAX};
-
-/// The operations whose size a sweep can change (N orders in one answer).
-pub const SIZED_OPS: &[Operation] = &[Operation::ListOrders, Operation::StreamOrders];
-
-/// What protects a cell's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Security {
-    /// Plaintext TCP.
-    Plain,
-    /// TLS (rustls), a full handshake on every new connection.
-    Tls,
-    /// TLS, new connections resuming an earlier session (TLS 1.3 session tickets).
-    TlsResumed,
-}
-
-impl Security {
-    /// The name results.json and the report use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Security::Plain => "plain",
-            Security::Tls => "tls",
-            Security::TlsResumed => "tls-resumed",
-        }
-    }
-}
+use super::profiles::{ProfileSettings, SIZED_OPS, Security, settings};
 
 /// A load point of a cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -653,7 +627,7 @@ mod tests {
         // 16 round trips of 40 ms, and at least six calls (users-orders over REST is eleven
         // round trips: it goes on past 640 ms to make its six).
         assert_eq!(plan.timing(&wan), (Duration::from_millis(120), Duration::from_millis(640)));
-        assert_eq!(plan.min_ops(&wan), NETWORK_MIN_OPS);
+        assert_eq!(plan.min_ops(&wan), crate::run::timing::NETWORK_MIN_OPS);
         // Asked for by name: only those networks, every operation, each warm and cold.
         let plan = Plan::new(
             &args("--protocols ws --operations get-user --network rtt=10ms --fresh-connections --tls plain"),

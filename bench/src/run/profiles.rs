@@ -9,9 +9,33 @@
 use std::time::Duration;
 
 use super::RunProfile;
-use super::plan::{SIZED_OPS, Security};
 use crate::catalog::Operation;
 use crate::clients::Role;
+
+/// The operations whose size a sweep can change (N orders in one answer).
+pub const SIZED_OPS: &[Operation] = &[Operation::ListOrders, Operation::StreamOrders];
+
+/// What protects a cell's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Security {
+    /// Plaintext TCP.
+    Plain,
+    /// TLS (rustls), a full handshake on every new connection.
+    Tls,
+    /// TLS, new connections resuming an earlier session (TLS 1.3 session tickets).
+    TlsResumed,
+}
+
+impl Security {
+    /// The name results.json and the report use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::Plain => "plain",
+            Security::Tls => "tls",
+            Security::TlsResumed => "tls-resumed",
+        }
+    }
+}
 
 /// Named sizes of a run, as the run profiles set them.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::checks;
 use super::gate::Gate;
-use super::plan::{CellPlan, Plan, Security};
+use super::plan::{CellPlan, Plan};
+use super::profiles::Security;
 use super::progress::Progress;
 use super::server::ServerChild;
 use crate::catalog::OpParams;
@@ -238,7 +239,7 @@ impl Sweep<'_> {
             duration,
             max_ops: MAX_OPS_PER_CELL,
             min_ops: self.plan.min_ops(&cell),
-            overtime: super::plan::NETWORK_MIN_OPS_MAX,
+            overtime: super::timing::NETWORK_MIN_OPS_MAX,
             call_timeout: self.call_timeout,
             threads: pinning.client_threads,
             cores: pinning.client_cores.clone(),
