@@ -5,11 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::catalog::Operation;
 use crate::results::Cell;
+pub use crate::results::summary::CellSummary;
 use crate::stats::{self, Basis, Estimate};
 
 /// A figure of a cell, over one round or several.
@@ -170,35 +168,6 @@ impl<'a> Rounds<'a> {
             spread,
         })
     }
-}
-
-/// One cell (protocol, operation, payload, load point) over its rounds.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct CellSummary {
-    pub protocol: String,
-    pub operation: Operation,
-    pub payload: String,
-    #[serde(default = "crate::results::loopback")]
-    pub network: String,
-    #[serde(default)]
-    pub fresh_connections: bool,
-    #[serde(default = "crate::results::plain")]
-    pub tls: String,
-    #[serde(default = "crate::results::one")]
-    pub streams: u32,
-    /// A cell of the size sweep: N orders.
-    #[serde(default)]
-    pub size: Option<u32>,
-    pub mode: String,
-    pub concurrency: u32,
-    pub rate: Option<f64>,
-    /// Rounds measured.
-    pub runs: usize,
-    /// Each figure over every round, with its interval and the rounds' spread.
-    pub figures: BTreeMap<String, Estimate>,
-    /// Figures whose interval reaches further than 5 % from them (see
-    /// [`crate::stats::NOISY_HALF_WIDTH`]).
-    pub noisy: Vec<String>,
 }
 
 impl CellSummary {

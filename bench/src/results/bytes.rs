@@ -5,9 +5,6 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::load::CellStats;
-use crate::wire::{Dir, Framing, Tally};
-
 /// Bytes in one direction, per operation, by layer. `total = framing + envelope + data +
 /// pending`, exactly.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -27,26 +24,6 @@ pub struct Layers {
     pub pending_bytes: f64,
     /// Framing bytes by kind (kinds with bytes only).
     pub framing_by_kind: BTreeMap<String, f64>,
-}
-
-impl Layers {
-    fn of(t: &Tally, dir: Dir, ops: f64) -> Layers {
-        let d = dir.index();
-        let per = |v: u64| v as f64 / ops;
-        Layers {
-            total_bytes: per(t.bytes[d]),
-            framing_bytes: per(t.framing_total(dir)),
-            envelope_bytes: per(t.envelope[d]),
-            data_bytes: per(t.data[d]),
-            pending_bytes: per(t.pending(dir)),
-            framing_by_kind: Framing::ALL
-                .iter()
-                .zip(t.framing[d])
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| (k.name().to_owned(), per(n)))
-                .collect(),
-        }
-    }
 }
 
 /// Header bytes of one name per operation, each way.
@@ -89,38 +66,4 @@ pub struct Bytes {
     /// (`h2_hpack` in `framing_by_kind` plus `:path` in the envelope), HPACK's saving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hpack_written_out_per_op: Option<HeaderBytes>,
-}
-
-impl Bytes {
-    pub(super) fn of(stats: &CellStats) -> Bytes {
-        let ops = stats.ops.max(1) as f64;
-        let conns = stats.connections.max(1) as f64;
-        let mut headers = BTreeMap::new();
-        for (slot, [sent, received]) in stats.wire.headers.iter().enumerate() {
-            if sent + received > 0 {
-                let name = crate::wire::tally::header_name(slot).unwrap_or_else(|| format!("slot {slot}"));
-                headers
-                    .insert(name, HeaderBytes { sent: *sent as f64 / ops, received: *received as f64 / ops });
-            }
-        }
-        Bytes {
-            sent_per_op: Layers::of(&stats.wire, Dir::Sent, ops),
-            received_per_op: Layers::of(&stats.wire, Dir::Received, ops),
-            setup_sent_per_connection: stats.setup.bytes[0] as f64 / conns,
-            setup_received_per_connection: stats.setup.bytes[1] as f64 / conns,
-            setup_tls_sent_per_connection: stats.tls_handshake[0] as f64 / conns,
-            setup_tls_received_per_connection: stats.tls_handshake[1] as f64 / conns,
-            setup_round_trips_per_connection: stats.setup_round_trips as f64 / conns,
-            connections: stats.connections,
-            connections_resumed: stats.resumed,
-            tcp_ip_headers_per_op_estimate: stats.segments as f64
-                * crate::kernel::HEADER_BYTES_PER_SEGMENT as f64
-                / ops,
-            headers_per_op: headers,
-            hpack_written_out_per_op: (stats.wire.hpack_written_out.iter().sum::<u64>() > 0).then(|| {
-                let [sent, received] = stats.wire.hpack_written_out;
-                HeaderBytes { sent: sent as f64 / ops, received: received as f64 / ops }
-            }),
-        }
-    }
 }

@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 
 mod bytes;
 pub mod pool;
+pub mod shard;
+pub mod summary;
 
 pub use self::bytes::{Bytes, HeaderBytes, Layers};
 use crate::catalog::Operation;
 use crate::equivalence::VerdictKind;
-use crate::load::CellStats;
 
 /// Version of this file's shape. Bump when a field changes meaning or is removed.
 pub const RESULTS_VERSION: u32 = 5;
@@ -45,11 +46,11 @@ pub struct Results {
     /// Each cell over its repeats: medians with 95 % bootstrap intervals, spread, noisy
     /// figures (see `wirebench::repeats`).
     #[serde(default)]
-    pub summaries: Vec<crate::repeats::CellSummary>,
+    pub summaries: Vec<summary::CellSummary>,
     /// A sharded run (`--shard`): its shard; a merged run (`wirebench merge`): every shard
     /// it adds up. Empty for a run of one process.
     #[serde(default)]
-    pub shards: Vec<crate::shard::ShardRun>,
+    pub shards: Vec<shard::ShardRun>,
     /// The run's length as its plan estimated it before it started, in seconds (compare with
     /// `started_at` and `finished_at`).
     #[serde(default)]
@@ -442,111 +443,10 @@ pub struct Checks {
     pub unchecked: Option<String>,
 }
 
-/// Where a cell sits in the sweep.
-#[derive(Debug, Clone, Copy)]
-pub struct CellPoint<'a> {
-    pub protocol: &'a str,
-    pub operation: Operation,
-    pub payload: &'a str,
-    pub network: &'a str,
-    pub fresh_connections: bool,
-    pub tls: &'a str,
-    pub streams: u32,
-    pub sized: bool,
-    pub n: u32,
-    pub repeat: u32,
-    pub concurrency: u32,
-    /// Open loop: the intended rate.
-    pub rate: Option<f64>,
-}
-
 /// Of the closed-loop cells that recorded an operation and that `keep` picks, the one at the
 /// lowest concurrency: where per-operation figures are read.
 pub fn lowest_closed(cells: &[Cell], keep: impl Fn(&Cell) -> bool) -> Option<&Cell> {
     cells.iter().filter(|c| c.mode == "closed" && c.ops > 0 && keep(c)).min_by_key(|c| c.concurrency)
-}
-
-/// Share of the latency p50 the send lag p99 may reach before a cell is flagged.
-pub const SEND_LAG_SHARE: f64 = 0.10;
-
-/// Why a cell's figures need care: errors, missed sends, a send lag that is a visible share
-/// of its latency, and `problems` found by the caller (unmeasured CPU...).
-pub fn flags(stats: &CellStats, mut problems: Vec<String>) -> Vec<String> {
-    let mut flags = Vec::new();
-    if stats.error_count() > 0 {
-        let kinds: Vec<String> = stats.errors.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-        flags.push(format!("{} error(s): {}", stats.error_count(), kinds.join(", ")));
-    }
-    if stats.missed > 0 {
-        flags.push(format!("{} send(s) due in the recorded window never left", stats.missed));
-    }
-    if let Some(lag) = &stats.send_lag
-        && !lag.is_empty()
-        && !stats.latency.is_empty()
-    {
-        let (p99, p50) = (lag.value_at_quantile(0.99), stats.latency.value_at_quantile(0.5));
-        if p99 as f64 > SEND_LAG_SHARE * p50 as f64 {
-            flags.push(format!(
-                "send lag p99 {:.1} µs is over {:.0} % of the latency p50 {:.1} µs",
-                p99 as f64 / 1e3,
-                SEND_LAG_SHARE * 100.0,
-                p50 as f64 / 1e3
-            ));
-        }
-    }
-    flags.append(&mut problems);
-    flags
-}
-
-/// Builds a cell from the engine's measurements.
-pub fn cell(
-    at: CellPoint<'_>,
-    stats: &CellStats,
-    (resources, checks): (Resources, Checks),
-    problems: Vec<String>,
-) -> Cell {
-    let per = |v: u64| v as f64 / stats.ops.max(1) as f64;
-    Cell {
-        protocol: at.protocol.to_owned(),
-        operation: at.operation,
-        payload: at.payload.to_owned(),
-        network: at.network.to_owned(),
-        fresh_connections: at.fresh_connections,
-        tls: at.tls.to_owned(),
-        streams: at.streams,
-        sized: at.sized,
-        n: at.n,
-        repeat: at.repeat,
-        mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),
-        concurrency: at.concurrency,
-        rate: at.rate,
-        ops: stats.ops,
-        errors: stats.errors.clone(),
-        error_samples: stats.error_samples.clone(),
-        elapsed_s: stats.elapsed.as_secs_f64(),
-        throughput_ops_s: if stats.elapsed.is_zero() {
-            0.0
-        } else {
-            stats.ops as f64 / stats.elapsed.as_secs_f64()
-        },
-        latency: Latency::of(&stats.latency),
-        latency_uncorrected: stats.uncorrected.as_ref().and_then(Latency::of),
-        message_latency: Latency::of(&stats.messages),
-        send_lag: stats.send_lag.as_ref().and_then(Latency::of),
-        connection_wait: stats.connection_wait.as_ref().and_then(Latency::of),
-        missed: stats.missed,
-        client_decode: Latency::of(&stats.decode),
-        flags: flags(stats, problems),
-        checks,
-        bytes: Bytes::of(stats),
-        round_trips_per_op: per(stats.wire.waves),
-        requests_per_op: per(stats.wire.requests),
-        turns_per_op: per(stats.wire.turns),
-        resources,
-        started_unix_s: None,
-        start_lag_ns: None,
-        total_load: None,
-    }
 }
 
 /// The JSON Schema of results.json, as written to `schema/results.schema.json`.

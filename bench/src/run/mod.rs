@@ -27,6 +27,7 @@ pub mod gate;
 pub mod plan;
 pub mod profiles;
 pub mod progress;
+pub mod record;
 pub mod server;
 pub mod sweep;
 mod timing;

@@ -314,7 +314,7 @@ impl Sweep<'_> {
             peak_rss_per_cell: start.peaks_reset,
             store_reset: start.store_reset,
         };
-        let at = results::CellPoint {
+        let at = super::record::CellPoint {
             protocol: cell.protocol.name(),
             operation: cell.op,
             payload: self.payload,
@@ -328,7 +328,7 @@ impl Sweep<'_> {
             concurrency: self.load(&cell).0,
             rate: self.load(&cell).1,
         };
-        results::cell(at, stats, (resources, checks), problems)
+        super::record::cell(at, stats, (resources, checks), problems)
     }
 }
 
