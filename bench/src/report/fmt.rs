@@ -87,6 +87,16 @@ pub fn signed_nanos(ns: f64) -> String {
     if ns >= 0.0 { format!("+{}", nanos(ns)) } else { format!("-{}", nanos(-ns)) }
 }
 
+/// "4 min 40 s", "52 s", "1 h 32 min".
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -315,12 +315,10 @@ pub(in crate::report) fn took(r: &Results) -> String {
     let took = at(&r.started_at).zip(at(&r.finished_at)).and_then(|(a, b)| (b - a).to_std().ok());
     let estimated = r.estimated_s.map(std::time::Duration::from_secs_f64);
     match (took, estimated) {
-        (Some(t), Some(e)) => format!(
-            "took {} (estimated {})",
-            crate::run::progress::duration(t),
-            crate::run::progress::duration(e)
-        ),
-        (Some(t), None) => format!("took {}", crate::run::progress::duration(t)),
+        (Some(t), Some(e)) => {
+            format!("took {} (estimated {})", super::fmt::duration(t), super::fmt::duration(e))
+        }
+        (Some(t), None) => format!("took {}", super::fmt::duration(t)),
         _ => String::new(),
     }
 }

@@ -4,20 +4,12 @@
 
 use std::time::Duration;
 
+pub use crate::report::fmt::duration;
+
 /// A bar over the run's estimated time, with the current cell as its message.
 #[derive(Debug)]
 pub struct Progress {
     bar: indicatif::ProgressBar,
-}
-
-/// "4 min 40 s", "52 s", "1 h 32 min".
-pub fn duration(d: Duration) -> String {
-    let s = d.as_secs_f64().round() as u64;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
 }
 
 impl Progress {
