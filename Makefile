@@ -1,13 +1,16 @@
 # The same steps CI runs. `make test` is what .ci/run calls; it sets up what the tests need
 # by itself (see `setup`) and does nothing more the second time.
 CARGO ?= cargo
-WIREBENCH = target/release/wirebench
+# Cargo's output directory: the user's CARGO_TARGET_DIR when set, else target/ here.
+TARGET_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)
+WIREBENCH = $(TARGET_DIR)/release/wirebench
+DEBUG_WIREBENCH = $(TARGET_DIR)/debug/wirebench
 # The project's own Python environment for the interop check (never the system's packages).
 VENV = .venv
 PYTHON = $(VENV)/bin/python
 BROWSER = bench/tests/browser
 # Criterion's whole output goes here; `make bench` shows one line per codec group.
-CODECS_LOG = target/criterion/codecs.log
+CODECS_LOG = $(TARGET_DIR)/criterion/codecs.log
 
 .PHONY: bench sample codecs bench-generator build test setup system-tools serve report schemas fmt fmt-check lint
 
@@ -41,10 +44,10 @@ build:
 ## the emulated link against the kernel's TCP over a packet-level link
 test: setup fmt-check lint
 	$(CARGO) test --workspace --all-targets
-	$(PYTHON) interop/check.py --binary target/debug/wirebench
-	$(PYTHON) interop/contract.py --binary target/debug/wirebench
-	$(PYTHON) interop/deploy.py --binary target/debug/wirebench
-	$(PYTHON) interop/linkcheck.py --binary target/debug/wirebench
+	$(PYTHON) interop/check.py --binary $(DEBUG_WIREBENCH)
+	$(PYTHON) interop/contract.py --binary $(DEBUG_WIREBENCH)
+	$(PYTHON) interop/deploy.py --binary $(DEBUG_WIREBENCH)
+	$(PYTHON) interop/linkcheck.py --binary $(DEBUG_WIREBENCH)
 
 ## setup: what the tests need that a fresh clone lacks; each step runs only when its input
 ## changed (requirements.txt, package-lock.json) or its tool is missing

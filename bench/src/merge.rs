@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::results::pool::{add_bytes, add_histograms};
+use crate::results::pool::{add_bytes, add_checks, add_errors, add_latencies};
 use crate::results::{Cell, Results, RunStatus};
 use crate::shard::ShardRun;
 use anyhow::{Context as _, bail, ensure};
@@ -208,32 +208,12 @@ fn add(group: &[&Cell]) -> anyhow::Result<Cell> {
         ));
     }
     cell.ops = ops;
-    cell.errors = BTreeMap::new();
-    for c in group {
-        for (kind, n) in &c.errors {
-            *cell.errors.entry(kind.clone()).or_default() += n;
-        }
-        for (kind, sample) in &c.error_samples {
-            cell.error_samples.entry(kind.clone()).or_insert_with(|| sample.clone());
-        }
-        for flag in &c.flags {
-            if !cell.flags.contains(flag) {
-                cell.flags.push(flag.clone());
-            }
-        }
-    }
+    add_errors(&mut cell, group);
     cell.elapsed_s = group.iter().map(|c| c.elapsed_s).fold(0.0, f64::max);
     cell.throughput_ops_s = group.iter().map(|c| c.throughput_ops_s).sum();
     cell.missed = group.iter().map(|c| c.missed).sum();
-    cell.latency = add_histograms(group.iter().map(|c| c.latency.clone()))?;
-    cell.latency_uncorrected = add_histograms(group.iter().map(|c| c.latency_uncorrected.clone()))?;
-    cell.message_latency = add_histograms(group.iter().map(|c| c.message_latency.clone()))?;
-    cell.send_lag = add_histograms(group.iter().map(|c| c.send_lag.clone()))?;
-    cell.connection_wait = add_histograms(group.iter().map(|c| c.connection_wait.clone()))?;
-    cell.client_decode = add_histograms(group.iter().map(|c| c.client_decode.clone()))?;
-    let checks = &mut cell.checks;
-    checks.writes_checked = group.iter().map(|c| c.checks.writes_checked).sum();
-    *checks = crate::results::pool::add_checks(group);
+    add_latencies(&mut cell, group)?;
+    cell.checks = add_checks(group);
     cell.bytes = add_bytes(group)?;
     cell.round_trips_per_op = by_ops(|c| c.round_trips_per_op);
     cell.requests_per_op = by_ops(|c| c.requests_per_op);

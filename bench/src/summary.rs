@@ -143,6 +143,11 @@ fn short(out: &mut impl Write, r: &Results) -> io::Result<()> {
         r.summaries.len(),
         r.options.repeat
     )?;
+    failures(r, out)
+}
+
+/// The line that says how many protocol × operation pairs failed the equivalence gate.
+fn failures(r: &Results, out: &mut impl Write) -> std::io::Result<()> {
     let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
     if fails > 0 {
         writeln!(
@@ -240,14 +245,7 @@ pub fn write(out: &mut impl Write, r: &Results) -> io::Result<()> {
     if r.options.repeat > 1 {
         writeln!(out, "every call of {} rounds per cell; intervals in the report", r.options.repeat)?;
     }
-    let fails = r.equivalence.iter().filter(|e| e.verdict == VerdictKind::Fails).count();
-    if fails > 0 {
-        writeln!(
-            out,
-            "{fails} equivalence failure(s): those cells were not timed (details in results.json)"
-        )?;
-    }
-    Ok(())
+    failures(r, out)
 }
 
 /// The cells (the median of each one's repeats) in the run's order, and each one's errors

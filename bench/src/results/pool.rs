@@ -71,6 +71,36 @@ pub fn add_bytes(group: &[&Cell]) -> anyhow::Result<crate::results::Bytes> {
     Ok(serde_json::from_value(Value::Object(out))?)
 }
 
+/// Into `cell`: the errors of `group` summed by kind (the first sample of each kept), and
+/// every flag any of them carries, once.
+pub fn add_errors(cell: &mut Cell, group: &[&Cell]) {
+    cell.errors.clear();
+    for c in group {
+        for (kind, n) in &c.errors {
+            *cell.errors.entry(kind.clone()).or_default() += n;
+        }
+        for (kind, sample) in &c.error_samples {
+            cell.error_samples.entry(kind.clone()).or_insert_with(|| sample.clone());
+        }
+        for flag in &c.flags {
+            if !cell.flags.contains(flag) {
+                cell.flags.push(flag.clone());
+            }
+        }
+    }
+}
+
+/// Into `cell`: every latency histogram of `group` added together.
+pub fn add_latencies(cell: &mut Cell, group: &[&Cell]) -> anyhow::Result<()> {
+    cell.latency = add_histograms(group.iter().map(|c| c.latency.clone()))?;
+    cell.latency_uncorrected = add_histograms(group.iter().map(|c| c.latency_uncorrected.clone()))?;
+    cell.message_latency = add_histograms(group.iter().map(|c| c.message_latency.clone()))?;
+    cell.send_lag = add_histograms(group.iter().map(|c| c.send_lag.clone()))?;
+    cell.connection_wait = add_histograms(group.iter().map(|c| c.connection_wait.clone()))?;
+    cell.client_decode = add_histograms(group.iter().map(|c| c.client_decode.clone()))?;
+    Ok(())
+}
+
 /// The checks of `group`, summed (the first mismatch kept).
 pub fn add_checks(group: &[&Cell]) -> Checks {
     Checks {
@@ -101,29 +131,11 @@ pub fn rounds(group: &[&Cell]) -> anyhow::Result<Cell> {
         (!parts.is_empty() && weight > 0.0).then(|| parts.iter().map(|(v, w)| v * w).sum::<f64>() / weight)
     };
     cell.ops = ops;
-    cell.errors.clear();
-    for c in group {
-        for (kind, n) in &c.errors {
-            *cell.errors.entry(kind.clone()).or_default() += n;
-        }
-        for (kind, sample) in &c.error_samples {
-            cell.error_samples.entry(kind.clone()).or_insert_with(|| sample.clone());
-        }
-        for flag in &c.flags {
-            if !cell.flags.contains(flag) {
-                cell.flags.push(flag.clone());
-            }
-        }
-    }
+    add_errors(&mut cell, group);
     cell.elapsed_s = group.iter().map(|c| c.elapsed_s).sum();
     cell.throughput_ops_s = if cell.elapsed_s > 0.0 { ops as f64 / cell.elapsed_s } else { 0.0 };
     cell.missed = group.iter().map(|c| c.missed).sum();
-    cell.latency = add_histograms(group.iter().map(|c| c.latency.clone()))?;
-    cell.latency_uncorrected = add_histograms(group.iter().map(|c| c.latency_uncorrected.clone()))?;
-    cell.message_latency = add_histograms(group.iter().map(|c| c.message_latency.clone()))?;
-    cell.send_lag = add_histograms(group.iter().map(|c| c.send_lag.clone()))?;
-    cell.connection_wait = add_histograms(group.iter().map(|c| c.connection_wait.clone()))?;
-    cell.client_decode = add_histograms(group.iter().map(|c| c.client_decode.clone()))?;
+    add_latencies(&mut cell, group)?;
     cell.checks = add_checks(group);
     cell.bytes = add_bytes(group)?;
     cell.round_trips_per_op = by_ops(&|c| Some(c.round_trips_per_op)).unwrap_or_default();
