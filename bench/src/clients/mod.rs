@@ -2,7 +2,7 @@
 //! registry list [`PROTOCOLS`]. Nothing outside a client's own file names its protocol.
 //!
 //! A [`Client`] opens connections; a connection runs catalog operations one at a time
-//! ([`Operations`]) and reports, per call, the decoded [`Outcome`]. Everything about the wire
+//! ([`Operations`]) and reports, per call, the decoded [`crate::catalog::Outcome`]. Everything about the wire
 //! (bytes by layer, request waves, turns, when the answer's last byte arrived, decode time)
 //! is measured by the connection's [`WireCounters`]; the client's own count of its round
 //! trips is only a cross-check.
@@ -11,13 +11,12 @@
 //! through no boxed future and no virtual call. Checks and tests use the boxed
 //! [`Connection`] of [`Drive::connect`].
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 
-use crate::catalog::{OpParams, Operation, Outcome};
+use crate::catalog::{OpParams, Operation};
+pub use crate::load::client::{Call, Client, ClientError, Connection, Drive, Marks, Operations, call};
 use crate::load::{CellSpec, CellStats};
 use crate::wire::WireCounters;
 
@@ -111,7 +110,7 @@ pub trait Protocol: Drive + Sync {
         None
     }
     /// Whether answers carry the catalog's records (false: stand-in bytes of the sizes
-    /// [`Protocol::stand_in`] measures, [`Outcome::StandIn`]).
+    /// [`Protocol::stand_in`] measures, [`crate::catalog::Outcome::StandIn`]).
     fn carries_records(&self) -> bool {
         true
     }
@@ -217,39 +216,12 @@ impl std::fmt::Debug for dyn Protocol {
     }
 }
 
-/// A protocol's client: how to open one of its connections. What a client file implements,
-/// beside [`Protocol`] and [`Operations`].
-pub trait Client: Protocol + 'static {
-    type Conn: Operations + 'static;
-    /// Opens a connection ready to run `op` (set-up handshakes included).
-    fn open(
-        &'static self,
-        addr: SocketAddr,
-        op: Operation,
-    ) -> impl Future<Output = Result<Self::Conn, ClientError>>;
-    /// Another handle onto `conn`'s connection, whose calls run beside `conn`'s on the same
-    /// socket (and count on the same counters); `None` when the protocol runs one call at a
-    /// time (see [`Protocol::multiplexes`]).
-    fn lane(&'static self, conn: &Self::Conn) -> Option<Self::Conn> {
-        let _ = conn;
-        None
+/// Every protocol's client drives the engine monomorphised for it.
+impl<C: Client + Protocol> Drive for C {
+    fn variant(&self) -> &'static str {
+        self.name()
     }
-}
 
-/// What the harness does with a protocol, for every [`Client`]: open a boxed connection (for
-/// checks and tests), or drive a timed cell with the load engine made for its connection type.
-pub trait Drive {
-    /// Opens a connection ready to run `op`.
-    fn connect(
-        &'static self,
-        addr: SocketAddr,
-        op: Operation,
-    ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>>;
-    /// Runs one timed cell (see [`crate::load`]).
-    fn run_cell(&'static self, spec: &CellSpec) -> CellStats;
-}
-
-impl<C: Client> Drive for C {
     fn connect(
         &'static self,
         addr: SocketAddr,
@@ -260,129 +232,6 @@ impl<C: Client> Drive for C {
 
     fn run_cell(&'static self, spec: &CellSpec) -> CellStats {
         crate::load::drive(self, spec)
-    }
-}
-
-/// One open connection (or conversation) with a server, boxed.
-pub trait Connection {
-    /// Runs one operation and waits for all of its answer.
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        params: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>>;
-    /// Bytes, turns and clocks of this connection's socket so far.
-    fn counters(&self) -> &WireCounters;
-}
-
-/// A connection's catalog operations, one method each: what a client file implements. The
-/// one dispatch from [`Operation`] to these methods is [`call`].
-// Not `Send` on purpose: every connection lives on one current-thread runtime.
-#[allow(
-    async_fn_in_trait,
-    reason = "connections are driven on current-thread runtimes; no Send bound wanted"
-)]
-pub trait Operations {
-    /// Bytes, turns and clocks of this connection's socket so far.
-    fn counters(&self) -> &WireCounters;
-    async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn create_order(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-    async fn track_orders(&mut self, p: &OpParams) -> Result<Call, ClientError>;
-}
-
-/// Runs `op` on `conn`: the one dispatch from an operation to its method.
-pub async fn call<T: Operations>(conn: &mut T, op: Operation, p: &OpParams) -> Result<Call, ClientError> {
-    match op {
-        Operation::GetUser => conn.get_user(p).await,
-        Operation::UserOrders => conn.user_orders(p).await,
-        Operation::UsersOrders => conn.users_orders(p).await,
-        Operation::ListOrders => conn.list_orders(p).await,
-        Operation::StreamOrders => conn.stream_orders(p).await,
-        Operation::CreateOrder => conn.create_order(p).await,
-        Operation::ImportOrders => conn.import_orders(p).await,
-        Operation::TrackOrders => conn.track_orders(p).await,
-    }
-}
-
-impl<T: Operations> Connection for T {
-    fn call<'a>(
-        &'a mut self,
-        op: Operation,
-        p: &'a OpParams,
-    ) -> LocalBoxFuture<'a, Result<Call, ClientError>> {
-        Box::pin(call(self, op, p))
-    }
-
-    fn counters(&self) -> &WireCounters {
-        Operations::counters(self)
-    }
-}
-
-/// What one call returned, as the client saw it. Bytes and round trips are not here: the
-/// counting layer measures them on the socket.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub outcome: Outcome,
-    /// The request waves the client believes it waited for: only a cross-check of what the
-    /// socket shows (the equivalence gate fails when the two disagree).
-    pub declared_round_trips: u32,
-    /// For streams: when each message arrived, from the start of the call.
-    pub message_times: Vec<Duration>,
-}
-
-impl Call {
-    /// A call of one request wave that timed no messages.
-    pub fn new(outcome: Outcome) -> Call {
-        Call { outcome, declared_round_trips: 1, message_times: Vec::new() }
-    }
-
-    /// The request waves the call waited for in sequence, as the client sees it.
-    pub fn round_trips(self, round_trips: u32) -> Call {
-        Call { declared_round_trips: round_trips, ..self }
-    }
-
-    /// When each message of a stream arrived.
-    pub fn messages(self, marks: Marks) -> Call {
-        Call { message_times: marks.into_times(), ..self }
-    }
-}
-
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("connect: {0}")]
-    Connect(std::io::Error),
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    /// The server answered with an error of its protocol (HTTP status, gRPC status, ...).
-    #[error("server error {code}: {message}")]
-    Server { code: String, message: String },
-    /// The server answered something the client cannot decode.
-    #[error("bad response: {0}")]
-    Decode(String),
-    #[error("timed out")]
-    Timeout,
-}
-
-impl ClientError {
-    /// Short kind, for counting errors by kind.
-    pub fn kind(&self) -> String {
-        match self {
-            ClientError::Connect(_) => "connect".into(),
-            ClientError::Io(_) => "io".into(),
-            ClientError::Server { code, .. } => format!("server:{code}"),
-            ClientError::Decode(_) => "decode".into(),
-            ClientError::Timeout => "timeout".into(),
-        }
-    }
-
-    pub(crate) fn decode(e: impl std::fmt::Display) -> Self {
-        ClientError::Decode(e.to_string())
     }
 }
 
@@ -403,30 +252,4 @@ pub(crate) fn inflate(
         .decoding(|| coding.decode(&body, usize::MAX))
         .map(bytes::Bytes::from)
         .map_err(ClientError::decode)
-}
-
-/// Records message arrival times for stream operations: when the read that delivered a
-/// message returned (the counting layer's last-answer stamp when the message is taken), so
-/// decoding it is not included, as it is not in latency.
-#[derive(Debug)]
-pub struct Marks {
-    start: Instant,
-    times: Vec<Duration>,
-}
-
-impl Marks {
-    pub(crate) fn start(expected: usize) -> Self {
-        Marks { start: Instant::now(), times: Vec::with_capacity(expected) }
-    }
-
-    /// A message was taken off `counters`' connection.
-    pub(crate) fn mark(&mut self, counters: &WireCounters) {
-        let now = Instant::now();
-        let at = counters.last_answer().filter(|t| *t >= self.start && *t <= now).unwrap_or(now);
-        self.times.push(at - self.start);
-    }
-
-    pub(crate) fn into_times(self) -> Vec<Duration> {
-        self.times
-    }
 }

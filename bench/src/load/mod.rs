@@ -38,10 +38,11 @@ use std::time::{Duration, Instant};
 use futures::FutureExt as _;
 use hdrhistogram::Histogram;
 
+use self::client::{Client, ClientError, Drive};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::clients::{Client, ClientError, Protocol};
 use crate::wire::Tally;
 
+pub mod client;
 pub mod clock;
 mod worker;
 
@@ -60,7 +61,7 @@ pub enum Mode {
 /// Everything one cell needs.
 #[derive(Clone)]
 pub struct CellSpec {
-    pub protocol: &'static dyn Protocol,
+    pub protocol: &'static dyn Drive,
     pub addr: SocketAddr,
     pub op: Operation,
     /// Parameters of every call; writes get a fresh idempotency key per call.
@@ -68,7 +69,7 @@ pub struct CellSpec {
     /// Connections (closed loop: each runs `streams` calls back to back at once).
     pub concurrency: u32,
     /// Calls in flight on each connection at once (HTTP/2 streams; 1 for every protocol that
-    /// runs one call at a time, see [`crate::clients::Client::lane`]).
+    /// runs one call at a time, see [`client::Client::lane`]).
     pub streams: u32,
     pub mode: Mode,
     pub warmup: Duration,
@@ -112,7 +113,7 @@ impl CellSpec {
 impl std::fmt::Debug for CellSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CellSpec")
-            .field("protocol", &self.protocol.name())
+            .field("protocol", &self.protocol.variant())
             .field("op", &self.op)
             .field("concurrency", &self.concurrency)
             .field("streams", &self.streams)

@@ -1,7 +1,7 @@
 //! One worker of a cell: one connection at a time, its own stats, its own schedule.
 //!
 //! With `streams` > 1, a connection is shared by that many workers (its lanes, see
-//! [`crate::clients::Client::lane`]): the first opens it and *leads* it; the others run their
+//! [`super::client::Client::lane`]): the first opens it and *leads* it; the others run their
 //! calls beside its on the same socket. Per-call byte counts of a shared connection would
 //! overlap, so the lead counts its connection's bytes once over the recorded window instead.
 
@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::client::{self, Call, Client, ClientError, Operations};
 use super::clock::Clock;
 use super::{CellSpec, CellStats, Mode, SAMPLE_EVERY, WRITE_SAMPLE_EVERY, WRITES_KEPT_FIRST, nanos};
 use crate::catalog::{OpParams, Outcome, check_write};
-use crate::clients::{self, Call, Client, ClientError, Operations};
 use crate::kernel::KernelCounts;
 use crate::wire::Tally;
 
@@ -189,7 +189,7 @@ impl<'a, C: Client> Worker<'a, C> {
         let conn = self.conn.as_mut().expect("a worker calls only with a connection");
         let before = if fresh { Tally::default() } else { conn.counters().snapshot() };
         let decoded = conn.counters().decode_time();
-        let result = tokio::time::timeout_at(deadline, clients::call(conn, self.spec.op, &self.params));
+        let result = tokio::time::timeout_at(deadline, client::call(conn, self.spec.op, &self.params));
         let result = result.await;
         let now = Instant::now();
         let counters = conn.counters();
