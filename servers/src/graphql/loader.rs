@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use async_graphql::dataloader::Loader;
-use wirebench_domain::{DomainError, Id, OrderQuery, Store};
+use std::marker::PhantomData;
 
-use super::connections::OrderPage;
+use async_graphql::dataloader::Loader;
+use wirebench_domain::{DomainError, Id, Order, OrderQuery, Page, Store};
 
 /// The arguments that shape a page of a user's orders; keys with equal arguments share one
 /// store call.
@@ -32,22 +32,31 @@ pub(super) struct UserOrdersKey {
 }
 
 /// One batch of keys → one `Store::orders_of_users` call per distinct [`OrdersArgs`].
-/// Errors are per key, so one bad cursor never fails another request's keys.
+/// Errors are per key, so one bad cursor never fails another request's keys. Each page
+/// becomes a `P` (the schema's page of order nodes), shared by every key that asked for it.
 #[derive(Debug)]
-pub(super) struct UserOrdersLoader {
-    pub(super) store: Arc<Store>,
+pub(super) struct UserOrdersLoader<P> {
+    store: Arc<Store>,
+    page: PhantomData<fn() -> P>,
 }
 
-pub(super) type PageResult = std::result::Result<Arc<OrderPage>, DomainError>;
+impl<P> UserOrdersLoader<P> {
+    pub(super) fn new(store: Arc<Store>) -> Self {
+        UserOrdersLoader { store, page: PhantomData }
+    }
+}
 
-impl Loader<UserOrdersKey> for UserOrdersLoader {
-    type Value = PageResult;
+/// A page, or why there is none.
+pub(super) type PageResult<P> = std::result::Result<Arc<P>, DomainError>;
+
+impl<P: From<Page<Order>> + Send + Sync + 'static> Loader<UserOrdersKey> for UserOrdersLoader<P> {
+    type Value = PageResult<P>;
     type Error = Infallible;
 
     async fn load(
         &self,
         keys: &[UserOrdersKey],
-    ) -> std::result::Result<HashMap<UserOrdersKey, PageResult>, Infallible> {
+    ) -> std::result::Result<HashMap<UserOrdersKey, PageResult<P>>, Infallible> {
         let mut groups: HashMap<&OrdersArgs, Vec<Id>> = HashMap::new();
         for key in keys {
             groups.entry(&key.args).or_default().push(key.user_id);

@@ -42,10 +42,9 @@ use tokio_util::sync::CancellationToken;
 use wirebench_domain::{Store, StoreConfig};
 
 use self::limits::Limits;
-use self::loader::UserOrdersLoader;
+use self::types::OrdersLoader;
 use crate::{ProtocolServer, ServerContext};
 
-mod connections;
 mod errors;
 mod http;
 mod inputs;
@@ -128,8 +127,8 @@ pub fn schema(ctx: &ServerContext, dataloader: bool) -> ShopSchema {
     let mut builder =
         Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).data(ctx.store.clone()).extension(Limits);
     if dataloader {
-        let loader = DataLoader::new(UserOrdersLoader { store: ctx.store.clone() }, tokio::spawn)
-            .delay(DATALOADER_DELAY);
+        let loader =
+            DataLoader::new(OrdersLoader::new(ctx.store.clone()), tokio::spawn).delay(DATALOADER_DELAY);
         builder = builder.data(loader);
     }
     builder.finish()

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tokio_stream::wrappers::BroadcastStream;
 use wirebench_domain::{BatchItem, MAX_LIMIT, OrderQuery, Sort};
 
-use super::connections::{OrderConnection, UserConnection};
 use super::errors::{GqlResult, bad_input, connection_cost, nullable, page_size, parse_id, store};
 use super::inputs::{ImportOrderInput, NewOrderInput};
 use super::types::{
-    CreateOrderPayload, ImportSummaryNode, OrderEventNode, OrderNode, OrderStatusGql, UserNode,
+    CreateOrderPayload, ImportSummaryNode, OrderConnection, OrderEventNode, OrderNode, OrderStatusGql,
+    UserConnection, UserNode,
 };
 
 /// Reads.

@@ -1,4 +1,6 @@
-//! Scalars, enums and the output objects: thin wrappers that borrow from the domain's records.
+//! Scalars, enums and the output objects: thin wrappers that borrow from the domain's records,
+//! and the connections that page them (users and orders refer to each other's pages, so they
+//! live together).
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
@@ -8,11 +10,15 @@ use async_graphql::{
 use std::sync::Arc;
 
 use serde::Serialize;
-use wirebench_domain::{Address, DomainError, LineItem, Order, OrderEvent, Preferences, User};
+use wirebench_domain::{
+    Address, DomainError, LineItem, Order, OrderEvent, OrderQuery, Page, Preferences, User,
+};
 
-use super::connections::{OrderConnection, OrderPage};
 use super::errors::{GqlResult, connection_cost, nullable, page_size, store};
 use super::loader::{OrdersArgs, UserOrdersKey, UserOrdersLoader};
+
+/// The DataLoader behind `User.orders`, making pages of order nodes.
+pub(super) type OrdersLoader = UserOrdersLoader<OrderPage>;
 
 /// A timestamp, kept as its canonical JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +146,7 @@ impl UserNode {
         let result: Result<OrderConnection> = async {
             let args = OrdersArgs { first: page_size(first)?, after, status: status.map(Into::into) };
             let query = args.query();
-            let page = match ctx.data_opt::<DataLoader<UserOrdersLoader>>() {
+            let page = match ctx.data_opt::<DataLoader<OrdersLoader>>() {
                 Some(loader) => {
                     let key = UserOrdersKey { user_id: self.0.id, args };
                     let loaded = loader.load_one(key).await.unwrap_or_else(|never| match never {});
@@ -377,5 +383,94 @@ impl ImportSummaryNode {
     /// One `"index: message"` per failed item.
     async fn errors(&self) -> &[String] {
         &self.0.errors
+    }
+}
+
+// Connections: pages of orders and users, with cursors.
+
+/// Where a page ends.
+#[derive(Debug, SimpleObject)]
+pub(super) struct PageInfo {
+    #[graphql(complexity = 0)]
+    has_next_page: bool,
+    /// Pass as `after` to get the next page; null on the last page.
+    #[graphql(complexity = 0)]
+    end_cursor: Option<String>,
+}
+
+/// One page of orders, shared (through the DataLoader) without copying.
+#[derive(Debug)]
+pub(super) struct OrderPage {
+    pub(super) nodes: Vec<OrderNode>,
+    pub(super) next_cursor: Option<String>,
+}
+
+impl From<Page<Order>> for OrderPage {
+    fn from(page: Page<Order>) -> Self {
+        OrderPage { nodes: page.items.into_iter().map(OrderNode).collect(), next_cursor: page.next_cursor }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct OrderConnection {
+    pub(super) page: Arc<OrderPage>,
+    /// The listing the page came from: its sort gives each edge's cursor.
+    pub(super) query: OrderQuery,
+}
+
+/// A page of orders.
+#[Object]
+impl OrderConnection {
+    async fn edges(&self) -> Vec<OrderEdge<'_>> {
+        self.page.nodes.iter().map(|node| OrderEdge { node, query: &self.query }).collect()
+    }
+
+    async fn nodes(&self) -> &[OrderNode] {
+        &self.page.nodes
+    }
+
+    #[graphql(complexity = 0)]
+    async fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.page.next_cursor.is_some(), end_cursor: self.page.next_cursor.clone() }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct OrderEdge<'a> {
+    node: &'a OrderNode,
+    query: &'a OrderQuery,
+}
+
+/// An order and the cursor right after it.
+#[Object]
+impl OrderEdge<'_> {
+    /// Pass as `after` to continue after this order.
+    #[graphql(complexity = 0)]
+    async fn cursor(&self) -> String {
+        self.query.cursor_after(&self.node.0)
+    }
+
+    async fn node(&self) -> &OrderNode {
+        self.node
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct UserConnection {
+    pub(super) nodes: Vec<UserNode>,
+    pub(super) next_cursor: Option<String>,
+}
+
+/// A page of users, in id order. (No `edges`: the domain issues user cursors only at the
+/// end of a page.)
+#[Object]
+impl UserConnection {
+    async fn nodes(&self) -> &[UserNode] {
+        &self.nodes
+    }
+
+    #[graphql(complexity = 0)]
+    async fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.next_cursor.is_some(), end_cursor: self.next_cursor.clone() }
     }
 }
