@@ -470,25 +470,8 @@ mod tests {
     }
 
     fn results(cells: Vec<Cell>) -> Results {
-        let mut r: Results = serde_json::from_value(serde_json::json!({
-            "version": 5, "status": "complete", "message": null, "started_at": "a", "finished_at": "b",
-            "command": "wirebench run",
-            "environment": {
-                "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
-                "git_revision": "g", "wirebench_version": "0", "crate_versions": {},
-                "server_cores": [], "client_cores": [], "release_build": true,
-                "idle_cpus": {"state": "kept_awake"}
-            },
-            "options": {
-                "profile": "quick", "protocols": [], "operations": ["get-user"], "payloads": ["tiny"],
-                "concurrency": [1], "rate": null, "warmup_s": 0.0, "duration_s": 0.1, "n": 10, "seed": 1,
-                "target": null, "store_latency_us": 0, "dissect": true
-            },
-            "protocols": [], "equivalence": [], "cells": []
-        }))
-        .unwrap();
-        r.cells = cells;
-        r
+        let json = crate::results::tests_support::results_json(serde_json::to_value(cells).unwrap());
+        serde_json::from_value(json).unwrap()
     }
 
     #[test]

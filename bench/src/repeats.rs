@@ -38,11 +38,6 @@ impl Figure {
         }
     }
 
-    /// The figure named `name`.
-    pub fn named(name: &str) -> Option<Figure> {
-        FIGURES.into_iter().find(|f| f.name() == name)
-    }
-
     /// True where more is better (throughput); the others are costs.
     pub fn higher_is_better(self) -> bool {
         self == Figure::Throughput
@@ -95,11 +90,6 @@ impl<'a> Rounds<'a> {
         }
         latency.sort_by(|a, b| a.0.total_cmp(&b.0));
         Rounds { cells, latency }
-    }
-
-    /// The figure with each round counted `weights[i]` times (1 each: the figure itself).
-    pub fn figure(&self, f: Figure, weights: &[f64]) -> Option<f64> {
-        self.measure(f.measure(), weights)
     }
 
     /// A measure with each round counted `weights[i]` times.
@@ -167,13 +157,6 @@ impl<'a> Rounds<'a> {
             basis: Basis::Calls,
             spread,
         })
-    }
-}
-
-impl CellSummary {
-    /// One of its figures.
-    pub fn figure(&self, f: Figure) -> Option<&Estimate> {
-        self.figures.get(f.name())
     }
 }
 

@@ -102,16 +102,12 @@ fn short(out: &mut impl Write, r: &Results) -> io::Result<()> {
         .collect();
     let find = |p: &str, op, network: &str, concurrency| {
         cells.iter().find(|c| {
-            c.protocol == p
+            crate::report::usual(c, network)
+                && c.protocol == p
                 && c.operation == op
                 && c.payload == payload
-                && c.network == network
                 && c.mode == "closed"
                 && c.concurrency == concurrency
-                && !c.fresh_connections
-                && c.tls == "plain"
-                && c.streams == 1
-                && !c.sized
         })
     };
     let table = |out: &mut dyn Write,

@@ -239,7 +239,7 @@ impl<'a> View<'a> {
 /// A warm plaintext cell on `network` of one call per connection at the run's N: what every
 /// section reads (loopback), and the claims that name a network; the networks', TLS's,
 /// multiplexing's and sizes' sections read the others too.
-fn usual(c: &Cell, network: &str) -> bool {
+pub(crate) fn usual(c: &Cell, network: &str) -> bool {
     c.network == network && !c.fresh_connections && c.tls == "plain" && c.streams == 1 && !c.sized
 }
 
@@ -386,28 +386,17 @@ mod tests {
 
     /// A results file with the given cells (as JSON values).
     fn results(cells: serde_json::Value) -> Results {
-        serde_json::from_value(serde_json::json!({
-            "version": 4, "status": "aborted", "message": "the server exited", "started_at": "a",
-            "finished_at": "b", "command": "wirebench run --profile smoke",
-            "environment": {
-                "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
-                "git_revision": "g", "wirebench_version": "0", "crate_versions": {},
-                "server_cores": [], "client_cores": [], "release_build": true,
-                "idle_cpus": {"state": "kept_awake"}
-            },
-            "options": {
-                "profile": "smoke", "protocols": ["a", "b"], "operations": ["get-user"],
-                "payloads": ["tiny"], "concurrency": [2], "rate": null, "warmup_s": 0.0,
-                "duration_s": 0.1, "n": 10, "seed": 1, "target": null, "store_latency_us": 0, "dissect": true
-            },
-            "protocols": [
-                {"name": "a", "describe": "A", "server": "a"},
-                {"name": "b", "describe": "B", "server": "b"}
-            ],
-            "equivalence": [],
-            "cells": cells
-        }))
-        .unwrap()
+        let mut r = crate::results::tests_support::results_json(cells);
+        r["status"] = "aborted".into();
+        r["message"] = "the server exited".into();
+        r["options"]["profile"] = "smoke".into();
+        r["options"]["protocols"] = serde_json::json!(["a", "b"]);
+        r["options"]["concurrency"] = serde_json::json!([2]);
+        r["protocols"] = serde_json::json!([
+            {"name": "a", "describe": "A", "server": "a"},
+            {"name": "b", "describe": "B", "server": "b"}
+        ]);
+        serde_json::from_value(r).unwrap()
     }
 
     fn cell(protocol: &str, sent: f64, received: f64) -> serde_json::Value {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::fmt;
 use crate::catalog::Operation;
 use crate::clients::Role;
-use crate::repeats::{Measure, Rounds};
+use crate::repeats::{Figure, Measure, Rounds};
 use crate::results::{Cell, Results};
 use crate::stats::{self, Basis, Estimate};
 
@@ -29,32 +29,26 @@ struct Column {
     show: fn(f64) -> String,
 }
 
-fn micros(v: f64) -> String {
-    fmt::micros(v)
-}
-
 fn columns() -> [Column; 5] {
     [
         Column {
             title: "latency, loopback",
             far: false,
-            measure: Measure::Quantile(0.5),
+            measure: Figure::P50.measure(),
             exact: None,
-            show: micros,
+            show: fmt::micros,
         },
         Column {
             title: "latency, network",
             far: true,
-            measure: Measure::Quantile(0.5),
+            measure: Figure::P50.measure(),
             exact: None,
-            show: micros,
+            show: fmt::micros,
         },
         Column {
             title: "bytes per operation",
             far: false,
-            measure: Measure::PerOp(|c| {
-                Some(c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes)
-            }),
+            measure: Figure::Bytes.measure(),
             exact: Some(0.01),
             show: fmt::bytes,
         },
@@ -72,7 +66,7 @@ fn columns() -> [Column; 5] {
                 Some(c.resources.client_cpu_us_per_op? + c.resources.server_cpu_us_per_op?)
             }),
             exact: None,
-            show: micros,
+            show: fmt::micros,
         },
     ]
 }
@@ -116,9 +110,9 @@ impl VerdictCell {
 }
 
 /// A contender's cell in one column: its rounds and its figure.
-struct Entry<'a> {
-    protocol: String,
-    rounds: Rounds<'a>,
+struct Entry<'r, 'a> {
+    protocol: &'r str,
+    rounds: &'r Rounds<'a>,
     figure: Estimate,
 }
 
@@ -133,49 +127,53 @@ pub fn verdicts(r: &Results, baseline: Option<&str>, floor: Option<&str>) -> Ver
         Some(n) => format!("latency, {n}"),
         None => "latency, network".into(),
     };
+    // The cells a verdict reads: the operation's warm, plain, closed-loop cells on `network`
+    // at `concurrency`, outside every other dimension's sweep.
+    let keep = |c: &Cell, op: Operation, network: &str, concurrency: u32| {
+        super::usual(c, network)
+            && c.operation == op
+            && c.payload == payload
+            && c.mode == "closed"
+            && c.concurrency == concurrency
+            && c.ops > 0
+    };
+    // Each contender's rounds, decoded once and read by every column on that network.
+    let rounds_of = |op: Operation, network: &str, concurrency: u32| -> Vec<(&str, Rounds<'_>)> {
+        contenders
+            .iter()
+            .filter_map(|p| {
+                let cells: Vec<&Cell> = r
+                    .cells
+                    .iter()
+                    .filter(|c| c.protocol == *p && keep(c, op, network, concurrency))
+                    .collect();
+                (!cells.is_empty()).then(|| (p.as_str(), Rounds::new(cells)))
+            })
+            .collect()
+    };
     let rows = Operation::ALL
         .into_iter()
         .filter(|op| r.cells.iter().any(|c| c.operation == *op))
-        .map(|op| VerdictRow {
-            operation: op.name().to_owned(),
-            cells: columns()
+        .map(|op| {
+            let near = rounds_of(op, crate::net::LOOPBACK, lowest);
+            let far = network.as_deref().map(|n| rounds_of(op, n, 1));
+            let cells = columns()
                 .iter()
                 .map(|col| {
-                    let on = if col.far { network.as_deref() } else { Some(crate::net::LOOPBACK) };
-                    let Some(on) = on else {
+                    let pool = if col.far { far.as_ref() } else { Some(&near) };
+                    let Some(pool) = pool else {
                         return VerdictCell::na("no emulated network in this run (add --network wan)");
                     };
-                    let keep = |c: &&Cell| {
-                        c.operation == op
-                            && c.payload == payload
-                            && c.network == on
-                            && c.mode == "closed"
-                            && c.concurrency == if col.far { 1 } else { lowest }
-                            && !c.fresh_connections
-                            && c.tls == "plain"
-                            && c.streams == 1
-                            && !c.sized
-                    };
-                    let entries: Vec<Entry<'_>> = contenders
+                    let entries: Vec<Entry<'_, '_>> = pool
                         .iter()
-                        .filter_map(|p| {
-                            let rounds: Vec<&Cell> = r
-                                .cells
-                                .iter()
-                                .filter(keep)
-                                .filter(|c| c.protocol == *p && c.ops > 0)
-                                .collect();
-                            if rounds.is_empty() {
-                                return None;
-                            }
-                            let rounds = Rounds::new(rounds);
-                            let figure = rounds.estimate_of(col.measure)?;
-                            Some(Entry { protocol: p.clone(), rounds, figure })
+                        .filter_map(|(protocol, rounds)| {
+                            Some(Entry { protocol, rounds, figure: rounds.estimate_of(col.measure)? })
                         })
                         .collect();
                     judge(col, entries, baseline)
                 })
-                .collect(),
+                .collect();
+            VerdictRow { operation: op.name().to_owned(), cells }
         })
         .collect();
     let conditions = format!(
@@ -199,7 +197,7 @@ fn contenders(r: &Results, floor: Option<&str>) -> Vec<String> {
 }
 
 /// The verdict of one column from its contenders' entries.
-fn judge(col: &Column, mut entries: Vec<Entry<'_>>, baseline: Option<&str>) -> VerdictCell {
+fn judge(col: &Column, mut entries: Vec<Entry<'_, '_>>, baseline: Option<&str>) -> VerdictCell {
     if entries.len() < 2 {
         return VerdictCell::na(match entries.len() {
             0 => "no main variant ran it",
@@ -208,7 +206,7 @@ fn judge(col: &Column, mut entries: Vec<Entry<'_>>, baseline: Option<&str>) -> V
     }
     entries.sort_by(|a, b| a.figure.value.total_cmp(&b.figure.value));
     let best = &entries[0];
-    let tied: Vec<&Entry<'_>> = entries
+    let tied: Vec<&Entry<'_, '_>> = entries
         .iter()
         .skip(1)
         .filter(|e| match col.exact {
@@ -216,16 +214,12 @@ fn judge(col: &Column, mut entries: Vec<Entry<'_>>, baseline: Option<&str>) -> V
             None => !e.figure.apart(&best.figure),
         })
         .collect();
-    let warn = if tied.is_empty() {
-        warning(&[best, &entries[1]])
-    } else {
-        warning(&std::iter::once(best).chain(tied.iter().copied()).collect::<Vec<_>>())
-    };
+    let together: Vec<&Entry<'_, '_>> = std::iter::once(best).chain(tied.iter().copied()).collect();
+    let warn = if tied.is_empty() { warning(&[best, &entries[1]]) } else { warning(&together) };
     if !tied.is_empty() {
-        let together: Vec<&Entry<'_>> = std::iter::once(best).chain(tied.iter().copied()).collect();
         if col.exact.is_some() {
             // Counts: the tie is the answer ("grpc, graphql, ws: 1"), the others beside it.
-            let names: Vec<&str> = together.iter().map(|e| e.protocol.as_str()).collect();
+            let names: Vec<&str> = together.iter().map(|e| e.protocol).collect();
             let main = if together.len() == entries.len() {
                 format!("all {}", (col.show)(best.figure.value))
             } else {
@@ -233,7 +227,7 @@ fn judge(col: &Column, mut entries: Vec<Entry<'_>>, baseline: Option<&str>) -> V
             };
             let rest: Vec<String> = entries
                 .iter()
-                .filter(|e| !names.contains(&e.protocol.as_str()))
+                .filter(|e| !names.contains(&e.protocol))
                 .map(|e| match col.exact {
                     Some(share) if share > 0.0 => {
                         format!("{} ({})", shown(col, e), fmt::ratio(e.figure.value / best.figure.value))
@@ -260,18 +254,18 @@ fn judge(col: &Column, mut entries: Vec<Entry<'_>>, baseline: Option<&str>) -> V
         parts.push(format!("{} {}", base.protocol, ratio_text(col, best, base)));
     }
     let runner = &entries[1];
-    if Some(runner.protocol.as_str()) != baseline || parts.is_empty() {
+    if Some(runner.protocol) != baseline || parts.is_empty() {
         parts.push(format!("runner-up {} {}", runner.protocol, ratio_text(col, best, runner)));
     }
     VerdictCell { main: shown(col, best), detail: parts.join(" · "), class: "win", warn }
 }
 
-fn shown(col: &Column, e: &Entry<'_>) -> String {
+fn shown(col: &Column, e: &Entry<'_, '_>) -> String {
     format!("{} {}", e.protocol, (col.show)(e.figure.value))
 }
 
 /// "1.31× [1.22–1.41]": `other`'s figure over `best`'s, with its interval (none for counts).
-fn ratio_text(col: &Column, best: &Entry<'_>, other: &Entry<'_>) -> String {
+fn ratio_text(col: &Column, best: &Entry<'_, '_>, other: &Entry<'_, '_>) -> String {
     let point = other.figure.value / best.figure.value;
     if col.exact.is_some() {
         return fmt::ratio(point);
@@ -284,7 +278,7 @@ fn ratio_text(col: &Column, best: &Entry<'_>, other: &Entry<'_>) -> String {
 
 /// The 95 % interval of `other ÷ best`: both cells' rounds resampled when both have two or
 /// more; else the two figures' own intervals combined (on a log scale, in quadrature).
-fn ratio_interval(m: Measure, best: &Entry<'_>, other: &Entry<'_>) -> Option<(f64, f64)> {
+fn ratio_interval(m: Measure, best: &Entry<'_, '_>, other: &Entry<'_, '_>) -> Option<(f64, f64)> {
     let (nb, no) = (best.rounds.cells.len(), other.rounds.cells.len());
     if nb >= 2 && no >= 2 {
         return stats::bootstrap(&[nb, no], |w| {
@@ -305,7 +299,7 @@ fn ratio_interval(m: Measure, best: &Entry<'_>, other: &Entry<'_>) -> Option<(f6
 
 /// What a reader must know about the figures a verdict rests on: a flagged cell (errors,
 /// missed sends), or a noisy one.
-fn warning(entries: &[&Entry<'_>]) -> Option<String> {
+fn warning(entries: &[&Entry<'_, '_>]) -> Option<String> {
     let mut out = Vec::new();
     for e in entries {
         if let Some(flag) = e.rounds.cells.iter().flat_map(|c| c.flags.iter()).next() {

@@ -460,6 +460,27 @@ pub fn schema_json() -> String {
 /// A minimal cell for unit tests elsewhere in the crate.
 #[cfg(test)]
 pub(crate) mod tests_support {
+    /// A results file of a run on a 2-core machine with the given cells (as JSON values):
+    /// tests set the fields they are about.
+    pub fn results_json(cells: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "version": super::RESULTS_VERSION, "status": "complete", "message": null, "started_at": "a",
+            "finished_at": "b", "command": "wirebench run",
+            "environment": {
+                "cpu_model": "cpu", "cores": 2, "kernel": "k", "os": "linux", "rustc": "r",
+                "git_revision": "g", "wirebench_version": "0", "crate_versions": {},
+                "server_cores": [], "client_cores": [], "release_build": true,
+                "idle_cpus": {"state": "kept_awake"}
+            },
+            "options": {
+                "profile": "quick", "protocols": [], "operations": ["get-user"], "payloads": ["tiny"],
+                "concurrency": [1], "rate": null, "warmup_s": 0.0, "duration_s": 0.1, "n": 10, "seed": 1,
+                "target": null, "store_latency_us": 0, "dissect": true
+            },
+            "protocols": [], "equivalence": [], "cells": cells
+        })
+    }
+
     /// One closed-loop `rest get-user` cell at concurrency 1, with nothing measured.
     pub fn cell_json() -> serde_json::Value {
         let layers = serde_json::json!({"total_bytes": 100.0, "framing_bytes": 25.0, "envelope_bytes": 25.0,
