@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The emulated link against the kernel's own TCP over a packet-level link.
 
-wirebench's link (bench/src/net) models a path at the level of the byte stream: delay,
+wirebench's link (wire/src/net) models a path at the level of the byte stream: delay,
 serialization, an initial window of 10 segments growing per round trip. This check runs the
 same cells through a reference that models nothing about TCP: the client and the server
 each in a network namespace of their own, joined by a packet-level link that holds every IP

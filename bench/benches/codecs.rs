@@ -19,7 +19,7 @@
 //!   response (encode), parsing that response back to domain values (decode);
 //! - `ws`: the WebSocket `reply` message to a String and back.
 //!
-//! Names and paths (the report reads them through `wirebench::codecs`):
+//! Names and paths (the report reads them through `wirebench_report::codecs`):
 //! - criterion group `codec/{format}/{dataset}`, function `encode` | `decode`, parameter the
 //!   payload name; criterion 0.8 writes
 //!   `target/criterion/codec_{format}_{dataset}/{encode|decode}/{payload}/new/estimates.json`
@@ -63,7 +63,7 @@ fn main() {
     }
 
     let dir = criterion_dir();
-    match wirebench::codecs::write_sizes(&dir, &sizes) {
+    match wirebench_report::codecs::write_sizes(&dir, &sizes) {
         Ok(path) => println!("codecs: {} encoded sizes written to {}", sizes.len(), path.display()),
         Err(e) => {
             eprintln!("cannot write the codec sizes to {}: {e}", dir.display());
@@ -74,12 +74,12 @@ fn main() {
     // Criterion measures only when cargo passes `--bench`; `cargo test` runs each bench once.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--bench") {
-        let run = wirebench::codecs::CodecRun {
+        let run = wirebench_report::codecs::CodecRun {
             git_revision: env!("WIREBENCH_GIT").to_owned(),
             measured_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             args,
         };
-        if let Err(e) = wirebench::codecs::write_run(&dir, &run) {
+        if let Err(e) = wirebench_report::codecs::write_run(&dir, &run) {
             eprintln!("cannot write the codec run's provenance to {}: {e}", dir.display());
             std::process::exit(1);
         }

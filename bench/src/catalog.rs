@@ -8,78 +8,7 @@ use wirebench_domain::{
     UserRecentOrders,
 };
 
-/// One logical operation of the catalog (see the design's table).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Operation {
-    /// One full user.
-    GetUser,
-    /// A user's name and their N most recent orders' id, total and status.
-    UserOrders,
-    /// The first N users, each with their N most recent orders' id, total and status: where
-    /// N+1 requests or N+1 store calls show.
-    UsersOrders,
-    /// A page of N full orders.
-    ListOrders,
-    /// N orders delivered as N messages, timed per message.
-    StreamOrders,
-    /// One idempotent create.
-    CreateOrder,
-    /// N creates, one summary.
-    ImportOrders,
-    /// N request/reply pairs in one conversation.
-    TrackOrders,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 8] = [
-        Operation::GetUser,
-        Operation::UserOrders,
-        Operation::UsersOrders,
-        Operation::ListOrders,
-        Operation::StreamOrders,
-        Operation::CreateOrder,
-        Operation::ImportOrders,
-        Operation::TrackOrders,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::GetUser => "get-user",
-            Operation::UserOrders => "user-orders",
-            Operation::UsersOrders => "users-orders",
-            Operation::ListOrders => "list-orders",
-            Operation::StreamOrders => "stream-orders",
-            Operation::CreateOrder => "create-order",
-            Operation::ImportOrders => "import-orders",
-            Operation::TrackOrders => "track-orders",
-        }
-    }
-
-    /// True for operations that change the store.
-    pub fn writes(self) -> bool {
-        matches!(self, Operation::CreateOrder | Operation::ImportOrders)
-    }
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Operation {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Operation::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| {
-            let known: Vec<_> = Operation::ALL.iter().map(|o| o.name()).collect();
-            format!("unknown operation {s:?} (known: {})", known.join(", "))
-        })
-    }
-}
+pub use wirebench_results::vocab::Operation;
 
 /// Parameters of one execution of an operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

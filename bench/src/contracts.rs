@@ -6,7 +6,7 @@ use std::path::Path;
 /// Every generated contract: `(file name in schema/, contents)`.
 pub fn all() -> Vec<(&'static str, String)> {
     let mut all: Vec<_> = wirebench_servers::SERVERS.iter().flat_map(|s| s.contracts()).collect();
-    all.push(("results.schema.json", crate::results::schema_json()));
+    all.push(("results.schema.json", wirebench_results::schema_json()));
     all
 }
 

@@ -83,9 +83,9 @@ pub async fn serve(store: std::sync::Arc<Store>, fixtures: impl Fn() -> Fixtures
                 store.reset(&fixtures);
                 // The old contents are freed; without this glibc keeps their pages resident
                 // and every cell would start as large as the largest before it.
-                crate::kernel::release_free_heap();
-                let peak_reset = crate::kernel::reset_peak_rss(None).is_ok();
-                Reply::Reset { rss_bytes: crate::kernel::rss(None), peak_reset }
+                wirebench_wire::kernel::release_free_heap();
+                let peak_reset = wirebench_wire::kernel::reset_peak_rss(None).is_ok();
+                Reply::Reset { rss_bytes: wirebench_wire::kernel::rss(None), peak_reset }
             }
             // The harness's own reads never pay the simulated store latency.
             Ok(cmd) => wirebench_domain::store::unpaced(answer(&store, cmd)).await,

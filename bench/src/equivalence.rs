@@ -5,15 +5,13 @@
 //! the request waves its socket shows with the round trips the client believes it made. A
 //! protocol that disagrees is reported as a failure and is not timed.
 
-use std::net::SocketAddr;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use crate::catalog::{OpParams, Operation, Outcome, check_write, expected};
 use crate::clients::{ClientError, Protocol};
 use crate::control::Control;
 use wirebench_domain::Store;
+use wirebench_wire::Dial;
 
 /// What a read is compared with: a store with the same fixtures, or the server's own store
 /// asked through its control channel (exact even after writes changed it).
@@ -47,31 +45,7 @@ pub enum Verdict {
     Fails(String),
 }
 
-/// A verdict's kind, as `results.json` records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum VerdictKind {
-    Agrees,
-    Unsupported,
-    Fails,
-}
-
-impl VerdictKind {
-    /// The name results.json uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerdictKind::Agrees => "agrees",
-            VerdictKind::Unsupported => "unsupported",
-            VerdictKind::Fails => "fails",
-        }
-    }
-}
-
-impl std::fmt::Display for VerdictKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use wirebench_results::vocab::VerdictKind;
 
 impl Verdict {
     pub fn kind(&self) -> VerdictKind {
@@ -92,11 +66,11 @@ impl Verdict {
     }
 }
 
-/// Runs `op` once through `protocol` and compares. `reference` must hold the same data as
+/// Runs `op` once through `protocol`, connected as `dial` says, and compares. `reference` must hold the same data as
 /// the server for the records the reads touch (the same fixtures, or the server's own store).
 pub async fn verify(
     protocol: &'static dyn Protocol,
-    addr: SocketAddr,
+    dial: &Dial,
     op: Operation,
     params: &OpParams,
     reference: Reference<'_>,
@@ -104,7 +78,7 @@ pub async fn verify(
     if let Some(reason) = protocol.unsupported(op) {
         return Verdict::Unsupported(reason);
     }
-    match tokio::time::timeout(CHECK_TIMEOUT, run(protocol, addr, op, params, reference)).await {
+    match tokio::time::timeout(CHECK_TIMEOUT, run(protocol, dial, op, params, reference)).await {
         Ok(Ok(())) => Verdict::Agrees,
         Ok(Err(why)) => Verdict::Fails(why),
         Err(_) => Verdict::Fails(ClientError::Timeout.to_string()),
@@ -116,7 +90,7 @@ pub async fn verify(
 /// once (HTTP/2 multiplexing) leave at once, as they do when timed. Blocks the calling thread.
 pub fn verify_isolated(
     protocol: &'static dyn Protocol,
-    addr: SocketAddr,
+    dial: &Dial,
     op: Operation,
     params: &OpParams,
     reference: Reference<'_>,
@@ -125,7 +99,7 @@ pub fn verify_isolated(
         scope
             .spawn(|| {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                Ok::<_, std::io::Error>(rt.block_on(verify(protocol, addr, op, params, reference)))
+                Ok::<_, std::io::Error>(rt.block_on(verify(protocol, dial, op, params, reference)))
             })
             .join()
     });
@@ -138,12 +112,12 @@ pub fn verify_isolated(
 
 async fn run(
     protocol: &'static dyn Protocol,
-    addr: SocketAddr,
+    dial: &Dial,
     op: Operation,
     params: &OpParams,
     reference: Reference<'_>,
 ) -> Result<(), String> {
-    let mut conn = protocol.connect(addr, op).await.map_err(|e| e.to_string())?;
+    let mut conn = protocol.connect(dial.clone(), op).await.map_err(|e| e.to_string())?;
     let before = conn.counters().snapshot();
     let call = conn.call(op, params).await.map_err(|e| e.to_string())?;
     let wire = conn.counters().snapshot().since(&before);
@@ -151,7 +125,7 @@ async fn run(
         return Err(format!("the dissector could not parse the stream: {e}"));
     }
     // Without dissection (only to measure its cost) the socket shows no waves to compare.
-    if crate::wire::dissection() && wire.waves != u64::from(call.declared_round_trips) {
+    if dial.dissect && wire.waves != u64::from(call.declared_round_trips) {
         return Err(format!(
             "the client declared {} round trip(s), the socket shows {} request wave(s)",
             call.declared_round_trips, wire.waves

@@ -1,36 +1,29 @@
-//! The wirebench harness and command line.
+//! # wirebench: the engine, the clients and the commands
 //!
-//! - [`catalog`]: the logical operations, their parameters and decoded outcomes.
-//! - [`clients`]: one client per protocol behind one trait, and the registry list.
-//! - [`wire`]: byte and turn counting around each client socket.
-//! - [`load`]: the load engine (closed and open loop) that measures one cell.
-//! - [`kernel`]: what the kernel counted (TCP_INFO), CPU time, peak memory.
-//! - [`equivalence`]: every protocol must agree with the reference before it is timed.
-//! - [`run`]: `wirebench run`, the sweep; [`results`]: results.json and its schema.
-//! - [`report`]: `index.html`, the self-contained report of a results file.
-//! - [`serve`]: `wirebench serve`, every protocol over one shared store; [`control`]: the
-//!   channel through which `run` asks its server child what only the server knows.
-//! - [`contracts`]: the generated contracts in `schema/`.
+//! The top floor of the harness. It owns what measures: the logical operations and their
+//! outcomes ([`catalog`]), one client per protocol behind one trait with the registry list
+//! ([`clients`]), the load engine that times one cell ([`load`]), the check that every
+//! protocol tells the same truth before it is timed ([`equivalence`]), and the commands:
+//! `wirebench run` ([`run`]), `serve` ([`serve`], with [`control`], the channel through
+//! which `run` asks its server child what only the server knows), sharded runs ([`shard`])
+//! and `merge` ([`merge`]), and the contracts in `schema/` ([`contracts`]).
+//!
+//! Below it, and never importing it:
+//! - `wirebench-results`: results as plain data, statistics and the words cells are named in;
+//! - `wirebench-wire`: byte counting and dissection, TLS, the emulated link, the kernel's
+//!   counts;
+//! - `wirebench-report`: the report, the terminal summary and `compare`, over results alone.
+//!
+//! Within this crate, only [`clients`] names a protocol; the engine, the run and the checks
+//! reach protocols through what each declares (see ARCHITECTURE.md).
 
 pub mod catalog;
 pub mod clients;
-pub mod codecs;
-pub mod compare;
 pub mod contracts;
 pub mod control;
 pub mod equivalence;
-pub mod export;
-pub mod kernel;
 pub mod load;
 pub mod merge;
-pub mod net;
-pub mod repeats;
-pub mod report;
-pub mod results;
 pub mod run;
-pub mod sample;
 pub mod serve;
 pub mod shard;
-pub mod stats;
-pub mod summary;
-pub mod wire;

@@ -21,7 +21,7 @@ enum Command {
     /// Add the results of a sharded run's shards (`run --shard I/N`) into one, without loss.
     Merge(wirebench::merge::MergeArgs),
     /// What changed between two results files (terminal table and an HTML page).
-    Compare(wirebench::compare::CompareArgs),
+    Compare(wirebench_report::compare::CompareArgs),
     /// Render index.html beside a results.json (charts, claims checked, findings).
     Report {
         /// The results.json to render.
@@ -29,7 +29,7 @@ enum Command {
         /// criterion's output directory with the codec benches (default: target/criterion).
         #[arg(long)]
         criterion: Option<PathBuf>,
-        /// More claims to check, in the shape of bench/claims.toml.
+        /// More claims to check, in the shape of report/claims.toml.
         #[arg(long)]
         claims: Option<PathBuf>,
     },
@@ -47,7 +47,7 @@ enum Command {
     /// Write the README's figures from a results file (the committed sample), or check them.
     Sample {
         /// The results file the figures come from.
-        #[arg(long, default_value = wirebench::sample::SAMPLE)]
+        #[arg(long, default_value = wirebench_report::sample::SAMPLE)]
         results: PathBuf,
         /// The README holding the generated block.
         #[arg(long, default_value = "README.md")]
@@ -92,10 +92,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Serve(args) => wirebench::serve::run(args).await,
             Command::Run(args) => wirebench::run::run(*args).await.map(|_| ()),
             Command::Merge(args) => wirebench::merge::run(&args).map(|_| ()),
-            Command::Compare(args) => wirebench::compare::run(&args).map(|_| ()),
+            Command::Compare(args) => wirebench_report::compare::run(&args).map(|_| ()),
             Command::Report { results, criterion, claims } => {
-                let opts = wirebench::report::ReportOptions { criterion, claims };
-                println!("{}", wirebench::report::write(&results, &opts)?.display());
+                let opts = wirebench_report::ReportOptions { criterion, claims };
+                println!("{}", wirebench_report::write(&results, &opts)?.display());
                 Ok(())
             }
             Command::Protocols => {
@@ -129,17 +129,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `wirebench sample`: the README's generated block from `results`.
 fn sample(results: &std::path::Path, readme: &std::path::Path, check: bool) -> anyhow::Result<()> {
-    let r = wirebench::results::Results::read(results)?;
-    let block = wirebench::sample::block(&r)?;
+    let r = wirebench_results::Results::read(results)?;
+    let block = wirebench_report::sample::block(&r)?;
     let text = std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
     if check {
-        if wirebench::sample::current(&text)? != block.trim_matches('\n') {
+        if wirebench_report::sample::current(&text)? != block.trim_matches('\n') {
             bail!("{}'s figures differ from {} (run `make sample`)", readme.display(), results.display());
         }
         println!("{} matches {}", readme.display(), results.display());
         return Ok(());
     }
-    std::fs::write(readme, wirebench::sample::splice(&text, &block)?)
+    std::fs::write(readme, wirebench_report::sample::splice(&text, &block)?)
         .with_context(|| format!("writing {}", readme.display()))?;
     println!("wrote the figures of {} into {}", results.display(), readme.display());
     Ok(())

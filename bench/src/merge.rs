@@ -18,10 +18,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::results::pool::{add_bytes, add_checks, add_errors, add_latencies};
-use crate::results::{Cell, Results, RunStatus};
 use crate::shard::ShardRun;
 use anyhow::{Context as _, bail, ensure};
+use wirebench_results::pool::{add_bytes, add_checks, add_errors, add_latencies};
+use wirebench_results::{Cell, Results, RunStatus};
 
 /// Options of `wirebench merge`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,7 +34,7 @@ pub struct MergeArgs {
     pub out: PathBuf,
     /// How the terminal summary is printed.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::summary::Format,
+    pub format: wirebench_report::summary::Format,
 }
 
 /// Runs `wirebench merge`; returns the merged results' path.
@@ -52,11 +52,11 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<PathBuf> {
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&merged)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
-    crate::export::write_beside(&merged, &path)?;
-    crate::summary::write_as(&mut std::io::stdout().lock(), &merged, args.format)?;
+    wirebench_results::export::write_beside(&merged, &path)?;
+    wirebench_report::summary::write_as(&mut std::io::stdout().lock(), &merged, args.format)?;
     for s in &merged.shards {
         let send_lag =
-            s.max_send_lag_p99_ns.map_or("–".to_owned(), |l| crate::report::fmt::nanos(l as f64));
+            s.max_send_lag_p99_ns.map_or("–".to_owned(), |l| wirebench_report::fmt::nanos(l as f64));
         eprintln!(
             "shard {}/{} on {}: clock offset from the server {}; send lag p99 at most {send_lag}; \
              {} cell(s) started late (at most {})",
@@ -65,10 +65,10 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<PathBuf> {
             s.host,
             s.clock_offset_shown(),
             s.cells_late,
-            crate::report::fmt::nanos(s.max_start_lag_ns as f64)
+            wirebench_report::fmt::nanos(s.max_start_lag_ns as f64)
         );
     }
-    let report = crate::report::write(&path, &crate::report::ReportOptions::default())?;
+    let report = wirebench_report::write(&path, &wirebench_report::ReportOptions::default())?;
     eprintln!("results: {}\nreport: {}", path.display(), report.display());
     Ok(path)
 }
@@ -93,7 +93,7 @@ pub fn merge(runs: &[(String, Results)]) -> anyhow::Result<Results> {
     );
     merged.started_at = runs.iter().map(|(_, r)| r.started_at.clone()).min().unwrap_or_default();
     merged.finished_at = runs.iter().map(|(_, r)| r.finished_at.clone()).max().unwrap_or_default();
-    merged.summaries = crate::repeats::summarize(&cells);
+    merged.summaries = wirebench_results::repeats::summarize(&cells);
     merged.cells = cells;
     merged.shards = shards;
     Ok(merged)

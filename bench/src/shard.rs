@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-pub use crate::results::shard::{LATE, ShardRun};
+pub use wirebench_results::shard::{LATE, ShardRun};
 
 /// Time between the scheduled end of one cell's recording and the next cell's start: for
 /// connecting, closing, reading CPU clocks and checking answers.
@@ -87,20 +87,18 @@ pub fn unix_s(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
 }
 
-impl ShardRun {
-    /// A shard about to start, with its clock's offset from the server when known.
-    pub fn new(shard: Shard, start: SystemTime, offset: Option<(i64, u64)>) -> ShardRun {
-        ShardRun {
-            index: shard.index,
-            count: shard.count,
-            host: hostname(),
-            start_unix_s: unix_s(start),
-            clock_offset_ns: offset.map(|o| o.0),
-            clock_uncertainty_ns: offset.map(|o| o.1),
-            cells_late: 0,
-            max_start_lag_ns: 0,
-            max_send_lag_p99_ns: None,
-        }
+/// A shard about to start, with its clock's offset from the server when known.
+pub fn started(shard: Shard, start: SystemTime, offset: Option<(i64, u64)>) -> ShardRun {
+    ShardRun {
+        index: shard.index,
+        count: shard.count,
+        host: hostname(),
+        start_unix_s: unix_s(start),
+        clock_offset_ns: offset.map(|o| o.0),
+        clock_uncertainty_ns: offset.map(|o| o.1),
+        cells_late: 0,
+        max_start_lag_ns: 0,
+        max_send_lag_p99_ns: None,
     }
 }
 

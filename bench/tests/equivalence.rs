@@ -11,7 +11,7 @@ use wirebench::catalog::{OpParams, Operation, Outcome};
 use wirebench::clients::{Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol, stand_ins};
 use wirebench::equivalence::{Reference, Verdict, verify_isolated};
 use wirebench::serve::{ServeArgs, Started, start};
-use wirebench::wire::WireCounters;
+use wirebench_wire::{Dial, WireCounters};
 
 async fn servers() -> (Started, HashMap<&'static str, SocketAddr>) {
     let args = ServeArgs::ephemeral("small", 42);
@@ -50,7 +50,7 @@ async fn every_protocol_agrees_with_the_store_on_every_operation() {
             let verdict = tokio::task::block_in_place(|| {
                 verify_isolated(
                     *protocol,
-                    addr_of(&addrs, *protocol),
+                    &addr_of(&addrs, *protocol).into(),
                     op,
                     &p,
                     Reference::Local(&started.store),
@@ -80,14 +80,14 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
         // Create with a key, then repeat it on a fresh connection: a replay of the same order.
         let p = params(Some(format!("visible-{}", writer.name())));
         let addr = addr_of(&addrs, **writer);
-        let mut conn = writer.connect(addr, Operation::CreateOrder).await.unwrap();
+        let mut conn = writer.connect(addr.into(), Operation::CreateOrder).await.unwrap();
         let Outcome::Created { order, replayed } =
             conn.call(Operation::CreateOrder, &p).await.unwrap().outcome
         else {
             panic!("create returned something else")
         };
         assert!(!replayed, "{}", writer.name());
-        let mut again = writer.connect(addr, Operation::CreateOrder).await.unwrap();
+        let mut again = writer.connect(addr.into(), Operation::CreateOrder).await.unwrap();
         let repeat = again.call(Operation::CreateOrder, &p).await.unwrap().outcome;
         assert_eq!(repeat, Outcome::Created { order: order.clone(), replayed: true }, "{}", writer.name());
         assert_eq!(started.store.get_order(order.id).await.unwrap(), order);
@@ -95,7 +95,8 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
         // Every protocol reads the new order back identically.
         let track = OpParams::new(1, 1, vec![order.id]);
         for reader in &readers {
-            let mut conn = reader.connect(addr_of(&addrs, **reader), Operation::TrackOrders).await.unwrap();
+            let mut conn =
+                reader.connect(addr_of(&addrs, **reader).into(), Operation::TrackOrders).await.unwrap();
             let got = conn.call(Operation::TrackOrders, &track).await.unwrap().outcome;
             assert_eq!(
                 got,
@@ -111,7 +112,8 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
     let shared = params(Some("shared-across-protocols".into()));
     let mut first = None;
     for writer in &writers {
-        let mut conn = writer.connect(addr_of(&addrs, **writer), Operation::CreateOrder).await.unwrap();
+        let mut conn =
+            writer.connect(addr_of(&addrs, **writer).into(), Operation::CreateOrder).await.unwrap();
         let Outcome::Created { order, replayed } =
             conn.call(Operation::CreateOrder, &shared).await.unwrap().outcome
         else {
@@ -130,7 +132,8 @@ async fn a_create_through_one_protocol_is_visible_through_all_and_replays_everyw
     let mut other = shared.clone();
     other.new_order.items[0].quantity += 1;
     for writer in &writers {
-        let mut conn = writer.connect(addr_of(&addrs, **writer), Operation::CreateOrder).await.unwrap();
+        let mut conn =
+            writer.connect(addr_of(&addrs, **writer).into(), Operation::CreateOrder).await.unwrap();
         let err = conn.call(Operation::CreateOrder, &other).await.unwrap_err().to_string();
         assert!(err.contains("shared-across-protocols"), "{}: {err}", writer.name());
     }
@@ -175,8 +178,8 @@ impl Protocol for Miscounting {
 impl Client for Miscounting {
     type Conn = Overstated;
 
-    async fn open(&'static self, addr: SocketAddr, op: Operation) -> Result<Overstated, ClientError> {
-        Ok(Overstated(wirebench::clients::protocol("rest").unwrap().connect(addr, op).await?))
+    async fn open(&'static self, dial: Dial, op: Operation) -> Result<Overstated, ClientError> {
+        Ok(Overstated(wirebench::clients::protocol("rest").unwrap().connect(dial, op).await?))
     }
 }
 
@@ -227,7 +230,7 @@ async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
     let addr = addrs["rest"];
     for (op, measured) in [(Operation::GetUser, 1), (Operation::UserOrders, 2)] {
         let verdict = tokio::task::block_in_place(|| {
-            verify_isolated(&MISCOUNTING, addr, op, &params(None), Reference::Local(&started.store))
+            verify_isolated(&MISCOUNTING, &addr.into(), op, &params(None), Reference::Local(&started.store))
         });
         let Verdict::Fails(why) = verdict else { panic!("{op}: the gate let {verdict:?} through") };
         let want = format!(
@@ -239,7 +242,13 @@ async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
     // The honest client passes the same gate.
     let rest = wirebench::clients::protocol("rest").unwrap();
     let honest = tokio::task::block_in_place(|| {
-        verify_isolated(rest, addr, Operation::UserOrders, &params(None), Reference::Local(&started.store))
+        verify_isolated(
+            rest,
+            &addr.into(),
+            Operation::UserOrders,
+            &params(None),
+            Reference::Local(&started.store),
+        )
     });
     assert_eq!(honest, Verdict::Agrees);
     started.stop().await.expect("the servers stop cleanly");

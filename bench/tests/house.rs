@@ -10,7 +10,19 @@ use std::path::{Path, PathBuf};
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 80;
 /// The crates' source folders, from the workspace root.
-const SOURCE_DIRS: [&str; 4] = ["domain/src", "proto/src", "servers/src", "bench/src"];
+const SOURCE_DIRS: [&str; 7] =
+    ["domain/src", "proto/src", "servers/src", "results/src", "wire/src", "report/src", "bench/src"];
+
+/// The harness's crates, each a floor: a crate may use the ones on lower floors only.
+const FLOORS: [(&str, u8); 7] = [
+    ("wirebench-domain", 0),
+    ("wirebench-proto", 1),
+    ("wirebench-results", 1),
+    ("wirebench-servers", 2),
+    ("wirebench-wire", 2),
+    ("wirebench-report", 2),
+    ("wirebench", 3),
+];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ has a parent").to_owned()
@@ -146,7 +158,7 @@ fn named_variants<'a>(line: &str, names: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// ARCHITECTURE.md's invariant: outside its own client files and the registry (all under
-/// `bench/src/clients/`), the harness names no variant. What the engine and the report need
+/// `bench/src/clients/`), no harness crate names a variant. What the engine and the report need
 /// of a variant is a capability it declares (family, role, encoding, transport, the messages
 /// it stands in with, the path a shard reads the server's clock from), so a new protocol is
 /// its own files and one registry line. (`claims.toml`, an input, names the variants its
@@ -157,7 +169,9 @@ fn no_variant_is_named_outside_its_own_files_and_the_registry() {
     assert!(names.contains(&"floor-echo") && names.len() > 10, "{names:?}");
     let root = workspace();
     let mut files = Vec::new();
-    rust_files(&root.join("bench/src"), &mut files);
+    for dir in ["results/src", "wire/src", "report/src", "bench/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
     files.retain(|f| !f.starts_with(root.join("bench/src/clients")));
     let mut problems = Vec::new();
     for file in &files {
@@ -172,10 +186,10 @@ fn no_variant_is_named_outside_its_own_files_and_the_registry() {
             }
         }
     }
-    let template = std::fs::read_to_string(root.join("bench/templates/report.html")).unwrap();
+    let template = std::fs::read_to_string(root.join("report/templates/report.html")).unwrap();
     for n in &names {
         if template.contains(&format!("<code>{n}</code>")) || template.contains(&format!("\"{n}\"")) {
-            problems.push(format!("bench/templates/report.html names {n}"));
+            problems.push(format!("report/templates/report.html names {n}"));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -189,4 +203,55 @@ fn a_variant_named_in_code_is_found_and_one_in_a_comment_is_not() {
     assert!(named_variants(r#"    // like "grpc" does"#, &names).is_empty());
     assert!(named_variants(r#"let x = 1; // "rest" aside"#, &names).is_empty());
     assert!(named_variants(r#"let s = "rest-ish";"#, &names).is_empty());
+}
+
+/// The crates point one way: each manifest's wirebench dependencies sit on lower floors than
+/// the crate itself (so results and the report never compile the engine), and every member
+/// of the workspace has a floor.
+#[test]
+fn the_crates_depend_one_way() {
+    let root = workspace();
+    let floor = |name: &str| FLOORS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
+    let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let members = manifest["workspace"]["members"].as_array().expect("members");
+    let mut problems = Vec::new();
+    for member in members {
+        let dir = member.as_str().expect("a member is a path");
+        let own: toml::Table =
+            std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap().parse().unwrap();
+        let name = own["package"]["name"].as_str().expect("name");
+        let Some(mine) = floor(name) else {
+            problems.push(format!("{name} has no floor in FLOORS"));
+            continue;
+        };
+        let deps = own.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+        for dep in deps.keys().filter(|d| d.starts_with("wirebench")) {
+            match floor(dep) {
+                Some(theirs) if theirs < mine => {}
+                _ => problems.push(format!("{name} (floor {mine}) depends on {dep}")),
+            }
+        }
+    }
+    assert!(members.len() >= FLOORS.len(), "{members:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `wirebench run`'s arguments become one `Plan` at the edge: only the command line, the
+/// entry point and the planner (with its coverage list) name `RunArgs`.
+#[test]
+fn run_arguments_are_read_once_into_the_plan() {
+    let root = workspace();
+    let mut files = Vec::new();
+    rust_files(&root.join("bench/src"), &mut files);
+    let allowed =
+        ["bench/src/main.rs", "bench/src/run/mod.rs", "bench/src/run/plan.rs", "bench/src/run/coverage.rs"];
+    let readers: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("RunArgs"))
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .filter(|f| !allowed.contains(&f.as_str()))
+        .collect();
+    assert!(readers.is_empty(), "RunArgs read outside the planner: {readers:?}");
+    let entry = std::fs::read_to_string(root.join("bench/src/run/mod.rs")).unwrap();
+    assert_eq!(entry.matches("args.").count(), 0, "run/mod.rs reads an argument past Plan::new");
 }

@@ -17,6 +17,7 @@ use wirebench::catalog::{OpParams, Operation};
 use wirebench::clients::protocol;
 use wirebench::load::{CellSpec, Mode, run_cell};
 use wirebench::serve::{ServeArgs, start};
+use wirebench_wire::Dial;
 
 mod common;
 
@@ -63,7 +64,7 @@ async fn pump(
 fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
     CellSpec {
         protocol: protocol("floor").unwrap(),
-        addr,
+        dial: Dial::to(addr),
         op: Operation::GetUser,
         params: OpParams::new(1, 1, vec![1]),
         concurrency,
@@ -76,9 +77,7 @@ fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
         call_timeout: Duration::from_secs(5),
         threads: 1,
         cores: Vec::new(),
-        network: None,
         fresh_connections: false,
-        tls: None,
         streams: 1,
         stop: Arc::new(AtomicBool::new(false)),
         on_recording: None,

@@ -11,8 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wirebench::catalog::{OpParams, Operation};
 use wirebench::clients::protocol;
-use wirebench::net::{self, profile::adhoc_spec, shaper};
 use wirebench::serve::{ServeArgs, start};
+use wirebench_results::network::{Network, adhoc_spec};
+use wirebench_wire::Dial;
+use wirebench_wire::net::{self, shaper};
 
 mod common;
 
@@ -21,7 +23,7 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Takes the turn and keeps idle CPUs awake: waking a halted vCPU would otherwise add up to
 /// a millisecond to a delivery of the link's timers (2 % of a 40 ms round trip).
-async fn turn() -> (tokio::sync::MutexGuard<'static, ()>, Option<wirebench::kernel::WakeupLatencyHold>) {
+async fn turn() -> (tokio::sync::MutexGuard<'static, ()>, Option<wirebench_wire::kernel::WakeupLatencyHold>) {
     (TURN.lock().await, common::keep_cpus_awake())
 }
 
@@ -112,16 +114,20 @@ const EXPECTED: &[(&str, Operation, u32, u32)] = &[
     ("rest", Operation::GetUser, 1, 1),
 ];
 
-/// Median time to open a connection of `name` for `op`, and of one call on it, through this
-/// thread's network.
-async fn timed(started: &wirebench::serve::Started, name: &str, op: Operation) -> (Duration, Duration) {
+/// Median time to open a connection of `name` for `op`, and of one call on it, through
+/// `network` (none: loopback).
+async fn timed(
+    started: &wirebench::serve::Started,
+    (name, op): (&str, Operation),
+    network: Option<Network>,
+) -> (Duration, Duration) {
     let p = protocol(name).unwrap();
-    let addr = started.addr(p.server()).unwrap();
+    let dial = Dial::to(started.addr(p.server()).unwrap()).through(network);
     let params = OpParams::new(2, 5, vec![3, 5, 8]);
     let (mut opens, mut calls) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let t = Instant::now();
-        let mut conn = p.connect(addr, op).await.unwrap();
+        let mut conn = p.connect(dial.clone(), op).await.unwrap();
         opens.push(t.elapsed());
         for _ in 0..3 {
             let t = Instant::now();
@@ -141,10 +147,8 @@ async fn handshakes_and_request_waves_cost_their_round_trips_and_bytes_still_mat
     let mut failures = Vec::new();
     for &(name, op, setup, waves) in EXPECTED {
         // What the link adds to the same work on loopback: the round trips, nothing else.
-        net::set_current(None);
-        let (open_here, call_here) = timed(&started, name, op).await;
-        net::set_current(Some(adhoc_spec("rtt=40ms").unwrap()));
-        let (open_far, call_far) = timed(&started, name, op).await;
+        let (open_here, call_here) = timed(&started, (name, op), None).await;
+        let (open_far, call_far) = timed(&started, (name, op), Some(adhoc_spec("rtt=40ms").unwrap())).await;
         let (opened, call) = (open_far.saturating_sub(open_here), call_far.saturating_sub(call_here));
         // Opening and a call add their round trips; the work at each end runs after a 20 ms
         // pause, colder than back to back on loopback, which in this debug build costs up to
@@ -160,13 +164,13 @@ async fn handshakes_and_request_waves_cost_their_round_trips_and_bytes_still_mat
         }
         // The link has delivered everything once the kernel has seen it all (bounded wait).
         let p = protocol(name).unwrap();
-        let mut conn = p.connect(started.addr(p.server()).unwrap(), op).await.unwrap();
+        let far = Dial::to(started.addr(p.server()).unwrap()).through(Some(adhoc_spec("rtt=40ms").unwrap()));
+        let mut conn = p.connect(far, op).await.unwrap();
         conn.call(op, &params).await.unwrap();
         if let Err(why) = common::kernel_agrees(conn.counters()).await {
             failures.push(format!("{name} {op}: {why}"));
         }
     }
-    net::set_current(None);
     started.stop().await.expect("the servers stop cleanly");
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -19,7 +19,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
     assert!(status.success());
     let r = results_of(&out);
     assert_eq!(r["status"], "complete");
-    assert_eq!(r["version"], wirebench::results::RESULTS_VERSION);
+    assert_eq!(r["version"], wirebench_results::RESULTS_VERSION);
     // Every equivalence verdict agrees or says why the variant does not apply; the server
     // counted the store calls of every agreeing check.
     let mut calls = std::collections::BTreeMap::new();
@@ -106,14 +106,14 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
         c["throughput_ops_s"] = (c["throughput_ops_s"].as_f64().unwrap() / f).into();
         c["elapsed_s"] = (c["elapsed_s"].as_f64().unwrap() * f).into();
         if c["latency"].is_object() {
-            let l: wirebench::results::Latency = serde_json::from_value(c["latency"].clone()).unwrap();
+            let l: wirebench_results::Latency = serde_json::from_value(c["latency"].clone()).unwrap();
             let h = l.histogram().unwrap();
             let mut scaled = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
             for v in h.iter_recorded() {
                 let at = (v.value_iterated_to() as f64 * f).round() as u64;
                 scaled.record_n(at, v.count_at_value()).unwrap();
             }
-            c["latency"] = serde_json::to_value(wirebench::results::Latency::of(&scaled).unwrap()).unwrap();
+            c["latency"] = serde_json::to_value(wirebench_results::Latency::of(&scaled).unwrap()).unwrap();
         }
     };
     let runs: Vec<serde_json::Value> = a["cells"]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use serde_json::Value;
-use wirebench::results::{Latency, Results};
+use wirebench_results::{Latency, Results};
 
 mod common;
 use common::{ServeChild, tempdir, wirebench};
@@ -75,7 +75,7 @@ fn histogram(l: &Option<Latency>) -> Option<Histogram<u64>> {
 }
 
 /// The cell's identity across shards, its load being the total one.
-fn key(c: &wirebench::results::Cell) -> String {
+fn key(c: &wirebench_results::Cell) -> String {
     let total = c.total_load.map_or(c.concurrency, |t| t.concurrency);
     format!(
         "{}|{}|{}|{}|{}|{total}|{}|{}|{}|{}",
@@ -110,7 +110,7 @@ fn two_shards_merge_into_exact_counts_and_the_percentiles_of_the_added_histogram
         assert!(!parts.is_empty(), "{}", key(m));
         // Counts: exactly the sums.
         assert_eq!(m.ops, parts.iter().map(|c| c.ops).sum::<u64>(), "{}", key(m));
-        let errors = |c: &wirebench::results::Cell| c.errors.values().sum::<u64>();
+        let errors = |c: &wirebench_results::Cell| c.errors.values().sum::<u64>();
         assert_eq!(errors(m), parts.iter().map(|c| errors(c)).sum::<u64>());
         assert_eq!(m.concurrency, parts.iter().map(|c| c.concurrency).sum::<u32>());
         assert_eq!(Some(m.concurrency), parts[0].total_load.map(|t| t.concurrency));

@@ -5,7 +5,7 @@
 use wirebench::catalog::{OpParams, Operation};
 use wirebench::clients::{PROTOCOLS, stand_ins};
 use wirebench::serve::{ServeArgs, Started, start};
-use wirebench::wire::{self, Dir, Framing, tls::ClientTls};
+use wirebench_wire::{Dial, Dir, Framing, tls::ClientTls};
 
 mod common;
 
@@ -13,7 +13,7 @@ mod common;
 async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
     let args = ServeArgs::ephemeral("small", 42);
     let started = start(&args).await.unwrap();
-    let checked = every_protocol_and_operation(&started, "plain").await;
+    let checked = every_protocol_and_operation(&started, None, "plain").await;
     assert!(checked.len() >= 40, "{checked:?}");
     started.stop().await.expect("the servers stop cleanly");
 }
@@ -21,14 +21,13 @@ async fn every_byte_is_attributed_and_the_layers_equal_the_kernels_count() {
 /// Over TLS, the kernel still sees exactly the bytes counted, and they are every layer of
 /// the same protocol plus TLS's own: the handshake and the record framing. A resumed
 /// handshake says so and sends no certificate.
-// One thread: the TLS settings are the thread's, as on the load engine's threads.
 #[tokio::test]
 async fn over_tls_the_kernel_agrees_and_tls_framing_is_its_own_layer() {
     let args = ServeArgs { tls: true, ..ServeArgs::ephemeral("small", 42) };
     let started = start(&args).await.unwrap();
     let cert = started.tls_cert.clone().expect("serving TLS");
-    wire::tls::set_current(Some(ClientTls::new(cert.clone(), false).unwrap()));
-    let checked = every_protocol_and_operation(&started, "tls").await;
+    let tls = ClientTls::new(cert.clone(), false).unwrap();
+    let checked = every_protocol_and_operation(&started, Some(tls), "tls").await;
     assert!(checked.len() >= 40, "{checked:?}");
     // Full, then resumed handshakes of the same protocol, from a new session cache.
     let mut params = OpParams::new(2, 5, vec![3]);
@@ -36,11 +35,11 @@ async fn over_tls_the_kernel_agrees_and_tls_framing_is_its_own_layer() {
     params.stand_ins = std::sync::Arc::new(stand_ins);
     let mut full = Vec::new();
     for protocol in PROTOCOLS {
-        wire::tls::set_current(Some(ClientTls::new(cert.clone(), true).unwrap()));
-        let addr = started.addr(protocol.server()).unwrap();
+        let tls = ClientTls::new(cert.clone(), true).unwrap();
+        let dial = Dial::to(started.addr(protocol.server()).unwrap()).secured(Some(tls));
         let (mut setups, mut fulls) = (Vec::new(), Vec::new());
         for _ in 0..2 {
-            let mut conn = protocol.connect(addr, Operation::GetUser).await.unwrap();
+            let mut conn = protocol.connect(dial.clone(), Operation::GetUser).await.unwrap();
             let setup = conn.counters().snapshot();
             conn.call(Operation::GetUser, &params).await.unwrap();
             setups.push((conn.counters().tls_resumed(), setup.framing[1][Framing::TlsHandshake as usize]));
@@ -60,24 +59,23 @@ async fn over_tls_the_kernel_agrees_and_tls_framing_is_its_own_layer() {
         let ([sa, ra], [sb, rb]) = (of(a), of(b));
         assert!(sa == sb && ra.abs_diff(rb) <= 2, "{a} and {b}: {full:?}");
     }
-    wire::tls::set_current(None);
     started.stop().await.expect("the servers stop cleanly");
 }
 
 /// Runs every protocol and operation three times on one connection each and checks the
 /// counts against the kernel and the layers against the counts; returns what it checked.
-async fn every_protocol_and_operation(started: &Started, how: &str) -> Vec<String> {
+async fn every_protocol_and_operation(started: &Started, tls: Option<ClientTls>, how: &str) -> Vec<String> {
     let shapes = stand_ins(PROTOCOLS, &started.store, &OpParams::new(2, 5, vec![3, 5, 8]), &|_| None).await;
     let shapes = std::sync::Arc::new(shapes.unwrap());
-    let tls = how != "plain";
+    let secured = tls.is_some();
     let mut checked = Vec::new();
     for protocol in PROTOCOLS {
-        let addr = started.addr(protocol.server()).unwrap();
+        let dial = Dial::to(started.addr(protocol.server()).unwrap()).secured(tls.clone());
         for op in Operation::ALL {
             if protocol.unsupported(op).is_some() {
                 continue;
             }
-            let mut conn = protocol.connect(addr, op).await.unwrap();
+            let mut conn = protocol.connect(dial.clone(), op).await.unwrap();
             let what = format!("{} {op} ({how})", protocol.name());
             for i in 0..3 {
                 let mut params = OpParams::new(2, 5, vec![3, 5, 8]);
@@ -98,7 +96,7 @@ async fn every_protocol_and_operation(started: &Started, how: &str) -> Vec<Strin
                 assert_eq!(t.framing_total(dir) + t.envelope[d] + t.data[d], t.bytes[d], "{what} {dir:?}");
                 for kind in [Framing::TlsHandshake, Framing::TlsRecords] {
                     let n = t.framing[d][kind as usize];
-                    assert_eq!(n > 0, tls, "{what} {dir:?}: {n} bytes of {}", kind.name());
+                    assert_eq!(n > 0, secured, "{what} {dir:?}: {n} bytes of {}", kind.name());
                 }
             }
             assert!(t.data[1] > 0, "{what}: answers carry records");
@@ -127,7 +125,7 @@ async fn compressing_variants_put_fewer_bytes_on_the_wire_than_their_twins() {
         let one = if twin == "grpc" { Operation::UsersOrders } else { Operation::ListOrders };
         let mut bytes = Vec::new();
         for (i, p) in [*protocol, wirebench::clients::protocol(twin).unwrap()].into_iter().enumerate() {
-            let mut conn = p.connect(started.addr(p.server()).unwrap(), one).await.unwrap();
+            let mut conn = p.connect(started.addr(p.server()).unwrap().into(), one).await.unwrap();
             let before = conn.counters().snapshot();
             conn.call(one, &params).await.unwrap();
             let page = conn.counters().snapshot().since(&before).bytes[1];

@@ -5,7 +5,7 @@
 
 use criterion::Criterion;
 use serde::{Deserialize, Serialize};
-use wirebench::codecs::SizeRecord;
+use wirebench_report::codecs::SizeRecord;
 use wirebench_domain::{Order, Page, User};
 
 use super::{Data, measure};

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use wirebench::codecs::{self, ORDERS_PAGE, SizeRecord};
 use wirebench_domain::{Order, OrderQuery, Page, PayloadProfile, Store, StoreConfig, User, generate};
+use wirebench_report::codecs::{self, ORDERS_PAGE, SizeRecord};
 use wirebench_servers::{ServerConfig, ServerContext};
 
 /// Declares the format modules and [`FORMATS`], in the order they run.

@@ -9,7 +9,7 @@
 
 use criterion::Criterion;
 use prost::Message;
-use wirebench::codecs::SizeRecord;
+use wirebench_report::codecs::SizeRecord;
 use wirebench_domain::{Order, Page, User};
 use wirebench_proto::v1 as pb;
 

@@ -8,7 +8,7 @@
 use criterion::Criterion;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use wirebench::codecs::SizeRecord;
+use wirebench_report::codecs::SizeRecord;
 use wirebench_domain::Page;
 use wirebench_servers::ws::{OrderPage, ReplyData, ServerMessage};
 

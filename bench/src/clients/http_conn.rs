@@ -19,7 +19,10 @@ pub(crate) enum Sender {
 impl Sender {
     /// Opens the connection over `stream` and waits until it can send. The connection's task
     /// ends with the connection; a failure shows in the next call.
-    pub(crate) async fn handshake(stream: crate::wire::Stream, http2: bool) -> Result<Sender, ClientError> {
+    pub(crate) async fn handshake(
+        stream: wirebench_wire::Stream,
+        http2: bool,
+    ) -> Result<Sender, ClientError> {
         let io = TokioIo::new(stream);
         if http2 {
             let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(hyper_error)?;

@@ -11,14 +11,15 @@
 //! through no boxed future and no virtual call. Checks and tests use the boxed
 //! [`Connection`] of [`Drive::connect`].
 
-use std::net::SocketAddr;
+use wirebench_wire::Dial;
 
 use futures::future::LocalBoxFuture;
 
 use crate::catalog::{OpParams, Operation};
 pub use crate::load::client::{Call, Client, ClientError, Connection, Drive, Marks, Operations, call};
 use crate::load::{CellSpec, CellStats};
-use crate::wire::WireCounters;
+pub use wirebench_results::vocab::{Role, Transport};
+use wirebench_wire::WireCounters;
 
 pub mod floor;
 pub mod graphql;
@@ -140,76 +141,6 @@ pub trait Protocol: Drive + Sync {
     }
 }
 
-/// What a variant is in a comparison between protocols.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// The family's idiomatic form: what "REST" or "gRPC" means in the verdicts. The quick
-    /// profile runs these (and the references).
-    Main,
-    /// Another way of doing the same (another encoding, transport, compression or query
-    /// strategy), or a part of it taken apart (the floor's echo: its transport without its
-    /// work): measured when asked for, compared with its family's main variant.
-    Variant,
-    /// A measuring stick, not a choice: the verdicts never rank it, the report draws it
-    /// as the floor under the others.
-    Reference,
-}
-
-/// What carries a variant's documents (TLS aside, which is its own dimension).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Transport {
-    /// HTTP/1.1 keep-alive.
-    Http1,
-    /// HTTP/2 (cleartext, prior knowledge).
-    Http2,
-    /// WebSocket messages, after an HTTP/1.1 upgrade.
-    Websocket,
-    /// The floor's length-prefixed frames straight on TCP.
-    RawTcp,
-}
-
-impl Transport {
-    /// Every transport, in the matrix's order.
-    pub const ALL: [Transport; 4] =
-        [Transport::Http1, Transport::Http2, Transport::Websocket, Transport::RawTcp];
-
-    /// How the report names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Transport::Http1 => "HTTP/1.1",
-            Transport::Http2 => "HTTP/2",
-            Transport::Websocket => "WebSocket",
-            Transport::RawTcp => "raw TCP",
-        }
-    }
-}
-
 impl std::fmt::Debug for dyn Protocol {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -224,10 +155,10 @@ impl<C: Client + Protocol> Drive for C {
 
     fn connect(
         &'static self,
-        addr: SocketAddr,
+        dial: Dial,
         op: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>> {
-        Box::pin(async move { Ok(Box::new(self.open(addr, op).await?) as Box<dyn Connection>) })
+        Box::pin(async move { Ok(Box::new(self.open(dial, op).await?) as Box<dyn Connection>) })
     }
 
     fn run_cell(&'static self, spec: &CellSpec) -> CellStats {

@@ -4,23 +4,22 @@
 //! protocol. `crate::clients` implements these for every protocol; the engine names none.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 
 use super::{CellSpec, CellStats};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::WireCounters;
+use wirebench_wire::{Dial, WireCounters};
 
 /// A protocol's client: how to open one of its connections. What a client file implements,
 /// beside `clients::Protocol` and [`Operations`].
 pub trait Client: Sync + 'static {
     type Conn: Operations + 'static;
-    /// Opens a connection ready to run `op` (set-up handshakes included).
+    /// Opens a connection ready to run `op` (set-up handshakes included), as `dial` says.
     fn open(
         &'static self,
-        addr: SocketAddr,
+        dial: Dial,
         op: Operation,
     ) -> impl Future<Output = Result<Self::Conn, ClientError>>;
     /// Another handle onto `conn`'s connection, whose calls run beside `conn`'s on the same
@@ -188,10 +187,10 @@ impl Marks {
 pub trait Drive: Sync {
     /// The variant's name (for a cell's debug output).
     fn variant(&self) -> &'static str;
-    /// Opens a connection ready to run `op`.
+    /// Opens a connection ready to run `op`, as `dial` says.
     fn connect(
         &'static self,
-        addr: SocketAddr,
+        dial: Dial,
         op: Operation,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Connection>, ClientError>>;
     /// Runs one timed cell (see [`crate::load`]).

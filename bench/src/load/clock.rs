@@ -58,7 +58,7 @@ impl Clock {
     /// A clock for `workers` workers of the current runtime's thread.
     pub fn new(workers: usize) -> io::Result<Clock> {
         let state = State { waiting: vec![None; workers], ..State::default() };
-        Ok(Clock { fd: crate::kernel::monotonic_timer()?, state: RefCell::new(state) })
+        Ok(Clock { fd: wirebench_wire::kernel::monotonic_timer()?, state: RefCell::new(state) })
     }
 
     /// Resolves at `at` (at once when it has passed), for the worker in `slot`.
@@ -190,7 +190,7 @@ impl Clock {
 
     /// Arms the timer to fire at `at`.
     fn arm(&self, at: Instant) -> io::Result<()> {
-        crate::kernel::arm_timer(self.fd.get_ref(), at)
+        wirebench_wire::kernel::arm_timer(self.fd.get_ref(), at)
     }
 }
 

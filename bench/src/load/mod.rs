@@ -30,7 +30,6 @@
 //! its request budget, whichever comes first.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
@@ -40,7 +39,7 @@ use hdrhistogram::Histogram;
 
 use self::client::{Client, ClientError, Drive};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::Tally;
+use wirebench_wire::Tally;
 
 pub mod client;
 pub mod clock;
@@ -62,7 +61,9 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct CellSpec {
     pub protocol: &'static dyn Drive,
-    pub addr: SocketAddr,
+    /// Where and how every connection of the cell is opened: the server, the emulated link
+    /// (none: loopback), TLS (none: plaintext), dissection.
+    pub dial: wirebench_wire::Dial,
     pub op: Operation,
     /// Parameters of every call; writes get a fresh idempotency key per call.
     pub params: OpParams,
@@ -87,13 +88,9 @@ pub struct CellSpec {
     pub threads: usize,
     /// Cores to pin client threads to, round robin; empty = no pinning.
     pub cores: Vec<usize>,
-    /// The emulated link every connection goes through (none: loopback).
-    pub network: Option<crate::net::Network>,
     /// Every call on a new connection, its set-up inside its latency (cold), instead of one
     /// connection per worker for the whole cell (warm).
     pub fresh_connections: bool,
-    /// TLS on every connection (none: plaintext).
-    pub tls: Option<crate::wire::tls::ClientTls>,
     /// Set from outside (Ctrl-C) to end the cell early.
     pub stop: Arc<AtomicBool>,
     /// Makes idempotency keys unique across cells and runs.
@@ -207,14 +204,7 @@ impl Samples {
     }
 }
 
-/// One recorded read in this many is kept and compared with the server's store.
-pub const SAMPLE_EVERY: u64 = 1000;
-/// A worker keeps the records of its first writes, then those of one write in this many, to
-/// read back from the server's store after the cell: reading back every write cost a
-/// write-heavy cell more than the cell itself (every write is still checked against its
-/// request as its answer arrives).
-pub const WRITES_KEPT_FIRST: u64 = 32;
-pub const WRITE_SAMPLE_EVERY: u64 = 64;
+pub use wirebench_results::vocab::{SAMPLE_EVERY, WRITE_SAMPLE_EVERY, WRITES_KEPT_FIRST};
 
 impl CellStats {
     fn new(open: bool) -> Self {
@@ -282,7 +272,7 @@ impl CellStats {
     }
 
     /// A connection was opened: its set-up (what it counted until ready) goes in the sums.
-    fn opened(&mut self, counters: &crate::wire::WireCounters) {
+    fn opened(&mut self, counters: &wirebench_wire::WireCounters) {
         let setup = counters.snapshot();
         self.setup.add(&setup);
         self.setup_round_trips += setup.turns / 2;
@@ -367,8 +357,6 @@ fn client_thread<C: Client>(
     start: &OnceLock<Instant>,
 ) -> CellStats {
     let open = matches!(spec.mode, Mode::Open { .. });
-    crate::net::set_current(spec.network.clone());
-    crate::wire::tls::set_current(spec.tls.clone());
     if let Some(core) = core {
         // Pinning is best effort (a core may be offline); an unpinned thread still measures.
         core_affinity::set_for_current(core_affinity::CoreId { id: core });

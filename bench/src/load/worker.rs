@@ -13,8 +13,8 @@ use super::client::{self, Call, Client, ClientError, Operations};
 use super::clock::Clock;
 use super::{CellSpec, CellStats, Mode, SAMPLE_EVERY, WRITE_SAMPLE_EVERY, WRITES_KEPT_FIRST, nanos};
 use crate::catalog::{OpParams, Outcome, check_write};
-use crate::kernel::KernelCounts;
-use crate::wire::Tally;
+use wirebench_wire::Tally;
+use wirebench_wire::kernel::KernelCounts;
 
 /// The times every worker of a cell shares.
 #[derive(Debug, Clone, Copy)]
@@ -111,8 +111,10 @@ impl<'a, C: Client> Worker<'a, C> {
     /// Opens a connection, retrying (with a pause) until `by`; errors are counted.
     pub async fn open(&mut self, by: Instant) {
         while self.conn.is_none() && Instant::now() < by && !self.spec.stop.load(Ordering::Relaxed) {
-            let attempt =
-                tokio::time::timeout(self.spec.call_timeout, self.client.open(self.spec.addr, self.spec.op));
+            let attempt = tokio::time::timeout(
+                self.spec.call_timeout,
+                self.client.open(self.spec.dial.clone(), self.spec.op),
+            );
             match attempt.await {
                 Ok(Ok(conn)) => {
                     self.stats.opened(conn.counters());
@@ -169,7 +171,9 @@ impl<'a, C: Client> Worker<'a, C> {
         let deadline = tokio::time::Instant::from_std(sent_at + timeout);
         let fresh = self.conn.is_none();
         if fresh {
-            match tokio::time::timeout_at(deadline, self.client.open(self.spec.addr, self.spec.op)).await {
+            match tokio::time::timeout_at(deadline, self.client.open(self.spec.dial.clone(), self.spec.op))
+                .await
+            {
                 Ok(Ok(conn)) => {
                     self.stats.opened(conn.counters());
                     self.conn = Some(conn);

@@ -7,7 +7,7 @@ use crate::catalog::{OpParams, Operation, Outcome, check_write};
 use crate::control::Control;
 use crate::equivalence::difference;
 use crate::load::Samples;
-use crate::results::Checks;
+use wirebench_results::Checks;
 
 /// Orders read back per control request.
 const READ_BACK_CHUNK: usize = 2000;

@@ -7,7 +7,7 @@ use super::RunArgs;
 use super::plan::Plan;
 use super::profiles::Security;
 use crate::clients::{PROTOCOLS, Protocol, Role};
-use crate::results::NotCovered;
+use wirebench_results::NotCovered;
 
 /// The variants and dimensions `plan` did not run, each with the flags that add it.
 pub fn not_covered(args: &RunArgs, plan: &Plan) -> Vec<NotCovered> {
@@ -100,7 +100,7 @@ fn dimensions(args: &RunArgs, plan: &Plan) -> Vec<NotCovered> {
             command: "--fresh-connections".into(),
         });
     }
-    if let Ok(known) = crate::net::Networks::load(args.networks.as_deref()) {
+    if let Ok(known) = wirebench_wire::net::Networks::load(args.networks.as_deref()) {
         let missing: Vec<&str> =
             known.names().filter(|n| !plan.networks.iter().any(|m| m.name == *n)).collect();
         if !missing.is_empty() {

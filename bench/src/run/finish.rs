@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use crate::results::{Results, RunStatus};
+use wirebench_results::{Results, RunStatus};
 
 /// Writes everything a run leaves behind, then returns the results path, or an error when
 /// the run did not complete or its report could not be written (results are written first
@@ -13,7 +13,7 @@ pub fn finish(
     results: &Results,
     out: &Path,
     stamp: &str,
-    format: crate::summary::Format,
+    format: wirebench_report::summary::Format,
 ) -> anyhow::Result<PathBuf> {
     let path = out.join(stamp).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(results)? + "\n")
@@ -30,17 +30,19 @@ pub fn finish(
             out.join(stamp)
         }
     };
-    crate::export::write_beside(results, &path)?;
-    crate::summary::write_as(&mut std::io::stdout().lock(), results, format)
+    wirebench_results::export::write_beside(results, &path)?;
+    wirebench_report::summary::write_as(&mut std::io::stdout().lock(), results, format)
         .context("printing the summary")?;
     // For people beside the table; beside JSON or CSV, out of the way of the program reading.
     let say = |line: String| match format {
-        crate::summary::Format::Table | crate::summary::Format::Full => println!("{line}"),
+        wirebench_report::summary::Format::Table | wirebench_report::summary::Format::Full => {
+            println!("{line}")
+        }
         _ => eprintln!("{line}"),
     };
     // Printed through `reports/latest`, the path that stays valid for the newest run.
     say(format!("results: {} (= {})", shown.join("results.json").display(), path.display()));
-    let report = crate::report::write(&path, &crate::report::ReportOptions::default())
+    let report = wirebench_report::write(&path, &wirebench_report::ReportOptions::default())
         .with_context(|| format!("the report of {} was not written", path.display()))?;
     let name = report.file_name().map(PathBuf::from).unwrap_or_default();
     say(format!("report: {}", shown.join(name).display()));

@@ -9,10 +9,12 @@ use anyhow::Context as _;
 use wirebench_domain::Store;
 
 use crate::catalog::{OpParams, Operation};
-use crate::clients::Protocol;
 use crate::control::Control;
 use crate::equivalence::{Reference, Verdict, verify_isolated};
-use crate::results::EquivalenceResult;
+use wirebench_results::EquivalenceResult;
+use wirebench_wire::Dial;
+
+use super::plan::Plan;
 
 /// What the gate decided for one payload.
 #[derive(Debug, Default)]
@@ -42,8 +44,7 @@ pub struct Against<'a> {
 /// Checks every (protocol, operation). Writes use keys made unique by `stamp`, so they never
 /// replay an earlier run's.
 pub fn check(
-    protocols: &[&'static dyn Protocol],
-    operations: &[Operation],
+    plan: &Plan,
     addrs: &BTreeMap<String, SocketAddr>,
     params: &OpParams,
     against: Against<'_>,
@@ -53,15 +54,16 @@ pub fn check(
     // Store calls so far, less those the gate's own questions to the server made.
     let calls = || against.control.map(|c| c.calls().map(|n| n - c.caused())).transpose();
     let mut gate = Gate::default();
-    for &protocol in protocols {
+    for &protocol in &plan.protocols {
         let addr = *addrs
             .get(protocol.server())
             .with_context(|| format!("no address for server {}", protocol.server()))?;
-        for &op in operations {
+        let dial = Dial::to(addr).dissected(plan.dissect);
+        for &op in &plan.operations {
             let mut p = params.clone();
             p.idempotency_key = op.writes().then(|| format!("{stamp}-eq-{}-{op}", protocol.name()));
             let before = calls()?;
-            let verdict = tokio::task::block_in_place(|| verify_isolated(protocol, addr, op, &p, reference));
+            let verdict = tokio::task::block_in_place(|| verify_isolated(protocol, &dial, op, &p, reference));
             let store_calls = match (before, calls()?) {
                 (Some(a), Some(b)) if verdict == Verdict::Agrees => Some(b - a),
                 _ => None,

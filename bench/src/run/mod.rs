@@ -11,19 +11,21 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use wirebench_domain::{Profiles, Store, StoreConfig};
 
 use crate::catalog::{OpParams, Operation};
-use crate::kernel;
-use crate::results::{self, Environment, IdleCpus, ProtocolInfo, Results, RunOptions, RunStatus};
+use wirebench_results::{
+    self as results, Environment, IdleCpus, ProtocolInfo, Results, RunOptions, RunStatus,
+};
+use wirebench_wire::kernel;
 
 pub mod checks;
 mod coverage;
 pub mod finish;
 pub mod gate;
+pub mod machine;
 pub mod plan;
 pub mod profiles;
 pub mod progress;
@@ -89,12 +91,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub order_seed: Option<u64>,
     /// Network profiles (default: the run profile's): `loopback`, names from
-    /// bench/networks.toml (lan, wan, wan-lossy, cable, 4g, 3g) or --networks, or one ad-hoc link such as
+    /// results/networks.toml (lan, wan, wan-lossy, cable, 4g, 3g) or --networks, or one ad-hoc link such as
     /// `rtt=40ms,down=20mbit,up=5mbit,jitter=1ms,loss=0.1%`. Emulated networks run closed
     /// loop at concurrency 1.
     #[arg(long)]
     pub network: Vec<String>,
-    /// A TOML file of more network profiles, in the shape of bench/networks.toml.
+    /// A TOML file of more network profiles, in the shape of results/networks.toml.
     #[arg(long)]
     pub networks: Option<PathBuf>,
     /// Also run each operation with a new connection per call (cold, set-up inside its
@@ -168,7 +170,7 @@ pub struct RunArgs {
     /// cell as a table (`full`), or JSON or CSV for programs (then the paths of the files
     /// written go to stderr).
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::summary::Format,
+    pub format: wirebench_report::summary::Format,
     /// Print the plan (cells, cell runs and the estimated time) and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -192,26 +194,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Option<PathBuf>> {
         plan.payloads.len(),
         progress::duration(estimate)
     );
-    if args.dry_run {
+    if plan.setup.dry_run {
         println!("{line}");
         return Ok(None);
     }
     eprintln!("{line}");
-    crate::wire::set_dissection(!args.no_dissect);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let dir = args.out.join(&stamp);
+    let dir = plan.setup.out.join(&stamp);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let stop = ctrl_c_flag();
-    let (_hold, idle_cpus) = hold_idle_cpus(args.allow_idle);
+    let (_hold, idle_cpus) = hold_idle_cpus(plan.setup.allow_idle);
     if let IdleCpus::AllowedToSleep(why) = &idle_cpus {
         eprintln!("note: idle CPUs may sleep during this run ({why}); latency includes waking them");
     }
-    let mut results = new_results(&args, &plan, idle_cpus);
+    let mut results = new_results(&plan, idle_cpus);
     let progress = Progress::new(estimate);
     for payload in &plan.payloads {
-        if let Some(stopped) =
-            run_payload(&args, &plan, payload, &stamp, &stop, &progress, &mut results).await?
-        {
+        if let Some(stopped) = run_payload(&plan, payload, &stamp, &stop, &progress, &mut results).await? {
             (results.status, results.message) = match stopped {
                 Stopped::Interrupted(cut) => {
                     let cut =
@@ -226,18 +225,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Option<PathBuf>> {
     }
     progress.finish();
     results.finished_at = now_rfc3339();
-    results.summaries = crate::repeats::summarize(&results.cells);
+    results.summaries = wirebench_results::repeats::summarize(&results.cells);
     if let Some(run) = results.shards.first_mut() {
         run.note_cells(&results.cells);
     }
     results.estimated_s = Some(estimate.as_secs_f64());
-    finish::finish(&results, &args.out, &stamp, args.format).map(Some)
+    finish::finish(&results, &plan.setup.out, &stamp, plan.setup.format).map(Some)
 }
 
 /// Starts the servers for one payload (unless `--target`), gates, sweeps; the cells and
 /// verdicts go into `results`.
 async fn run_payload(
-    args: &RunArgs,
     plan: &Plan,
     payload: &str,
     stamp: &str,
@@ -245,11 +243,12 @@ async fn run_payload(
     progress: &Progress,
     results: &mut Results,
 ) -> anyhow::Result<Option<Stopped>> {
-    let fixtures = wirebench_domain::generate(Profiles::builtin().get(payload)?, args.seed);
+    let setup = &plan.setup;
+    let fixtures = wirebench_domain::generate(Profiles::builtin().get(payload)?, setup.seed);
     let writes_user = fixtures.users.last().map_or(1, |u| u.id);
-    let track_ids: Vec<u64> = fixtures.orders.iter().take(args.n as usize).map(|o| o.id).collect();
+    let track_ids: Vec<u64> = fixtures.orders.iter().take(setup.n as usize).map(|o| o.id).collect();
     let reference = Store::with_fixtures(StoreConfig::default(), fixtures);
-    let mut params = OpParams::new(1, args.n, track_ids);
+    let mut params = OpParams::new(1, setup.n, track_ids);
     params.new_order = crate::catalog::sample_new_order(writes_user);
     // The variants that carry no records size what they replay; writes carry a key as long
     // as a timed write's of the variant named (see `Sweep::spec`).
@@ -257,37 +256,37 @@ async fn run_payload(
     let stand_ins = crate::clients::stand_ins(&plan.protocols, &reference, &params, &key_of).await;
     params.stand_ins = Arc::new(stand_ins.map_err(|e| anyhow::anyhow!("{e}"))?);
 
-    let mut child = match &args.target {
+    let mut child = match &setup.target {
         Some(_) => None,
         None => {
             progress.cell(format!("starting servers ({payload})"));
             let cap = plan.connection_cap();
             let serving = (cap, !plan.tls.is_empty());
             let child =
-                server::spawn(args, payload, serving, &plan.pinning.server_cores, &args.out.join(stamp))?;
+                server::spawn(setup, payload, serving, &plan.pinning.server_cores, &setup.out.join(stamp))?;
             progress.note(format!("server: pid {}, payload {payload}", child.pid()));
             Some(child)
         }
     };
-    let addrs = match (&child, &args.target) {
+    let addrs = match (&child, &setup.target) {
         (Some(child), _) => child.addrs.clone(),
         (None, Some(target)) => server::target_addrs(target)?,
         (None, None) => unreachable!("a run either spawns its server or has a target"),
     };
-    let tls_cert = match (&child, &args.tls_cert) {
+    let tls_cert = match (&child, &setup.tls_cert) {
         (Some(child), _) => child.tls_cert.clone(),
         (None, Some(path)) => Some(server::read_cert(path)?),
         (None, None) => None,
     };
     if !plan.tls.is_empty() {
         let cert = tls_cert.clone().context("TLS cells, but no certificate from the servers")?;
-        crate::wire::tls::ClientTls::new(cert, false).context("trusting the servers' certificate")?;
+        wirebench_wire::tls::ClientTls::new(cert, false).context("trusting the servers' certificate")?;
     }
-    if let Some(shard) = args.shard {
+    if let Some(shard) = setup.shard {
         results.shards = vec![shard_run(shard, plan.start, &addrs, progress).await?];
     }
     let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
-    let gate = gate::check(&plan.protocols, &plan.operations, &addrs, &params, against, (payload, stamp))?;
+    let gate = gate::check(plan, &addrs, &params, against, (payload, stamp))?;
     for (protocol, op) in &gate.failed {
         progress.note(format!("not timed: {protocol} {op} disagrees with the reference (see results.json)"));
     }
@@ -295,15 +294,15 @@ async fn run_payload(
     let sweep = Sweep {
         plan,
         payload,
-        n: args.n,
+        n: setup.n,
         addrs: &addrs,
         params: &params,
-        call_timeout: Duration::from_secs_f64(args.call_timeout),
+        call_timeout: setup.call_timeout,
         stamp,
         stop,
-        server_pid: child.as_ref().map(server::ServerChild::pid).or(args.server_pid),
+        server_pid: child.as_ref().map(server::ServerChild::pid).or(setup.server_pid),
         tls_cert: tls_cert.as_ref(),
-        shard: args.shard.map(|s| (s, plan.start)),
+        shard: setup.shard.map(|s| (s, plan.start)),
     };
     sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
 }
@@ -321,7 +320,7 @@ async fn shard_run(
         .context("no protocol can read a server's clock")?;
     let server = protocol.server();
     let addr = addrs.get(server).copied().with_context(|| format!("no {server} server among the targets"))?;
-    let run = crate::shard::ShardRun::new(shard, start, crate::shard::clock_offset(addr, path).await);
+    let run = crate::shard::started(shard, start, crate::shard::clock_offset(addr, path).await);
     progress.note(format!("shard {shard}: clock offset from the server {}", run.clock_offset_shown()));
     Ok(run)
 }
@@ -375,7 +374,8 @@ fn hold_idle_cpus(allow_idle: bool) -> (Option<kernel::WakeupLatencyHold>, IdleC
 }
 
 /// The results of a run before anything is measured.
-fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
+fn new_results(plan: &Plan, idle_cpus: IdleCpus) -> Results {
+    let setup = &plan.setup;
     Results {
         version: results::RESULTS_VERSION,
         status: RunStatus::Complete,
@@ -384,19 +384,15 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
         finished_at: String::new(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         environment: Environment {
-            server_allocator: args.target.is_none().then(|| {
+            server_allocator: setup.target.is_none().then(|| {
                 let (name, default) = server::SERVER_ARENAS;
                 let value = std::env::var(name).unwrap_or_else(|_| default.to_owned());
                 format!("glibc malloc, {name}={value}")
             }),
-            ..Environment::detect(
-                plan.pinning.server_cores.clone(),
-                plan.pinning.client_cores.clone(),
-                idle_cpus,
-            )
+            ..machine::detect(plan.pinning.server_cores.clone(), plan.pinning.client_cores.clone(), idle_cpus)
         },
         options: RunOptions {
-            profile: format!("{:?}", args.profile).to_lowercase(),
+            profile: format!("{:?}", setup.profile).to_lowercase(),
             protocols: plan.protocols.iter().map(|p| p.name().to_owned()).collect(),
             operations: plan.operations.clone(),
             payloads: plan.payloads.clone(),
@@ -404,15 +400,15 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
             rate: plan.rate,
             warmup_s: plan.warmup.as_secs_f64(),
             duration_s: plan.duration.as_secs_f64(),
-            n: args.n,
-            seed: args.seed,
+            n: setup.n,
+            seed: setup.seed,
             repeat: plan.repeat,
             order_seed: plan.order_seed,
             networks: plan.networks.clone(),
             fresh_connections: plan.fresh,
-            target: args.target.clone(),
-            store_latency_us: args.store_latency_us,
-            dissect: !args.no_dissect,
+            target: setup.target.clone(),
+            store_latency_us: setup.store_latency_us,
+            dissect: plan.dissect,
         },
         protocols: plan
             .protocols
@@ -433,6 +429,6 @@ fn new_results(args: &RunArgs, plan: &Plan, idle_cpus: IdleCpus) -> Results {
         summaries: Vec::new(),
         shards: Vec::new(),
         estimated_s: None,
-        not_covered: coverage::not_covered(args, plan),
+        not_covered: plan.not_covered.clone(),
     }
 }

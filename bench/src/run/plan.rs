@@ -2,15 +2,16 @@
 //! payloads and load points, cell by cell in the order they run, with server and client
 //! pinned where. Pure, so tests can check it without a server.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use wirebench_domain::Profiles;
 
-use super::RunArgs;
+use super::{RunArgs, RunProfile};
 use crate::catalog::Operation;
 use crate::clients::{PROTOCOLS, Protocol};
-use crate::net::{LOOPBACK, Network, Networks};
+use wirebench_wire::net::{LOOPBACK, Network, Networks};
 
 use super::profiles::{ProfileSettings, SIZED_OPS, Security, settings};
 
@@ -115,9 +116,68 @@ impl std::fmt::Debug for CellPlan {
     }
 }
 
-/// Everything a run will do.
+/// What the run needs beside its cells, read from the command line once, here: the
+/// fixtures, the server, where results go and how they are printed.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub profile: RunProfile,
+    /// N: orders per page, stream, import and conversation.
+    pub n: u32,
+    /// The fixtures' seed.
+    pub seed: u64,
+    /// Simulated latency per store call on the spawned server.
+    pub store_latency_us: u64,
+    /// Servers already running (none: the run spawns its own).
+    pub target: Option<String>,
+    /// With a target: its process id, to measure its CPU and memory.
+    pub server_pid: Option<u32>,
+    /// With a target: its TLS certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// This process's shard of a sharded run.
+    pub shard: Option<crate::shard::Shard>,
+    /// A call slower than this is an error.
+    pub call_timeout: Duration,
+    /// Whether idle CPUs may sleep during the run.
+    pub allow_idle: bool,
+    /// Where results and reports go.
+    pub out: PathBuf,
+    /// How the terminal summary is printed.
+    pub format: wirebench_report::summary::Format,
+    /// Print the plan and stop.
+    pub dry_run: bool,
+}
+
+impl Setup {
+    fn of(args: &RunArgs) -> anyhow::Result<Setup> {
+        if !(args.call_timeout.is_finite() && args.call_timeout > 0.0) {
+            bail!("--call-timeout: a positive number of seconds, not {}", args.call_timeout);
+        }
+        Ok(Setup {
+            profile: args.profile,
+            n: args.n,
+            seed: args.seed,
+            store_latency_us: args.store_latency_us,
+            target: args.target.clone(),
+            server_pid: args.server_pid,
+            tls_cert: args.tls_cert.clone(),
+            shard: args.shard,
+            call_timeout: Duration::from_secs_f64(args.call_timeout),
+            allow_idle: args.allow_idle,
+            out: args.out.clone(),
+            format: args.format,
+            dry_run: args.dry_run,
+        })
+    }
+}
+
+/// Everything a run will do: the one value `wirebench run`'s arguments become (nothing past
+/// [`Plan::new`] reads them).
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// What the run needs beside its cells.
+    pub setup: Setup,
+    /// What this run leaves out, each with the flags that add it (for the report).
+    pub not_covered: Vec<wirebench_results::NotCovered>,
     pub protocols: Vec<&'static dyn Protocol>,
     pub operations: Vec<Operation>,
     pub payloads: Vec<String>,
@@ -156,6 +216,9 @@ pub struct Plan {
     pub sizes_far: bool,
     /// The operations the compressing variants run in the main sweep.
     pub compression_ops: Vec<Operation>,
+    /// Whether connections dissect what they carry (`--no-dissect` turns it off, to
+    /// measure what dissection costs).
+    pub dissect: bool,
 }
 
 impl Plan {
@@ -206,7 +269,9 @@ impl Plan {
         // Operations asked for by name run for every variant.
         let compression_ops =
             if args.operations.is_empty() { profile.compression_ops.to_vec() } else { operations.clone() };
-        Ok(Plan {
+        let mut plan = Plan {
+            setup: Setup::of(args)?,
+            not_covered: Vec::new(),
             protocols,
             operations,
             payloads,
@@ -235,13 +300,16 @@ impl Plan {
             size_ops,
             sizes_far: profile.sizes_far,
             compression_ops,
+            dissect: !args.no_dissect,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             // Shards share their start time, so they share the order too.
             order_seed: args.order_seed.unwrap_or_else(|| {
                 start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
             }),
             start,
-        })
+        };
+        plan.not_covered = super::coverage::not_covered(args, &plan);
+        Ok(plan)
     }
 
     /// The load points of `op`: every closed-loop level, then the open-loop point (at the

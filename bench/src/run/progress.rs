@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-pub use crate::report::fmt::duration;
+pub use wirebench_report::fmt::duration;
 
 /// A bar over the run's estimated time, with the current cell as its message.
 #[derive(Debug)]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::catalog::Operation;
 use crate::load::CellStats;
-use crate::results::{Bytes, Cell, Checks, HeaderBytes, Latency, Layers, Resources};
-use crate::wire::{Dir, Framing, Tally};
+use wirebench_results::{Bytes, Cell, Checks, HeaderBytes, Latency, Layers, Resources};
+use wirebench_wire::{Dir, Framing, Tally};
 
 /// Where a cell sits in the sweep.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +119,7 @@ fn bytes(stats: &CellStats) -> Bytes {
     let mut headers = BTreeMap::new();
     for (slot, [sent, received]) in stats.wire.headers.iter().enumerate() {
         if sent + received > 0 {
-            let name = crate::wire::tally::header_name(slot).unwrap_or_else(|| format!("slot {slot}"));
+            let name = wirebench_wire::tally::header_name(slot).unwrap_or_else(|| format!("slot {slot}"));
             headers.insert(name, HeaderBytes { sent: *sent as f64 / ops, received: *received as f64 / ops });
         }
     }
@@ -134,7 +134,7 @@ fn bytes(stats: &CellStats) -> Bytes {
         connections: stats.connections,
         connections_resumed: stats.resumed,
         tcp_ip_headers_per_op_estimate: stats.segments as f64
-            * crate::kernel::HEADER_BYTES_PER_SEGMENT as f64
+            * wirebench_wire::kernel::HEADER_BYTES_PER_SEGMENT as f64
             / ops,
         headers_per_op: headers,
         hpack_written_out_per_op: (stats.wire.hpack_written_out.iter().sum::<u64>() > 0).then(|| {

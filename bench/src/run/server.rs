@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::RunArgs;
+use super::plan::Setup;
 use crate::control::Control;
 
 /// How long a spawned server may take to bind and load its fixtures.
@@ -63,7 +63,7 @@ pub const SERVER_ARENAS: (&str, &str) = ("MALLOC_ARENA_MAX", "1");
 /// ready; it writes its addresses (and its certificate) to files in `dir` once its fixtures
 /// are loaded.
 pub fn spawn(
-    args: &RunArgs,
+    setup: &Setup,
     payload: &str,
     (max_connections, tls): (usize, bool),
     cores: &[usize],
@@ -76,7 +76,7 @@ pub fn spawn(
     let exe = std::env::current_exe().context("locating the wirebench binary")?;
     let mut cmd = Command::new(exe);
     cmd.args(["serve", "--port-base", "0", "--payload", payload])
-        .args(["--seed", &args.seed.to_string(), "--store-latency-us", &args.store_latency_us.to_string()])
+        .args(["--seed", &setup.seed.to_string(), "--store-latency-us", &setup.store_latency_us.to_string()])
         .args(["--max-connections", &max_connections.to_string()])
         .args(["--control", "--addr-file"])
         .arg(&addr_file)

@@ -14,11 +14,12 @@ use super::profiles::Security;
 use super::progress::Progress;
 use super::server::ServerChild;
 use crate::catalog::OpParams;
-use crate::kernel;
 use crate::load::{CellSpec, CellStats, Mode, run_cell};
-use crate::results::{self, Cell, Checks, Resources};
 use crate::shard::{SLOT_MARGIN, Shard};
-use crate::wire::tls::ClientTls;
+use wirebench_results::{self as results, Cell, Checks, Resources};
+use wirebench_wire::Dial;
+use wirebench_wire::kernel;
+use wirebench_wire::tls::ClientTls;
 
 /// Most recorded operations in one cell, all workers together.
 const MAX_OPS_PER_CELL: u64 = 5_000_000;
@@ -229,7 +230,10 @@ impl Sweep<'_> {
         let network = &self.plan.networks[cell.network];
         CellSpec {
             protocol: cell.protocol,
-            addr: self.addrs[cell.protocol.server()],
+            dial: Dial::to(self.addrs[cell.protocol.server()])
+                .through(Some(network.clone()))
+                .secured(self.client_tls(cell.security))
+                .dissected(self.plan.dissect),
             op: cell.op,
             params: self.params_of(&cell),
             concurrency: self.load(&cell).0,
@@ -243,9 +247,7 @@ impl Sweep<'_> {
             call_timeout: self.call_timeout,
             threads: pinning.client_threads,
             cores: pinning.client_cores.clone(),
-            network: Some(network.clone()),
             fresh_connections: cell.fresh,
-            tls: self.client_tls(cell.security),
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(

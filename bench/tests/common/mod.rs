@@ -23,8 +23,8 @@ pub fn tempdir(tag: &str) -> PathBuf {
 /// As a run does (when permitted: root, through `/dev/cpu_dma_latency`), keeps idle CPUs
 /// awake while the hold lives, so that waking a halted vCPU (up to a millisecond here) is not
 /// measured; says in one line when it cannot.
-pub fn keep_cpus_awake() -> Option<wirebench::kernel::WakeupLatencyHold> {
-    wirebench::kernel::WakeupLatencyHold::acquire()
+pub fn keep_cpus_awake() -> Option<wirebench_wire::kernel::WakeupLatencyHold> {
+    wirebench_wire::kernel::WakeupLatencyHold::acquire()
         .inspect_err(|e| eprintln!("idle CPUs may sleep ({e}): timings may include waking one"))
         .ok()
 }
@@ -122,7 +122,7 @@ impl Drop for ServeChild {
 /// Waits (at most about two seconds) until the kernel has seen every byte `counters` counted on
 /// the connection's socket (acknowledgements and trailing frames may still be in flight, or in
 /// an emulated link); `Err` with both counts when it never does.
-pub async fn kernel_agrees(counters: &wirebench::wire::WireCounters) -> Result<(), String> {
+pub async fn kernel_agrees(counters: &wirebench_wire::WireCounters) -> Result<(), String> {
     let mut last = String::new();
     for _ in 0..200 {
         let ours = counters.snapshot();

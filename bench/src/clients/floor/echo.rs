@@ -10,14 +10,14 @@
 //! A `FILL` request carries the sizes it asks for (4 bytes, then 4 per answer), padded to the
 //! gRPC request's size when that is larger.
 
-use std::net::SocketAddr;
+use wirebench_wire::Dial;
 
 use wirebench_servers::floor::{kind, op};
 
 use super::{Floor, FloorConnection};
 use crate::catalog::{Exchange, OpParams, Operation, Outcome};
 use crate::clients::{Call, Client, ClientError, KeyOf, Marks, Operations, Protocol};
-use crate::wire::WireCounters;
+use wirebench_wire::WireCounters;
 
 /// The floor's echo variant.
 #[derive(Debug)]
@@ -82,8 +82,8 @@ impl Protocol for FloorEcho {
 impl Client for FloorEcho {
     type Conn = EchoConnection;
 
-    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<EchoConnection, ClientError> {
-        Ok(EchoConnection { conn: FloorConnection::open(addr).await?, body: Vec::new() })
+    async fn open(&'static self, dial: Dial, _: Operation) -> Result<EchoConnection, ClientError> {
+        Ok(EchoConnection { conn: FloorConnection::open(&dial).await?, body: Vec::new() })
     }
 }
 

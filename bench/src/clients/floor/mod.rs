@@ -7,8 +7,8 @@
 //! messages have, with no store or codec work: the machine's transport cost for them.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use wirebench_wire::Dial;
 
 use prost::Message;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
@@ -18,9 +18,9 @@ use wirebench_servers::floor::{Frame, PREFIX, kind, op, read_frame, write_frame}
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::grpc::{orders, user_orders};
-use crate::wire::dissect::{Dissect, WireError, attribute_doc, parse_buffered};
-use crate::wire::docs::Doc;
-use crate::wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
+use wirebench_wire::dissect::{Dissect, WireError, attribute_doc, parse_buffered};
+use wirebench_wire::docs::Doc;
+use wirebench_wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
 
 pub mod echo;
 
@@ -68,8 +68,8 @@ impl Protocol for Floor {
 impl Client for Floor {
     type Conn = FloorConnection;
 
-    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<FloorConnection, ClientError> {
-        FloorConnection::open(addr).await
+    async fn open(&'static self, dial: Dial, _: Operation) -> Result<FloorConnection, ClientError> {
+        FloorConnection::open(&dial).await
     }
 }
 
@@ -163,8 +163,8 @@ impl Dissect for FloorFrames {
 
 #[derive(Debug)]
 pub struct FloorConnection {
-    r: BufReader<tokio::io::ReadHalf<crate::wire::Stream>>,
-    w: BufWriter<tokio::io::WriteHalf<crate::wire::Stream>>,
+    r: BufReader<tokio::io::ReadHalf<wirebench_wire::Stream>>,
+    w: BufWriter<tokio::io::WriteHalf<wirebench_wire::Stream>>,
     counters: Arc<WireCounters>,
     /// Reused read buffer.
     frame: Vec<u8>,
@@ -173,9 +173,10 @@ pub struct FloorConnection {
 }
 
 impl FloorConnection {
-    async fn open(addr: SocketAddr) -> Result<FloorConnection, ClientError> {
+    async fn open(dial: &Dial) -> Result<FloorConnection, ClientError> {
         let dissector = Dissector::new(FloorFrames::default());
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (stream, counters) =
+            wirebench_wire::connect(dial, dissector).await.map_err(ClientError::Connect)?;
         let (r, w) = tokio::io::split(stream);
         Ok(FloorConnection {
             r: BufReader::new(r),
@@ -325,7 +326,7 @@ impl Operations for FloorConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::dissect::replay;
+    use wirebench_wire::dissect::replay;
 
     fn frame(code: u8, message: &[u8]) -> Vec<u8> {
         let mut f = ((message.len() + 1) as u32).to_be_bytes().to_vec();

@@ -6,8 +6,8 @@
 //! DataLoader can matter, user-orders; `graphql-gzip` (compressed bodies) and `graphql-h2`
 //! (the same POSTs over h2c, several at once on one connection with `--streams`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use wirebench_wire::Dial;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -23,13 +23,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use super::http_conn::{Sender, hyper_error};
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::dissect::DocRules;
-use crate::wire::docs::{Doc, json_member};
-use crate::wire::http1::Http1;
-use crate::wire::http2::{DocBodies, Http2};
-use crate::wire::websocket::WebSocket;
-use crate::wire::{Dir, Dissector, WireCounters};
 use wirebench_servers::coding::Coding;
+use wirebench_wire::dissect::DocRules;
+use wirebench_wire::docs::{Doc, json_member};
+use wirebench_wire::http1::Http1;
+use wirebench_wire::http2::{DocBodies, Http2};
+use wirebench_wire::websocket::WebSocket;
+use wirebench_wire::{Dir, Dissector, WireCounters};
 
 mod shapes;
 
@@ -173,7 +173,7 @@ impl Protocol for Graphql {
 impl Client for Graphql {
     type Conn = GraphqlConnection;
 
-    async fn open(&'static self, addr: SocketAddr, op: Operation) -> Result<GraphqlConnection, ClientError> {
+    async fn open(&'static self, dial: Dial, op: Operation) -> Result<GraphqlConnection, ClientError> {
         let over_ws = matches!(op, Operation::StreamOrders | Operation::TrackOrders);
         let dissector = if over_ws {
             Dissector::new(WebSocket::new(GraphqlDocs))
@@ -182,9 +182,10 @@ impl Client for Graphql {
         } else {
             Dissector::new(Http1::new(GraphqlDocs))
         };
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (stream, counters) =
+            wirebench_wire::connect(&dial, dissector).await.map_err(ClientError::Connect)?;
         let transport = if over_ws {
-            let mut req = format!("ws://{addr}/graphql/ws").into_client_request().map_err(ws_error)?;
+            let mut req = format!("ws://{}/graphql/ws", dial.addr).into_client_request().map_err(ws_error)?;
             req.headers_mut()
                 .insert("sec-websocket-protocol", http::HeaderValue::from_static("graphql-transport-ws"));
             let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.map_err(ws_error)?;
@@ -197,7 +198,7 @@ impl Client for Graphql {
         } else {
             Transport::Http(Sender::handshake(stream, self.http2).await?)
         };
-        let authority = addr.to_string();
+        let authority = dial.addr.to_string();
         Ok(GraphqlConnection {
             transport,
             coding: self.coding,
@@ -263,7 +264,7 @@ impl DocRules for GraphqlDocs {
 enum Transport {
     /// HTTP/1.1 or h2c.
     Http(Sender),
-    Ws(WebSocketStream<crate::wire::Stream>),
+    Ws(WebSocketStream<wirebench_wire::Stream>),
 }
 
 #[derive(Debug)]
@@ -485,8 +486,8 @@ impl Operations for GraphqlConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Framing;
-    use crate::wire::dissect::replay;
+    use wirebench_wire::Framing;
+    use wirebench_wire::dissect::replay;
 
     #[test]
     fn a_query_split_by_hand() {

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use wirebench_proto::json::{JsonCodec, JsonDecoder, JsonEncoder};
 
-use crate::wire::WireCounters;
+use wirebench_wire::WireCounters;
 
 /// How a connection's messages encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

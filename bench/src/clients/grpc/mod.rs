@@ -4,8 +4,8 @@
 //! which dissects gRPC's messages inside HTTP/2 DATA: each 5-byte prefix is framing, each
 //! message a protobuf document whose records depend on the method.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use wirebench_wire::Dial;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -32,11 +32,11 @@ use transport::{H2, USER_AGENT, h2_error};
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::dissect::{Streams, WireError, attribute_doc, parse_buffered};
-use crate::wire::docs::Doc;
-use crate::wire::http2::{H2Bodies, Http2, StreamInfo};
-use crate::wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
 use wirebench_servers::coding::Coding;
+use wirebench_wire::dissect::{Streams, WireError, attribute_doc, parse_buffered};
+use wirebench_wire::docs::Doc;
+use wirebench_wire::http2::{H2Bodies, Http2, StreamInfo};
+use wirebench_wire::{Dir, Dissector, Framing, Layer, Tally, WireCounters};
 
 /// tonic's name for a coding (tonic has no brotli).
 fn tonic_encoding(coding: Coding) -> Option<tonic::codec::CompressionEncoding> {
@@ -106,6 +106,10 @@ impl H2Bodies for GrpcBodies {
 
     fn request_at_headers(&self) -> bool {
         false
+    }
+
+    fn coding_header(&self) -> Option<&'static [u8]> {
+        Some(b"grpc-encoding")
     }
 
     fn data(
@@ -241,14 +245,15 @@ impl Protocol for Grpc {
 impl Client for Grpc {
     type Conn = GrpcConnection;
 
-    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<GrpcConnection, ClientError> {
+    async fn open(&'static self, dial: Dial, _: Operation) -> Result<GrpcConnection, ClientError> {
         let dissector = Dissector::new(Http2::new(GrpcBodies::new(self.codec)));
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (stream, counters) =
+            wirebench_wire::connect(&dial, dissector).await.map_err(ClientError::Connect)?;
         let (sender, conn) = transport::handshake(stream).await?;
         // The connection task ends with the connection; a failure shows in the next call.
         tokio::spawn(conn);
         let mut sender = sender.ready().await.map_err(h2_error)?;
-        let origin: Uri = format!("http://{addr}").parse().map_err(ClientError::decode)?;
+        let origin: Uri = format!("http://{}", dial.addr).parse().map_err(ClientError::decode)?;
         let h2 = H2 {
             send: sender.clone(),
             content_type: http::HeaderValue::from_static(self.codec.content_type()),
@@ -263,7 +268,7 @@ impl Client for Grpc {
             h2: sender,
             coding: self.coding,
             codec: self.codec,
-            authority: addr.to_string(),
+            authority: dial.addr.to_string(),
             uris: Vec::new(),
             counters,
         })
@@ -577,7 +582,7 @@ impl Operations for GrpcConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::dissect::replay;
+    use wirebench_wire::dissect::replay;
 
     fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
         let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();

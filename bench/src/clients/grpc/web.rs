@@ -5,8 +5,8 @@
 //! translated by tonic-web. No client or bidirectional streaming: a browser cannot stream a
 //! request body, so gRPC-Web has neither.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use wirebench_wire::Dial;
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, header};
@@ -22,10 +22,10 @@ use super::{GrpcBodies, PREFIX, orders, path};
 use crate::catalog::{OpParams, Operation, Outcome};
 use crate::clients::http_conn::{Sender, hyper_error};
 use crate::clients::{Call, Client, ClientError, Marks, Operations, Protocol, Transport};
-use crate::wire::dissect::DocRules;
-use crate::wire::docs::Doc;
-use crate::wire::http1::Http1;
-use crate::wire::{Dir, Dissector, WireCounters};
+use wirebench_wire::dissect::DocRules;
+use wirebench_wire::docs::{Doc, Prefix};
+use wirebench_wire::http1::Http1;
+use wirebench_wire::{Dir, Dissector, WireCounters};
 
 /// The content type a browser's binary gRPC-Web call names.
 pub const CONTENT_TYPE: &str = "application/grpc-web+proto";
@@ -39,6 +39,10 @@ pub struct GrpcWeb;
 
 pub static GRPC_WEB: GrpcWeb = GrpcWeb;
 
+/// gRPC's message prefix: a flag byte, then a 4-byte big-endian length; a flag with the
+/// high bit set marks gRPC-Web's trailer frame.
+pub const MESSAGE_PREFIX: Prefix = Prefix { tag: 1, len: 4, trailer: 0x80 };
+
 /// gRPC-Web bodies: gRPC's framed messages, with the method's records.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GrpcWebDocs;
@@ -47,7 +51,7 @@ impl DocRules for GrpcWebDocs {
     fn doc(&mut self, dir: Dir, route: &str, _: &[u8]) -> Doc {
         let method = route.rsplit('/').next().unwrap_or_default();
         match GrpcBodies::protobuf_doc(dir, method) {
-            Doc::Protobuf(paths) => Doc::GrpcFrames(paths),
+            Doc::Protobuf(paths) => Doc::Prefixed(MESSAGE_PREFIX, paths),
             other => other,
         }
     }
@@ -92,11 +96,12 @@ impl Protocol for GrpcWeb {
 impl Client for GrpcWeb {
     type Conn = GrpcWebConnection;
 
-    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<GrpcWebConnection, ClientError> {
+    async fn open(&'static self, dial: Dial, _: Operation) -> Result<GrpcWebConnection, ClientError> {
         let dissector = Dissector::new(Http1::new(GrpcWebDocs));
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (stream, counters) =
+            wirebench_wire::connect(&dial, dissector).await.map_err(ClientError::Connect)?;
         let sender = Sender::handshake(stream, false).await?;
-        let host = http::HeaderValue::from_str(&addr.to_string()).map_err(ClientError::decode)?;
+        let host = http::HeaderValue::from_str(&dial.addr.to_string()).map_err(ClientError::decode)?;
         Ok(GrpcWebConnection { sender, host, counters })
     }
 }

@@ -7,9 +7,9 @@ use wirebench_domain::{Order, OrderSummary, User};
 use wirebench_proto::v1 as pb;
 
 use crate::clients::ClientError;
-use crate::wire::Dir;
-use crate::wire::dissect::DocRules;
-use crate::wire::docs::Doc;
+use wirebench_wire::Dir;
+use wirebench_wire::dissect::DocRules;
+use wirebench_wire::docs::Doc;
 
 /// The `Accept` and `Content-Type` of protobuf bodies.
 pub const PROTOBUF: &str = "application/x-protobuf";

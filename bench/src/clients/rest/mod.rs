@@ -7,8 +7,8 @@
 //! [`RestDocs`] says which values of REST's documents are records: a body that is a user or
 //! an order is one whole; a page's records are its `data` elements.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use wirebench_wire::Dial;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
@@ -23,9 +23,9 @@ use wirebench_proto::v1 as pb;
 use super::http_conn::{Sender, hyper_error};
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::http1::Http1;
-use crate::wire::http2::{DocBodies, Http2};
-use crate::wire::{Dissector, WireCounters};
+use wirebench_wire::http1::Http1;
+use wirebench_wire::http2::{DocBodies, Http2};
+use wirebench_wire::{Dissector, WireCounters};
 
 mod media;
 mod variants;
@@ -105,15 +105,16 @@ impl Protocol for Rest {
 impl Client for Rest {
     type Conn = RestConnection;
 
-    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<RestConnection, ClientError> {
+    async fn open(&'static self, dial: Dial, _: Operation) -> Result<RestConnection, ClientError> {
         let dissector = if self.http2 {
             Dissector::new(Http2::new(DocBodies::new(RestDocs(self.media))))
         } else {
             Dissector::new(Http1::new(RestDocs(self.media)))
         };
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
+        let (stream, counters) =
+            wirebench_wire::connect(&dial, dissector).await.map_err(ClientError::Connect)?;
         let sender = Sender::handshake(stream, self.http2).await?;
-        let authority = addr.to_string();
+        let authority = dial.addr.to_string();
         let host = http::HeaderValue::from_str(&authority).map_err(ClientError::decode)?;
         Ok(RestConnection { sender, authority, host, uris: Vec::new(), counters, variant: self })
     }
@@ -543,8 +544,8 @@ impl Operations for RestConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::dissect::replay;
-    use crate::wire::{Dir, Framing};
+    use wirebench_wire::dissect::replay;
+    use wirebench_wire::{Dir, Framing};
 
     #[test]
     fn user_orders_as_two_gets_split_by_hand() {

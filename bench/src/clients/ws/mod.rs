@@ -9,9 +9,9 @@ pub use protobuf::WsProtoDocs;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use wirebench_wire::Dial;
 
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -29,10 +29,10 @@ use wirebench_servers::ws::{ClientMessage, CreatedOrder, Frames, OrderPage, SUBP
 
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
-use crate::wire::dissect::DocRules;
-use crate::wire::docs::{Doc, json_member};
-use crate::wire::websocket::WebSocket;
-use crate::wire::{Dir, Dissector, WireCounters};
+use wirebench_wire::dissect::DocRules;
+use wirebench_wire::docs::{Doc, json_member};
+use wirebench_wire::websocket::WebSocket;
+use wirebench_wire::{Dir, Dissector, WireCounters};
 
 /// The messages over one WebSocket: JSON text frames, compressed or not, or protobuf binary
 /// frames.
@@ -130,19 +130,20 @@ impl Clock for DecodeClock {
 }
 
 /// The socket under the library: plain, or with the permessage-deflate layer.
-type Socket = Either<crate::wire::Stream, Deflating<crate::wire::Stream, DecodeClock>>;
+type Socket = Either<wirebench_wire::Stream, Deflating<wirebench_wire::Stream, DecodeClock>>;
 
 impl Client for Ws {
     type Conn = WsConnection;
 
-    async fn open(&'static self, addr: SocketAddr, _: Operation) -> Result<WsConnection, ClientError> {
+    async fn open(&'static self, dial: Dial, _: Operation) -> Result<WsConnection, ClientError> {
         let connect_error = |e| ClientError::Connect(std::io::Error::other(e));
         let dissector = match self.frames {
             Frames::Json => Dissector::new(WebSocket::new(WsDocs::default())),
             Frames::Protobuf => Dissector::new(WebSocket::new(protobuf::WsProtoDocs)),
         };
-        let (stream, counters) = crate::wire::connect(addr, dissector).await.map_err(ClientError::Connect)?;
-        let mut request = format!("ws://{addr}/ws").into_client_request().map_err(connect_error)?;
+        let (stream, counters) =
+            wirebench_wire::connect(&dial, dissector).await.map_err(ClientError::Connect)?;
+        let mut request = format!("ws://{}/ws", dial.addr).into_client_request().map_err(connect_error)?;
         let stream = if self.deflate {
             let offer = HeaderValue::from_static(deflate::EXTENSION);
             request.headers_mut().insert(SEC_WEBSOCKET_EXTENSIONS, offer);
@@ -473,8 +474,8 @@ impl Operations for WsConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Framing;
-    use crate::wire::dissect::replay;
+    use wirebench_wire::Framing;
+    use wirebench_wire::dissect::replay;
 
     fn masked(payload: &[u8]) -> Vec<u8> {
         let key = [9, 8, 7, 6];

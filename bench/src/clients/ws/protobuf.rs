@@ -11,9 +11,9 @@ use wirebench_servers::ws::{ClientMessage, CreatedOrder, OrderPage, ReplyData, S
 
 use super::Incoming;
 use crate::clients::ClientError;
-use crate::wire::Dir;
-use crate::wire::dissect::DocRules;
-use crate::wire::docs::Doc;
+use wirebench_wire::Dir;
+use wirebench_wire::dissect::DocRules;
+use wirebench_wire::docs::Doc;
 
 /// What a request expects as its answer's data: decoded from JSON directly, or taken out of
 /// a decoded protobuf message.
@@ -117,8 +117,8 @@ impl DocRules for WsProtoDocs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::dissect::replay;
-    use crate::wire::websocket::WebSocket;
+    use wirebench_wire::dissect::replay;
+    use wirebench_wire::websocket::WebSocket;
 
     fn frame(masked: bool, payload: &[u8]) -> Vec<u8> {
         assert!(payload.len() < 126);

@@ -1,0 +1,378 @@
+//! # wirebench-wire: what passes on a client's socket
+//!
+//! Owns the byte stream under every client: counting and dissecting what each socket
+//! carries (this page), TLS around it ([`tls`]), the emulated network link ([`net`]) and
+//! what the kernel itself counted ([`kernel`]). A protocol's client wraps its socket here
+//! and declares its documents' rules ([`dissect::DocRules`]); nothing here knows which
+//! protocol it carries.
+//!
+//! It may not touch: the clients, the load engine, the report. It uses
+//! `wirebench-results` only for the network profiles it emulates.
+//!
+//! ## Wire accounting
+//!
+//! Wire accounting: a wrapper around a client's TCP stream that counts every byte its socket
+//! writes and reads, and dissects what passes: every byte is attributed to one layer
+//! (framing by kind, envelope, data), header bytes are kept by name, and request waves and
+//! turns are counted (see [`tally`]).
+//!
+//! - [`dissect`]: the per-connection dissector and the [`dissect::DocRules`] protocols give;
+//! - [`http1`], [`http2`], [`websocket`]: the transports; [`docs`]: JSON and protobuf
+//!   documents, where the records are.
+//!
+//! The counters live behind one uncontended mutex because hyper and tonic move the stream
+//! into their own connection task, while the client reads the counts from its own.
+//!
+//! Two clocks live here too, because this is where the client's bytes and its answers meet:
+//! when the last byte of an answer was read off the socket (where latency ends), and how long
+//! the client spent decoding answers into domain types (reported apart from latency).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+pub mod dissect;
+pub mod docs;
+mod hpack;
+pub mod http1;
+pub mod http2;
+pub mod kernel;
+pub mod net;
+pub mod tally;
+pub mod tls;
+pub mod websocket;
+
+pub use self::dissect::Dissector;
+pub use self::tally::{Dir, Framing, Layer, Tally};
+
+/// Where and how a client opens its connections: one cell's settings, carried as a value
+/// from the plan to every connection the cell opens (nothing ambient, nothing per thread).
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// The server.
+    pub addr: std::net::SocketAddr,
+    /// The emulated link every connection goes through (none: the socket as it is).
+    pub network: Option<net::Network>,
+    /// TLS around every connection (none: plaintext).
+    pub tls: Option<tls::ClientTls>,
+    /// Whether what a connection carries is dissected into layers (off only to measure what
+    /// dissection costs: layers then stay pending, and no request waves are counted).
+    pub dissect: bool,
+}
+
+impl Dial {
+    /// Plaintext TCP to `addr`, no emulated link, dissected.
+    pub fn to(addr: std::net::SocketAddr) -> Dial {
+        Dial { addr, network: None, tls: None, dissect: true }
+    }
+
+    /// Through `network` (loopback, or none, is the socket as it is).
+    pub fn through(self, network: Option<net::Network>) -> Dial {
+        Dial { network: network.filter(|n| !n.is_loopback()), ..self }
+    }
+
+    /// With TLS (none: plaintext).
+    pub fn secured(self, tls: Option<tls::ClientTls>) -> Dial {
+        Dial { tls, ..self }
+    }
+
+    /// Dissected or not.
+    pub fn dissected(self, dissect: bool) -> Dial {
+        Dial { dissect, ..self }
+    }
+}
+
+impl From<std::net::SocketAddr> for Dial {
+    fn from(addr: std::net::SocketAddr) -> Dial {
+        Dial::to(addr)
+    }
+}
+
+/// What one connection counted, and its dissector.
+#[derive(Debug, Default)]
+pub struct WireCounters {
+    inner: Mutex<Inner>,
+    /// The socket's descriptor, for reading the kernel's own counts; -1 when unknown.
+    fd: AtomicI32,
+    /// Nanoseconds the client spent decoding answers (see [`WireCounters::decoding`]).
+    decode_ns: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tally: Tally,
+    dissector: Dissector,
+    /// When the last read that carried answer bytes returned.
+    last_answer: Option<Instant>,
+    /// Record boundaries and unsettled records, when the connection runs TLS (and is
+    /// dissected).
+    tls: Option<tls::TlsTally>,
+}
+
+impl WireCounters {
+    /// Counters of a connection whose bytes `dissector` parses.
+    pub fn new(dissector: Dissector) -> Self {
+        WireCounters {
+            inner: Mutex::new(Inner { dissector, ..Inner::default() }),
+            fd: AtomicI32::new(-1),
+            decode_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while parsing leaves the numbers as they were; keep counting.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The kernel's counts for this connection's socket, while it is open.
+    pub fn kernel(&self) -> Option<crate::kernel::KernelCounts> {
+        match self.fd.load(Relaxed) {
+            -1 | 0 => None,
+            fd => crate::kernel::tcp_info(fd),
+        }
+    }
+
+    /// Everything counted so far.
+    pub fn snapshot(&self) -> Tally {
+        self.lock().tally
+    }
+
+    /// Why the dissector could not parse this connection's stream, if it could not.
+    pub fn dissect_error(&self) -> Option<String> {
+        self.lock().dissector.error().map(ToString::to_string)
+    }
+
+    /// When the last read carrying answer bytes returned: the end of an answer's latency.
+    /// Reads of control frames alone (HTTP/2 SETTINGS or PING, WebSocket pings) do not
+    /// count; without dissection every read does.
+    pub fn last_answer(&self) -> Option<Instant> {
+        self.lock().last_answer
+    }
+
+    /// Runs `decode` (bytes to domain types) and adds its time to this connection's decode
+    /// clock.
+    pub fn decoding<T>(&self, decode: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let value = decode();
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.decode_ns.fetch_add(ns, Relaxed);
+        value
+    }
+
+    /// Time spent in [`WireCounters::decoding`] so far.
+    pub fn decode_time(&self) -> Duration {
+        Duration::from_nanos(self.decode_ns.load(Relaxed))
+    }
+
+    /// Whether the connection's TLS session was resumed (`None`: no TLS, or not dissected).
+    pub fn tls_resumed(&self) -> Option<bool> {
+        self.lock().tls.as_ref().and_then(|t| t.resumed)
+    }
+
+    fn tls_begin(&self) {
+        let inner = &mut *self.lock();
+        if inner.dissector.is_on() {
+            inner.tls = Some(tls::TlsTally::begin());
+        }
+    }
+
+    /// The TLS handshake's bytes each way (`None`: no TLS, or not dissected).
+    pub fn tls_handshake(&self) -> Option<[u64; 2]> {
+        self.lock().tls.as_ref().and_then(|t| t.handshake)
+    }
+
+    fn tls_received_handshake(&self) {
+        let inner = &mut *self.lock();
+        if let Some(t) = inner.tls.as_mut() {
+            t.received_handshake(&inner.tally);
+        }
+    }
+
+    fn tls_established(&self, resumed: bool) {
+        let inner = &mut *self.lock();
+        if let Some(t) = inner.tls.as_mut() {
+            t.established(resumed, &inner.tally);
+        }
+    }
+
+    /// TLS ciphertext crossed the socket in `dir`.
+    fn cipher(&self, dir: Dir, bytes: &[u8]) {
+        let inner = &mut *self.lock();
+        inner.tally.seen(dir, bytes.len());
+        if let Some(t) = inner.tls.as_mut() {
+            t.cipher(dir, bytes, &mut inner.tally);
+        }
+    }
+
+    /// The complete TLS records so far in `dir` carried `plain` bytes of plaintext.
+    fn settle(&self, dir: Dir, plain: usize) {
+        let inner = &mut *self.lock();
+        if let Some(t) = inner.tls.as_mut() {
+            t.settle(dir, plain, &mut inner.tally);
+        }
+    }
+
+    /// TLS plaintext in `dir`: the protocol's own stream, dissected as without TLS.
+    fn plain(&self, dir: Dir, bytes: &[u8]) {
+        self.dissect(dir, bytes, false);
+    }
+
+    /// Bytes that crossed the socket in `dir`: counted, then dissected.
+    fn note(&self, dir: Dir, bytes: &[u8]) {
+        self.dissect(dir, bytes, true);
+    }
+
+    /// Dissects `bytes` (counting them as seen on the socket when `seen`) and, for answer
+    /// bytes, stamps when they arrived.
+    fn dissect(&self, dir: Dir, bytes: &[u8], seen: bool) {
+        if bytes.is_empty() {
+            return;
+        }
+        // Taken before dissecting: the time the read returned, not the parser's.
+        let at = (dir == Dir::Received).then(Instant::now);
+        let inner = &mut *self.lock();
+        let before = inner.tally.answer_bytes;
+        if seen {
+            inner.dissector.feed(dir, bytes, &mut inner.tally);
+        } else {
+            inner.dissector.feed_inner(dir, bytes, &mut inner.tally);
+        }
+        if let Some(at) = at
+            && (inner.tally.answer_bytes > before || !inner.dissector.is_on())
+        {
+            inner.last_answer = Some(at);
+        }
+    }
+}
+
+/// A stream that counts and dissects what passes through it.
+#[derive(Debug)]
+pub struct Counted<S> {
+    inner: S,
+    counters: Arc<WireCounters>,
+}
+
+impl<S> Counted<S> {
+    pub fn new(inner: S, counters: Arc<WireCounters>) -> Self {
+        Counted { inner, counters }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            self.counters.note(Dir::Received, &buf.filled()[before..]);
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.counters.note(Dir::Sent, &buf[..n]);
+        }
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(mut n)) = poll {
+            for b in bufs {
+                let take = n.min(b.len());
+                self.counters.note(Dir::Sent, &b[..take]);
+                n -= take;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Opens a counted TCP connection as `dial` says (its link, its TLS, with the dissector's
+/// ALPN), dissected by `dissector` unless the dial turns dissection off, with Nagle's
+/// algorithm off.
+pub async fn connect(dial: &Dial, dissector: Dissector) -> io::Result<(Stream, Arc<WireCounters>)> {
+    let alpn = dissector.alpn();
+    let dissector = if dial.dissect { dissector } else { Dissector::default() };
+    let counters = Arc::new(WireCounters::new(dissector));
+    let Some(tls) = &dial.tls else {
+        return Ok((Stream::Left(connect_with(dial, counters.clone()).await?), counters));
+    };
+    let (wire, fd) = crate::net::connect(dial.addr, dial.network.as_ref()).await?;
+    counters.fd.store(fd, Relaxed);
+    let secured = tls::Secured::connect(wire, dial.addr, tls, alpn, counters.clone()).await?;
+    Ok((Stream::Right(Box::new(secured)), counters))
+}
+
+/// A client's connection: counted plaintext (`Left`), or TLS counted on both sides of the
+/// records (`Right`), read and written through tokio-util's `Either`.
+pub type Stream = tokio_util::either::Either<Counted<Socket>, Box<tls::Secured>>;
+
+/// What a client's counted stream wraps: the socket, or the pipe to its emulated link.
+pub type Socket = crate::net::Wire;
+
+/// Opens a TCP connection counted by `counters` (which then also know its socket), through
+/// the dial's link (TLS aside). Counting sits on the client's side of the link: the same
+/// bytes as the socket's, stamped when they reach the client.
+pub async fn connect_with(dial: &Dial, counters: Arc<WireCounters>) -> io::Result<Counted<Socket>> {
+    let (wire, fd) = crate::net::connect(dial.addr, dial.network.as_ref()).await?;
+    counters.fd.store(fd, Relaxed);
+    Ok(Counted::new(wire, counters))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_bytes_and_turns_per_direction() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let counters = Arc::new(WireCounters::default());
+        let mut a = Counted::new(a, counters.clone());
+        a.write_all(b"hello").await.unwrap();
+        a.write_all(b"!").await.unwrap();
+        let mut buf = [0u8; 6];
+        b.read_exact(&mut buf).await.unwrap();
+        b.write_all(b"world").await.unwrap();
+        let mut got = [0u8; 5];
+        a.read_exact(&mut got).await.unwrap();
+        a.write_all(b"x").await.unwrap();
+        let t = counters.snapshot();
+        assert_eq!((t.bytes, t.turns), ([7, 5], 3));
+        // Without a dissector nothing is attributed: every byte is pending.
+        assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (7, 5));
+    }
+}
