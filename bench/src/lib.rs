@@ -1,28 +1,19 @@
-//! # wirebench: the engine, the clients and the commands
+//! # wirebench: the commands
 //!
-//! The top floor of the harness. It owns what measures: the logical operations and their
-//! outcomes ([`catalog`]), one client per protocol behind one trait with the registry list
-//! ([`clients`]), the load engine that times one cell ([`load`]), the check that every
-//! protocol tells the same truth before it is timed ([`equivalence`]), and the commands:
-//! `wirebench run` ([`run`]), `serve` ([`serve`], with [`control`], the channel through
-//! which `run` asks its server child what only the server knows), sharded runs ([`shard`])
-//! and `merge` ([`merge`]), and the contracts in `schema/` ([`contracts`]).
+//! The top floor of the harness: `wirebench run` ([`run`]: a plan from the command line,
+//! the servers, the gate, the sweep, results and report), `serve` ([`serve`]), sharded runs
+//! ([`shard`]) and `merge` ([`merge`]), and the contracts in `schema/` ([`contracts`]).
 //!
 //! Below it, and never importing it:
-//! - `wirebench-results`: results as plain data, statistics and the words cells are named in;
+//! - `wirebench-engine`: the clients, the load engine, the equivalence check;
 //! - `wirebench-wire`: byte counting and dissection, TLS, the emulated link, the kernel's
 //!   counts;
-//! - `wirebench-report`: the report, the terminal summary and `compare`, over results alone.
+//! - `wirebench-report`: the report, the terminal summary and `compare`, over results alone;
+//! - `wirebench-results`: results as plain data, statistics and the words cells are named in.
 //!
-//! Within this crate, only [`clients`] names a protocol; the engine, the run and the checks
-//! reach protocols through what each declares (see ARCHITECTURE.md).
+//! It names no protocol: what a run needs of one, it asks the registry.
 
-pub mod catalog;
-pub mod clients;
 pub mod contracts;
-pub mod control;
-pub mod equivalence;
-pub mod load;
 pub mod merge;
 pub mod run;
 pub mod serve;

@@ -99,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Protocols => {
-                for p in wirebench::clients::PROTOCOLS {
+                for p in wirebench_engine::clients::PROTOCOLS {
                     println!("{:<14} (server {:<7}) {}", p.name(), p.server(), p.describe());
                 }
                 Ok(())

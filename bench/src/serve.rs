@@ -60,7 +60,7 @@ pub struct ServeArgs {
     /// Pin the server's threads to these cores (comma-separated), e.g. `--cpus 0`.
     #[arg(long, value_delimiter = ',')]
     pub cpus: Vec<usize>,
-    /// Answer the harness's control commands on stdin and stdout (see `wirebench::control`):
+    /// Answer the harness's control commands on stdin and stdout (see `wirebench_engine::control`):
     /// what `wirebench run` passes to the server child it starts.
     #[arg(long)]
     pub control: bool,
@@ -230,7 +230,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let (profile, seed) = (started.profile.clone(), started.seed);
         let fixtures = move || wirebench_domain::generate(&profile, seed);
         tokio::spawn(async move {
-            if let Err(e) = crate::control::serve(store, fixtures).await {
+            if let Err(e) = wirebench_engine::control::serve(store, fixtures).await {
                 eprintln!("control channel: {e}");
             }
         })

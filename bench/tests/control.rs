@@ -3,9 +3,9 @@
 //! answers, and disagreements caught — a sampled read that differs, a created record that
 //! reads back differently, an imported id the store does not have.
 
-use wirebench::catalog::{OpParams, Operation, Outcome};
-use wirebench::load::Samples;
 use wirebench::run::checks::verify;
+use wirebench_engine::catalog::{OpParams, Operation, Outcome};
+use wirebench_engine::load::Samples;
 
 mod common;
 use common::ServeChild;

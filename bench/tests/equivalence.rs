@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use wirebench::catalog::{OpParams, Operation, Outcome};
+use wirebench_engine::catalog::{OpParams, Operation, Outcome};
 
-use wirebench::clients::{Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol, stand_ins};
-use wirebench::equivalence::{Reference, Verdict, verify_isolated};
 use wirebench::serve::{ServeArgs, Started, start};
+use wirebench_engine::clients::{
+    Call, Client, ClientError, Connection, Operations, PROTOCOLS, Protocol, stand_ins,
+};
+use wirebench_engine::equivalence::{Reference, Verdict, verify_isolated};
 use wirebench_wire::{Dial, WireCounters};
 
 async fn servers() -> (Started, HashMap<&'static str, SocketAddr>) {
@@ -162,16 +164,16 @@ impl Protocol for Miscounting {
         "json"
     }
 
-    fn transport(&self) -> wirebench::clients::Transport {
-        wirebench::clients::Transport::Http1
+    fn transport(&self) -> wirebench_engine::clients::Transport {
+        wirebench_engine::clients::Transport::Http1
     }
 
     fn family(&self) -> &'static str {
         "REST"
     }
 
-    fn role(&self) -> wirebench::clients::Role {
-        wirebench::clients::Role::Variant
+    fn role(&self) -> wirebench_engine::clients::Role {
+        wirebench_engine::clients::Role::Variant
     }
 }
 
@@ -179,7 +181,7 @@ impl Client for Miscounting {
     type Conn = Overstated;
 
     async fn open(&'static self, dial: Dial, op: Operation) -> Result<Overstated, ClientError> {
-        Ok(Overstated(wirebench::clients::protocol("rest").unwrap().connect(dial, op).await?))
+        Ok(Overstated(wirebench_engine::clients::protocol("rest").unwrap().connect(dial, op).await?))
     }
 }
 
@@ -240,7 +242,7 @@ async fn a_client_whose_round_trip_count_is_wrong_is_caught_by_the_gate() {
         assert_eq!(why, want, "{op}");
     }
     // The honest client passes the same gate.
-    let rest = wirebench::clients::protocol("rest").unwrap();
+    let rest = wirebench_engine::clients::protocol("rest").unwrap();
     let honest = tokio::task::block_in_place(|| {
         verify_isolated(
             rest,

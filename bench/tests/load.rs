@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wirebench::catalog::{OpParams, Operation};
-use wirebench::clients::protocol;
-use wirebench::load::{CellSpec, Mode, run_cell};
 use wirebench::serve::{ServeArgs, start};
+use wirebench_engine::catalog::{OpParams, Operation};
+use wirebench_engine::clients::protocol;
+use wirebench_engine::load::{CellSpec, Mode, run_cell};
 use wirebench_wire::Dial;
 
 mod common;
@@ -86,7 +86,7 @@ fn spec(addr: SocketAddr, mode: Mode, concurrency: u32) -> CellSpec {
 }
 
 /// Runs a cell while the proxy stalls for 600 ms, starting 1 s into the recorded window.
-async fn with_stall(spec: CellSpec, paused: Arc<AtomicBool>) -> wirebench::load::CellStats {
+async fn with_stall(spec: CellSpec, paused: Arc<AtomicBool>) -> wirebench_engine::load::CellStats {
     let stall = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1200)).await;
         paused.store(true, Ordering::Relaxed);

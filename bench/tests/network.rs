@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use wirebench::catalog::{OpParams, Operation};
-use wirebench::clients::protocol;
 use wirebench::serve::{ServeArgs, start};
+use wirebench_engine::catalog::{OpParams, Operation};
+use wirebench_engine::clients::protocol;
 use wirebench_results::network::{Network, adhoc_spec};
 use wirebench_wire::Dial;
 use wirebench_wire::net::{self, shaper};

@@ -84,7 +84,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
         }
     }
     let ops: std::collections::BTreeSet<_> = cells.iter().map(|c| c["operation"].as_str().unwrap()).collect();
-    assert_eq!(ops.len(), wirebench::catalog::Operation::ALL.len(), "{ops:?}");
+    assert_eq!(ops.len(), wirebench_engine::catalog::Operation::ALL.len(), "{ops:?}");
 
     // A run compared with itself: every cell matched, nothing changed, a page written.
     let results = out.join("latest").join("results.json");

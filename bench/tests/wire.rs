@@ -2,9 +2,9 @@
 //! protocol and operation; and so do the layers the dissector attributed them to: framing +
 //! envelope + data, with nothing left pending or unparsed.
 
-use wirebench::catalog::{OpParams, Operation};
-use wirebench::clients::{PROTOCOLS, stand_ins};
 use wirebench::serve::{ServeArgs, Started, start};
+use wirebench_engine::catalog::{OpParams, Operation};
+use wirebench_engine::clients::{PROTOCOLS, stand_ins};
 use wirebench_wire::{Dial, Dir, Framing, tls::ClientTls};
 
 mod common;
@@ -124,7 +124,8 @@ async fn compressing_variants_put_fewer_bytes_on_the_wire_than_their_twins() {
         compressing += 1;
         let one = if twin == "grpc" { Operation::UsersOrders } else { Operation::ListOrders };
         let mut bytes = Vec::new();
-        for (i, p) in [*protocol, wirebench::clients::protocol(twin).unwrap()].into_iter().enumerate() {
+        for (i, p) in [*protocol, wirebench_engine::clients::protocol(twin).unwrap()].into_iter().enumerate()
+        {
             let mut conn = p.connect(started.addr(p.server()).unwrap().into(), one).await.unwrap();
             let before = conn.counters().snapshot();
             conn.call(one, &params).await.unwrap();

@@ -14,7 +14,7 @@
 use async_graphql::{Request, Variables};
 use criterion::Criterion;
 use serde_json::json;
-use wirebench::clients::graphql::{GET_USER, decode_orders, decode_user, list_orders};
+use wirebench_engine::clients::graphql::{GET_USER, decode_orders, decode_user, list_orders};
 use wirebench_report::codecs::{ORDERS_PAGE, SizeRecord};
 use wirebench_domain as d;
 use wirebench_servers::graphql::schema;

@@ -3,10 +3,10 @@
 //! writes' records read back from the store. The channel's reads never pay the simulated
 //! store latency, so checking costs a cell run a few milliseconds whatever `--store-latency-us`.
 
-use crate::catalog::{OpParams, Operation, Outcome, check_write};
-use crate::control::Control;
-use crate::equivalence::difference;
-use crate::load::Samples;
+use wirebench_engine::catalog::{OpParams, Operation, Outcome, check_write};
+use wirebench_engine::control::Control;
+use wirebench_engine::equivalence::difference;
+use wirebench_engine::load::Samples;
 use wirebench_results::Checks;
 
 /// Orders read back per control request.

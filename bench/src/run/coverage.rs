@@ -6,7 +6,7 @@ use wirebench_domain::Profiles;
 use super::RunArgs;
 use super::plan::Plan;
 use super::profiles::Security;
-use crate::clients::{PROTOCOLS, Protocol, Role};
+use wirebench_engine::clients::{PROTOCOLS, Protocol, Role};
 use wirebench_results::NotCovered;
 
 /// The variants and dimensions `plan` did not run, each with the flags that add it.

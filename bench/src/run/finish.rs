@@ -49,7 +49,7 @@ pub fn finish(
     let disagree: Vec<String> = results
         .equivalence
         .iter()
-        .filter(|e| e.verdict == crate::equivalence::VerdictKind::Fails)
+        .filter(|e| e.verdict == wirebench_engine::equivalence::VerdictKind::Fails)
         .map(|e| format!("{} {} ({})", e.protocol, e.operation, e.payload))
         .collect();
     match results.status {

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use wirebench_domain::Store;
 
-use crate::catalog::{OpParams, Operation};
-use crate::control::Control;
-use crate::equivalence::{Reference, Verdict, verify_isolated};
+use wirebench_engine::catalog::{OpParams, Operation};
+use wirebench_engine::control::Control;
+use wirebench_engine::equivalence::{Reference, Verdict, verify_isolated};
 use wirebench_results::EquivalenceResult;
 use wirebench_wire::Dial;
 

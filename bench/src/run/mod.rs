@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use wirebench_domain::{Profiles, Store, StoreConfig};
 
-use crate::catalog::{OpParams, Operation};
+use wirebench_engine::catalog::{OpParams, Operation};
 use wirebench_results::{
     self as results, Environment, IdleCpus, ProtocolInfo, Results, RunOptions, RunStatus,
 };
@@ -249,11 +249,11 @@ async fn run_payload(
     let track_ids: Vec<u64> = fixtures.orders.iter().take(setup.n as usize).map(|o| o.id).collect();
     let reference = Store::with_fixtures(StoreConfig::default(), fixtures);
     let mut params = OpParams::new(1, setup.n, track_ids);
-    params.new_order = crate::catalog::sample_new_order(writes_user);
+    params.new_order = wirebench_engine::catalog::sample_new_order(writes_user);
     // The variants that carry no records size what they replay; writes carry a key as long
     // as a timed write's of the variant named (see `Sweep::spec`).
     let key_of = |name: &str| Some(format!("{stamp}-0-{name}-create-order-1-false-0-0"));
-    let stand_ins = crate::clients::stand_ins(&plan.protocols, &reference, &params, &key_of).await;
+    let stand_ins = wirebench_engine::clients::stand_ins(&plan.protocols, &reference, &params, &key_of).await;
     params.stand_ins = Arc::new(stand_ins.map_err(|e| anyhow::anyhow!("{e}"))?);
 
     let mut child = match &setup.target {
@@ -314,7 +314,7 @@ async fn shard_run(
     addrs: &std::collections::BTreeMap<String, std::net::SocketAddr>,
     progress: &Progress,
 ) -> anyhow::Result<crate::shard::ShardRun> {
-    let (protocol, path) = crate::clients::PROTOCOLS
+    let (protocol, path) = wirebench_engine::clients::PROTOCOLS
         .iter()
         .find_map(|p| Some((p, p.clock_path()?)))
         .context("no protocol can read a server's clock")?;

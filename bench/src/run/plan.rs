@@ -9,8 +9,8 @@ use anyhow::{Context as _, bail};
 use wirebench_domain::Profiles;
 
 use super::{RunArgs, RunProfile};
-use crate::catalog::Operation;
-use crate::clients::{PROTOCOLS, Protocol};
+use wirebench_engine::catalog::Operation;
+use wirebench_engine::clients::{PROTOCOLS, Protocol};
 use wirebench_wire::net::{LOOPBACK, Network, Networks};
 
 use super::profiles::{ProfileSettings, SIZED_OPS, Security, settings};
@@ -573,7 +573,7 @@ fn protocols(args: &RunArgs, profile: &ProfileSettings) -> anyhow::Result<Vec<&'
 
 /// A protocol variant by name, or an error listing the known ones.
 fn protocol(name: &str) -> anyhow::Result<&'static dyn Protocol> {
-    crate::clients::protocol(name).with_context(|| {
+    wirebench_engine::clients::protocol(name).with_context(|| {
         let known: Vec<_> = PROTOCOLS.iter().map(|p| p.name()).collect();
         format!("unknown protocol {name:?} (known: {})", known.join(", "))
     })
@@ -584,7 +584,7 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
-    use crate::clients::Role;
+    use wirebench_engine::clients::Role;
 
     #[derive(clap::Parser)]
     struct Cli {

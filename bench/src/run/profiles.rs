@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use super::RunProfile;
-use crate::catalog::Operation;
-use crate::clients::Role;
+use wirebench_engine::catalog::Operation;
+use wirebench_engine::clients::Role;
 
 /// The operations whose size a sweep can change (N orders in one answer).
 pub const SIZED_OPS: &[Operation] = &[Operation::ListOrders, Operation::StreamOrders];

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::Operation;
-use crate::load::CellStats;
+use wirebench_engine::catalog::Operation;
+use wirebench_engine::load::CellStats;
 use wirebench_results::{Bytes, Cell, Checks, HeaderBytes, Latency, Layers, Resources};
 use wirebench_wire::{Dir, Framing, Tally};
 

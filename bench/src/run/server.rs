@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use super::plan::Setup;
-use crate::control::Control;
+use wirebench_engine::control::Control;
 
 /// How long a spawned server may take to bind and load its fixtures.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);

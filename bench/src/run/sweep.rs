@@ -13,9 +13,9 @@ use super::plan::{CellPlan, Plan};
 use super::profiles::Security;
 use super::progress::Progress;
 use super::server::ServerChild;
-use crate::catalog::OpParams;
-use crate::load::{CellSpec, CellStats, Mode, run_cell};
 use crate::shard::{SLOT_MARGIN, Shard};
+use wirebench_engine::catalog::OpParams;
+use wirebench_engine::load::{CellSpec, CellStats, Mode, run_cell};
 use wirebench_results::{self as results, Cell, Checks, Resources};
 use wirebench_wire::Dial;
 use wirebench_wire::kernel;
@@ -346,7 +346,7 @@ struct Start {
 impl Start {
     /// Puts the server's store back to its fixtures (through its control channel, when this
     /// run started the server) and restarts both processes' peak RSS.
-    fn now(control: Option<&crate::control::Control>) -> anyhow::Result<Start> {
+    fn now(control: Option<&wirebench_engine::control::Control>) -> anyhow::Result<Start> {
         let (store_reset, server_rss, server_peak) = match control {
             Some(control) => {
                 let (rss, peak) = tokio::task::block_in_place(|| control.reset())?;

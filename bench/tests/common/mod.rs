@@ -45,12 +45,12 @@ pub struct ServeChild {
 
 impl ServeChild {
     /// A child answering on its control channel (stdin and stdout), and that channel.
-    pub fn with_control(payload: &str) -> (ServeChild, wirebench::control::Control) {
+    pub fn with_control(payload: &str) -> (ServeChild, wirebench_engine::control::Control) {
         let mut server = ServeChild::spawn(payload, &[], true);
         let (Some(stdin), Some(stdout)) = (server.child.stdin.take(), server.child.stdout.take()) else {
             unreachable!("both are piped")
         };
-        (server, wirebench::control::Control::new(stdin, stdout))
+        (server, wirebench_engine::control::Control::new(stdin, stdout))
     }
 
     pub fn start(payload: &str, cpus: &[usize]) -> ServeChild {

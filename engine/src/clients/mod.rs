@@ -129,7 +129,7 @@ pub trait Protocol: Drive + Sync {
         None
     }
     /// The path of a plain HTTP/1.1 GET its server answers with a `Date` header, for a shard
-    /// to read the server's clock ([`crate::shard::clock_offset`]); None when it has none.
+    /// to read the server's clock (`wirebench::shard::clock_offset`); None when it has none.
     fn clock_path(&self) -> Option<&'static str> {
         None
     }
