@@ -19,6 +19,7 @@ pub mod floor;
 pub mod graphql;
 pub mod grpc;
 pub mod http;
+pub mod jsonrpc;
 pub mod pb_ops;
 pub mod rest;
 pub mod tcp;
@@ -51,7 +52,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// Default of [`ServerConfig::max_connections`]: well above any profile's concurrency
-    /// (a test checks), well below a default descriptor limit shared by five servers.
+    /// (a test checks), well below a default descriptor limit shared by every server.
     pub const MAX_CONNECTIONS: usize = 1024;
 }
 
@@ -98,7 +99,7 @@ pub trait ProtocolServer: Sync {
 
 /// Every protocol server, in the order they are printed and bound (port base + index).
 pub static SERVERS: &[&dyn ProtocolServer] =
-    &[&rest::Rest, &grpc::Grpc, &graphql::Graphql, &ws::Ws, &floor::Floor];
+    &[&rest::Rest, &grpc::Grpc, &graphql::Graphql, &ws::Ws, &floor::Floor, &jsonrpc::JsonRpc];
 
 /// Looks a server up by name.
 pub fn server(name: &str) -> Option<&'static dyn ProtocolServer> {

@@ -266,6 +266,15 @@ fn corpus(name: &str) -> Vec<Vec<u8>> {
             corpus.push(http1("GET", "/graphql?query=%7B%20user(id%3A%201)%20%7B%20id%20%7D%20%7D", ""));
             corpus
         }
+        "jsonrpc" => {
+            let calls = [
+                r#"{"jsonrpc":"2.0","method":"getUser","params":{"id":1},"id":1}"#.to_owned(),
+                r#"{"jsonrpc":"2.0","method":"userOrders","params":{"id":1,"limit":3},"id":2}"#.to_owned(),
+                r#"[{"jsonrpc":"2.0","method":"listOrders","params":{"limit":5},"id":3},{"jsonrpc":"2.0","method":"getOrder","params":{"id":1},"id":4}]"#.to_owned(),
+                format!(r#"{{"jsonrpc":"2.0","method":"createOrder","params":{{"order":{order}}},"id":5}}"#),
+            ];
+            calls.iter().map(|c| http1("POST", "/rpc", c)).collect()
+        }
         "grpc" => vec![
             grpc_call("GetUser", &pb::GetUserRequest { id: 1 }.encode_to_vec()),
             grpc_call("GetUserOrders", &pb::GetUserOrdersRequest { user_id: 1, limit: 3 }.encode_to_vec()),

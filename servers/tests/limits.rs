@@ -77,6 +77,12 @@ async fn warm(name: &str, server: &TestServer) -> TcpStream {
     let (request, answer): (Vec<u8>, usize) = match name {
         "rest" => (b"GET /v1/users/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 1),
         "graphql" => (b"GET /graphql HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 1),
+        "jsonrpc" => (
+            b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 61\r\n\r\n\
+              {\"jsonrpc\":\"2.0\",\"method\":\"getUser\",\"params\":{\"id\":1},\"id\":1}"
+                .to_vec(),
+            1,
+        ),
         "floor" => {
             let mut frame = Vec::new();
             floor::write_frame(&mut frame, floor::op::ECHO, b"hi").await.unwrap();
@@ -142,7 +148,7 @@ async fn the_connection_cap_refuses_in_each_protocols_terms() {
 /// Checks that a connection to `server`, over its cap, is refused the protocol's way.
 async fn refused(name: &str, server: &TestServer) {
     match name {
-        "rest" | "graphql" => {
+        "rest" | "graphql" | "jsonrpc" => {
             let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
             tcp.write_all(b"GET /v1/users/1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
             let (got, _) = until_closed(&mut tcp).await;

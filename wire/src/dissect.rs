@@ -38,6 +38,15 @@ pub trait DocRules: Send {
     /// a gRPC method path; empty for message protocols, whose messages say what they are).
     fn doc(&mut self, dir: Dir, route: &str, doc: &[u8]) -> Doc;
 
+    /// What the answer to a request carries, once the request's body is whole, when its
+    /// route cannot say (calls to one URL that name their method in the body: JSON-RPC);
+    /// `None` (the default) keeps what [`DocRules::doc`] said from the route. HTTP/1.1
+    /// asks it.
+    fn answer(&mut self, route: &str, request: &[u8]) -> Option<Doc> {
+        let _ = (route, request);
+        None
+    }
+
     /// Message protocols: true when a message is protocol control (keep-alive), neither a
     /// request nor an answer. Its bytes are envelope.
     fn control(&self, doc: &[u8]) -> bool {

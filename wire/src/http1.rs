@@ -234,13 +234,20 @@ impl<R: DocRules> Http1<R> {
         Ok(())
     }
 
-    /// Attributes a finished body (what newline-delimited streaming left of it).
+    /// Attributes a finished body (what newline-delimited streaming left of it); a whole
+    /// request body may tell what its answer carries ([`DocRules::answer`]).
     fn end_body(&mut self, dir: Dir, body: &[u8], t: &mut Tally) -> Result<(), WireError> {
         let side = &mut self.sides[dir.index()];
         if let Some(doc) = side.doc.take() {
             attribute_doc(t, dir, doc, body)?;
         }
         side.phase = Phase::Head;
+        if dir == Dir::Sent
+            && let Some(answer) = self.rules.answer(&self.route, body)
+            && let Some(pending) = self.answers.back_mut()
+        {
+            *pending = answer;
+        }
         Ok(())
     }
 }

@@ -25,6 +25,7 @@ pub mod floor;
 pub mod graphql;
 pub mod grpc;
 mod http_conn;
+pub mod jsonrpc;
 pub mod rest;
 pub mod ws;
 
@@ -52,6 +53,7 @@ pub static PROTOCOLS: &[&dyn Protocol] = &[
     &ws::WS,
     &ws::WS_DEFLATE,
     &ws::WS_PROTO,
+    &jsonrpc::JSONRPC,
     &floor::FLOOR,
     &floor::FLOOR_ECHO,
 ];

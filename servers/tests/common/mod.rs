@@ -105,13 +105,17 @@ pub async fn get_user_1(name: &str, addr: SocketAddr) -> Result<String, String> 
 
     let failed = |e: &dyn std::fmt::Display| e.to_string();
     match name {
-        "rest" | "graphql" => {
+        "rest" | "graphql" | "jsonrpc" => {
             let request = if name == "rest" {
                 "GET /v1/users/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_owned()
             } else {
-                let body = r#"{"query":"{ user(id: 1) { id name } }"}"#;
+                let (path, body) = if name == "graphql" {
+                    ("/graphql", r#"{"query":"{ user(id: 1) { id name } }"}"#)
+                } else {
+                    ("/rpc", r#"{"jsonrpc":"2.0","method":"getUser","params":{"id":1},"id":7}"#)
+                };
                 format!(
-                    "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
                      Content-Length: {}\r\n\r\n{body}",
                     body.len()
                 )
