@@ -31,6 +31,7 @@ pub mod profiles;
 pub mod progress;
 pub mod record;
 pub mod server;
+pub mod setup;
 pub mod sweep;
 mod timing;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::plan::Setup;
+use super::setup::Setup;
 use wirebench_engine::control::Control;
 
 /// How long a spawned server may take to bind and load its fixtures.
