@@ -246,19 +246,14 @@ fn the_crates_depend_one_way() {
 }
 
 /// `wirebench run`'s arguments become one `Plan` at the edge: only the command line, the
-/// entry point and the planner (the plan, its setup and its coverage list) name `RunArgs`.
+/// entry point and the planner (the plan and its setup) name `RunArgs`.
 #[test]
 fn run_arguments_are_read_once_into_the_plan() {
     let root = workspace();
     let mut files = Vec::new();
     rust_files(&root.join("bench/src"), &mut files);
-    let allowed = [
-        "bench/src/main.rs",
-        "bench/src/run/mod.rs",
-        "bench/src/run/plan.rs",
-        "bench/src/run/setup.rs",
-        "bench/src/run/coverage.rs",
-    ];
+    let allowed =
+        ["bench/src/main.rs", "bench/src/run/mod.rs", "bench/src/run/plan.rs", "bench/src/run/setup.rs"];
     let readers: Vec<String> = files
         .iter()
         .filter(|f| std::fs::read_to_string(f).unwrap().contains("RunArgs"))

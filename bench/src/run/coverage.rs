@@ -3,16 +3,15 @@
 
 use wirebench_domain::Profiles;
 
-use super::RunArgs;
 use super::plan::Plan;
 use super::profiles::Security;
 use wirebench_engine::clients::{PROTOCOLS, Protocol, Role};
 use wirebench_results::NotCovered;
 
 /// The variants and dimensions `plan` did not run, each with the flags that add it.
-pub fn not_covered(args: &RunArgs, plan: &Plan) -> Vec<NotCovered> {
+pub fn not_covered(plan: &Plan) -> Vec<NotCovered> {
     let mut out = variants(plan);
-    out.extend(dimensions(args, plan));
+    out.extend(dimensions(plan));
     out
 }
 
@@ -68,7 +67,7 @@ fn variants(plan: &Plan) -> Vec<NotCovered> {
 
 /// The dimensions the plan left out: sizes, streams, TLS modes, the open loop, cold cells,
 /// networks, payloads, store latency, and the full profile.
-fn dimensions(args: &RunArgs, plan: &Plan) -> Vec<NotCovered> {
+fn dimensions(plan: &Plan) -> Vec<NotCovered> {
     let mut out = Vec::new();
     if plan.sizes.is_empty() {
         out.push(NotCovered {
@@ -100,7 +99,7 @@ fn dimensions(args: &RunArgs, plan: &Plan) -> Vec<NotCovered> {
             command: "--fresh-connections".into(),
         });
     }
-    if let Ok(known) = wirebench_wire::net::Networks::load(args.networks.as_deref()) {
+    if let Ok(known) = wirebench_wire::net::Networks::load(plan.setup.networks_file.as_deref()) {
         let missing: Vec<&str> =
             known.names().filter(|n| !plan.networks.iter().any(|m| m.name == *n)).collect();
         if !missing.is_empty() {
@@ -118,16 +117,16 @@ fn dimensions(args: &RunArgs, plan: &Plan) -> Vec<NotCovered> {
             command: format!("--payloads {}", payloads.join(",")),
         });
     }
-    if args.store_latency_us == 0 {
+    if plan.setup.store_latency_us == 0 {
         out.push(NotCovered {
             what: "a database behind the store (GraphQL's N+1 and the DataLoader in time)".into(),
             command: "--store-latency-us 300 --operations users-orders".into(),
         });
     }
-    if args.profile != super::RunProfile::Full {
-        let full = RunArgs { profile: super::RunProfile::Full, ..args.clone() };
-        let estimate = Plan::new(&full, plan.pinning.client_threads + plan.pinning.server_cores.len().max(1))
-            .map(|p| format!(" (estimated {} here)", super::progress::duration(p.estimate())))
+    if plan.setup.profile != super::RunProfile::Full {
+        let estimate = plan
+            .full_estimate
+            .map(|e| format!(" (estimated {} here)", super::progress::duration(e)))
             .unwrap_or_default();
         out.push(NotCovered {
             what: format!("all of it at once{estimate}"),

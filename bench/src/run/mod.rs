@@ -430,6 +430,6 @@ fn new_results(plan: &Plan, idle_cpus: IdleCpus) -> Results {
         summaries: Vec::new(),
         shards: Vec::new(),
         estimated_s: None,
-        not_covered: plan.not_covered.clone(),
+        not_covered: coverage::not_covered(plan),
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use wirebench_domain::Profiles;
 
-use super::RunArgs;
 use super::setup::Setup;
+use super::{RunArgs, RunProfile};
 use wirebench_engine::catalog::Operation;
 use wirebench_engine::clients::{PROTOCOLS, Protocol};
 use wirebench_wire::net::{LOOPBACK, Network, Networks};
@@ -122,8 +122,9 @@ impl std::fmt::Debug for CellPlan {
 pub struct Plan {
     /// What the run needs beside its cells.
     pub setup: Setup,
-    /// What this run leaves out, each with the flags that add it (for the report).
-    pub not_covered: Vec<wirebench_results::NotCovered>,
+    /// The full profile's estimate on this machine, when this run is not it (the report's
+    /// "Not in this run" quotes it).
+    pub full_estimate: Option<Duration>,
     pub protocols: Vec<&'static dyn Protocol>,
     pub operations: Vec<Operation>,
     pub payloads: Vec<String>,
@@ -184,20 +185,7 @@ impl Plan {
         let protocols = protocols(args, &profile)?;
         let operations =
             if args.operations.is_empty() { Operation::ALL.to_vec() } else { args.operations.clone() };
-        let payloads: Vec<String> = if !args.payloads.is_empty() {
-            args.payloads.clone()
-        } else if args.target.is_some() {
-            vec!["small".into()]
-        } else {
-            profile.payloads.iter().map(|s| (*s).to_owned()).collect()
-        };
-        if args.target.is_some() && payloads.len() > 1 {
-            bail!("with --target the server holds one payload; pass exactly one --payloads");
-        }
-        let profiles = Profiles::builtin();
-        for p in &payloads {
-            profiles.get(p)?;
-        }
+        let payloads = payloads(args, &profile)?;
         let concurrency =
             if args.concurrency.is_empty() { profile.concurrency.to_vec() } else { args.concurrency.clone() };
         let pin = !args.no_pin && args.target.is_none();
@@ -215,9 +203,9 @@ impl Plan {
         // Operations asked for by name run for every variant.
         let compression_ops =
             if args.operations.is_empty() { profile.compression_ops.to_vec() } else { operations.clone() };
-        let mut plan = Plan {
+        Ok(Plan {
             setup: Setup::of(args)?,
-            not_covered: Vec::new(),
+            full_estimate: full_estimate(args, cores),
             protocols,
             operations,
             payloads,
@@ -253,9 +241,7 @@ impl Plan {
                 start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
             }),
             start,
-        };
-        plan.not_covered = super::coverage::not_covered(args, &plan);
-        Ok(plan)
+        })
     }
 
     /// The load points of `op`: every closed-loop level, then the open-loop point (at the
@@ -468,6 +454,34 @@ fn dimension<T: Clone>(
 ) -> (Vec<T>, Vec<Operation>) {
     let (values, ops) = if asked.is_empty() { (values, ops) } else { (asked, asked_ops) };
     (values.to_vec(), ops.iter().copied().filter(|op| operations.contains(op)).collect())
+}
+
+/// The payloads a run serves: those asked for, else the profile's (one, `small`, against a
+/// target, whose server holds one), each a known profile.
+fn payloads(args: &RunArgs, profile: &ProfileSettings) -> anyhow::Result<Vec<String>> {
+    let payloads: Vec<String> = if !args.payloads.is_empty() {
+        args.payloads.clone()
+    } else if args.target.is_some() {
+        vec!["small".into()]
+    } else {
+        profile.payloads.iter().map(|s| (*s).to_owned()).collect()
+    };
+    if args.target.is_some() && payloads.len() > 1 {
+        bail!("with --target the server holds one payload; pass exactly one --payloads");
+    }
+    let profiles = Profiles::builtin();
+    for p in &payloads {
+        profiles.get(p)?;
+    }
+    Ok(payloads)
+}
+
+/// The full profile's estimate on this machine, unless this run is the full profile.
+fn full_estimate(args: &RunArgs, cores: usize) -> Option<Duration> {
+    (args.profile != RunProfile::Full)
+        .then(|| Plan::new(&RunArgs { profile: RunProfile::Full, ..args.clone() }, cores).ok())
+        .flatten()
+        .map(|full| full.estimate())
 }
 
 /// The TLS modes beside plaintext. Against --target, TLS needs the servers' certificate:

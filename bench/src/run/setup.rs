@@ -23,6 +23,8 @@ pub struct Setup {
     pub target: Option<String>,
     /// With a target: its process id, to measure its CPU and memory.
     pub server_pid: Option<u32>,
+    /// A file of more network profiles (`--networks`).
+    pub networks_file: Option<PathBuf>,
     /// With a target: its TLS certificate.
     pub tls_cert: Option<PathBuf>,
     /// This process's shard of a sharded run.
@@ -51,6 +53,7 @@ impl Setup {
             store_latency_us: args.store_latency_us,
             target: args.target.clone(),
             server_pid: args.server_pid,
+            networks_file: args.networks.clone(),
             tls_cert: args.tls_cert.clone(),
             shard: args.shard,
             call_timeout: Duration::from_secs_f64(args.call_timeout),
