@@ -160,8 +160,13 @@ struct ById {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Limited {
-    #[serde(default)]
-    id: Option<u64>,
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserLimited {
+    id: u64,
     limit: u32,
 }
 
@@ -178,18 +183,13 @@ async fn call_method(ctx: &ServerContext, method: &str, p: Value) -> Result<Valu
         "getUser" => value(&store.get_user(params::<ById>(p)?.id).await?),
         "getOrder" => value(&store.get_order(params::<ById>(p)?.id).await?),
         "userOrders" => {
-            let Limited { id, limit } = params(p)?;
-            let id = id.ok_or_else(|| Failure {
-                code: -32602,
-                message: "missing field `id`".into(),
-                domain: None,
-            })?;
+            let UserLimited { id, limit } = params(p)?;
             let name = store.get_user(id).await?.name;
             let orders = store.user_orders(id, &OrderQuery::recent(limit)).await?.items;
             json!({"name": name, "orders": orders.iter().map(OrderSummary::from).collect::<Vec<_>>()})
         }
         "usersOrders" => {
-            let Limited { limit, .. } = params(p)?;
+            let Limited { limit } = params(p)?;
             let mut out = Vec::new();
             for user in store.list_users(None, limit).await?.items {
                 let orders = store.user_orders(user.id, &OrderQuery::recent(limit)).await?.items;
@@ -199,7 +199,7 @@ async fn call_method(ctx: &ServerContext, method: &str, p: Value) -> Result<Valu
             value(&out)
         }
         "listOrders" => {
-            let Limited { limit, .. } = params(p)?;
+            let Limited { limit } = params(p)?;
             value(&store.list_orders(&OrderQuery { limit, ..OrderQuery::default() }).await?.items)
         }
         "createOrder" => {

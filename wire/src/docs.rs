@@ -123,7 +123,8 @@ impl Doc {
     }
 }
 
-/// Calls `each` with every `(first tag byte, message)` of a body of `prefix`-framed messages.
+/// Calls `each` with every `(first tag byte, message)` of a body of `prefix`-framed messages
+/// (0 for the tag when the prefix has none).
 fn prefixed(
     bytes: &[u8],
     prefix: Prefix,
@@ -135,7 +136,7 @@ fn prefixed(
         let len = head[prefix.tag..].iter().fold(0usize, |n, b| n << 8 | usize::from(*b));
         let start = at + prefix.bytes();
         let message = bytes.get(start..start + len).ok_or(DocError::framed("a cut message", at))?;
-        each(head.first().copied().unwrap_or(0), message)?;
+        each(head[..prefix.tag].first().copied().unwrap_or(0), message)?;
         at = start + len;
     }
     Ok(())

@@ -329,8 +329,7 @@ pub async fn connect(dial: &Dial, dissector: Dissector) -> io::Result<(Stream, A
     let Some(tls) = &dial.tls else {
         return Ok((Stream::Left(connect_with(dial, counters.clone()).await?), counters));
     };
-    let (wire, fd) = crate::net::connect(dial.addr, dial.network.as_ref()).await?;
-    counters.fd.store(fd, Relaxed);
+    let wire = socket(dial, &counters).await?;
     let secured = tls::Secured::connect(wire, dial.addr, tls, alpn, counters.clone()).await?;
     Ok((Stream::Right(Box::new(secured)), counters))
 }
@@ -346,9 +345,14 @@ pub type Socket = crate::net::Wire;
 /// the dial's link (TLS aside). Counting sits on the client's side of the link: the same
 /// bytes as the socket's, stamped when they reach the client.
 pub async fn connect_with(dial: &Dial, counters: Arc<WireCounters>) -> io::Result<Counted<Socket>> {
+    Ok(Counted::new(socket(dial, &counters).await?, counters))
+}
+
+/// The dial's socket (or the pipe to its link), made known to `counters`.
+async fn socket(dial: &Dial, counters: &WireCounters) -> io::Result<Socket> {
     let (wire, fd) = crate::net::connect(dial.addr, dial.network.as_ref()).await?;
     counters.fd.store(fd, Relaxed);
-    Ok(Counted::new(wire, counters))
+    Ok(wire)
 }
 
 #[cfg(test)]

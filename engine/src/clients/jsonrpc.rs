@@ -134,11 +134,6 @@ struct RpcError {
     data: Option<Value>,
 }
 
-/// A batch's answers, each read on its own.
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Answers<T>(Vec<Answer<T>>);
-
 impl<T> Answer<T> {
     fn into_result(self) -> Result<T, ClientError> {
         match (self.result, self.error) {
@@ -242,7 +237,7 @@ impl Operations for JsonRpcConnection {
                 self.call_of("createOrder", json!({"order": p.new_order, "idempotencyKey": p.item_key(i)}))
             })
             .collect();
-        let Answers(answers) = self.post::<Answers<CreatedAnswer>>(&Value::Array(calls)).await?;
+        let answers: Vec<Answer<CreatedAnswer>> = self.post(&Value::Array(calls)).await?;
         if answers.len() != p.n as usize {
             return Err(ClientError::Decode(format!("{} answers to a batch of {}", answers.len(), p.n)));
         }
