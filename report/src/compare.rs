@@ -18,7 +18,11 @@
 //! (the machine's speed moves loopback cells; an emulated link's latency is its delays, which
 //! the machine's speed barely touches): a machine that ran 3 % slower the
 //! second time reads as one line, not as a hundred regressions, and a change that slows every
-//! cell by 20 % is still a significant regression of the whole run. With a single round on
+//! cell by 20 % is still a significant regression of the whole run. A cell is called only when
+//! its change is significant both as measured and beyond its network's move: the move is a
+//! median, and a machine's speed does not move every cell alike (two quick runs of one revision
+//! on the 2-core VM: graphql's cells 8–12 % faster the second time, rest get-user at c=1 not
+//! at all, the median −2.9 %), so a verdict that exists only after removing it is not one. With a single round on
 //! either side there is no interval, and the threshold alone decides.
 //!
 //! `--fail-on-regression 5%` makes the command fail when a significant regression is larger
@@ -291,12 +295,20 @@ fn judge_timed(cells: &mut [CellDiff], noise: f64) -> Vec<Shift> {
                 .map_or(0.0, |s| s.percent);
             let beyond = |p: f64| ((1.0 + p / 100.0) / (1.0 + s / 100.0) - 1.0) * 100.0;
             ch.beyond_shift = Some(beyond(ch.percent));
-            ch.verdict = match ch.interval {
-                Some((lo, hi)) => {
-                    significance(beyond(ch.percent), (beyond(lo), beyond(hi)), better_up, threshold)
-                }
-                None => verdict(ch.a * (1.0 + s / 100.0), ch.b, better_up, Some(threshold)).1,
+            let (raw, net) = match ch.interval {
+                Some((lo, hi)) => (
+                    significance(ch.percent, (lo, hi), better_up, threshold),
+                    significance(beyond(ch.percent), (beyond(lo), beyond(hi)), better_up, threshold),
+                ),
+                None => (
+                    verdict(ch.a, ch.b, better_up, Some(threshold)).1,
+                    verdict(ch.a * (1.0 + s / 100.0), ch.b, better_up, Some(threshold)).1,
+                ),
             };
+            // Called only when it holds with and without the run-wide move removed: that move
+            // is a median, and a machine's speed does not move every cell alike (its CPU-heavy
+            // cells move most, a cell that waits on the kernel hardly at all).
+            ch.verdict = if raw == net { raw } else { Verdict::Noise };
         }
     }
     shifts
@@ -379,7 +391,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<PathBuf> {
     );
     for s in &c.shifts {
         println!(
-            "{} on {} moved {:+.1} % [{:+.1} to {:+.1}], {} (the median of {} cells' changes: the machine's speed, or a change that touches every cell; each cell is judged beyond its network's move)",
+            "{} on {} moved {:+.1} % [{:+.1} to {:+.1}], {} (the median of {} cells' changes: the machine's speed, or a change that touches every cell; each cell is called when it moved both as measured and beyond its network's move)",
             s.metric,
             s.network,
             s.percent,
@@ -477,19 +489,20 @@ mod tests {
 
     #[test]
     fn each_cell_is_judged_beyond_its_own_networks_move() {
-        // The machine ran 20 % faster the second time: every loopback cell but one moved
-        // with it; the wan cells, whose latency is the link's delays, did not move at all.
-        let protocols = ["a", "b", "c", "d", "e", "f", "g", "h"];
-        let build = |loopback: [u64; 8]| {
+        // The machine ran 20 % faster the second time: twelve loopback cells moved with it, one
+        // stood still, one got 30 % slower; the wan cells, whose latency is the link's delays,
+        // did not move at all.
+        let protocols = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n"];
+        let build = |loopback: [u64; 14]| {
             let near = protocols.iter().zip(loopback).flat_map(|(p, us)| rounds(p, "loopback", us));
             let far = protocols.iter().flat_map(|p| rounds(p, "wan", 40_000));
             results(near.chain(far).collect())
         };
-        let (a, b) = (build([100; 8]), build([80, 80, 80, 80, 80, 80, 80, 100]));
+        let (a, b) = (build([100; 14]), build([80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 100, 130]));
         let c = compare(&a, &b, 5.0, ("a", "b"));
         let p50 = |net: &str| c.shifts.iter().find(|s| s.metric == "p50 µs" && s.network == net).unwrap();
         assert!((p50("loopback").percent + 20.0).abs() < 0.5, "{:?}", p50("loopback"));
-        assert_eq!(p50("loopback").verdict, Verdict::Better);
+        assert_eq!(p50("loopback").verdict, Verdict::Better, "{:?}", p50("loopback"));
         assert!(p50("wan").percent.abs() < 0.5);
         let verdicts = |net: &str| -> Vec<(String, Verdict)> {
             c.cells
@@ -499,9 +512,16 @@ mod tests {
                 .map(|ch| (format!("{:.0}", ch.percent), ch.verdict))
                 .collect()
         };
-        // The cell that did not speed up is the one regression beyond the machine's move.
+        // The cell that got slower is the one regression, in the figures as measured and beyond
+        // the machine's move; the one that stood still is a regression only beyond that move,
+        // which may not apply to it (a cell that waits on the kernel hardly speeds up with the
+        // CPU), so it is not called.
         let near = verdicts("loopback");
-        assert_eq!(near.iter().filter(|(_, v)| *v == Verdict::Worse).count(), 1, "{near:?}");
+        assert_eq!(
+            near.iter().filter(|(_, v)| *v == Verdict::Worse).collect::<Vec<_>>(),
+            [&("30".to_owned(), Verdict::Worse)],
+            "{near:?}"
+        );
         assert_eq!(near.iter().filter(|(_, v)| *v == Verdict::Better).count(), 0, "{near:?}");
         // The wan cells stood still: the loopback move is not held against them.
         let far = verdicts("wan");
