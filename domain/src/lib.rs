@@ -4,9 +4,11 @@
 //! - [`store`]: the in-memory [`Store`] with simulated latency and the order event feed.
 //! - [`query`]: sort, filter and keyset cursors shared by every listing.
 //! - [`idempotency`]: Stripe-style idempotency keys.
+//! - [`faults`]: refusals, overload and holds a store injects into its calls, seeded.
 //! - [`fixtures`] and [`profile`]: deterministic data sized by payload profiles.
 //! - [`whole`]: integers as JSON Schema reads them (`12.0` is the integer 12).
 
+pub mod faults;
 pub mod fixtures;
 pub mod idempotency;
 pub mod model;
@@ -39,6 +41,12 @@ pub enum DomainError {
     IdempotencyMismatch { key: String },
     #[error("a request with idempotency key {key:?} is still being processed; retry later")]
     IdempotencyInFlight { key: String },
+    /// Refused before any effect (an injected fault); `retry_after_ms` is the hint, 0 none.
+    #[error("the service is unavailable; nothing was done")]
+    Unavailable { retry_after_ms: u64 },
+    /// Refused by a rate limiter before any effect, with the time until it admits again.
+    #[error("over the rate limit; nothing was done; retry after {retry_after_ms} ms")]
+    Overloaded { retry_after_ms: u64 },
 }
 
 impl DomainError {
@@ -52,6 +60,20 @@ impl DomainError {
             DomainError::Conflict(_) => "conflict",
             DomainError::IdempotencyMismatch { .. } => "idempotency_key_reused",
             DomainError::IdempotencyInFlight { .. } => "idempotency_key_in_flight",
+            DomainError::Unavailable { .. } => "unavailable",
+            DomainError::Overloaded { .. } => "overloaded",
+        }
+    }
+
+    /// The retry hint of a refusal, when it has one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            DomainError::Unavailable { retry_after_ms } | DomainError::Overloaded { retry_after_ms }
+                if *retry_after_ms > 0 =>
+            {
+                Some(std::time::Duration::from_millis(*retry_after_ms))
+            }
+            _ => None,
         }
     }
 }

@@ -14,6 +14,7 @@ use chrono::Utc;
 use tokio::sync::broadcast;
 
 use crate::DomainError;
+use crate::faults::{Fate, FaultCounts, FaultPlan, Injector};
 use crate::fixtures::Fixtures;
 use crate::idempotency::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, Idempotency};
 use crate::model::{
@@ -125,6 +126,10 @@ pub struct Store {
     /// Store calls waiting out their simulated latency now, and the most there ever were.
     waiting: AtomicU64,
     most_waiting: AtomicU64,
+    /// The faults injected into calls (see [`crate::faults`]); `faulty` says whether there is a
+    /// plan, so a store without one reads one flag per call.
+    faults: RwLock<Option<Injector>>,
+    faulty: AtomicBool,
 }
 
 impl Store {
@@ -138,6 +143,8 @@ impl Store {
             calls: AtomicU64::new(0),
             waiting: AtomicU64::new(0),
             most_waiting: AtomicU64::new(0),
+            faults: RwLock::new(None),
+            faulty: AtomicBool::new(false),
         }
     }
 
@@ -206,9 +213,41 @@ impl Store {
         self.tables.write().expect("store lock poisoned")
     }
 
-    /// Counts one store call and waits the simulated latency.
-    async fn call(&self) {
+    /// Injects `plan`'s faults into every call from now (none: no faults); returns what the
+    /// plan it replaces injected.
+    pub fn set_faults(&self, plan: Option<FaultPlan>) -> FaultCounts {
+        let mut faults = self.faults.write().expect("fault lock poisoned");
+        let before = faults.as_ref().map(Injector::counts).unwrap_or_default();
+        self.faulty.store(plan.is_some(), Ordering::Release);
+        *faults = plan.map(Injector::new);
+        before
+    }
+
+    /// What the plan at work has injected so far.
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.faults.read().expect("fault lock poisoned").as_ref().map(Injector::counts).unwrap_or_default()
+    }
+
+    /// What the fault plan does to this call (nothing without one, or for the harness's own).
+    async fn meet_faults(&self) -> Result<(), DomainError> {
+        if !self.faulty.load(Ordering::Acquire) || UNPACED.try_with(|()| ()).is_ok() {
+            return Ok(());
+        }
+        let fate = self.faults.read().expect("fault lock poisoned").as_ref().map(Injector::fate);
+        match fate {
+            Some(Fate::Refuse(e)) => Err(e),
+            Some(Fate::Hold(d)) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Some(Fate::Run) | None => Ok(()),
+        }
+    }
+
+    /// Counts one store call, meets the fault plan, and waits the simulated latency.
+    async fn call(&self) -> Result<(), DomainError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        self.meet_faults().await?;
         if !self.config.latency.is_zero() && UNPACED.try_with(|()| ()).is_err() {
             let now = self.waiting.fetch_add(1, Ordering::Relaxed) + 1;
             self.most_waiting.fetch_max(now, Ordering::Relaxed);
@@ -216,17 +255,18 @@ impl Store {
             let _waited = Waited(&self.waiting);
             tokio::time::sleep(self.config.latency).await;
         }
+        Ok(())
     }
 
     /// One user.
     pub async fn get_user(&self, id: Id) -> Result<User, DomainError> {
-        self.call().await;
+        self.call().await?;
         self.read().users.get(&id).cloned().ok_or(DomainError::NotFound { kind: "user", id })
     }
 
     /// Users in id order, a page at a time.
     pub async fn list_users(&self, cursor: Option<&str>, limit: u32) -> Result<Page<User>, DomainError> {
-        self.call().await;
+        self.call().await?;
         check_limit(limit)?;
         let after = cursor.map(decode_user_cursor).transpose()?.unwrap_or(0);
         let t = self.read();
@@ -240,7 +280,7 @@ impl Store {
 
     /// A user's orders, filtered, sorted and paged. Unknown user → not found.
     pub async fn user_orders(&self, user_id: Id, query: &OrderQuery) -> Result<Page<Order>, DomainError> {
-        self.call().await;
+        self.call().await?;
         self.user_orders_now(user_id, query)
     }
 
@@ -266,7 +306,7 @@ impl Store {
         user_ids: &[Id],
         query: &OrderQuery,
     ) -> Result<HashMap<Id, Page<Order>>, DomainError> {
-        self.call().await;
+        self.call().await?;
         let mut out = HashMap::with_capacity(user_ids.len());
         for &id in user_ids {
             match self.user_orders_now(id, query) {
@@ -306,7 +346,7 @@ impl Store {
 
     /// All orders, filtered, sorted and paged.
     pub async fn list_orders(&self, query: &OrderQuery) -> Result<Page<Order>, DomainError> {
-        self.call().await;
+        self.call().await?;
         let cursor = query.validate()?;
         let orders: Vec<Order> = {
             let t = self.read();
@@ -340,7 +380,7 @@ impl Store {
 
     /// One order.
     pub async fn get_order(&self, id: Id) -> Result<Order, DomainError> {
-        self.call().await;
+        self.call().await?;
         self.read().orders.get(&id).cloned().ok_or(DomainError::NotFound { kind: "order", id })
     }
 
@@ -355,7 +395,7 @@ impl Store {
                 Claim::New(pending) => Some(pending),
             },
         };
-        self.call().await;
+        self.call().await?;
         let outcome = self.insert_order(new);
         if let Some(pending) = pending {
             pending.complete(outcome.clone());
@@ -384,7 +424,7 @@ impl Store {
             });
             claims.push(claim);
         }
-        self.call().await;
+        self.call().await?;
         let mut out = Vec::with_capacity(batch.len());
         for (item, claim) in batch.into_iter().zip(claims) {
             out.push(match claim {
@@ -428,7 +468,7 @@ impl Store {
 
     /// Moves an order to `status`. Delivered and cancelled orders are final.
     pub async fn update_order_status(&self, id: Id, status: OrderStatus) -> Result<Order, DomainError> {
-        self.call().await;
+        self.call().await?;
         let mut t = self.write();
         let order = t.orders.get_mut(&id).ok_or(DomainError::NotFound { kind: "order", id })?;
         if order.status != status && matches!(order.status, OrderStatus::Delivered | OrderStatus::Cancelled) {
@@ -445,7 +485,7 @@ impl Store {
 
     /// Deletes an order, returning it as it was.
     pub async fn delete_order(&self, id: Id) -> Result<Order, DomainError> {
-        self.call().await;
+        self.call().await?;
         let mut t = self.write();
         let order = t.orders.remove(&id).ok_or(DomainError::NotFound { kind: "order", id })?;
         if let Some(ids) = t.by_user.get_mut(&order.user_id) {

@@ -41,6 +41,8 @@ pub enum Command {
     Orders { ids: Vec<Id> },
     /// The store back to its fixtures, and the server's peak RSS counted from now.
     Reset,
+    /// Injects this plan's faults into the store's calls from now (`null`: none).
+    Faults { plan: Option<wirebench_domain::faults::FaultPlan> },
 }
 
 /// What the server answers.
@@ -67,6 +69,12 @@ pub enum Reply {
     Reset {
         rss_bytes: Option<u64>,
         peak_reset: bool,
+    },
+    /// What the replaced plan injected, and the id the store's next created order gets (so
+    /// the orders created between two answers are their difference).
+    Faults {
+        injected: wirebench_domain::faults::FaultCounts,
+        next_order_id: Id,
     },
     Error {
         message: String,
@@ -109,6 +117,9 @@ async fn answer(store: &Store, cmd: Command) -> Reply {
             Err(e) => Reply::Error { message: e.to_string() },
         },
         Command::Reset => Reply::Error { message: "reset is answered by the channel".into() },
+        Command::Faults { plan } => {
+            Reply::Faults { injected: store.set_faults(plan), next_order_id: store.next_order_id() }
+        }
         Command::Orders { ids } => {
             let mut orders = Vec::with_capacity(ids.len());
             for id in ids {
@@ -175,6 +186,18 @@ impl Control {
         match self.ask(&Command::Reset)? {
             Reply::Reset { rss_bytes, peak_reset } => Ok((rss_bytes, peak_reset)),
             other => bail!("the server answered a reset with {other:?}"),
+        }
+    }
+
+    /// Injects `plan` into the server's store from now (none: stops injecting); returns what
+    /// the replaced plan injected and the id of the next order the store will create.
+    pub fn faults(
+        &self,
+        plan: Option<wirebench_domain::faults::FaultPlan>,
+    ) -> anyhow::Result<(wirebench_domain::faults::FaultCounts, Id)> {
+        match self.ask(&Command::Faults { plan })? {
+            Reply::Faults { injected, next_order_id } => Ok((injected, next_order_id)),
+            other => bail!("the server answered a fault plan with {other:?}"),
         }
     }
 

@@ -3,7 +3,8 @@
 //! Owns what measures one cell: the logical operations and their outcomes ([`catalog`]),
 //! one client per protocol behind one trait with the registry list ([`clients`]), the load
 //! engine that times a cell, closed or open loop ([`load`]), the check that every protocol
-//! tells the same truth before it is timed ([`equivalence`]), and the control channel
+//! tells the same truth before it is timed ([`equivalence`]), calls that fail and clients
+//! that retry them ([`faults`]), and the control channel
 //! through which the harness asks its server child what only the server knows
 //! ([`control`]).
 //!
@@ -19,4 +20,5 @@ pub mod catalog;
 pub mod clients;
 pub mod control;
 pub mod equivalence;
+pub mod faults;
 pub mod load;

@@ -101,6 +101,31 @@ pub struct WireCounters {
     fd: AtomicI32,
     /// Nanoseconds the client spent decoding answers (see [`WireCounters::decoding`]).
     decode_ns: AtomicU64,
+    /// A fault the link injects into this connection's next call (see [`LinkFault`]).
+    fault: std::sync::atomic::AtomicU8,
+}
+
+/// A fault of the link between client and server, injected into one call of a plaintext
+/// connection ([`WireCounters::inject`]): what a network does to a call, not what a server
+/// answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkFault {
+    /// The answer is lost: its first bytes are dropped as they arrive (so the server has done
+    /// the work) and the connection fails with `ECONNRESET`.
+    LoseAnswer,
+    /// The connection is reset in the middle of the request: half of the next write leaves,
+    /// then it fails with `ECONNRESET` (the server sees a partial request, then the close).
+    Reset,
+}
+
+const FAULT_NONE: u8 = 0;
+const FAULT_LOSE: u8 = 1;
+const FAULT_RESET: u8 = 2;
+/// The fault has struck: every read and write fails.
+const FAULT_CUT: u8 = 3;
+
+fn cut() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionReset, "connection cut by an injected link fault")
 }
 
 #[derive(Debug, Default)]
@@ -121,7 +146,23 @@ impl WireCounters {
             inner: Mutex::new(Inner { dissector, ..Inner::default() }),
             fd: AtomicI32::new(-1),
             decode_ns: AtomicU64::new(0),
+            fault: std::sync::atomic::AtomicU8::new(FAULT_NONE),
         }
+    }
+
+    /// Arms `fault` for this connection's next call (plaintext connections only: under TLS
+    /// the records are counted above this layer, and the fault never strikes).
+    pub fn inject(&self, fault: LinkFault) {
+        let f = match fault {
+            LinkFault::LoseAnswer => FAULT_LOSE,
+            LinkFault::Reset => FAULT_RESET,
+        };
+        self.fault.store(f, Relaxed);
+    }
+
+    /// Whether an injected fault has struck (the connection is then dead).
+    pub fn cut(&self) -> bool {
+        self.fault.load(Relaxed) == FAULT_CUT
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -270,8 +311,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        if self.counters.fault.load(Relaxed) == FAULT_CUT {
+            return Poll::Ready(Err(cut()));
+        }
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
+            if buf.filled().len() > before && self.counters.fault.load(Relaxed) == FAULT_LOSE {
+                // The answer's first bytes: dropped, uncounted, and the connection with them.
+                buf.set_filled(before);
+                self.counters.fault.store(FAULT_CUT, Relaxed);
+                return Poll::Ready(Err(cut()));
+            }
             self.counters.note(Dir::Received, &buf.filled()[before..]);
         }
         poll
@@ -280,6 +330,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let buf = match self.counters.fault.load(Relaxed) {
+            FAULT_CUT => return Poll::Ready(Err(cut())),
+            FAULT_RESET if buf.len() > 1 => {
+                self.counters.fault.store(FAULT_CUT, Relaxed);
+                &buf[..buf.len() / 2]
+            }
+            FAULT_RESET => {
+                self.counters.fault.store(FAULT_CUT, Relaxed);
+                return Poll::Ready(Err(cut()));
+            }
+            _ => buf,
+        };
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
             self.counters.note(Dir::Sent, &buf[..n]);
@@ -292,6 +354,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.counters.fault.load(Relaxed) != FAULT_NONE && self.counters.fault.load(Relaxed) != FAULT_LOSE
+        {
+            // A reset (or a cut) goes through the one-buffer path.
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+            return self.poll_write(cx, first);
+        }
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(mut n)) = poll {
             for b in bufs {
@@ -360,6 +428,34 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_lost_answer_is_dropped_uncounted_and_a_reset_sends_half_a_request() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let counters = Arc::new(WireCounters::default());
+        let mut a = Counted::new(a, counters.clone());
+        counters.inject(LinkFault::LoseAnswer);
+        a.write_all(b"ask").await.unwrap();
+        let mut buf = [0u8; 3];
+        b.read_exact(&mut buf).await.unwrap();
+        b.write_all(b"answer").await.unwrap();
+        let mut got = [0u8; 6];
+        let e = a.read_exact(&mut got).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        assert!(counters.cut());
+        assert_eq!(counters.snapshot().bytes, [3, 0], "the lost answer is not counted");
+        assert!(a.write_all(b"more").await.is_err(), "the connection is dead");
+
+        let (c, mut d) = tokio::io::duplex(64);
+        let counters = Arc::new(WireCounters::default());
+        let mut c = Counted::new(c, counters.clone());
+        counters.inject(LinkFault::Reset);
+        assert!(c.write_all(b"request!").await.is_err());
+        drop(c);
+        let mut sent = Vec::new();
+        d.read_to_end(&mut sent).await.unwrap();
+        assert_eq!(sent, b"requ", "half the request left, then the close");
+    }
 
     #[tokio::test]
     async fn counts_bytes_and_turns_per_direction() {

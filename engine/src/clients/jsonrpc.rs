@@ -141,7 +141,7 @@ impl<T> Answer<T> {
             (_, Some(e)) => {
                 let domain = e.data.as_ref().and_then(|d| d.get("code")).and_then(Value::as_str);
                 let code = domain.map_or_else(|| e.code.to_string(), str::to_owned);
-                Err(ClientError::Server { code, message: e.message })
+                Err(ClientError::answered(domain, code, e.message, None))
             }
             (None, None) => Err(ClientError::decode("an answer with neither result nor error")),
         }

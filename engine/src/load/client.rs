@@ -135,6 +135,11 @@ pub enum ClientError {
     Decode(String),
     #[error("timed out")]
     Timeout,
+    /// The server refused the call before doing anything, in its protocol's terms (HTTP 503
+    /// or 429, gRPC UNAVAILABLE or RESOURCE_EXHAUSTED with pushback, a GraphQL, WebSocket,
+    /// floor or JSON-RPC error with the domain's code), perhaps with a hint of when to retry.
+    #[error("refused {code}: {message}")]
+    Refused { code: String, message: String, overload: bool, retry_after: Option<Duration> },
 }
 
 impl ClientError {
@@ -146,6 +151,27 @@ impl ClientError {
             ClientError::Server { code, .. } => format!("server:{code}"),
             ClientError::Decode(_) => "decode".into(),
             ClientError::Timeout => "timeout".into(),
+            ClientError::Refused { code, .. } => format!("refused:{code}"),
+        }
+    }
+
+    /// Whether the server answered (with an error): the connection is still usable.
+    pub fn answered_by_server(&self) -> bool {
+        matches!(self, ClientError::Server { .. } | ClientError::Refused { .. })
+    }
+
+    /// A server's error answer: a refusal when the domain's code (`domain`, as the protocol
+    /// carries it) says nothing was done ("unavailable", "overloaded"), else a server error.
+    pub(crate) fn answered(
+        domain: Option<&str>,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        match domain {
+            Some("unavailable") => ClientError::Refused { code, message, overload: false, retry_after },
+            Some("overloaded") => ClientError::Refused { code, message, overload: true, retry_after },
+            _ => ClientError::Server { code, message },
         }
     }
 

@@ -252,10 +252,8 @@ impl<'a, C: Client> Worker<'a, C> {
             }
             self.stats.error(&failure);
         }
-        // A server error leaves the connection usable; anything else replaces it.
-        self.spec.fresh_connections
-            || matches!(failure, ClientError::Server { .. })
-            || self.reconnect(window.deadline).await
+        // A server's error answer leaves the connection usable; anything else replaces it.
+        self.spec.fresh_connections || failure.answered_by_server() || self.reconnect(window.deadline).await
     }
 
     /// Checks a recorded answer: a write's against its request, now; one read in

@@ -23,11 +23,17 @@ pub(super) fn domain_error(e: &DomainError) -> Error {
         DomainError::Conflict(_) | DomainError::IdempotencyInFlight { .. } => "CONFLICT",
         DomainError::IdempotencyMismatch { .. } => "IDEMPOTENCY_KEY_REUSED",
         DomainError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+        DomainError::Unavailable { .. } => "UNAVAILABLE",
+        DomainError::Overloaded { .. } => "RATE_LIMITED",
     };
     let reason = e.code();
+    let retry_after = e.retry_after().map(|d| d.as_millis() as u64);
     Error::new(e.to_string()).extend_with(|_, ext| {
         ext.set("code", code);
         ext.set("reason", reason);
+        if let Some(ms) = retry_after {
+            ext.set("retryAfterMs", ms);
+        }
     })
 }
 

@@ -129,13 +129,25 @@ pub fn status_code(e: &DomainError) -> tonic::Code {
         DomainError::Conflict(_) => tonic::Code::FailedPrecondition,
         DomainError::IdempotencyMismatch { .. } => tonic::Code::AlreadyExists,
         DomainError::IdempotencyInFlight { .. } => tonic::Code::Aborted,
+        DomainError::Unavailable { .. } => tonic::Code::Unavailable,
+        DomainError::Overloaded { .. } => tonic::Code::ResourceExhausted,
     }
 }
+
+/// gRPC A6's trailer with the time a retry should wait, in milliseconds.
+pub const PUSHBACK: &str = "grpc-retry-pushback-ms";
 
 /// The status a failed operation answers with.
 pub fn status(e: OpError) -> Status {
     match e {
-        OpError::Domain(e) => Status::new(status_code(&e), e.to_string()),
+        OpError::Domain(e) => {
+            let mut status = Status::new(status_code(&e), e.to_string());
+            // gRPC A6's server pushback: how long the client's retry should wait.
+            if let Some(d) = e.retry_after() {
+                status.metadata_mut().insert(PUSHBACK, d.as_millis().to_string().parse().expect("digits"));
+            }
+            status
+        }
         OpError::Convert(e) => Status::invalid_argument(e.0),
     }
 }
@@ -149,6 +161,7 @@ fn code_name(e: &DomainError) -> String {
         tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
         tonic::Code::AlreadyExists => "ALREADY_EXISTS",
         tonic::Code::Aborted => "ABORTED",
+        tonic::Code::Unavailable => "UNAVAILABLE",
         _ => "UNKNOWN",
     };
     name.to_owned()

@@ -30,11 +30,13 @@ pub struct ApiError {
     pub(super) status: StatusCode,
     pub(super) code: &'static str,
     pub(super) message: String,
+    /// `Retry-After`, in whole seconds (RFC 9110 has no finer unit), rounded up.
+    pub(super) retry_after_s: Option<u64>,
 }
 
 impl ApiError {
     pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after_s: None }
     }
 
     /// Maps a domain error for a request whose problem is in its query or path.
@@ -46,8 +48,11 @@ impl ApiError {
             DomainError::Conflict(_) | DomainError::IdempotencyInFlight { .. } => StatusCode::CONFLICT,
             // The IETF idempotency-key draft's status for a key reused with another payload.
             DomainError::IdempotencyMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            DomainError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
-        ApiError::new(status, e.code(), e.to_string())
+        let retry_after_s = e.retry_after().map(|d| d.as_millis().div_ceil(1000) as u64);
+        ApiError { retry_after_s, ..ApiError::new(status, e.code(), e.to_string()) }
     }
 
     /// Maps a domain error for a request whose problem is in its body: a well-formed body
@@ -64,7 +69,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::http::error_response(self.status, self.code, self.message)
+        let mut response = crate::http::error_response(self.status, self.code, self.message);
+        if let Some(s) = self.retry_after_s {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }
 

@@ -22,18 +22,23 @@ use super::errors::{ErrorBody, MAX_URI_BYTES};
 pub(super) struct ApiDoc;
 
 /// The answers any request can get, whatever its route: status and component name.
-const EVERY_OPERATION: [(&str, &str); 2] = [("414", "UriTooLong"), ("503", "Overloaded")];
+const EVERY_OPERATION: [(&str, &str); 3] =
+    [("414", "UriTooLong"), ("429", "RateLimited"), ("503", "Overloaded")];
 
 /// The document's skeleton: info, tags, and the responses every operation shares.
 pub(super) fn skeleton() -> Document {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let too_long = format!("The request target (path and query) is longer than {MAX_URI_BYTES} bytes.");
-    let overloaded = "The server holds as many connections as it allows: this one is answered once \
-                      and closed. Retry after `Retry-After` seconds.";
+    let overloaded = "Nothing was done: the server holds as many connections as it allows (this \
+                      one is answered once and closed), or the service is unavailable (`error` \
+                      `unavailable`). Retry after `Retry-After` seconds when it is given.";
+    let limited = "Nothing was done: over the rate limit (`error` `overloaded`). Retry after \
+                   `Retry-After` seconds.";
     let seconds = HeaderBuilder::new().schema(integer(0)).description(Some("Seconds to wait")).build();
     let responses = [
         ResponseBuilder::new().description(too_long),
+        ResponseBuilder::new().description(limited).header("Retry-After", seconds.clone()),
         ResponseBuilder::new().description(overloaded).header("Retry-After", seconds),
     ];
     let components = doc.components.get_or_insert_with(Default::default);

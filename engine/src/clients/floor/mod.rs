@@ -218,7 +218,7 @@ impl FloorConnection {
             Some(kind::ERROR) => {
                 let text = String::from_utf8_lossy(&self.frame[1..]);
                 let (code, message) = text.split_once(": ").unwrap_or(("error", &text));
-                Err(ClientError::Server { code: code.to_owned(), message: message.to_owned() })
+                Err(ClientError::answered(Some(code), code.to_owned(), message.to_owned(), None))
             }
             Some(k) => Ok(k),
             None => Err(ClientError::decode("empty frame")),

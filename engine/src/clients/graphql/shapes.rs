@@ -211,15 +211,19 @@ pub(super) struct ImportData {
 
 /// The first GraphQL error as a client error (its `extensions.code` as the code).
 pub(super) fn graphql_error(errors: Vec<GraphqlError>) -> ClientError {
-    let e = errors.into_iter().next().map_or_else(
-        || ("NO_DATA".to_owned(), "a response with neither data nor errors".to_owned()),
-        |e| {
-            let code =
-                e.extensions.get("code").and_then(|c| c.as_str()).unwrap_or("GRAPHQL_ERROR").to_owned();
-            (code, e.message)
-        },
-    );
-    ClientError::Server { code: e.0, message: e.1 }
+    let Some(e) = errors.into_iter().next() else {
+        return ClientError::Server {
+            code: "NO_DATA".to_owned(),
+            message: "a response with neither data nor errors".to_owned(),
+        };
+    };
+    let ext = |k: &str| e.extensions.get(k);
+    let code = ext("code").and_then(|c| c.as_str()).unwrap_or("GRAPHQL_ERROR").to_owned();
+    let retry_after =
+        ext("retryAfterMs").and_then(serde_json::Value::as_u64).map(std::time::Duration::from_millis);
+    // The server's `reason` extension is the domain's code.
+    let reason = ext("reason").and_then(|r| r.as_str()).map(str::to_owned);
+    ClientError::answered(reason.as_deref(), code, e.message, retry_after)
 }
 
 pub(super) fn data<T>(r: Response<T>) -> Result<T, ClientError> {

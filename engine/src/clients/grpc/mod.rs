@@ -304,7 +304,20 @@ pub struct GrpcConnection {
 }
 
 fn server_error(s: tonic::Status) -> ClientError {
-    ClientError::Server { code: format!("{:?}", s.code()), message: s.message().to_owned() }
+    // gRPC A6's pushback: how long the server asks a retry to wait.
+    let pushback = s
+        .metadata()
+        .get("grpc-retry-pushback-ms")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
+    // UNAVAILABLE is refused before any effect; RESOURCE_EXHAUSTED is an overload only with a
+    // pushback (without one it is a message over the size limit).
+    let domain = match s.code() {
+        tonic::Code::Unavailable => Some("unavailable"),
+        tonic::Code::ResourceExhausted if pushback.is_some() => Some("overloaded"),
+        _ => None,
+    };
+    ClientError::answered(domain, format!("{:?}", s.code()), s.message().to_owned(), pushback)
 }
 
 /// Protobuf orders as domain orders.
@@ -349,7 +362,8 @@ pub(crate) fn tracked(
     match reply.result {
         Some(pb::track_reply::Result::Order(o)) => o.try_into().map_err(ClientError::decode),
         Some(pb::track_reply::Result::Error(e)) => {
-            Err(ClientError::Server { code: e.code, message: e.message })
+            let domain = e.code.clone();
+            Err(ClientError::answered(Some(&domain), e.code, e.message, None))
         }
         None => Err(ClientError::decode("empty track reply")),
     }

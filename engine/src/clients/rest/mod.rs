@@ -320,7 +320,7 @@ impl RestConnection {
             body,
         )?;
         if !parts.status.is_success() {
-            return Err(server_error(parts.status, &body));
+            return Err(server_error(parts.status, &parts.headers, &body));
         }
         Ok(Reply { status: parts.status, headers: parts.headers, body })
     }
@@ -367,14 +367,22 @@ async fn whole(res: hyper::Response<Incoming>) -> Result<Reply, ClientError> {
     let (parts, body) = res.into_parts();
     let body = body.collect().await.map_err(hyper_error)?.to_bytes();
     if !parts.status.is_success() {
-        return Err(server_error(parts.status, &body));
+        return Err(server_error(parts.status, &parts.headers, &body));
     }
     Ok(Reply { status: parts.status, headers: parts.headers, body })
 }
 
-fn server_error(status: StatusCode, body: &[u8]) -> ClientError {
+fn server_error(status: StatusCode, headers: &hyper::HeaderMap, body: &[u8]) -> ClientError {
+    // Retry-After in seconds (an HTTP date is not sent by these servers, and is ignored).
+    let retry_after = headers
+        .get(hyper::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs);
     match serde_json::from_slice::<ErrorReply>(body) {
-        Ok(e) => ClientError::Server { code: format!("{} {}", status.as_u16(), e.error), message: e.message },
+        Ok(e) => {
+            let code = format!("{} {}", status.as_u16(), e.error);
+            ClientError::answered(Some(&e.error), code, e.message, retry_after)
+        }
         Err(_) => ClientError::Server {
             code: status.as_u16().to_string(),
             message: String::from_utf8_lossy(body).into(),
@@ -483,7 +491,7 @@ impl Operations for RestConnection {
         let (parts, mut body) = res.into_parts();
         if !parts.status.is_success() {
             let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();
-            return Err(server_error(parts.status, &bytes));
+            return Err(server_error(parts.status, &parts.headers, &bytes));
         }
         let (mut pending, mut orders) = (Vec::new(), Vec::with_capacity(p.n as usize));
         while let Some(frame) = body.frame().await {

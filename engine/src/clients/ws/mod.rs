@@ -364,10 +364,9 @@ impl WsConnection {
             other => return Err(ClientError::Decode(format!("unexpected {other:?}"))),
         };
         if msg.kind == "error" {
-            return Err(ClientError::Server {
-                code: msg.code.unwrap_or_default(),
-                message: msg.message.unwrap_or_default(),
-            });
+            let code = msg.code.unwrap_or_default();
+            let domain = code.clone();
+            return Err(ClientError::answered(Some(&domain), code, msg.message.unwrap_or_default(), None));
         }
         if msg.id != Some(id) {
             return Err(ClientError::Decode(format!("message for {:?} while waiting for {id}", msg.id)));
