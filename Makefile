@@ -12,7 +12,7 @@ BROWSER = bench/tests/browser
 # Criterion's whole output goes here; `make bench` shows one line per codec group.
 CODECS_LOG = $(TARGET_DIR)/criterion/codecs.log
 
-.PHONY: bench sample codecs bench-generator build test setup system-tools serve report schemas fmt fmt-check lint
+.PHONY: bench sample codecs faults bench-generator build test setup system-tools serve report schemas fmt fmt-check lint
 
 ## bench: release build, codec benches (a quick criterion setting), then the quick profile:
 ## servers start inside, results and the HTML report in reports/latest
@@ -29,6 +29,11 @@ sample: bench
 ## codecs: the serialization benches, criterion's chatter kept in $(CODECS_LOG)
 codecs:
 	@scripts/codecs.sh $(CODECS_LOG) --warm-up-time 0.2 --measurement-time 0.5 --nresamples 20000
+
+## faults: faults and retries (unavailable, lost answers, resets; retry policies, keys, a
+## budget, a breaker; recovery after an outage): reports/faults-<time>/faults.{json,html}
+faults: build
+	$(WIREBENCH) faults
 
 ## bench-generator: wirebench's load generator against wrk and h2load on the same server
 bench-generator: build

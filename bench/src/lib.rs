@@ -14,6 +14,7 @@
 //! It names no protocol: what a run needs of one, it asks the registry.
 
 pub mod contracts;
+pub mod faults;
 pub mod merge;
 pub mod run;
 pub mod serve;

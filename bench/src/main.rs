@@ -18,6 +18,9 @@ enum Command {
     Serve(wirebench::serve::ServeArgs),
     /// Measure: start the servers, check equivalence, sweep, write reports/<time>/results.json.
     Run(Box<wirebench::run::RunArgs>),
+    /// Faults and retries: each protocol, operation, fault and retry policy, and recovery from
+    /// an outage near capacity; writes reports/faults-<time>/faults.json and faults.html.
+    Faults(Box<wirebench::faults::FaultsArgs>),
     /// Add the results of a sharded run's shards (`run --shard I/N`) into one, without loss.
     Merge(wirebench::merge::MergeArgs),
     /// What changed between two results files (terminal table and an HTML page).
@@ -91,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => wirebench::serve::run(args).await,
             Command::Run(args) => wirebench::run::run(*args).await.map(|_| ()),
+            Command::Faults(args) => wirebench::faults::run(*args).await.map(|_| ()),
             Command::Merge(args) => wirebench::merge::run(&args).map(|_| ()),
             Command::Compare(args) => wirebench_report::compare::run(&args).map(|_| ()),
             Command::Report { results, criterion, claims } => {

@@ -14,6 +14,8 @@ use wirebench_engine::faults::guards::State;
 use wirebench_engine::faults::{LinkFaults, Setting, closed, policy, timed};
 use wirebench_wire::Dial;
 
+mod common;
+
 /// The families' main variants, the floor and JSON-RPC.
 const PROTOCOLS: [&str; 6] = ["rest", "grpc", "graphql", "ws", "floor", "jsonrpc"];
 
@@ -137,4 +139,40 @@ async fn a_budget_caps_attempts_and_a_breaker_opens_and_half_opens_on_schedule()
     assert!(open_for >= Duration::from_millis(500) && open_for < Duration::from_millis(600), "{changes:?}");
     assert!(tally.failed_fast > 0, "{tally:?}");
     started.stop().await.unwrap();
+}
+
+/// `wirebench faults` end to end: a server child, a lost answer on create-order with and
+/// without keys, a short recovery, faults.json and faults.html written, the claims printed.
+#[test]
+fn the_faults_command_writes_its_results_and_judges_the_duplicates_claim() {
+    let out = common::tempdir("faults");
+    let run = common::wirebench()
+        .args(["faults", "--protocols", "rest", "--operations", "create-order", "--faults", "lost=10%"])
+        .args(["--policies", "backoff,backoff-nokeys", "--ops", "80", "--outage", "0.3"])
+        .args(["--recovery-policies", "naive", "--load", "0.3", "--seed", "7", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("seed 7"), "{stdout}");
+    assert!(stdout.contains("create duplicate orders; with keys they do not: HOLDS"), "{stdout}");
+    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("faults.json")).unwrap()).unwrap();
+    let cells = json["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    for c in cells {
+        let (effects, ok, retried) = (
+            c["effects"].as_u64().unwrap(),
+            c["succeeded"].as_u64().unwrap(),
+            c["lost_retried"].as_u64().unwrap(),
+        );
+        assert_eq!(ok, 80, "{c}");
+        let expected = if c["keys"].as_bool().unwrap() { 80 } else { 80 + retried };
+        assert_eq!(effects, expected, "{c}");
+    }
+    assert_eq!(json["recovery"].as_array().unwrap().len(), 1);
+    assert!(std::fs::read_to_string(dir.join("faults.html")).unwrap().contains("When calls fail"));
+    std::fs::remove_dir_all(&out).unwrap();
 }

@@ -29,6 +29,7 @@ mod charts;
 pub mod claims;
 pub mod codecs;
 pub mod compare;
+pub mod faults;
 mod findings;
 pub mod fmt;
 mod page;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 mod bytes;
 pub mod export;
+pub mod faults;
 pub mod network;
 pub mod pool;
 pub mod repeats;

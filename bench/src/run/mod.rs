@@ -263,8 +263,13 @@ async fn run_payload(
             progress.cell(format!("starting servers ({payload})"));
             let cap = plan.connection_cap();
             let serving = (cap, !plan.tls.is_empty());
-            let child =
-                server::spawn(setup, payload, serving, &plan.pinning.server_cores, &setup.out.join(stamp))?;
+            let child = server::spawn(
+                (setup.seed, setup.store_latency_us),
+                payload,
+                serving,
+                &plan.pinning.server_cores,
+                &setup.out.join(stamp),
+            )?;
             progress.note(format!("server: pid {}, payload {payload}", child.pid()));
             Some(child)
         }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::setup::Setup;
 use wirebench_engine::control::Control;
 
 /// How long a spawned server may take to bind and load its fixtures.
@@ -63,7 +62,7 @@ pub const SERVER_ARENAS: (&str, &str) = ("MALLOC_ARENA_MAX", "1");
 /// ready; it writes its addresses (and its certificate) to files in `dir` once its fixtures
 /// are loaded.
 pub fn spawn(
-    setup: &Setup,
+    (seed, store_latency_us): (u64, u64),
     payload: &str,
     (max_connections, tls): (usize, bool),
     cores: &[usize],
@@ -76,7 +75,7 @@ pub fn spawn(
     let exe = std::env::current_exe().context("locating the wirebench binary")?;
     let mut cmd = Command::new(exe);
     cmd.args(["serve", "--port-base", "0", "--payload", payload])
-        .args(["--seed", &setup.seed.to_string(), "--store-latency-us", &setup.store_latency_us.to_string()])
+        .args(["--seed", &seed.to_string(), "--store-latency-us", &store_latency_us.to_string()])
         .args(["--max-connections", &max_connections.to_string()])
         .args(["--control", "--addr-file"])
         .arg(&addr_file)
