@@ -13,7 +13,7 @@ use wirebench_engine::catalog::{OpParams, Operation};
 use wirebench_engine::clients::{Protocol, protocol};
 use wirebench_engine::control::Control;
 use wirebench_engine::faults::{LinkFaults, Policy, Setting, Tally, closed, guards, open, policy, timed};
-use wirebench_results::faults::{FaultCell, FaultsRun, Percentiles, Recovery};
+use wirebench_results::faults::{FaultCell, FaultsRun, Percentiles, Recovery, Spread};
 use wirebench_wire::Dial;
 
 /// Options of `wirebench faults`.
@@ -61,6 +61,10 @@ pub struct FaultsArgs {
     /// The recovery cells' offered rate, as a share of the closed-loop capacity measured first.
     #[arg(long, default_value_t = 0.8)]
     pub load: f64,
+    /// The jittered policy whose retries are timed against the same without jitter, 64 clients
+    /// failing at once ("": none).
+    #[arg(long, default_value = "backoff")]
+    pub jitter_policy: String,
     /// Seed of every draw (default: random; printed and recorded).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -176,6 +180,7 @@ impl Bench<'_> {
             link,
             stamp: format!("faults-{}-{n}", self.seed),
             seed: self.seed.wrapping_add(n as u64 * 1_000_003),
+            trace: false,
         })
     }
 
@@ -278,6 +283,76 @@ fn record(
     }
 }
 
+impl Bench<'_> {
+    /// `clients` operations in flight when an outage starts, retried by `policy`: attempts per
+    /// bin of 10 ms through the outage.
+    async fn spread(
+        &self,
+        p: &'static dyn Protocol,
+        policy: &Policy,
+        clients: usize,
+        n: usize,
+    ) -> anyhow::Result<Spread> {
+        let mut s = self.setting(p, Operation::GetUser, policy, LinkFaults::default(), n)?;
+        s.trace = true;
+        let (outage, bin) = (Duration::from_millis(1000), Duration::from_millis(10));
+        let plan = FaultPlan {
+            seed: self.seed,
+            outage: Some(Outage { start_ms: 0, length_ms: 1000 }),
+            ..FaultPlan::default()
+        };
+        self.control.faults(Some(plan))?;
+        let start = std::time::Instant::now();
+        let (tally, _) = timed(&s, outage, clients).await;
+        self.control.faults(None)?;
+        let bins = (outage.as_millis() / bin.as_millis()) as usize;
+        let mut attempts = vec![0u64; bins];
+        for at in &tally.starts {
+            let b = (at.duration_since(start).as_millis() / bin.as_millis()) as usize;
+            if let Some(n) = attempts.get_mut(b) {
+                *n += 1;
+            }
+        }
+        let mean = attempts.iter().sum::<u64>() as f64 / bins as f64;
+        let peak = attempts.iter().copied().max().unwrap_or(0) as f64;
+        let jitter = serde_json::to_value(policy.jitter)?.as_str().unwrap_or_default().to_owned();
+        Ok(Spread {
+            protocol: p.name().to_owned(),
+            operation: Operation::GetUser.to_string(),
+            policy: policy.name.clone(),
+            jitter,
+            clients,
+            outage_ms: outage.as_millis() as u64,
+            bin_ms: bin.as_millis() as u64,
+            attempts,
+            peak_to_mean: if mean > 0.0 { peak / mean } else { 0.0 },
+        })
+    }
+
+    /// Each protocol's spread of retries with the backoff policy, with its jitter and without.
+    async fn all_spreads(&self, asked: &Asked, first: usize) -> anyhow::Result<Vec<Spread>> {
+        let mut out = Vec::new();
+        let Some(backoff) = asked.jitter_policy.clone() else { return Ok(out) };
+        let still = Policy {
+            name: format!("{}-nojitter", backoff.name),
+            about: format!("{}, without jitter", backoff.about),
+            jitter: wirebench_engine::faults::policy::Jitter::None,
+            ..backoff.clone()
+        };
+        for p in &asked.protocols {
+            for pol in [&backoff, &still] {
+                println!(
+                    "  spread: {} get-user, 64 clients retrying by {} through an outage",
+                    p.name(),
+                    pol.name
+                );
+                out.push(self.spread(*p, pol, 64, first + out.len()).await?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// What a run asks for, read from its arguments.
 struct Asked {
     seed: u64,
@@ -286,6 +361,8 @@ struct Asked {
     faults: Vec<FaultSpec>,
     protocols: Vec<&'static dyn Protocol>,
     ops: Vec<Operation>,
+    /// The jittered policy whose spread of retries is compared with the same without jitter.
+    jitter_policy: Option<Policy>,
 }
 
 impl Asked {
@@ -298,7 +375,12 @@ impl Asked {
                 .map(|n| policies.get(n).cloned().with_context(|| format!("no policy {n:?}")))
                 .collect()
         };
+        let jitter_policy = match args.jitter_policy.as_str() {
+            "" => None,
+            name => Some(policies.get(name).cloned().with_context(|| format!("no policy {name:?}"))?),
+        };
         Ok(Asked {
+            jitter_policy,
             seed,
             cell_policies: chosen(&args.policies)?,
             recovery_policies: chosen(&args.recovery_policies)?,
@@ -391,6 +473,7 @@ pub async fn run(args: FaultsArgs) -> anyhow::Result<PathBuf> {
     let bench = Bench { args: &args, control: &server.control, addrs: &server.addrs, seed, params };
     let cells = bench.all_cells(&asked).await?;
     let recovery = bench.all_recoveries(&asked, cells.len()).await?;
+    let spread = bench.all_spreads(&asked, cells.len() + recovery.len()).await?;
     drop(server);
     let policies = asked.cell_policies.iter().chain(&asked.recovery_policies);
     let run = FaultsRun {
@@ -407,6 +490,7 @@ pub async fn run(args: FaultsArgs) -> anyhow::Result<PathBuf> {
             .collect(),
         cells,
         recovery,
+        spread,
     };
     let json = dir.join("faults.json");
     std::fs::write(&json, serde_json::to_string_pretty(&run)?)

@@ -45,6 +45,7 @@ fn setting(
         link,
         stamp: format!("{name}-{seed}"),
         seed,
+        trace: false,
     }
 }
 

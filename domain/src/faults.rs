@@ -25,7 +25,8 @@ pub struct FaultPlan {
     /// Share of store calls refused before any effect (0 to 1).
     #[serde(default)]
     pub unavailable: f64,
-    /// The retry hint an unavailable or outage answer carries, in milliseconds (0: none).
+    /// The retry hint an unavailable or outage answer carries, in milliseconds (0: none; an
+    /// outage's is at most the time it has left).
     #[serde(default)]
     pub retry_after_ms: u64,
     /// Share of store calls held for [`FaultPlan::hold_ms`] before they run.
@@ -119,10 +120,9 @@ impl Injector {
                 (Duration::from_millis(o.start_ms), Duration::from_millis(o.start_ms + o.length_ms));
             if at >= start && at < end {
                 self.outage.fetch_add(1, Ordering::Relaxed);
-                let left = (end - at).as_millis() as u64;
-                return Fate::Refuse(DomainError::Unavailable {
-                    retry_after_ms: hint.max(1).min(left.max(1)),
-                });
+                // The hint, when the plan gives one, is never past the outage's end.
+                let left = (end - at).as_millis().max(1) as u64;
+                return Fate::Refuse(DomainError::Unavailable { retry_after_ms: hint.min(left) });
             }
         }
         // Two draws per call, from one stream: refusal, then hold.

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use plotters::style::RGBColor;
 
 use crate::charts::{Axis, Frame, Line, Stroke, Unit, lines};
-use wirebench_results::faults::{FaultCell, FaultsRun, Recovery};
+use wirebench_results::faults::{FaultCell, FaultsRun, Recovery, Spread};
 
 /// Series colours, in policy order.
 const COLORS: [RGBColor; 8] = [
@@ -137,18 +137,78 @@ fn breaker_claim(run: &FaultsRun) -> Judged {
     Judged { claim, verdict, evidence }
 }
 
+/// "Jitter spreads retries out."
+fn jitter_claim(run: &FaultsRun) -> Judged {
+    let claim = "Jitter spreads retries out";
+    let protocols: BTreeSet<&str> = run.spread.iter().map(|s| s.protocol.as_str()).collect();
+    let mut pairs = Vec::new();
+    for p in protocols {
+        let of = |none: bool| run.spread.iter().find(|s| s.protocol == p && (s.jitter == "none") == none);
+        if let (Some(j), Some(n)) = (of(false), of(true)) {
+            pairs.push((p, j.peak_to_mean, n.peak_to_mean, j.bin_ms, j.clients));
+        }
+    }
+    let Some(&(_, _, _, bin, clients)) = pairs.first() else {
+        let evidence = "needs the spread cells (`--jitter-policy`)".into();
+        return Judged { claim, verdict: "not measured", evidence };
+    };
+    // Spread out: the busiest bin at most half as far above the mean as without jitter.
+    let spread = pairs.iter().filter(|(_, j, n, ..)| *j <= 0.5 * n).count();
+    let verdict = if spread == pairs.len() {
+        "holds"
+    } else if spread == 0 {
+        "does not hold"
+    } else {
+        "inconclusive"
+    };
+    let each = pairs
+        .iter()
+        .map(|(p, j, n, ..)| format!("{p} {j:.1}× with jitter, {n:.1}× without"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let evidence = format!(
+        "{clients} clients failing at once: the busiest {bin} ms bin of retries over the mean bin, {each} (judged to hold at half or less)"
+    );
+    Judged { claim, verdict, evidence }
+}
+
+/// Attempts per bin through the outage for one protocol, with and without jitter.
+fn spread_chart(spreads: &[&Spread]) -> anyhow::Result<String> {
+    let series: Vec<Line> = spreads
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Line {
+            label: format!("{} (jitter {})", s.policy, s.jitter),
+            color: COLORS[i % COLORS.len()],
+            stroke: Stroke::Solid,
+            points: s
+                .attempts
+                .iter()
+                .enumerate()
+                .map(|(b, n)| ((b as u64 * s.bin_ms) as f64, *n as f64))
+                .collect(),
+            markers: false,
+            in_legend: true,
+            intervals: Vec::new(),
+        })
+        .collect();
+    let all = || series.iter().flat_map(|l| l.points.iter().copied());
+    let x = Axis::linear_from_zero(all().map(|p| p.0), Unit::Number);
+    let y = Axis::linear_from_zero(all().map(|p| p.1), Unit::Number);
+    let first = spreads[0];
+    let frame = Frame {
+        title: format!("{}: when {} clients' retries arrive during an outage", first.protocol, first.clients),
+        x_desc: "ms from the outage's start".into(),
+        y_desc: format!("attempts per {} ms", first.bin_ms),
+        width: 760,
+        plot_height: 200,
+    };
+    Ok(lines(&frame, &x, &y, &series, &[])?)
+}
+
 /// The claims, judged.
 pub fn claims(run: &FaultsRun) -> Vec<Judged> {
-    vec![
-        duplicates_claim(run),
-        budget_claim(run),
-        breaker_claim(run),
-        Judged {
-            claim: "Jitter spreads retries out",
-            verdict: "not measured",
-            evidence: "no cell yet times retries with and without jitter on one timeline".into(),
-        },
-    ]
+    vec![duplicates_claim(run), budget_claim(run), breaker_claim(run), jitter_claim(run)]
 }
 
 fn policies(run: &FaultsRun) -> Vec<String> {
@@ -323,9 +383,16 @@ pub fn render(run: &FaultsRun) -> anyhow::Result<String> {
             let back = r.recovery_ms.map_or("did not recover within the run".to_owned(), |m| {
                 format!("recovered {m} ms after the outage")
             });
+            let breaker = if r.breaker.is_empty() {
+                String::new()
+            } else {
+                let states: Vec<String> =
+                    r.breaker.iter().map(|(ms, s)| format!("{s} at {:.2} s", *ms as f64 / 1000.0)).collect();
+                format!(", the breaker {} ({} calls failed fast)", states.join(", "), r.failed_fast)
+            };
             let _ = write!(
                 out,
-                "{}: offered {:.0} ops/s ({:.0} % of the {:.0} measured), {back}, {} attempts for {} operations. ",
+                "{}: offered {:.0} ops/s ({:.0} % of the {:.0} measured), {back}{breaker}, {} attempts for {} operations. ",
                 esc(&r.policy),
                 r.rate_ops_s,
                 r.rate_ops_s / r.capacity_ops_s.max(1.0) * 100.0,
@@ -335,6 +402,12 @@ pub fn render(run: &FaultsRun) -> anyhow::Result<String> {
             );
         }
         out.push_str("</p>");
+    }
+    out.push_str("<h2>Retries of clients that failed at once</h2>");
+    let protocols: BTreeSet<&str> = run.spread.iter().map(|s| s.protocol.as_str()).collect();
+    for p in protocols {
+        let spreads: Vec<&Spread> = run.spread.iter().filter(|s| s.protocol == p).collect();
+        out.push_str(&spread_chart(&spreads)?);
     }
     out.push_str("<h2>Every cell</h2>");
     cells_table(run, &mut out);
@@ -424,6 +497,7 @@ mod tests {
             policies: Vec::new(),
             cells,
             recovery: Vec::new(),
+            spread: Vec::new(),
         }
     }
 
@@ -438,6 +512,7 @@ mod tests {
         assert_eq!(duplicates_claim(&fails).verdict, "does not hold");
         assert_eq!(duplicates_claim(&run(vec![])).verdict, "not measured");
         assert_eq!(breaker_claim(&run(vec![])).verdict, "not measured");
+        assert_eq!(jitter_claim(&run(vec![])).verdict, "not measured");
         let page = render(&holds).unwrap();
         assert!(page.contains("class=\"holds\"") && page.contains("<table>"), "{page}");
     }

@@ -24,6 +24,9 @@ pub struct FaultsRun {
     pub policies: Vec<(String, String)>,
     pub cells: Vec<FaultCell>,
     pub recovery: Vec<Recovery>,
+    /// Retries of many clients that failed at once, with and without jitter.
+    #[serde(default)]
+    pub spread: Vec<Spread>,
 }
 
 /// One protocol, operation, fault and policy: `logical` operations, closed loop.
@@ -121,4 +124,23 @@ pub struct Recovery {
     pub attempts_total: u64,
     pub failed_fast: u64,
     pub breaker: Vec<(u64, String)>,
+}
+
+/// Many clients that failed at the same moment (an outage's start), retrying by one policy:
+/// when their attempts reach the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spread {
+    pub protocol: String,
+    pub operation: String,
+    pub policy: String,
+    /// "full", "equal" or "none".
+    pub jitter: String,
+    /// Operations in flight at once (closed loop).
+    pub clients: usize,
+    pub outage_ms: u64,
+    pub bin_ms: u64,
+    /// Attempts started in each bin from the outage's start to its end.
+    pub attempts: Vec<u64>,
+    /// The busiest bin over the mean bin: 1 when retries arrive evenly.
+    pub peak_to_mean: f64,
 }

@@ -55,6 +55,8 @@ pub struct Setting {
     /// Makes the idempotency keys of this cell's writes unique.
     pub stamp: String,
     pub seed: u64,
+    /// Keep when every attempt started ([`Tally::starts`]).
+    pub trace: bool,
 }
 
 impl std::fmt::Debug for Setting {
@@ -133,6 +135,9 @@ pub struct Tally {
     pub logical_ns: Histogram<u64>,
     #[serde(skip)]
     pub attempt_ns: Histogram<u64>,
+    /// When each attempt started, with [`Setting::trace`].
+    #[serde(skip)]
+    pub starts: Vec<Instant>,
 }
 
 impl std::fmt::Debug for Tally {
@@ -161,6 +166,7 @@ impl Default for Tally {
             errors: BTreeMap::new(),
             logical_ns: h(),
             attempt_ns: h(),
+            starts: Vec::new(),
         }
     }
 }
@@ -315,6 +321,9 @@ pub async fn logical(
             break "breaker open".to_owned();
         }
         tries += 1;
+        if s.trace {
+            tally.borrow_mut().starts.push(now);
+        }
         let fault = link_fault(s.link, rng.random());
         let timeout =
             Duration::from_millis(p.attempt_timeout_ms).min(deadline.saturating_duration_since(now));
