@@ -392,13 +392,14 @@ pub fn render(run: &FaultsRun) -> anyhow::Result<String> {
             };
             let _ = write!(
                 out,
-                "{}: offered {:.0} ops/s ({:.0} % of the {:.0} measured), {back}{breaker}, {} attempts for {} operations. ",
+                "{}: offered {:.0} ops/s ({:.0} % of the {:.0} measured), {back}{breaker}, {} attempts for {} operations, {} arrivals dropped with 256 operations already in flight (the generator or the server behind). ",
                 esc(&r.policy),
                 r.rate_ops_s,
                 r.rate_ops_s / r.capacity_ops_s.max(1.0) * 100.0,
                 r.capacity_ops_s,
                 r.attempts_total,
-                r.logical
+                r.logical,
+                r.dropped
             );
         }
         out.push_str("</p>");
@@ -464,7 +465,15 @@ pub fn terminal(run: &FaultsRun) -> String {
     }
     for r in &run.recovery {
         let back = r.recovery_ms.map_or("no recovery".to_owned(), |m| format!("recovered in {m} ms"));
-        let _ = writeln!(out, "recovery {} {} at {:.0} ops/s: {back}", r.protocol, r.policy, r.rate_ops_s);
+        let _ = writeln!(
+            out,
+            "recovery {} {} at {:.0} ops/s: {back} ({} of {} arrivals dropped)",
+            r.protocol,
+            r.policy,
+            r.rate_ops_s,
+            r.dropped,
+            r.offered.iter().sum::<u64>()
+        );
     }
     out
 }
