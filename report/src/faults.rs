@@ -13,17 +13,8 @@ use plotters::style::RGBColor;
 use crate::charts::{Axis, Frame, Line, Stroke, Unit, lines};
 use wirebench_results::faults::{FaultCell, FaultsRun, Recovery, Spread};
 
-/// Series colours, in policy order.
-const COLORS: [RGBColor; 8] = [
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x8c, 0x56, 0x4b),
-    RGBColor(0x17, 0xbe, 0xcf),
-    RGBColor(0x7f, 0x7f, 0x7f),
-];
+/// Series colours, in policy order: the report's palette.
+const COLORS: [RGBColor; 10] = crate::PALETTE;
 
 /// A claim and what this run says of it.
 #[derive(Debug, Clone)]
@@ -290,9 +281,9 @@ fn recovery_chart(recs: &[&Recovery]) -> anyhow::Result<String> {
         in_legend: true,
         intervals: Vec::new(),
     };
-    let mut series = vec![to_line("offered".into(), COLORS[7], Stroke::Dashed, &first.offered)];
+    let mut series = vec![to_line("offered".into(), COLORS[9], Stroke::Dashed, &first.offered)];
     for (i, r) in recs.iter().enumerate() {
-        series.push(to_line(format!("{} goodput", r.policy), COLORS[i % 7], Stroke::Solid, &r.goodput));
+        series.push(to_line(format!("{} goodput", r.policy), COLORS[i % 9], Stroke::Solid, &r.goodput));
     }
     let all = || series.iter().flat_map(|l| l.points.iter().copied());
     let x = Axis::linear_from_zero(all().map(|p| p.0), Unit::Number);

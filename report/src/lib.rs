@@ -113,7 +113,7 @@ pub struct View<'a> {
 }
 
 /// Colours of the protocols, in the run's order (Tableau 10, with darker yellow and pink).
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
     RGBColor(225, 87, 89),
