@@ -15,6 +15,7 @@
 
 pub mod contracts;
 pub mod faults;
+pub mod gateway;
 pub mod merge;
 pub mod run;
 pub mod serve;

@@ -1,0 +1,247 @@
+//! A real gateway in front of the servers: nginx or HAProxy from the Debian package, started
+//! as a child with a config rendered from the templates in `gateway/` (readable, in the
+//! shape of a production config), listening on loopback ports of its own.
+//!
+//! Routes follow what the clients put on the wire ([`Protocol::transport`] of each server's
+//! variants): a server whose first variant speaks HTTP/1.1 gets an HTTP/1.1 route with
+//! upstream keep-alive (and an h2c listener of its own when a variant speaks HTTP/2), one that
+//! speaks HTTP/2 only gets an HTTP/2 route on both sides (gRPC), a WebSocket server gets the
+//! upgrade, and the floor a TCP proxy. A variant the gateway has no route for (gRPC-Web) is
+//! said by [`Gateway::dial_for`].
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use wirebench_engine::clients::{PROTOCOLS, Protocol, Transport};
+
+/// How long a gateway may take to listen on every port.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A gateway wirebench can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Nginx,
+    Haproxy,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Nginx, Kind::Haproxy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Nginx => "nginx",
+            Kind::Haproxy => "haproxy",
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            Kind::Nginx => "/usr/sbin/nginx",
+            Kind::Haproxy => "/usr/sbin/haproxy",
+        }
+    }
+
+    /// The Debian packages it needs.
+    pub fn packages(self) -> &'static str {
+        match self {
+            Kind::Nginx => "nginx libnginx-mod-stream",
+            Kind::Haproxy => "haproxy",
+        }
+    }
+
+    fn template(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Nginx => ("nginx.conf", include_str!("../../gateway/nginx.conf")),
+            Kind::Haproxy => ("haproxy.cfg", include_str!("../../gateway/haproxy.cfg")),
+        }
+    }
+
+    /// Why it cannot run here, with the command that installs it; None when it can.
+    pub fn missing(self) -> Option<String> {
+        let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+        let absent = !Path::new(self.binary()).exists() || (self == Kind::Nginx && !module.exists());
+        absent
+            .then(|| format!("{} is not installed: sudo apt-get install -y {}", self.name(), self.packages()))
+    }
+}
+
+/// The routes of the servers in `upstreams`, by kind: HTTP/1.1, HTTP/2 only, WebSocket, TCP;
+/// and the HTTP/1.1 servers with an h2c listener beside.
+#[derive(Debug, Default, serde::Serialize)]
+struct Routes {
+    http1: Vec<String>,
+    h2: Vec<String>,
+    websocket: Vec<String>,
+    tcp: Vec<String>,
+    h2c: Vec<String>,
+}
+
+fn routes(upstreams: &BTreeMap<String, SocketAddr>) -> Routes {
+    let mut r = Routes::default();
+    for server in upstreams.keys() {
+        let variants: Vec<&&dyn Protocol> = PROTOCOLS.iter().filter(|p| p.server() == server).collect();
+        let Some(first) = variants.first() else { continue };
+        let name = server.clone();
+        match first.transport() {
+            Transport::Http1 => {
+                if variants.iter().any(|v| v.transport() == Transport::Http2) {
+                    r.h2c.push(name.clone());
+                }
+                r.http1.push(name);
+            }
+            Transport::Http2 => r.h2.push(name),
+            Transport::Websocket => r.websocket.push(name),
+            Transport::RawTcp => r.tcp.push(name),
+        }
+    }
+    r
+}
+
+/// A loopback port free now (bound, read, released: the gateway binds it a moment later).
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// A running gateway, stopped (and reaped) on drop.
+#[derive(Debug)]
+pub struct Gateway {
+    pub kind: Kind,
+    child: Child,
+    /// Its listening address per route: a server's name, or `<server>-h2c`.
+    pub listen: BTreeMap<String, SocketAddr>,
+    /// The rendered config, kept beside the run's results.
+    pub config: PathBuf,
+}
+
+impl Gateway {
+    /// Renders `kind`'s config for `upstreams` (server name → address) into `dir` and starts
+    /// it; waits (bounded) until it listens on every route.
+    pub fn start(
+        kind: Kind,
+        upstreams: &BTreeMap<String, SocketAddr>,
+        dir: &Path,
+    ) -> anyhow::Result<Gateway> {
+        if let Some(why) = kind.missing() {
+            bail!(why);
+        }
+        let scratch = dir.join(kind.name());
+        std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+        let routes = routes(upstreams);
+        let mut listen = BTreeMap::new();
+        for name in routes.http1.iter().chain(&routes.h2).chain(&routes.websocket).chain(&routes.tcp) {
+            listen.insert(name.clone(), free_port()?);
+        }
+        for name in &routes.h2c {
+            listen.insert(format!("{name}-h2c"), free_port()?);
+        }
+        let (file, template) = kind.template();
+        let mut env = minijinja::Environment::new();
+        env.add_template(file, template)?;
+        let text = env.get_template(file)?.render(minijinja::context! {
+            dir => scratch.display().to_string(),
+            up => upstreams,
+            listen => &listen,
+            http1 => &routes.http1,
+            h2 => &routes.h2,
+            websocket => &routes.websocket,
+            tcp => &routes.tcp,
+        })?;
+        let config = scratch.join(file);
+        std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+        let log = std::fs::File::create(scratch.join("stderr.log"))?;
+        let mut cmd = Command::new(kind.binary());
+        match kind {
+            Kind::Nginx => cmd
+                .arg("-c")
+                .arg(&config)
+                .arg("-p")
+                .arg(&scratch)
+                .arg("-e")
+                .arg(scratch.join("nginx-error.log")),
+            Kind::Haproxy => cmd.arg("-db").arg("-f").arg(&config),
+        };
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        // Its own process group: Ctrl-C reaches the harness, which stops it.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().with_context(|| format!("starting {}", kind.binary()))?;
+        let mut gateway = Gateway { kind, child, listen, config };
+        gateway.wait_ready(&scratch)?;
+        Ok(gateway)
+    }
+
+    fn wait_ready(&mut self, scratch: &Path) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if self
+                .listen
+                .values()
+                .all(|a| std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
+            {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                let log = std::fs::read_to_string(scratch.join("stderr.log")).unwrap_or_default();
+                bail!("{} exited before it listened ({status}): {}", self.kind.name(), log.trim());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not listen on every port within {} s",
+                    self.kind.name(),
+                    READY_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Where `protocol`'s client connects through this gateway; Err says why it cannot.
+    pub fn dial_for(&self, protocol: &dyn Protocol) -> Result<SocketAddr, String> {
+        let server = protocol.server();
+        let h2c = format!("{server}-h2c");
+        let key = match protocol.transport() {
+            Transport::Http2 if self.listen.contains_key(&h2c) => h2c.as_str(),
+            _ => server,
+        };
+        let first = PROTOCOLS.iter().find(|p| p.server() == server).map(|p| p.transport());
+        if first == Some(Transport::Http2) && protocol.transport() != Transport::Http2 {
+            return Err(format!(
+                "{} has no route for {} over {}",
+                self.kind.name(),
+                protocol.name(),
+                protocol.transport().label()
+            ));
+        }
+        self.listen.get(key).copied().ok_or_else(|| format!("{} has no route for {server}", self.kind.name()))
+    }
+
+    /// The gateway's processes (its master and workers), for their CPU.
+    pub fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).unwrap_or_default();
+        std::iter::once(master).chain(children.split_whitespace().filter_map(|p| p.parse().ok())).collect()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // nginx's master stops its workers on SIGTERM; HAProxy runs in the foreground (-db).
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_raw(self.child.id() as i32).expect("a child's pid is positive"),
+            rustix::process::Signal::TERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
