@@ -22,7 +22,7 @@ use wirebench_engine::clients::{PROTOCOLS, Protocol, Transport};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A gateway wirebench can start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Nginx,
     Haproxy,
@@ -30,6 +30,11 @@ pub enum Kind {
 
 impl Kind {
     pub const ALL: [Kind; 2] = [Kind::Nginx, Kind::Haproxy];
+
+    /// The gateway called `name`.
+    pub fn named(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -101,9 +106,40 @@ fn routes(upstreams: &BTreeMap<String, SocketAddr>) -> Routes {
     r
 }
 
+/// Whether a gateway routes `protocol`: not an HTTP/1.1 variant of a server whose route is
+/// HTTP/2 on both sides (gRPC-Web); Err says why.
+pub fn routed(protocol: &dyn Protocol) -> Result<(), String> {
+    let first = PROTOCOLS.iter().find(|p| p.server() == protocol.server()).map(|p| p.transport());
+    if first == Some(Transport::Http2) && protocol.transport() != Transport::Http2 {
+        return Err(format!("no route for {} over {}", protocol.name(), protocol.transport().label()));
+    }
+    Ok(())
+}
+
 /// A loopback port free now (bound, read, released: the gateway binds it a moment later).
 fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Starts each of `kinds` in front of `upstreams`, configs and logs in `dir`; one that is not
+/// installed (or does not start) is said through `note`, in one line, and left out.
+pub fn start_all(
+    kinds: &[Kind],
+    upstreams: &BTreeMap<String, SocketAddr>,
+    dir: &Path,
+    note: impl Fn(String),
+) -> Vec<Gateway> {
+    let mut started = Vec::new();
+    for &kind in kinds {
+        match Gateway::start(kind, upstreams, dir) {
+            Ok(g) => {
+                note(format!("gateway: {} (config {})", kind.name(), g.config.display()));
+                started.push(g);
+            }
+            Err(e) => note(format!("skipped the cells via {}: {e:#}", kind.name())),
+        }
+    }
+    started
 }
 
 /// A running gateway, stopped (and reaped) on drop.
@@ -200,21 +236,13 @@ impl Gateway {
 
     /// Where `protocol`'s client connects through this gateway; Err says why it cannot.
     pub fn dial_for(&self, protocol: &dyn Protocol) -> Result<SocketAddr, String> {
+        routed(protocol).map_err(|why| format!("{}: {why}", self.kind.name()))?;
         let server = protocol.server();
         let h2c = format!("{server}-h2c");
         let key = match protocol.transport() {
             Transport::Http2 if self.listen.contains_key(&h2c) => h2c.as_str(),
             _ => server,
         };
-        let first = PROTOCOLS.iter().find(|p| p.server() == server).map(|p| p.transport());
-        if first == Some(Transport::Http2) && protocol.transport() != Transport::Http2 {
-            return Err(format!(
-                "{} has no route for {} over {}",
-                self.kind.name(),
-                protocol.name(),
-                protocol.transport().label()
-            ));
-        }
         self.listen.get(key).copied().ok_or_else(|| format!("{} has no route for {server}", self.kind.name()))
     }
 

@@ -173,7 +173,7 @@ fn compatible(runs: &[(String, Results)]) -> anyhow::Result<Vec<ShardRun>> {
 fn key(c: &Cell) -> String {
     let total = c.total_load.map_or((c.concurrency, c.rate), |t| (t.concurrency, t.rate));
     format!(
-        "{:?}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        "{:?}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
         total,
         c.protocol,
         c.operation.name(),
@@ -183,6 +183,7 @@ fn key(c: &Cell) -> String {
         c.tls,
         c.streams,
         c.sized,
+        c.via,
         c.n,
         c.repeat,
         c.mode

@@ -55,3 +55,49 @@ async fn every_routed_protocol_answers_through_each_gateway_as_it_does_directly(
     started.stop().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A smoke run through each installed gateway: its cells are timed beside the direct ones,
+/// with the gateway's CPU, and the report has its section.
+#[test]
+fn a_run_times_cells_through_each_gateway_and_reports_the_hop() {
+    let installed: Vec<Kind> = Kind::ALL.into_iter().filter(|k| k.missing().is_none()).collect();
+    if installed.is_empty() {
+        eprintln!(
+            "skipped: no gateway installed (sudo apt-get install -y nginx libnginx-mod-stream haproxy)"
+        );
+        return;
+    }
+    let out = common::tempdir("gateway-run");
+    let via: Vec<&str> = std::iter::once("direct").chain(installed.iter().map(|k| k.name())).collect();
+    let run = common::wirebench()
+        .args([
+            "run",
+            "--profile",
+            "smoke",
+            "--no-pin",
+            "--protocols",
+            "rest,grpc",
+            "--operations",
+            "get-user",
+        ])
+        .args(["--via", &via.join(","), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let results = common::results_of(&out);
+    for kind in &installed {
+        let cells: Vec<&serde_json::Value> =
+            results["cells"].as_array().unwrap().iter().filter(|c| c["via"] == kind.name()).collect();
+        assert!(!cells.is_empty(), "no cell via {}", kind.name());
+        for c in cells {
+            assert!(c["ops"].as_u64().unwrap() > 0, "{c}");
+            assert!(c["resources"]["gateway_cpu_us_per_op"].as_f64().is_some(), "{c}");
+        }
+        let checked = results["equivalence"].as_array().unwrap().iter().filter(|e| e["via"] == kind.name());
+        assert!(checked.clone().count() >= 2 && checked.into_iter().all(|e| e["verdict"] == "agrees"));
+    }
+    let page = std::fs::read_to_string(out.join("latest").join("index.html")).unwrap();
+    assert!(page.contains("id=\"gateway\""));
+    std::fs::remove_dir_all(&out).unwrap();
+}

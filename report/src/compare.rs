@@ -189,7 +189,7 @@ type Moved = (f64, f64, f64, Option<(f64, f64)>);
 
 /// The change of one figure from A's rounds of a cell to B's, in percent, with its 95 %
 /// interval (both sides' rounds resampled) when both have two rounds or more.
-fn change(a: &Rounds<'_>, b: &Rounds<'_>, m: Measure) -> Option<Moved> {
+pub(crate) fn change(a: &Rounds<'_>, b: &Rounds<'_>, m: Measure) -> Option<Moved> {
     let (na, nb) = (a.cells.len(), b.cells.len());
     let fa = a.measure(m, &vec![1.0; na])?;
     let fb = b.measure(m, &vec![1.0; nb])?;

@@ -260,6 +260,16 @@ pub(crate) fn usual(c: &Cell, network: &str) -> bool {
     c.network == network && !c.fresh_connections && c.tls == "plain" && c.streams == 1 && !c.sized
 }
 
+/// The run without its cells (and checks) through a gateway.
+pub fn direct_only(r: &Results) -> Results {
+    Results {
+        cells: r.cells.iter().filter(|c| c.via == "direct").cloned().collect(),
+        equivalence: r.equivalence.iter().filter(|e| e.via == "direct").cloned().collect(),
+        summaries: r.summaries.iter().filter(|s| s.via == "direct").cloned().collect(),
+        ..r.clone()
+    }
+}
+
 /// A cell's median latency, in nanoseconds.
 pub(crate) fn p50(c: &Cell) -> Option<f64> {
     c.latency.as_ref().map(|l| l.p50_ns as f64)
@@ -337,6 +347,11 @@ fn judge_claims(
 
 /// Builds the page.
 pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
+    // Cells through a gateway appear in their own section only; every other one reads the
+    // direct cells.
+    let gateway = sections::gateway::gateway_blocks(&results.cells);
+    let direct = direct_only(results);
+    let results = &direct;
     let home = |c: &Cell| usual(c, wirebench_results::network::LOOPBACK);
     let all = wirebench_results::repeats::merge(&results.cells);
     let runs: Vec<Cell> = results.cells.iter().filter(|c| home(c)).cloned().collect();
@@ -377,6 +392,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         round_trips: sections::round_trip_blocks(&view)?,
         networks: sections::networks::network_blocks(&view, &across)?,
         tls: sections::tls::tls_blocks(&view, &secured)?,
+        gateway,
         streams: sections::streams::stream_blocks(&view, &multiplexed)?,
         sizes: sections::sizes::size_blocks(&view, &sweep)?,
         compression: sections::compression::compression_blocks(&view, &compressed),

@@ -254,6 +254,8 @@ pub(crate) struct Page {
     pub(crate) networks: Vec<Block>,
     /// What TLS costs (empty: no TLS cell ran).
     pub(crate) tls: Vec<Block>,
+    /// Each protocol through a gateway beside direct (empty: no `--via` cell).
+    pub(crate) gateway: Vec<Block>,
     /// Calls in flight over connections and over HTTP/2 streams (empty: no `--streams` cell).
     pub(crate) streams: Vec<Block>,
     /// The size sweep (empty: none ran).

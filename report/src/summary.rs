@@ -44,7 +44,7 @@ pub struct Row {
 /// Writes the summary of `r` to `out` in `format`.
 pub fn write_as(out: &mut impl Write, r: &Results, format: Format) -> io::Result<()> {
     match format {
-        Format::Table => short(out, r),
+        Format::Table => short(out, &crate::direct_only(r)),
         Format::Full => write(out, r),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &rows(r)).map_err(io::Error::other)?;

@@ -200,6 +200,10 @@ pub(crate) fn plain() -> String {
     "plain".to_owned()
 }
 
+pub(crate) fn direct() -> String {
+    "direct".to_owned()
+}
+
 pub(crate) fn loopback() -> String {
     crate::network::LOOPBACK.to_owned()
 }
@@ -239,6 +243,9 @@ pub struct EquivalenceResult {
     /// Store calls the server made for this one operation (when it agreed and the server's
     /// control channel could count them): where N+1 store calls show.
     pub store_calls: Option<u64>,
+    /// The gateway the check went through (`direct`: none).
+    #[serde(default = "direct")]
+    pub via: String,
 }
 
 /// Latency summary plus the whole histogram.
@@ -295,6 +302,10 @@ pub struct Resources {
     /// Harness CPU time per operation (the whole client process's CPU clock), decoding
     /// included.
     pub client_cpu_us_per_op: Option<f64>,
+    /// A cell through a gateway: the gateway's processes' CPU time per operation (nginx's
+    /// master and workers, HAProxy's one process) over the recorded window.
+    #[serde(default)]
+    pub gateway_cpu_us_per_op: Option<f64>,
     /// Peak resident set (VmHWM): since the cell's start when `peak_rss_per_cell`, else since
     /// the process started.
     pub server_peak_rss_bytes: Option<u64>,
@@ -334,6 +345,9 @@ pub struct Cell {
     /// A cell of the size sweep (its `n` is the size swept, not the run's N).
     #[serde(default)]
     pub sized: bool,
+    /// The gateway the calls went through (`direct`: none).
+    #[serde(default = "direct")]
+    pub via: String,
     /// N of the catalog for this cell.
     pub n: u32,
     /// Which run of this cell (0-based; see `options.repeat`).

@@ -168,6 +168,7 @@ pub fn key(c: &Cell) -> String {
         tls: &c.tls,
         streams: c.streams,
         size: c.sized.then_some(c.n),
+        via: &c.via,
     };
     key_parts(&c.protocol, c.operation, &c.payload, (c.concurrency, c.rate), at)
 }
@@ -180,6 +181,7 @@ pub fn key_of(s: &CellSummary) -> String {
         tls: &s.tls,
         streams: s.streams,
         size: s.size,
+        via: &s.via,
     };
     key_parts(&s.protocol, s.operation, &s.payload, (s.concurrency, s.rate), at)
 }
@@ -192,6 +194,7 @@ struct Where<'a> {
     tls: &'a str,
     streams: u32,
     size: Option<u32>,
+    via: &'a str,
 }
 
 fn key_parts(
@@ -218,6 +221,9 @@ fn key_parts(
     }
     if let Some(n) = at.size {
         key += &format!(" n{n}");
+    }
+    if at.via != "direct" {
+        key += &format!(" via {}", at.via);
     }
     key
 }
@@ -255,6 +261,7 @@ pub fn summary(group: Vec<&Cell>) -> CellSummary {
         tls: first.tls.clone(),
         streams: first.streams,
         size: first.sized.then_some(first.n),
+        via: first.via.clone(),
         mode: first.mode.clone(),
         concurrency: first.concurrency,
         rate: first.rate,

@@ -26,6 +26,9 @@ pub struct CellSummary {
     /// A cell of the size sweep: N orders.
     #[serde(default)]
     pub size: Option<u32>,
+    /// The gateway in the path (`direct`: none).
+    #[serde(default = "crate::direct")]
+    pub via: String,
     pub mode: String,
     pub concurrency: u32,
     pub rate: Option<f64>,

@@ -117,6 +117,12 @@ fn dimensions(plan: &Plan) -> Vec<NotCovered> {
             command: format!("--payloads {}", payloads.join(",")),
         });
     }
+    if plan.vias.is_empty() {
+        out.push(NotCovered {
+            what: "a real gateway in the path (nginx, HAProxy): what the hop costs each protocol".into(),
+            command: "--via direct,nginx,haproxy --operations get-user,list-orders".into(),
+        });
+    }
     if plan.setup.store_latency_us == 0 {
         out.push(NotCovered {
             what: "a database behind the store (GraphQL's N+1 and the DataLoader in time)".into(),

@@ -23,12 +23,62 @@ pub struct Gate {
     pub results: Vec<EquivalenceResult>,
     /// The pairs that disagree with the reference: not timed.
     pub failed: Vec<(&'static str, Operation)>,
+    /// The same through a gateway: (gateway, protocol, operation).
+    pub failed_via: Vec<(&'static str, &'static str, Operation)>,
 }
 
 impl Gate {
     /// True when `protocol` may be timed on `op`.
     pub fn passed(&self, protocol: &str, op: Operation) -> bool {
         !self.failed.iter().any(|(p, o)| *p == protocol && *o == op)
+    }
+
+    /// True when `protocol` may be timed on `op` through `via`.
+    pub fn passed_via(&self, via: &str, protocol: &str, op: Operation) -> bool {
+        self.passed(protocol, op)
+            && !self.failed_via.iter().any(|(v, p, o)| *v == via && *p == protocol && *o == op)
+    }
+
+    /// Checks every routed (protocol, operation) of the plan's gateway cells through each
+    /// gateway, as the direct ones are checked.
+    pub fn check_via(
+        &mut self,
+        plan: &Plan,
+        gateways: &[crate::gateway::Gateway],
+        params: &OpParams,
+        against: Against<'_>,
+        (payload, stamp): (&str, &str),
+        progress: &super::progress::Progress,
+    ) {
+        let reference = against.control.map_or(Reference::Local(against.local), Reference::Server);
+        for g in gateways {
+            for &protocol in &plan.protocols {
+                let Ok(addr) = g.dial_for(protocol) else { continue };
+                let dial = Dial::to(addr).dissected(plan.dissect);
+                for &op in plan.via_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
+                    let mut p = params.clone();
+                    let key = format!("{stamp}-eq-{}-{}-{op}", g.kind.name(), protocol.name());
+                    p.idempotency_key = op.writes().then_some(key);
+                    let verdict =
+                        tokio::task::block_in_place(|| verify_isolated(protocol, &dial, op, &p, reference));
+                    if matches!(verdict, Verdict::Fails(_)) {
+                        self.failed_via.push((g.kind.name(), protocol.name(), op));
+                        let (via, name) = (g.kind.name(), protocol.name());
+                        progress
+                            .note(format!("not timed: {name} {op} via {via} disagrees with the reference"));
+                    }
+                    self.results.push(EquivalenceResult {
+                        protocol: protocol.name().into(),
+                        payload: payload.to_owned(),
+                        operation: op,
+                        verdict: verdict.kind(),
+                        detail: verdict.detail(),
+                        store_calls: None,
+                        via: g.kind.name().to_owned(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -78,6 +128,7 @@ pub fn check(
                 verdict: verdict.kind(),
                 detail: verdict.detail(),
                 store_calls,
+                via: "direct".to_owned(),
             });
         }
     }

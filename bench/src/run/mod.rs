@@ -34,6 +34,7 @@ pub mod server;
 pub mod setup;
 pub mod sweep;
 mod timing;
+pub mod via;
 
 use self::plan::Plan;
 use self::progress::Progress;
@@ -114,6 +115,12 @@ pub struct RunArgs {
     /// loopback, closed loop, beside their usual cells.
     #[arg(long, value_delimiter = ',')]
     pub streams: Vec<u32>,
+    /// Gateways in the path, beside `direct` (default: direct only): `nginx`, `haproxy`
+    /// (Debian's, started by the run with configs from gateway/). Their cells run on loopback,
+    /// warm, closed loop at every concurrency level, on get-user and list-orders (or
+    /// --operations), for every variant the gateway routes.
+    #[arg(long, value_delimiter = ',')]
+    pub via: Vec<String>,
     /// Sizes to sweep, in orders per page or stream (default: the run profile's; quick none,
     /// full 1,10,100,1000): list-orders and stream-orders at each size, at the lowest
     /// concurrency, beside the run's own N. Sizes beyond the payload's orders are skipped.
@@ -292,7 +299,10 @@ async fn run_payload(
         results.shards = vec![shard_run(shard, plan.start, &addrs, progress).await?];
     }
     let against = gate::Against { local: &reference, control: child.as_ref().map(|c| &c.control) };
-    let gate = gate::check(plan, &addrs, &params, against, (payload, stamp))?;
+    let mut gate = gate::check(plan, &addrs, &params, against, (payload, stamp))?;
+    let gateways =
+        crate::gateway::start_all(&plan.vias, &addrs, &setup.out.join(stamp), |n| progress.note(n));
+    gate.check_via(plan, &gateways, &params, against, (payload, stamp), progress);
     for (protocol, op) in &gate.failed {
         progress.note(format!("not timed: {protocol} {op} disagrees with the reference (see results.json)"));
     }
@@ -309,6 +319,7 @@ async fn run_payload(
         server_pid: child.as_ref().map(server::ServerChild::pid).or(setup.server_pid),
         tls_cert: tls_cert.as_ref(),
         shard: setup.shard.map(|s| (s, plan.start)),
+        gateways: &gateways,
     };
     sweep.run(&gate, child.as_mut(), progress, &mut results.cells).await
 }

@@ -92,6 +92,8 @@ pub struct CellPlan {
     pub streams: u32,
     /// A size sweep's N (None: the run's N).
     pub size: Option<u32>,
+    /// The gateway in the path (None: direct).
+    pub via: Option<crate::gateway::Kind>,
 }
 
 impl std::fmt::Debug for CellPlan {
@@ -105,6 +107,9 @@ impl std::fmt::Debug for CellPlan {
         }
         if self.security != Security::Plain {
             write!(f, " {}", self.security.name())?;
+        }
+        if let Some(via) = self.via {
+            write!(f, " via {}", via.name())?;
         }
         if self.streams > 1 {
             write!(f, " ×{} streams", self.streams)?;
@@ -163,6 +168,9 @@ pub struct Plan {
     pub sizes_far: bool,
     /// The operations the compressing variants run in the main sweep.
     pub compression_ops: Vec<Operation>,
+    /// Gateways in the path beside direct (`--via`), and the operations run through them.
+    pub vias: Vec<crate::gateway::Kind>,
+    pub via_ops: Vec<Operation>,
     /// Whether connections dissect what they carry (`--no-dissect` turns it off, to
     /// measure what dissection costs).
     pub dissect: bool,
@@ -200,6 +208,8 @@ impl Plan {
         if sizes.contains(&0) {
             bail!("--sizes: a size is at least 1 order");
         }
+        let (vias, via_ops) =
+            super::via::vias(&args.via, (!args.operations.is_empty()).then_some(&operations[..]))?;
         // Operations asked for by name run for every variant.
         let compression_ops =
             if args.operations.is_empty() { profile.compression_ops.to_vec() } else { operations.clone() };
@@ -234,6 +244,8 @@ impl Plan {
             size_ops,
             sizes_far: profile.sizes_far,
             compression_ops,
+            vias,
+            via_ops,
             dissect: !args.no_dissect,
             // Any seed will do; the clock gives a new order per run, recorded to replay it.
             // Shards share their start time, so they share the order too.
@@ -291,6 +303,7 @@ impl Plan {
                             security: Security::Plain,
                             streams: 1,
                             size: None,
+                            via: None,
                         };
                         cells.push(warm);
                         let cold = matches!(point, LoadPoint::Closed { concurrency }
@@ -305,6 +318,7 @@ impl Plan {
         cells.extend(self.tls_cells());
         cells.extend(self.stream_cells());
         cells.extend(self.sized_cells());
+        cells.extend(self.gateway_cells());
         cells
     }
 
@@ -332,6 +346,7 @@ impl Plan {
                             security: Security::Plain,
                             streams: 1,
                             size: Some(n),
+                            via: None,
                         });
                     }
                 }
@@ -373,6 +388,7 @@ impl Plan {
                             security: Security::Plain,
                             streams,
                             size: None,
+                            via: None,
                         };
                         if far {
                             let connections = LoadPoint::Closed { concurrency: streams };
@@ -412,6 +428,7 @@ impl Plan {
                         security,
                         streams: 1,
                         size: None,
+                        via: None,
                     };
                     if security == Security::Tls {
                         cells.push(CellPlan { fresh: false, ..cold });

@@ -21,6 +21,8 @@ pub struct CellPoint<'a> {
     pub tls: &'a str,
     pub streams: u32,
     pub sized: bool,
+    /// The gateway in the path (`direct`: none).
+    pub via: &'a str,
     pub n: u32,
     pub repeat: u32,
     pub concurrency: u32,
@@ -77,6 +79,7 @@ pub fn cell(
         tls: at.tls.to_owned(),
         streams: at.streams,
         sized: at.sized,
+        via: at.via.to_owned(),
         n: at.n,
         repeat: at.repeat,
         mode: if at.rate.is_some() { "open" } else { "closed" }.to_owned(),

@@ -52,6 +52,8 @@ pub struct Sweep<'a> {
     pub tls_cert: Option<&'a super::server::Cert>,
     /// A sharded run: this shard, and the shared start of its schedule.
     pub shard: Option<(Shard, SystemTime)>,
+    /// The gateways started for the plan's `--via` cells.
+    pub gateways: &'a [crate::gateway::Gateway],
 }
 
 impl Sweep<'_> {
@@ -97,7 +99,14 @@ impl Sweep<'_> {
         out: &mut Vec<Cell>,
     ) -> anyhow::Result<Option<Stopped>> {
         let share = self.shard.map_or(1, |(shard, _)| shard.share(cell.point.concurrency()));
-        if !gate.passed(cell.protocol.name(), cell.op) || share == 0 {
+        let passed = match cell.via {
+            None => gate.passed(cell.protocol.name(), cell.op),
+            Some(via) => {
+                self.gateways.iter().any(|g| g.kind == via)
+                    && gate.passed_via(via.name(), cell.protocol.name(), cell.op)
+            }
+        };
+        if !passed || share == 0 {
             progress.advance(self.plan.expected(&cell));
             return Ok(None);
         }
@@ -119,7 +128,9 @@ impl Sweep<'_> {
         let spec = self.spec(repeat, cell);
         let started = SystemTime::now() + spec.warmup;
         let server_pid = self.server_pid;
-        let (mut stats, cpu) = tokio::task::spawn_blocking(move || measure(spec, server_pid)).await?;
+        let gateway = cell.via.and_then(|v| self.gateways.iter().find(|g| g.kind == v)).map(|g| g.pids());
+        let (mut stats, cpu) =
+            tokio::task::spawn_blocking(move || measure(spec, (server_pid, gateway))).await?;
         if self.stop.load(Ordering::Relaxed) {
             let what = format!("{} {} {}", cell.protocol.name(), cell.op, cell.point);
             return Ok(Some(Stopped::Interrupted(Some(what))));
@@ -230,7 +241,7 @@ impl Sweep<'_> {
         let network = &self.plan.networks[cell.network];
         CellSpec {
             protocol: cell.protocol,
-            dial: Dial::to(self.addrs[cell.protocol.server()])
+            dial: Dial::to(self.addr_of(&cell))
                 .through(Some(network.clone()))
                 .secured(self.client_tls(cell.security))
                 .dissected(self.plan.dissect),
@@ -251,7 +262,7 @@ impl Sweep<'_> {
             stop: self.stop.clone(),
             on_recording: None,
             key_prefix: format!(
-                "{}{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
+                "{}{}-{repeat}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
                 self.stamp,
                 self.shard.map(|(s, _)| format!("-shard{}", s.index)).unwrap_or_default(),
                 cell.protocol.name(),
@@ -262,9 +273,20 @@ impl Sweep<'_> {
                 cell.fresh,
                 cell.security.name(),
                 cell.streams,
-                cell.size.unwrap_or(0)
+                cell.size.unwrap_or(0),
+                cell.via.map_or("direct", crate::gateway::Kind::name)
             ),
         }
+    }
+
+    /// Where a cell's clients connect: the server, or the gateway in front of it.
+    fn addr_of(&self, cell: &CellPlan) -> SocketAddr {
+        let direct = self.addrs[cell.protocol.server()];
+        let Some(via) = cell.via else { return direct };
+        let gateway = self.gateways.iter().find(|g| g.kind == via);
+        // The plan leaves out the cells of a gateway that did not start, and of the variants
+        // no gateway routes.
+        gateway.and_then(|g| g.dial_for(cell.protocol).ok()).expect("a started gateway that routes the cell")
     }
 
     /// A cell's parameters: the run's, with a size sweep's N.
@@ -309,6 +331,7 @@ impl Sweep<'_> {
         let resources = Resources {
             server_cpu_us_per_op: cpu.server.as_ref().and_then(|c| per_op(c, "server")),
             client_cpu_us_per_op: per_op(&cpu.client, "client"),
+            gateway_cpu_us_per_op: cpu.gateway.as_ref().and_then(|c| per_op(c, "gateway")),
             server_peak_rss_bytes: self.server_pid.and_then(|p| kernel::peak_rss(Some(p))),
             client_peak_rss_bytes: kernel::peak_rss(None),
             server_rss_start_bytes: start.server_rss,
@@ -325,6 +348,7 @@ impl Sweep<'_> {
             tls: cell.security.name(),
             streams: cell.streams,
             sized: cell.size.is_some(),
+            via: cell.via.map_or("direct", crate::gateway::Kind::name),
             n: cell.size.unwrap_or(self.n),
             repeat,
             concurrency: self.load(&cell).0,
@@ -371,6 +395,8 @@ impl Start {
 struct CpuUse {
     server: Option<Result<Duration, String>>,
     client: Result<Duration, String>,
+    /// The gateway's processes together, for a cell through one.
+    gateway: Option<Result<Duration, String>>,
 }
 
 /// Both processes' CPU clocks at one moment.
@@ -378,11 +404,18 @@ struct CpuUse {
 struct CpuSample {
     server: Option<std::io::Result<Duration>>,
     client: std::io::Result<Duration>,
+    gateway: Option<std::io::Result<Duration>>,
 }
 
 impl CpuSample {
-    fn now(server_pid: Option<u32>) -> CpuSample {
-        CpuSample { server: server_pid.map(kernel::process_cpu), client: kernel::self_cpu() }
+    fn now((server_pid, gateway): (Option<u32>, Option<&[u32]>)) -> CpuSample {
+        let sum =
+            |pids: &[u32]| pids.iter().map(|p| kernel::process_cpu(*p)).sum::<std::io::Result<Duration>>();
+        CpuSample {
+            server: server_pid.map(kernel::process_cpu),
+            client: kernel::self_cpu(),
+            gateway: gateway.map(sum),
+        }
     }
 }
 
@@ -402,18 +435,22 @@ fn used(
 
 /// Runs a cell while sampling both processes' CPU clocks at the start of its recorded window
 /// (which the engine announces once its connections are open) and at its end.
-fn measure(mut spec: CellSpec, server_pid: Option<u32>) -> (CellStats, CpuUse) {
+fn measure(
+    mut spec: CellSpec,
+    (server_pid, gateway): (Option<u32>, Option<Vec<u32>>),
+) -> (CellStats, CpuUse) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Instant>(1);
     spec.on_recording = Some(tx);
+    let pids = gateway.clone();
     let sampler = std::thread::spawn(move || {
         let at = rx.recv().ok()?;
         std::thread::sleep(at.saturating_duration_since(Instant::now()));
-        Some(CpuSample::now(server_pid))
+        Some(CpuSample::now((server_pid, pids.as_deref())))
     });
     let stats = run_cell(&spec);
     // Closing the channel lets a sampler that was never told a window return.
     drop(spec);
-    let end = CpuSample::now(server_pid);
+    let end = CpuSample::now((server_pid, gateway.as_deref()));
     let (start, missing) = match sampler.join() {
         Ok(start) => (start, "the cell never reached its recorded window"),
         Err(_) => (None, "the CPU sampler thread panicked"),
@@ -421,6 +458,10 @@ fn measure(mut spec: CellSpec, server_pid: Option<u32>) -> (CellStats, CpuUse) {
     let cpu = CpuUse {
         server: end.server.as_ref().map(|e| used(start.as_ref().and_then(|s| s.server.as_ref()), e, missing)),
         client: used(start.as_ref().map(|s| &s.client), &end.client, missing),
+        gateway: end
+            .gateway
+            .as_ref()
+            .map(|e| used(start.as_ref().and_then(|s| s.gateway.as_ref()), e, missing)),
     };
     (stats, cpu)
 }

@@ -11,6 +11,7 @@ use wirebench_results::{IdleCpus, Results, RunStatus};
 pub(super) mod compression;
 mod cpu;
 mod equivalence;
+pub(super) mod gateway;
 mod latency;
 pub(super) mod matrix;
 mod method;

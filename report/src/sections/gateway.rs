@@ -1,0 +1,125 @@
+//! Through a gateway: each protocol's cells through nginx or HAProxy beside the same cells
+//! direct (loopback, warm, plaintext, closed loop): the latency the hop adds (p50 and p99,
+//! with 95 % intervals over the rounds, both sides resampled), the bytes on the client's
+//! socket that change (headers a gateway adds or removes), the gateway's CPU per operation,
+//! and throughput through it against direct. Gateway cells appear only here.
+
+use wirebench_results::Cell;
+use wirebench_results::repeats::{self, Figure, Rounds};
+use wirebench_results::vocab::Operation;
+
+use crate::{Block, Table, Tags, fmt, td, td_class};
+
+/// The cell direct that `via` is compared with.
+fn direct_of<'a>(cells: &'a [Cell], via: &Cell) -> Vec<&'a Cell> {
+    cells
+        .iter()
+        .filter(|c| {
+            c.via == "direct"
+                && c.protocol == via.protocol
+                && c.operation == via.operation
+                && c.payload == via.payload
+                && c.network == via.network
+                && c.concurrency == via.concurrency
+                && c.rate.is_none()
+                && !c.fresh_connections
+                && c.tls == "plain"
+                && c.streams == 1
+                && !c.sized
+        })
+        .collect()
+}
+
+fn total(c: &Cell) -> f64 {
+    c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes
+}
+
+fn mean(cells: &[&Cell], f: impl Fn(&Cell) -> Option<f64>) -> Option<f64> {
+    let v: Vec<f64> = cells.iter().filter_map(|c| f(c)).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// "+12.3 µs [+10.1 to +14.0]": what `figure` gained from `direct`'s rounds to `via`'s.
+fn added(direct: &[&Cell], via: &[&Cell], figure: Figure) -> (String, Option<f64>) {
+    let Some((a, b, _, interval)) =
+        crate::compare::change(&Rounds::new(direct.to_vec()), &Rounds::new(via.to_vec()), figure.measure())
+    else {
+        return ("–".into(), None);
+    };
+    let us =
+        |v: f64| if v >= 0.0 { format!("+{}", fmt::micros(v)) } else { format!("−{}", fmt::micros(-v)) };
+    // The figures are in µs; the interval is of the change in percent of A.
+    let text = match interval {
+        Some((lo, hi)) => format!("{} [{} to {}]", us(b - a), us(a * lo / 100.0), us(a * hi / 100.0)),
+        None => us(b - a),
+    };
+    (text, Some(b - a))
+}
+
+/// The section's blocks: one per operation and payload that ran through a gateway.
+pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
+    let groups = repeats::groups(runs);
+    let mut via_groups: Vec<&(String, Vec<&Cell>)> =
+        groups.iter().filter(|(_, g)| g[0].via != "direct").collect();
+    via_groups.sort_by_key(|(_, g)| (g[0].protocol.clone(), g[0].via.clone(), g[0].concurrency));
+    let mut keys: Vec<(String, Operation)> =
+        via_groups.iter().map(|(_, g)| (g[0].payload.clone(), g[0].operation)).collect();
+    keys.sort_by_key(|(p, op)| (p.clone(), op.name()));
+    keys.dedup();
+    let mut blocks = Vec::new();
+    for (payload, op) in keys {
+        let head = [
+            "protocol",
+            "gateway",
+            "connections",
+            "p50 direct",
+            "p50 added",
+            "p99 added",
+            "bytes/op direct → through",
+            "gateway CPU/op",
+            "throughput through ÷ direct",
+        ];
+        let mut t = Table::with_head(head.iter().map(|s| (*s).to_owned()).collect());
+        let mut most: Option<(f64, String)> = None;
+        for (_, g) in via_groups.iter().filter(|(_, g)| g[0].payload == payload && g[0].operation == op) {
+            let v = &g[0];
+            let direct: Vec<&Cell> = direct_of(runs, v);
+            let (p50_text, p50_added) = added(&direct, g, Figure::P50);
+            let (p99_text, _) = added(&direct, g, Figure::P99);
+            if let Some(a) = p50_added
+                && most.as_ref().is_none_or(|(m, _)| a > *m)
+            {
+                most = Some((a, format!("{} via {} at {} connections", v.protocol, v.via, v.concurrency)));
+            }
+            let na = || td_class("–", "na");
+            t.rows.push(vec![
+                td(v.protocol.clone()),
+                td(v.via.clone()),
+                td(v.concurrency.to_string()),
+                mean(&direct, |c| c.latency.as_ref().map(|l| l.p50_ns as f64 / 1000.0))
+                    .map_or_else(na, |x| td(fmt::micros(x))),
+                td(p50_text),
+                td(p99_text),
+                match (mean(&direct, |c| Some(total(c))), mean(g, |c| Some(total(c)))) {
+                    (Some(a), Some(b)) => td(format!("{} → {}", fmt::bytes(a), fmt::bytes(b))),
+                    _ => na(),
+                },
+                mean(g, |c| c.resources.gateway_cpu_us_per_op).map_or_else(na, |x| td(fmt::micros(x))),
+                match (mean(&direct, |c| Some(c.throughput_ops_s)), mean(g, |c| Some(c.throughput_ops_s))) {
+                    (Some(a), Some(b)) if a > 0.0 => td(format!("{:.2}×", b / a)),
+                    _ => na(),
+                },
+            ]);
+        }
+        let intro =
+            most.map(|(a, who)| format!("The hop adds the most to {who}: {} at the median.", fmt::micros(a)));
+        blocks.push(Block {
+            tags: Tags::op(op, &payload),
+            heading: format!("{op} ({payload})"),
+            intro,
+            charts: Vec::new(),
+            tables: vec![t],
+        });
+    }
+    blocks
+}
