@@ -41,7 +41,7 @@ pub fn write_beside(r: &Results, results: &Path) -> anyhow::Result<()> {
 }
 
 /// The key of a cell run, name by name: the interval log's tag and the OpenMetrics labels.
-fn key(c: &Cell) -> [(&'static str, String); 10] {
+fn key(c: &Cell) -> [(&'static str, String); 11] {
     let load = match c.rate {
         Some(rate) => format!("{rate}/s"),
         None => format!("c{}", c.concurrency),
@@ -55,6 +55,7 @@ fn key(c: &Cell) -> [(&'static str, String); 10] {
         ("tls", c.tls.clone()),
         ("connections", if c.fresh_connections { "cold" } else { "warm" }.to_owned()),
         ("streams", c.streams.to_string()),
+        ("via", c.via.clone()),
         ("n", c.n.to_string()),
         ("run", c.repeat.to_string()),
     ]
@@ -80,7 +81,7 @@ pub fn interval_log(r: &Results) -> anyhow::Result<Vec<u8>> {
             "wirebench {} latency in nanoseconds, one interval per cell run",
             r.environment.wirebench_version
         ))
-        .add_comment("tag: protocol;operation;payload;load;network;tls;connections;streams;n;run")
+        .add_comment("tag: protocol;operation;payload;load;network;tls;connections;streams;via;n;run")
         .with_start_time(base_time)
         .with_base_time(base_time)
         .with_max_value_divisor(1e9);
