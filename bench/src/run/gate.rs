@@ -67,15 +67,7 @@ impl Gate {
                         progress
                             .note(format!("not timed: {name} {op} via {via} disagrees with the reference"));
                     }
-                    self.results.push(EquivalenceResult {
-                        protocol: protocol.name().into(),
-                        payload: payload.to_owned(),
-                        operation: op,
-                        verdict: verdict.kind(),
-                        detail: verdict.detail(),
-                        store_calls: None,
-                        via: g.kind.name().to_owned(),
-                    });
+                    self.results.push(result((protocol.name(), payload, op), &verdict, None, g.kind.name()));
                 }
             }
         }
@@ -121,16 +113,26 @@ pub fn check(
             if matches!(verdict, Verdict::Fails(_)) {
                 gate.failed.push((protocol.name(), op));
             }
-            gate.results.push(EquivalenceResult {
-                protocol: protocol.name().into(),
-                payload: payload.to_owned(),
-                operation: op,
-                verdict: verdict.kind(),
-                detail: verdict.detail(),
-                store_calls,
-                via: "direct".to_owned(),
-            });
+            gate.results.push(result((protocol.name(), payload, op), &verdict, store_calls, "direct"));
         }
     }
     Ok(gate)
+}
+
+/// The record of one check of `protocol` on `op` (through `via`).
+fn result(
+    (protocol, payload, op): (&str, &str, Operation),
+    verdict: &Verdict,
+    store_calls: Option<u64>,
+    via: &str,
+) -> EquivalenceResult {
+    EquivalenceResult {
+        protocol: protocol.to_owned(),
+        payload: payload.to_owned(),
+        operation: op,
+        verdict: verdict.kind(),
+        detail: verdict.detail(),
+        store_calls,
+        via: via.to_owned(),
+    }
 }
