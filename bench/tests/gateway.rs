@@ -93,6 +93,10 @@ fn a_run_times_cells_through_each_gateway_and_reports_the_hop() {
         for c in cells {
             assert!(c["ops"].as_u64().unwrap() > 0, "{c}");
             assert!(c["resources"]["gateway_cpu_us_per_op"].as_f64().is_some(), "{c}");
+            // The gateway's upstream connections are kept alive: far fewer than one per call
+            // (0 when it reuses one opened before the cell, as HAProxy's `http-reuse` does).
+            let upstream = c["resources"]["server_connections"].as_u64().unwrap();
+            assert!(upstream * 10 < c["ops"].as_u64().unwrap(), "{c}");
         }
         let checked = results["equivalence"].as_array().unwrap().iter().filter(|e| e["via"] == kind.name());
         assert!(checked.clone().count() >= 2 && checked.into_iter().all(|e| e["verdict"] == "agrees"));

@@ -41,6 +41,8 @@ pub enum Command {
     Orders { ids: Vec<Id> },
     /// The store back to its fixtures, and the server's peak RSS counted from now.
     Reset,
+    /// Connections the servers have accepted so far.
+    Accepted,
     /// Injects this plan's faults into the store's calls from now (`null`: none).
     Faults { plan: Option<wirebench_domain::faults::FaultPlan> },
 }
@@ -69,6 +71,9 @@ pub enum Reply {
     Reset {
         rss_bytes: Option<u64>,
         peak_reset: bool,
+    },
+    Accepted {
+        connections: u64,
     },
     /// What the replaced plan injected, and the id the store's next created order gets (so
     /// the orders created between two answers are their difference).
@@ -117,6 +122,7 @@ async fn answer(store: &Store, cmd: Command) -> Reply {
             Err(e) => Reply::Error { message: e.to_string() },
         },
         Command::Reset => Reply::Error { message: "reset is answered by the channel".into() },
+        Command::Accepted => Reply::Accepted { connections: wirebench_servers::tcp::accepted() },
         Command::Faults { plan } => {
             Reply::Faults { injected: store.set_faults(plan), next_order_id: store.next_order_id() }
         }
@@ -198,6 +204,14 @@ impl Control {
         match self.ask(&Command::Faults { plan })? {
             Reply::Faults { injected, next_order_id } => Ok((injected, next_order_id)),
             other => bail!("the server answered a fault plan with {other:?}"),
+        }
+    }
+
+    /// Connections the server's servers have accepted so far.
+    pub fn accepted(&self) -> anyhow::Result<u64> {
+        match self.ask(&Command::Accepted)? {
+            Reply::Accepted { connections } => Ok(connections),
+            other => bail!("the server answered a count of connections with {other:?}"),
         }
     }
 

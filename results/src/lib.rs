@@ -306,6 +306,10 @@ pub struct Resources {
     /// master and workers, HAProxy's one process) over the recorded window.
     #[serde(default)]
     pub gateway_cpu_us_per_op: Option<f64>,
+    /// Connections the server accepted during the cell (warm-up included): the client's
+    /// direct, the gateway's upstream ones through a gateway. None without a control channel.
+    #[serde(default)]
+    pub server_connections: Option<u64>,
     /// Peak resident set (VmHWM): since the cell's start when `peak_rss_per_cell`, else since
     /// the process started.
     pub server_peak_rss_bytes: Option<u64>,

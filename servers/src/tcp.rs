@@ -36,6 +36,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ServerConfig;
 
+/// Connections every server of this process has accepted (see [`accepted`]).
+static ACCEPTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Connections every server of this process has accepted so far: through a gateway, the
+/// gateway's upstream connections (does its keep-alive hold?).
+pub fn accepted() -> u64 {
+    ACCEPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Pause after an accept error that is not about one connection.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Refusals (connections over the cap being answered) running at once.
@@ -77,6 +86,7 @@ where
             Some(_) = refusals.join_next(), if !refusals.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
+                    ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Ignoring a failure is right: the socket works without it, only small
                     // writes may be delayed (and the harness would see that in latency).
                     let _ = tcp.set_nodelay(true);

@@ -124,7 +124,7 @@ impl Sweep<'_> {
             return Ok(Some(Stopped::ServerExited(what)));
         }
         progress.cell(self.label(repeat, &cell));
-        let start = Start::now(server.as_deref().map(|s| &s.control))?;
+        let mut start = Start::now(server.as_deref().map(|s| &s.control))?;
         let spec = self.spec(repeat, cell);
         let started = SystemTime::now() + spec.warmup;
         let server_pid = self.server_pid;
@@ -136,6 +136,8 @@ impl Sweep<'_> {
             return Ok(Some(Stopped::Interrupted(Some(what))));
         }
         let control = server.as_deref().map(|s| &s.control);
+        let after = control.and_then(|c| tokio::task::block_in_place(|| c.accepted()).ok());
+        start.accepted = start.accepted.zip(after).map(|(a, b)| b.saturating_sub(a));
         let params = self.params_of(&cell);
         let checks = tokio::task::block_in_place(|| {
             checks::verify(control, (cell.protocol.name(), cell.op), &params, &stats.samples)
@@ -332,6 +334,7 @@ impl Sweep<'_> {
             server_cpu_us_per_op: cpu.server.as_ref().and_then(|c| per_op(c, "server")),
             client_cpu_us_per_op: per_op(&cpu.client, "client"),
             gateway_cpu_us_per_op: cpu.gateway.as_ref().and_then(|c| per_op(c, "gateway")),
+            server_connections: start.accepted,
             server_peak_rss_bytes: self.server_pid.and_then(|p| kernel::peak_rss(Some(p))),
             client_peak_rss_bytes: kernel::peak_rss(None),
             server_rss_start_bytes: start.server_rss,
@@ -362,6 +365,9 @@ impl Sweep<'_> {
 #[derive(Debug)]
 struct Start {
     store_reset: bool,
+    /// Connections the server had accepted when the cell began; after it, those it accepted
+    /// during the cell.
+    accepted: Option<u64>,
     server_rss: Option<u64>,
     client_rss: Option<u64>,
     peaks_reset: bool,
@@ -378,11 +384,13 @@ impl Start {
             }
             None => (false, None, false),
         };
+        let accepted = control.and_then(|c| tokio::task::block_in_place(|| c.accepted()).ok());
         // The harness too: what the last cell freed should not count in this one's memory.
         kernel::release_free_heap();
         let client_peak = kernel::reset_peak_rss(None).is_ok();
         Ok(Start {
             store_reset,
+            accepted,
             server_rss,
             client_rss: kernel::rss(None),
             peaks_reset: server_peak && client_peak,

@@ -2,7 +2,9 @@
 //! direct (loopback, warm, plaintext, closed loop): the latency the hop adds (p50 and p99,
 //! with 95 % intervals over the rounds, both sides resampled), the bytes on the client's
 //! socket that change (headers a gateway adds or removes), the gateway's CPU per operation,
-//! and throughput through it against direct. Gateway cells appear only here.
+//! the connections the server accepted per cell (through a gateway, its upstream ones: does
+//! its keep-alive hold?), and throughput through it against direct. Gateway cells appear
+//! only here.
 
 use wirebench_results::Cell;
 use wirebench_results::repeats::{self, Figure, Rounds};
@@ -32,6 +34,11 @@ fn direct_of<'a>(cells: &'a [Cell], via: &Cell) -> Vec<&'a Cell> {
 
 fn total(c: &Cell) -> f64 {
     c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes
+}
+
+/// Connections the server accepted during a cell, as a number.
+fn connections(c: &Cell) -> Option<f64> {
+    c.resources.server_connections.map(|n| n as f64)
 }
 
 fn mean(cells: &[&Cell], f: impl Fn(&Cell) -> Option<f64>) -> Option<f64> {
@@ -77,6 +84,7 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
             "p99 added",
             "bytes/op direct → through",
             "gateway CPU/op",
+            "server connections direct → through",
             "throughput through ÷ direct",
         ];
         let mut t = Table::with_head(head.iter().map(|s| (*s).to_owned()).collect());
@@ -105,6 +113,10 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
                     _ => na(),
                 },
                 mean(g, |c| c.resources.gateway_cpu_us_per_op).map_or_else(na, |x| td(fmt::micros(x))),
+                match (mean(&direct, connections), mean(g, connections)) {
+                    (Some(a), Some(b)) => td(format!("{a:.0} → {b:.0}")),
+                    _ => na(),
+                },
                 match (mean(&direct, |c| Some(c.throughput_ops_s)), mean(g, |c| Some(c.throughput_ops_s))) {
                     (Some(a), Some(b)) if a > 0.0 => td(format!("{:.2}×", b / a)),
                     _ => na(),
