@@ -74,6 +74,33 @@ impl Kind {
     }
 }
 
+/// A gateway in a run's path: its kind, and the rate limit it applies to each route (requests
+/// per second; `None`: none), written `nginx` or `nginx@500/s` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Via {
+    pub kind: Kind,
+    pub limit: Option<u32>,
+}
+
+impl Via {
+    /// Parses `nginx`, `haproxy@500/s`.
+    pub fn parse(text: &str) -> Option<Via> {
+        let (kind, limit) = match text.split_once('@') {
+            None => (text, None),
+            Some((k, rate)) => (k, Some(rate.trim_end_matches("/s").parse().ok().filter(|r| *r > 0)?)),
+        };
+        Some(Via { kind: Kind::named(kind)?, limit })
+    }
+
+    /// As results and the report name it.
+    pub fn name(self) -> String {
+        match self.limit {
+            None => self.kind.name().to_owned(),
+            Some(r) => format!("{}@{r}/s", self.kind.name()),
+        }
+    }
+}
+
 /// The routes of the servers in `upstreams`, by kind: HTTP/1.1, HTTP/2 only, WebSocket, TCP;
 /// and the HTTP/1.1 servers with an h2c listener beside.
 #[derive(Debug, Default, serde::Serialize)]
@@ -124,19 +151,19 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 /// Starts each of `kinds` in front of `upstreams`, configs and logs in `dir`; one that is not
 /// installed (or does not start) is said through `note`, in one line, and left out.
 pub fn start_all(
-    kinds: &[Kind],
+    vias: &[Via],
     upstreams: &BTreeMap<String, SocketAddr>,
     dir: &Path,
     note: impl Fn(String),
 ) -> Vec<Gateway> {
     let mut started = Vec::new();
-    for &kind in kinds {
-        match Gateway::start(kind, upstreams, dir) {
+    for &via in vias {
+        match Gateway::start(via, upstreams, dir) {
             Ok(g) => {
-                note(format!("gateway: {} (config {})", kind.name(), g.config.display()));
+                note(format!("gateway: {} (config {})", via.name(), g.config.display()));
                 started.push(g);
             }
-            Err(e) => note(format!("skipped the cells via {}: {e:#}", kind.name())),
+            Err(e) => note(format!("skipped the cells via {}: {e:#}", via.name())),
         }
     }
     started
@@ -146,6 +173,8 @@ pub fn start_all(
 #[derive(Debug)]
 pub struct Gateway {
     pub kind: Kind,
+    /// Requests per second each HTTP route admits (`None`: no limit).
+    pub limit: Option<u32>,
     child: Child,
     /// Its listening address per route: a server's name, or `<server>-h2c`.
     pub listen: BTreeMap<String, SocketAddr>,
@@ -156,15 +185,12 @@ pub struct Gateway {
 impl Gateway {
     /// Renders `kind`'s config for `upstreams` (server name → address) into `dir` and starts
     /// it; waits (bounded) until it listens on every route.
-    pub fn start(
-        kind: Kind,
-        upstreams: &BTreeMap<String, SocketAddr>,
-        dir: &Path,
-    ) -> anyhow::Result<Gateway> {
+    pub fn start(via: Via, upstreams: &BTreeMap<String, SocketAddr>, dir: &Path) -> anyhow::Result<Gateway> {
+        let (kind, limit) = (via.kind, via.limit);
         if let Some(why) = kind.missing() {
             bail!(why);
         }
-        let scratch = dir.join(kind.name());
+        let scratch = dir.join(via.name().replace(['@', '/'], "-"));
         std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
         let routes = routes(upstreams);
         let mut listen = BTreeMap::new();
@@ -185,6 +211,8 @@ impl Gateway {
             h2 => &routes.h2,
             websocket => &routes.websocket,
             tcp => &routes.tcp,
+            limit => limit,
+            burst => limit.map(|r| (r / 10).max(1)),
         })?;
         let config = scratch.join(file);
         std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
@@ -204,7 +232,7 @@ impl Gateway {
         // Its own process group: Ctrl-C reaches the harness, which stops it.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().with_context(|| format!("starting {}", kind.binary()))?;
-        let mut gateway = Gateway { kind, child, listen, config };
+        let mut gateway = Gateway { kind, limit, child, listen, config };
         gateway.wait_ready(&scratch)?;
         Ok(gateway)
     }
@@ -244,6 +272,11 @@ impl Gateway {
             _ => server,
         };
         self.listen.get(key).copied().ok_or_else(|| format!("{} has no route for {server}", self.kind.name()))
+    }
+
+    /// What it is in a run's path.
+    pub fn via(&self) -> Via {
+        Via { kind: self.kind, limit: self.limit }
     }
 
     /// The gateway's processes (its master and workers), for their CPU.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use wirebench::gateway::{Gateway, Kind};
+use wirebench::gateway::{Gateway, Kind, Via};
 use wirebench::serve::{ServeArgs, start};
 use wirebench_engine::catalog::{OpParams, Operation};
 use wirebench_engine::clients::{PROTOCOLS, Protocol, protocol};
@@ -35,7 +35,7 @@ async fn every_routed_protocol_answers_through_each_gateway_as_it_does_directly(
             eprintln!("skipped {}: {why}", kind.name());
             continue;
         }
-        let gateway = Gateway::start(kind, &upstreams, &dir).unwrap();
+        let gateway = Gateway::start(Via { kind, limit: None }, &upstreams, &dir).unwrap();
         for name in THROUGH {
             let p = protocol(name).unwrap();
             let via = gateway.dial_for(p).unwrap_or_else(|e| panic!("{e}"));
@@ -68,7 +68,11 @@ fn a_run_times_cells_through_each_gateway_and_reports_the_hop() {
         return;
     }
     let out = common::tempdir("gateway-run");
-    let via: Vec<&str> = std::iter::once("direct").chain(installed.iter().map(|k| k.name())).collect();
+    let mut via: Vec<&str> = std::iter::once("direct").chain(installed.iter().map(|k| k.name())).collect();
+    // A rate limit far below what the cells offer: REST answers 429, gRPC too (UNAVAILABLE
+    // by gRPC's mapping of HTTP statuses).
+    let limited = format!("{}@50/s", installed[0].name());
+    via.push(&limited);
     let run = common::wirebench()
         .args([
             "run",
@@ -101,6 +105,13 @@ fn a_run_times_cells_through_each_gateway_and_reports_the_hop() {
         let checked = results["equivalence"].as_array().unwrap().iter().filter(|e| e["via"] == kind.name());
         assert!(checked.clone().count() >= 2 && checked.into_iter().all(|e| e["verdict"] == "agrees"));
     }
+    let refused = |protocol: &str| -> Vec<String> {
+        let cells = results["cells"].as_array().unwrap().iter();
+        let mine = cells.filter(|c| c["via"] == limited.as_str() && c["protocol"] == protocol);
+        mine.flat_map(|c| c["errors"].as_object().unwrap().keys().cloned().collect::<Vec<_>>()).collect()
+    };
+    assert!(refused("rest").iter().any(|k| k == "server:429"), "{:?}", refused("rest"));
+    assert!(refused("grpc").iter().any(|k| k == "refused:HTTP 429"), "{:?}", refused("grpc"));
     let page = std::fs::read_to_string(out.join("latest").join("index.html")).unwrap();
     assert!(page.contains("id=\"gateway\""));
     std::fs::remove_dir_all(&out).unwrap();

@@ -24,7 +24,7 @@ pub struct Gate {
     /// The pairs that disagree with the reference: not timed.
     pub failed: Vec<(&'static str, Operation)>,
     /// The same through a gateway: (gateway, protocol, operation).
-    pub failed_via: Vec<(&'static str, &'static str, Operation)>,
+    pub failed_via: Vec<(String, &'static str, Operation)>,
 }
 
 impl Gate {
@@ -57,17 +57,22 @@ impl Gate {
                 let dial = Dial::to(addr).dissected(plan.dissect);
                 for &op in plan.via_ops.iter().filter(|op| protocol.unsupported(**op).is_none()) {
                     let mut p = params.clone();
-                    let key = format!("{stamp}-eq-{}-{}-{op}", g.kind.name(), protocol.name());
+                    let key = format!("{stamp}-eq-{}-{}-{op}", g.via().name(), protocol.name());
                     p.idempotency_key = op.writes().then_some(key);
                     let verdict =
                         tokio::task::block_in_place(|| verify_isolated(protocol, &dial, op, &p, reference));
                     if matches!(verdict, Verdict::Fails(_)) {
-                        self.failed_via.push((g.kind.name(), protocol.name(), op));
-                        let (via, name) = (g.kind.name(), protocol.name());
+                        self.failed_via.push((g.via().name(), protocol.name(), op));
+                        let (via, name) = (g.via().name(), protocol.name());
                         progress
                             .note(format!("not timed: {name} {op} via {via} disagrees with the reference"));
                     }
-                    self.results.push(result((protocol.name(), payload, op), &verdict, None, g.kind.name()));
+                    self.results.push(result(
+                        (protocol.name(), payload, op),
+                        &verdict,
+                        None,
+                        &g.via().name(),
+                    ));
                 }
             }
         }

@@ -93,7 +93,7 @@ pub struct CellPlan {
     /// A size sweep's N (None: the run's N).
     pub size: Option<u32>,
     /// The gateway in the path (None: direct).
-    pub via: Option<crate::gateway::Kind>,
+    pub via: Option<crate::gateway::Via>,
 }
 
 impl std::fmt::Debug for CellPlan {
@@ -169,7 +169,7 @@ pub struct Plan {
     /// The operations the compressing variants run in the main sweep.
     pub compression_ops: Vec<Operation>,
     /// Gateways in the path beside direct (`--via`), and the operations run through them.
-    pub vias: Vec<crate::gateway::Kind>,
+    pub vias: Vec<crate::gateway::Via>,
     pub via_ops: Vec<Operation>,
     /// Whether connections dissect what they carry (`--no-dissect` turns it off, to
     /// measure what dissection costs).

@@ -102,8 +102,8 @@ impl Sweep<'_> {
         let passed = match cell.via {
             None => gate.passed(cell.protocol.name(), cell.op),
             Some(via) => {
-                self.gateways.iter().any(|g| g.kind == via)
-                    && gate.passed_via(via.name(), cell.protocol.name(), cell.op)
+                self.gateways.iter().any(|g| g.via() == via)
+                    && gate.passed_via(&via.name(), cell.protocol.name(), cell.op)
             }
         };
         if !passed || share == 0 {
@@ -128,7 +128,7 @@ impl Sweep<'_> {
         let spec = self.spec(repeat, cell);
         let started = SystemTime::now() + spec.warmup;
         let server_pid = self.server_pid;
-        let gateway = cell.via.and_then(|v| self.gateways.iter().find(|g| g.kind == v)).map(|g| g.pids());
+        let gateway = cell.via.and_then(|v| self.gateways.iter().find(|g| g.via() == v)).map(|g| g.pids());
         let (mut stats, cpu) =
             tokio::task::spawn_blocking(move || measure(spec, (server_pid, gateway))).await?;
         if self.stop.load(Ordering::Relaxed) {
@@ -276,7 +276,7 @@ impl Sweep<'_> {
                 cell.security.name(),
                 cell.streams,
                 cell.size.unwrap_or(0),
-                cell.via.map_or("direct", crate::gateway::Kind::name)
+                cell.via.map_or_else(|| "direct".to_owned(), crate::gateway::Via::name)
             ),
         }
     }
@@ -285,7 +285,7 @@ impl Sweep<'_> {
     fn addr_of(&self, cell: &CellPlan) -> SocketAddr {
         let direct = self.addrs[cell.protocol.server()];
         let Some(via) = cell.via else { return direct };
-        let gateway = self.gateways.iter().find(|g| g.kind == via);
+        let gateway = self.gateways.iter().find(|g| g.via() == via);
         // The plan leaves out the cells of a gateway that did not start, and of the variants
         // no gateway routes.
         gateway.and_then(|g| g.dial_for(cell.protocol).ok()).expect("a started gateway that routes the cell")
@@ -351,7 +351,7 @@ impl Sweep<'_> {
             tls: cell.security.name(),
             streams: cell.streams,
             sized: cell.size.is_some(),
-            via: cell.via.map_or("direct", crate::gateway::Kind::name),
+            via: &cell.via.map_or_else(|| "direct".to_owned(), crate::gateway::Via::name),
             n: cell.size.unwrap_or(self.n),
             repeat,
             concurrency: self.load(&cell).0,

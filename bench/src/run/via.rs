@@ -4,7 +4,7 @@ use anyhow::bail;
 
 use super::plan::{CellPlan, LoadPoint, Plan};
 use super::profiles::Security;
-use crate::gateway::{Kind, routed};
+use crate::gateway::{Via, routed};
 use wirebench_engine::catalog::Operation;
 
 /// The operations run through a gateway when none are named.
@@ -15,14 +15,16 @@ const VIA_OPS: [Operation; 2] = [Operation::GetUser, Operation::ListOrders];
 pub fn vias(
     names: &[String],
     operations: Option<&[Operation]>,
-) -> anyhow::Result<(Vec<Kind>, Vec<Operation>)> {
+) -> anyhow::Result<(Vec<Via>, Vec<Operation>)> {
     let mut vias = Vec::new();
     for name in names {
-        match (name.as_str(), Kind::named(name)) {
+        match (name.as_str(), Via::parse(name)) {
             ("direct", _) => {}
-            (_, Some(kind)) if !vias.contains(&kind) => vias.push(kind),
+            (_, Some(via)) if !vias.contains(&via) => vias.push(via),
             (_, Some(_)) => {}
-            (other, None) => bail!("--via {other}: direct, nginx or haproxy"),
+            (other, None) => {
+                bail!("--via {other}: direct, nginx or haproxy, with a rate limit as nginx@500/s")
+            }
         }
     }
     let ops = operations.map_or_else(|| VIA_OPS.to_vec(), <[Operation]>::to_vec);

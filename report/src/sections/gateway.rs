@@ -36,6 +36,23 @@ fn total(c: &Cell) -> f64 {
     c.bytes.sent_per_op.total_bytes + c.bytes.received_per_op.total_bytes
 }
 
+/// The share of calls that failed through the gateway, and the commonest way they failed
+/// (a rate-limited gateway's 429, as each protocol surfaces it).
+fn refused(cells: &[&Cell]) -> String {
+    let ops: u64 = cells.iter().map(|c| c.ops).sum();
+    let mut kinds: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for c in cells {
+        for (k, n) in &c.errors {
+            *kinds.entry(k.as_str()).or_default() += n;
+        }
+    }
+    let failed: u64 = kinds.values().sum();
+    match kinds.iter().max_by_key(|(_, n)| **n) {
+        None => "none".into(),
+        Some((kind, _)) => format!("{:.1} % ({kind})", failed as f64 / (failed + ops).max(1) as f64 * 100.0),
+    }
+}
+
 /// Connections the server accepted during a cell, as a number.
 fn connections(c: &Cell) -> Option<f64> {
     c.resources.server_connections.map(|n| n as f64)
@@ -85,6 +102,7 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
             "bytes/op direct → through",
             "gateway CPU/op",
             "server connections direct → through",
+            "refused (how)",
             "throughput through ÷ direct",
         ];
         let mut t = Table::with_head(head.iter().map(|s| (*s).to_owned()).collect());
@@ -94,7 +112,8 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
             let direct: Vec<&Cell> = direct_of(runs, v);
             let (p50_text, p50_added) = added(&direct, g, Figure::P50);
             let (p99_text, _) = added(&direct, g, Figure::P99);
-            if let Some(a) = p50_added
+            // A rate-limited gateway's latency is its refusals', not the hop's.
+            if let Some(a) = p50_added.filter(|_| !v.via.contains('@'))
                 && most.as_ref().is_none_or(|(m, _)| a > *m)
             {
                 most = Some((a, format!("{} via {} at {} connections", v.protocol, v.via, v.concurrency)));
@@ -117,6 +136,7 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
                     (Some(a), Some(b)) => td(format!("{a:.0} → {b:.0}")),
                     _ => na(),
                 },
+                td(refused(g)),
                 match (mean(&direct, |c| Some(c.throughput_ops_s)), mean(g, |c| Some(c.throughput_ops_s))) {
                     (Some(a), Some(b)) if a > 0.0 => td(format!("{:.2}×", b / a)),
                     _ => na(),
