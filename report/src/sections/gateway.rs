@@ -4,7 +4,8 @@
 //! socket that change (headers a gateway adds or removes), the gateway's CPU per operation,
 //! the connections the server accepted per cell (through a gateway, its upstream ones: does
 //! its keep-alive hold?), and throughput through it against direct. Gateway cells appear
-//! only here.
+//! only here. For streams, the hop's effect on each message's arrival (median from the
+//! call's start).
 
 use wirebench_results::Cell;
 use wirebench_results::repeats::{self, Figure, Rounds};
@@ -51,6 +52,11 @@ fn refused(cells: &[&Cell]) -> String {
         None => "none".into(),
         Some((kind, _)) => format!("{:.1} % ({kind})", failed as f64 / (failed + ops).max(1) as f64 * 100.0),
     }
+}
+
+/// A stream's median message arrival from the start of its call, in µs.
+fn message_p50(c: &Cell) -> Option<f64> {
+    c.message_latency.as_ref().map(|l| l.p50_ns as f64 / 1000.0)
 }
 
 /// Connections the server accepted during a cell, as a number.
@@ -103,6 +109,7 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
             "gateway CPU/op",
             "server connections direct → through",
             "refused (how)",
+            "stream message p50 added",
             "throughput through ÷ direct",
         ];
         let mut t = Table::with_head(head.iter().map(|s| (*s).to_owned()).collect());
@@ -137,6 +144,17 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
                     _ => na(),
                 },
                 td(refused(g)),
+                match (mean(&direct, message_p50), mean(g, message_p50)) {
+                    (Some(a), Some(b)) => {
+                        let d = b - a;
+                        td(if d >= 0.0 {
+                            format!("+{}", fmt::micros(d))
+                        } else {
+                            format!("−{}", fmt::micros(-d))
+                        })
+                    }
+                    _ => na(),
+                },
                 match (mean(&direct, |c| Some(c.throughput_ops_s)), mean(g, |c| Some(c.throughput_ops_s))) {
                     (Some(a), Some(b)) if a > 0.0 => td(format!("{:.2}×", b / a)),
                     _ => na(),
