@@ -65,6 +65,10 @@ pub struct FaultsArgs {
     /// failing at once ("": none).
     #[arg(long, default_value = "backoff")]
     pub jitter_policy: String,
+    /// Through a gateway (`nginx`, `haproxy`, with a rate limit as `nginx@2000/s`), started in
+    /// front of the server: its refusals meet the retry policies.
+    #[arg(long)]
+    pub via: Option<String>,
     /// Seed of every draw (default: random; printed and recorded).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -155,6 +159,8 @@ fn injected(c: FaultCounts) -> BTreeMap<String, u64> {
 /// What every cell shares.
 struct Bench<'a> {
     args: &'a FaultsArgs,
+    /// The gateway the clients go through, when there is one.
+    gateway: Option<&'a crate::gateway::Gateway>,
     control: &'a Control,
     addrs: &'a BTreeMap<String, std::net::SocketAddr>,
     seed: u64,
@@ -170,7 +176,10 @@ impl Bench<'_> {
         link: LinkFaults,
         n: usize,
     ) -> anyhow::Result<Setting> {
-        let addr = self.addrs.get(p.server()).with_context(|| format!("no address for {}", p.server()))?;
+        let addr = match self.gateway {
+            Some(g) => &g.dial_for(p).map_err(|e| anyhow::anyhow!(e))?,
+            None => self.addrs.get(p.server()).with_context(|| format!("no address for {}", p.server()))?,
+        };
         Ok(Setting {
             protocol: p,
             dial: Dial::to(*addr),
@@ -470,10 +479,22 @@ pub async fn run(args: FaultsArgs) -> anyhow::Result<PathBuf> {
     // The small payload, the fixtures' usual seed, no simulated store latency, not pinned.
     let server = crate::run::server::spawn((42, 0), "small", (1024, false), &[], &dir)?;
     let params = OpParams::new(1, 10, vec![1, 2]);
-    let bench = Bench { args: &args, control: &server.control, addrs: &server.addrs, seed, params };
+    let gateway = match &args.via {
+        None => None,
+        Some(text) => {
+            let via = crate::gateway::Via::parse(text).with_context(|| {
+                format!("--via {text}: nginx or haproxy, with a rate limit as nginx@2000/s")
+            })?;
+            Some(crate::gateway::Gateway::start(via, &server.addrs, &dir)?)
+        }
+    };
+    let (control, addrs) = (&server.control, &server.addrs);
+    let bench = Bench { args: &args, gateway: gateway.as_ref(), control, addrs, seed, params };
     let cells = bench.all_cells(&asked).await?;
     let recovery = bench.all_recoveries(&asked, cells.len()).await?;
     let spread = bench.all_spreads(&asked, cells.len() + recovery.len()).await?;
+    let via = gateway.as_ref().map_or_else(|| "direct".to_owned(), |g| g.via().name());
+    drop(gateway);
     drop(server);
     let policies = asked.cell_policies.iter().chain(&asked.recovery_policies);
     let run = FaultsRun {
@@ -483,6 +504,7 @@ pub async fn run(args: FaultsArgs) -> anyhow::Result<PathBuf> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         git_revision: env!("WIREBENCH_GIT").to_owned(),
         seed,
+        via,
         policies: policies
             .map(|p| (p.name.clone(), p.about.clone()))
             .collect::<BTreeMap<_, _>>()

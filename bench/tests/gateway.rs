@@ -69,7 +69,8 @@ fn a_run_times_cells_through_each_gateway_and_reports_the_hop() {
     }
     let out = common::tempdir("gateway-run");
     let mut via: Vec<&str> = std::iter::once("direct").chain(installed.iter().map(|k| k.name())).collect();
-    // A rate limit far below what the cells offer: REST answers 429, gRPC too (UNAVAILABLE
+    // A rate limit far below what the cells offer: REST answers 429, a refusal as HTTP has it,
+    // gRPC too (UNAVAILABLE
     // by gRPC's mapping of HTTP statuses).
     let limited = format!("{}@50/s", installed[0].name());
     via.push(&limited);
@@ -110,9 +111,40 @@ fn a_run_times_cells_through_each_gateway_and_reports_the_hop() {
         let mine = cells.filter(|c| c["via"] == limited.as_str() && c["protocol"] == protocol);
         mine.flat_map(|c| c["errors"].as_object().unwrap().keys().cloned().collect::<Vec<_>>()).collect()
     };
-    assert!(refused("rest").iter().any(|k| k == "server:429"), "{:?}", refused("rest"));
+    assert!(refused("rest").iter().any(|k| k == "refused:429"), "{:?}", refused("rest"));
     assert!(refused("grpc").iter().any(|k| k == "refused:HTTP 429"), "{:?}", refused("grpc"));
     let page = std::fs::read_to_string(out.join("latest").join("index.html")).unwrap();
     assert!(page.contains("id=\"gateway\""));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// A rate-limited gateway meets the retry policies: without retries most reads are refused;
+/// with backoff, every one gets through in more attempts.
+#[test]
+fn clients_that_back_off_get_through_a_rate_limited_gateway() {
+    if let Some(why) = Kind::Nginx.missing() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let out = common::tempdir("gateway-faults");
+    let run = common::wirebench()
+        .args(["faults", "--via", "nginx@100/s", "--protocols", "rest", "--operations", "get-user"])
+        .args(["--faults", "none", "--policies", "none,backoff", "--ops", "150", "--outage", "0"])
+        .args(["--jitter-policy", "", "--seed", "3", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("faults.json")).unwrap()).unwrap();
+    assert_eq!(json["via"], "nginx@100/s");
+    let cell = |policy: &str| {
+        json["cells"].as_array().unwrap().iter().find(|c| c["policy"] == policy).unwrap().clone()
+    };
+    let (none, backoff) = (cell("none"), cell("backoff"));
+    assert!(none["refusals"].as_u64().unwrap() > 0, "{none}");
+    assert!(none["succeeded"].as_u64() < backoff["succeeded"].as_u64(), "{none} {backoff}");
+    assert!(backoff["attempts"].as_u64().unwrap() > 150, "{backoff}");
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -340,9 +340,10 @@ pub fn render(run: &FaultsRun) -> anyhow::Result<String> {
     );
     let _ = write!(
         out,
-        "<p>Seed {} (<code>wirebench faults --seed {}</code> repeats every draw) · revision {} · {} cells, {} recovery runs. Fault shares, policies and rates are inputs; everything else is measured.</p><h2>Claims checked</h2><ul>",
+        "<p>Seed {} (<code>wirebench faults --seed {}</code> repeats every draw) · revision {} · through {} · {} cells, {} recovery runs. Fault shares, policies and rates are inputs; everything else is measured.</p><h2>Claims checked</h2><ul>",
         run.seed,
         run.seed,
+        esc(&run.via),
         esc(&run.git_revision),
         run.cells.len(),
         run.recovery.len()
@@ -494,6 +495,7 @@ mod tests {
             command: String::new(),
             git_revision: String::new(),
             seed: 1,
+            via: "direct".into(),
             policies: Vec::new(),
             cells,
             recovery: Vec::new(),

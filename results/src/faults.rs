@@ -20,6 +20,9 @@ pub struct FaultsRun {
     pub git_revision: String,
     /// Seed of every draw (the store's faults, the link's, the backoff's jitter).
     pub seed: u64,
+    /// The gateway the clients went through (`direct`: none), e.g. `nginx@2000/s`.
+    #[serde(default = "crate::direct")]
+    pub via: String,
     /// The policies measured: name and what it does (inputs, from the policy file).
     pub policies: Vec<(String, String)>,
     pub cells: Vec<FaultCell>,

@@ -170,7 +170,7 @@ impl JsonRpcConnection {
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();
         if !status.is_success() {
             let message = String::from_utf8_lossy(&bytes).into_owned();
-            return Err(ClientError::Server { code: status.as_u16().to_string(), message });
+            return Err(ClientError::http(status.as_u16(), message, None));
         }
         self.counters.decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))
     }

@@ -160,6 +160,18 @@ impl ClientError {
         matches!(self, ClientError::Server { .. } | ClientError::Refused { .. })
     }
 
+    /// An HTTP error answer without the protocol's own error body (from something between
+    /// client and server, such as a gateway's rate limit): 429 and 503 are refusals, as HTTP
+    /// says, anything else a server error.
+    pub(crate) fn http(status: u16, message: String, retry_after: Option<Duration>) -> Self {
+        let domain = match status {
+            429 => Some("overloaded"),
+            503 => Some("unavailable"),
+            _ => None,
+        };
+        ClientError::answered(domain, status.to_string(), message, retry_after)
+    }
+
     /// A server's error answer: a refusal when the domain's code (`domain`, as the protocol
     /// carries it) says nothing was done ("unavailable", "overloaded"), else a server error.
     pub(crate) fn answered(

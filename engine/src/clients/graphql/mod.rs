@@ -313,10 +313,11 @@ impl GraphqlConnection {
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();
         let bytes = super::inflate(&self.counters, encoded.as_ref(), self.coding, bytes)?;
         if !status.is_success() {
-            return Err(ClientError::Server {
-                code: status.as_u16().to_string(),
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-            });
+            return Err(ClientError::http(
+                status.as_u16(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+                None,
+            ));
         }
         let response: Response<T> =
             self.counters.decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))?;

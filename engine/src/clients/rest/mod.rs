@@ -383,10 +383,7 @@ fn server_error(status: StatusCode, headers: &hyper::HeaderMap, body: &[u8]) -> 
             let code = format!("{} {}", status.as_u16(), e.error);
             ClientError::answered(Some(&e.error), code, e.message, retry_after)
         }
-        Err(_) => ClientError::Server {
-            code: status.as_u16().to_string(),
-            message: String::from_utf8_lossy(body).into(),
-        },
+        Err(_) => ClientError::http(status.as_u16(), String::from_utf8_lossy(body).into(), retry_after),
     }
 }
 
