@@ -11,6 +11,7 @@ use wirebench_results::Cell;
 use wirebench_results::repeats::{self, Figure, Rounds};
 use wirebench_results::vocab::Operation;
 
+use crate::page::TCell;
 use crate::{Block, Table, Tags, fmt, td, td_class};
 
 /// The cell direct that `via` is compared with.
@@ -86,6 +87,72 @@ fn added(direct: &[&Cell], via: &[&Cell], figure: Figure) -> (String, Option<f64
     (text, Some(b - a))
 }
 
+/// The columns of the section's tables.
+const HEAD: [&str; 12] = [
+    "protocol",
+    "gateway",
+    "connections",
+    "p50 direct",
+    "p50 added",
+    "p99 added",
+    "bytes/op direct → through",
+    "gateway CPU/op",
+    "server connections direct → through",
+    "refused (how)",
+    "stream message p50 added",
+    "throughput through ÷ direct",
+];
+
+/// "a → b" of a figure over two sets of rounds, shown by `show`.
+fn pair(
+    direct: &[&Cell],
+    via: &[&Cell],
+    f: fn(&Cell) -> Option<f64>,
+    show: impl Fn(f64, f64) -> String,
+) -> TCell {
+    match (mean(direct, f), mean(via, f)) {
+        (Some(a), Some(b)) => td(show(a, b)),
+        _ => td_class("–", "na"),
+    }
+}
+
+/// A signed duration in µs.
+fn signed(d: f64) -> String {
+    if d >= 0.0 { format!("+{}", fmt::micros(d)) } else { format!("−{}", fmt::micros(-d)) }
+}
+
+/// One row: `g`'s rounds through a gateway against the same cell direct; and what the hop
+/// added to the median, unless the gateway limits the rate (its latency is then its
+/// refusals').
+fn row(runs: &[Cell], g: &[&Cell]) -> (Vec<TCell>, Option<f64>) {
+    let v = g[0];
+    let direct: Vec<&Cell> = direct_of(runs, v);
+    let (p50_text, p50_added) = added(&direct, g, Figure::P50);
+    let (p99_text, _) = added(&direct, g, Figure::P99);
+    let p50 = |c: &Cell| c.latency.as_ref().map(|l| l.p50_ns as f64 / 1000.0);
+    let cells = vec![
+        td(v.protocol.clone()),
+        td(v.via.clone()),
+        td(v.concurrency.to_string()),
+        mean(&direct, p50).map_or_else(|| td_class("–", "na"), |x| td(fmt::micros(x))),
+        td(p50_text),
+        td(p99_text),
+        pair(&direct, g, |c| Some(total(c)), |a, b| format!("{} → {}", fmt::bytes(a), fmt::bytes(b))),
+        mean(g, |c| c.resources.gateway_cpu_us_per_op)
+            .map_or_else(|| td_class("–", "na"), |x| td(fmt::micros(x))),
+        pair(&direct, g, connections, |a, b| format!("{a:.0} → {b:.0}")),
+        td(refused(g)),
+        pair(&direct, g, message_p50, |a, b| signed(b - a)),
+        pair(
+            &direct,
+            g,
+            |c| Some(c.throughput_ops_s),
+            |a, b| if a > 0.0 { format!("{:.2}×", b / a) } else { "–".into() },
+        ),
+    ];
+    (cells, p50_added.filter(|_| !v.via.contains('@')))
+}
+
 /// The section's blocks: one per operation and payload that ran through a gateway.
 pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
     let groups = repeats::groups(runs);
@@ -98,78 +165,22 @@ pub(crate) fn gateway_blocks(runs: &[Cell]) -> Vec<Block> {
     keys.dedup();
     let mut blocks = Vec::new();
     for (payload, op) in keys {
-        let head = [
-            "protocol",
-            "gateway",
-            "connections",
-            "p50 direct",
-            "p50 added",
-            "p99 added",
-            "bytes/op direct → through",
-            "gateway CPU/op",
-            "server connections direct → through",
-            "refused (how)",
-            "stream message p50 added",
-            "throughput through ÷ direct",
-        ];
-        let mut t = Table::with_head(head.iter().map(|s| (*s).to_owned()).collect());
+        let mut t = Table::with_head(HEAD.iter().map(|s| (*s).to_owned()).collect());
         let mut most: Option<(f64, String)> = None;
         for (_, g) in via_groups.iter().filter(|(_, g)| g[0].payload == payload && g[0].operation == op) {
-            let v = &g[0];
-            let direct: Vec<&Cell> = direct_of(runs, v);
-            let (p50_text, p50_added) = added(&direct, g, Figure::P50);
-            let (p99_text, _) = added(&direct, g, Figure::P99);
-            // A rate-limited gateway's latency is its refusals', not the hop's.
-            if let Some(a) = p50_added.filter(|_| !v.via.contains('@'))
+            let (cells, hop) = row(runs, g);
+            let v = g[0];
+            if let Some(a) = hop
                 && most.as_ref().is_none_or(|(m, _)| a > *m)
             {
                 most = Some((a, format!("{} via {} at {} connections", v.protocol, v.via, v.concurrency)));
             }
-            let na = || td_class("–", "na");
-            t.rows.push(vec![
-                td(v.protocol.clone()),
-                td(v.via.clone()),
-                td(v.concurrency.to_string()),
-                mean(&direct, |c| c.latency.as_ref().map(|l| l.p50_ns as f64 / 1000.0))
-                    .map_or_else(na, |x| td(fmt::micros(x))),
-                td(p50_text),
-                td(p99_text),
-                match (mean(&direct, |c| Some(total(c))), mean(g, |c| Some(total(c)))) {
-                    (Some(a), Some(b)) => td(format!("{} → {}", fmt::bytes(a), fmt::bytes(b))),
-                    _ => na(),
-                },
-                mean(g, |c| c.resources.gateway_cpu_us_per_op).map_or_else(na, |x| td(fmt::micros(x))),
-                match (mean(&direct, connections), mean(g, connections)) {
-                    (Some(a), Some(b)) => td(format!("{a:.0} → {b:.0}")),
-                    _ => na(),
-                },
-                td(refused(g)),
-                match (mean(&direct, message_p50), mean(g, message_p50)) {
-                    (Some(a), Some(b)) => {
-                        let d = b - a;
-                        td(if d >= 0.0 {
-                            format!("+{}", fmt::micros(d))
-                        } else {
-                            format!("−{}", fmt::micros(-d))
-                        })
-                    }
-                    _ => na(),
-                },
-                match (mean(&direct, |c| Some(c.throughput_ops_s)), mean(g, |c| Some(c.throughput_ops_s))) {
-                    (Some(a), Some(b)) if a > 0.0 => td(format!("{:.2}×", b / a)),
-                    _ => na(),
-                },
-            ]);
+            t.rows.push(cells);
         }
         let intro =
             most.map(|(a, who)| format!("The hop adds the most to {who}: {} at the median.", fmt::micros(a)));
-        blocks.push(Block {
-            tags: Tags::op(op, &payload),
-            heading: format!("{op} ({payload})"),
-            intro,
-            charts: Vec::new(),
-            tables: vec![t],
-        });
+        let (tags, heading) = (Tags::op(op, &payload), format!("{op} ({payload})"));
+        blocks.push(Block { tags, heading, intro, charts: Vec::new(), tables: vec![t] });
     }
     blocks
 }

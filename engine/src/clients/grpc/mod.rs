@@ -467,13 +467,8 @@ impl Unary for GrpcConnection {
         // Queued with its HEADERS before the connection task writes either: one write.
         send.send_data(framed.freeze(), true).map_err(h2_error)?;
         let (parts, mut body) = answer.await.map_err(h2_error)?.into_parts();
-        // An HTTP error from something in between (a gateway's rate limit), with no gRPC
-        // status: gRPC's HTTP-to-status mapping makes 429, 502, 503 and 504 UNAVAILABLE.
-        if parts.status != http::StatusCode::OK && parts.headers.get("grpc-status").is_none() {
-            let code = format!("HTTP {}", parts.status.as_u16());
-            let unavailable = matches!(parts.status.as_u16(), 429 | 502 | 503 | 504);
-            let message = format!("{code} without a gRPC status (from something between client and server)");
-            return Err(ClientError::answered(unavailable.then_some("unavailable"), code, message, None));
+        if let Some(e) = transport::http_error(&parts) {
+            return Err(e);
         }
         // A trailers-only answer carries its status in the headers.
         if let Some(status) = tonic::Status::from_header_map(&parts.headers)

@@ -145,3 +145,15 @@ impl http_body::Body for H2Body {
         self.recv.is_end_stream()
     }
 }
+
+/// An HTTP error from something between client and server (a gateway's rate limit), with no
+/// gRPC status: gRPC's HTTP-to-status mapping makes 429, 502, 503 and 504 UNAVAILABLE.
+pub(super) fn http_error(parts: &http::response::Parts) -> Option<ClientError> {
+    if parts.status == http::StatusCode::OK || parts.headers.contains_key("grpc-status") {
+        return None;
+    }
+    let code = format!("HTTP {}", parts.status.as_u16());
+    let unavailable = matches!(parts.status.as_u16(), 429 | 502 | 503 | 504);
+    let message = format!("{code} without a gRPC status (from something between client and server)");
+    Some(ClientError::answered(unavailable.then_some("unavailable"), code, message, None))
+}
