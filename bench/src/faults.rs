@@ -215,7 +215,7 @@ impl Bench<'_> {
         let mut plain = s.clone();
         plain.policy = Policy { attempts: 1, ..Policy::default() };
         let (probe, _) = timed(&plain, Duration::from_secs(1), 16).await;
-        probe.succeeded as f64
+        probe.counts.succeeded as f64
     }
 
     /// An open loop at `load` of `capacity` through an outage.
@@ -245,10 +245,10 @@ impl Bench<'_> {
             goodput: timeline.goodput,
             attempts: timeline.attempts,
             dropped: timeline.dropped,
-            logical: tally.logical,
-            succeeded: tally.succeeded,
-            attempts_total: tally.attempts,
-            failed_fast: tally.failed_fast,
+            logical: tally.counts.logical,
+            succeeded: tally.counts.succeeded,
+            attempts_total: tally.counts.attempts,
+            failed_fast: tally.counts.failed_fast,
             breaker: breaker_changes(&changes),
         })
     }
@@ -272,17 +272,7 @@ fn record(
         policy: s.policy.name.clone(),
         keys: s.policy.keys,
         concurrency,
-        logical: t.logical,
-        succeeded: t.succeeded,
-        attempts: t.attempts,
-        failed_fast: t.failed_fast,
-        lost_injected: t.lost_injected,
-        lost_retried: t.lost_retried,
-        resets_injected: t.resets_injected,
-        refusals: t.refusals,
-        timeouts: t.timeouts,
-        denied: t.denied,
-        wasted_bytes: t.wasted_bytes,
+        counts: t.counts,
         effects,
         injected: injected(counts),
         logical_us: percentiles(&t.logical_ns),

@@ -61,13 +61,17 @@ async fn a_lost_answer_retried_with_a_key_leaves_one_order_and_without_one_a_dup
             let (tally, _) = closed(&s, 150, 2).await;
             let effects = started.store.next_order_id() - before;
             let what = format!("{name} {policy}: {tally:?}, {effects} orders");
-            assert_eq!(tally.succeeded, 150, "{what}");
-            assert!(tally.lost_injected >= 10, "{what}");
+            assert_eq!(tally.counts.succeeded, 150, "{what}");
+            assert!(tally.counts.lost_injected >= 10, "{what}");
             if keyed {
                 assert_eq!(effects, 150, "one order per logical write: {what}");
             } else {
-                assert_eq!(effects, 150 + tally.lost_retried, "a duplicate per retried lost answer: {what}");
-                assert!(tally.lost_retried >= 10, "{what}");
+                assert_eq!(
+                    effects,
+                    150 + tally.counts.lost_retried,
+                    "a duplicate per retried lost answer: {what}"
+                );
+                assert!(tally.counts.lost_retried >= 10, "{what}");
             }
         }
     }
@@ -102,9 +106,9 @@ async fn a_refusal_comes_back_in_each_protocols_terms_with_its_hint_and_is_retri
         let s = setting(&started, name, Operation::GetUser, "naive", LinkFaults::default(), seed);
         let (tally, _) = closed(&s, 100, 1).await;
         let injected = started.store.set_faults(None);
-        assert_eq!(tally.succeeded, 100, "{name}: {tally:?}");
-        assert_eq!(tally.refusals, injected.unavailable, "{name}: every refusal seen is one injected");
-        assert_eq!(tally.attempts, 100 + tally.refusals, "{name}: {tally:?}");
+        assert_eq!(tally.counts.succeeded, 100, "{name}: {tally:?}");
+        assert_eq!(tally.counts.refusals, injected.unavailable, "{name}: every refusal seen is one injected");
+        assert_eq!(tally.counts.attempts, 100 + tally.counts.refusals, "{name}: {tally:?}");
     }
     started.stop().await.unwrap();
 }
@@ -117,12 +121,12 @@ async fn a_budget_caps_attempts_and_a_breaker_opens_and_half_opens_on_schedule()
     started.store.set_faults(Some(FaultPlan { seed, unavailable: 1.0, ..FaultPlan::default() }));
     let mut s = setting(&started, "grpc", Operation::GetUser, "naive", LinkFaults::default(), seed);
     let (naive, _) = closed(&s, 200, 1).await;
-    assert_eq!(naive.attempts, 1000, "{naive:?}");
+    assert_eq!(naive.counts.attempts, 1000, "{naive:?}");
     s.policy = policy::load(None).unwrap()["budget"].clone();
     s.policy.budget.as_mut().unwrap().min_per_s = 0.0;
     let (budget, _) = closed(&s, 200, 1).await;
-    assert_eq!(budget.succeeded, 0);
-    assert!(budget.attempts <= 240 && budget.attempts >= 230, "{budget:?}");
+    assert_eq!(budget.counts.succeeded, 0);
+    assert!(budget.counts.attempts <= 240 && budget.counts.attempts >= 230, "{budget:?}");
     // An outage of 300 ms from the start: the breaker (20 calls, half failing, open 500 ms)
     // opens within it, half-opens 500 ms later, and closes on three good probes.
     let plan =
@@ -138,7 +142,7 @@ async fn a_budget_caps_attempts_and_a_breaker_opens_and_half_opens_on_schedule()
     assert!(opened < Duration::from_millis(300), "{changes:?}");
     let open_for = half - opened;
     assert!(open_for >= Duration::from_millis(500) && open_for < Duration::from_millis(600), "{changes:?}");
-    assert!(tally.failed_fast > 0, "{tally:?}");
+    assert!(tally.counts.failed_fast > 0, "{tally:?}");
     started.stop().await.unwrap();
 }
 

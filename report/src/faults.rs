@@ -39,12 +39,15 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// "Retries without idempotency keys create duplicate orders."
 fn duplicates_claim(run: &FaultsRun) -> Judged {
     let claim = "Retries without idempotency keys create duplicate orders; with keys they do not";
-    let lost: Vec<&FaultCell> =
-        run.cells.iter().filter(|c| c.effects.is_some() && c.lost_retried + c.lost_injected > 0).collect();
+    let lost: Vec<&FaultCell> = run
+        .cells
+        .iter()
+        .filter(|c| c.effects.is_some() && c.counts.lost_retried + c.counts.lost_injected > 0)
+        .collect();
     let sum = |keys: bool| -> (i64, u64) {
         lost.iter()
-            .filter(|c| c.keys == keys && c.lost_retried > 0)
-            .fold((0, 0), |(d, r), c| (d + c.duplicates().unwrap_or(0), r + c.lost_retried))
+            .filter(|c| c.keys == keys && c.counts.lost_retried > 0)
+            .fold((0, 0), |(d, r), c| (d + c.duplicates().unwrap_or(0), r + c.counts.lost_retried))
     };
     let ((with_dup, with_retried), (without_dup, without_retried)) = (sum(true), sum(false));
     if with_retried == 0 || without_retried == 0 {
@@ -311,7 +314,8 @@ fn us(v: Option<f64>) -> String {
 fn cells_table(run: &FaultsRun, out: &mut String) {
     out.push_str("<table><tr><th>protocol</th><th>operation</th><th>fault</th><th>policy</th><th>success</th><th>attempts/op</th><th>duplicates</th><th>p50 / p99 / p99.9 of the operation</th><th>p99 of one attempt</th><th>bytes on failed attempts</th><th>failed fast</th></tr>");
     for c in &run.cells {
-        let dup = c.duplicates().map_or("–".into(), |d| format!("{d} ({} retried lost)", c.lost_retried));
+        let dup =
+            c.duplicates().map_or("–".into(), |d| format!("{d} ({} retried lost)", c.counts.lost_retried));
         let _ = write!(
             out,
             "<tr data-protocol=\"{p}\"><td>{p}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{:.1} %</td><td>{:.2}</td><td>{dup}</td><td>{} / {} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -325,8 +329,8 @@ fn cells_table(run: &FaultsRun, out: &mut String) {
             us(c.logical_us.p99),
             us(c.logical_us.p999),
             us(c.attempt_us.p99),
-            crate::fmt::bytes(c.wasted_bytes as f64),
-            c.failed_fast,
+            crate::fmt::bytes(c.counts.wasted_bytes as f64),
+            c.counts.failed_fast,
             p = esc(&c.protocol),
         );
     }

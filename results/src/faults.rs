@@ -47,19 +47,9 @@ pub struct FaultCell {
     /// Whether writes carried idempotency keys.
     pub keys: bool,
     pub concurrency: usize,
-    pub logical: u64,
-    pub succeeded: u64,
-    pub attempts: u64,
-    pub failed_fast: u64,
-    pub lost_injected: u64,
-    pub lost_retried: u64,
-    pub resets_injected: u64,
-    pub refusals: u64,
-    pub timeouts: u64,
-    /// Retries the budget or the throttle refused.
-    pub denied: u64,
-    /// Bytes both ways of attempts that failed.
-    pub wasted_bytes: u64,
+    /// What the cell's logical operations came to, as the client counted them.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Orders the store created during the cell (writes only), read from the store.
     pub effects: Option<u64>,
     /// What the server's fault plan injected (its own count).
@@ -76,11 +66,11 @@ pub struct FaultCell {
 impl FaultCell {
     /// Attempts per logical operation.
     pub fn amplification(&self) -> f64 {
-        if self.logical == 0 { 0.0 } else { self.attempts as f64 / self.logical as f64 }
+        if self.counts.logical == 0 { 0.0 } else { self.counts.attempts as f64 / self.counts.logical as f64 }
     }
 
     pub fn success_rate(&self) -> f64 {
-        if self.logical == 0 { 0.0 } else { self.succeeded as f64 / self.logical as f64 }
+        if self.counts.logical == 0 { 0.0 } else { self.counts.succeeded as f64 / self.counts.logical as f64 }
     }
 
     /// Orders beyond one per logical write that took effect: the store's count less the
@@ -88,9 +78,29 @@ impl FaultCell {
     /// (they took effect and failed). None for reads.
     pub fn duplicates(&self) -> Option<i64> {
         let effects = self.effects? as i64;
-        let unretried_lost = self.lost_injected.saturating_sub(self.lost_retried) as i64;
-        Some(effects - self.succeeded as i64 - unretried_lost)
+        let unretried_lost = self.counts.lost_injected.saturating_sub(self.counts.lost_retried) as i64;
+        Some(effects - self.counts.succeeded as i64 - unretried_lost)
     }
+}
+
+/// What logical operations came to, as the retrying client counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub logical: u64,
+    pub succeeded: u64,
+    pub attempts: u64,
+    /// Operations the breaker failed without an attempt (their first or a retry).
+    pub failed_fast: u64,
+    pub lost_injected: u64,
+    /// Lost answers that were retried (each is a second effect of a write without a key).
+    pub lost_retried: u64,
+    pub resets_injected: u64,
+    pub refusals: u64,
+    pub timeouts: u64,
+    /// Retries the budget or the throttle refused.
+    pub denied: u64,
+    /// Bytes both ways of attempts that failed.
+    pub wasted_bytes: u64,
 }
 
 /// p50, p99 and p99.9 in µs (None without a sample).

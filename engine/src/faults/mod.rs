@@ -32,6 +32,7 @@ use crate::catalog::{OpParams, Operation};
 use crate::clients::{ClientError, Connection, Drive};
 use guards::{Breaker, Budget, Throttle};
 pub use policy::Policy;
+use wirebench_results::faults::Counts;
 use wirebench_wire::{Dial, LinkFault};
 
 /// The link's faults: shares of attempts.
@@ -114,21 +115,8 @@ impl std::fmt::Debug for Slot {
 /// What a cell's logical operations came to.
 #[derive(Clone, Serialize)]
 pub struct Tally {
-    pub logical: u64,
-    pub succeeded: u64,
-    pub attempts: u64,
-    /// Operations the breaker failed without an attempt (their first or a retry).
-    pub failed_fast: u64,
-    pub lost_injected: u64,
-    /// Lost answers that were retried (each is a second effect of a write without a key).
-    pub lost_retried: u64,
-    pub resets_injected: u64,
-    pub refusals: u64,
-    pub timeouts: u64,
-    /// Retries the budget or the throttle refused.
-    pub denied: u64,
-    /// Bytes both ways of attempts that failed.
-    pub wasted_bytes: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Failures by kind (the last attempt's, for operations that failed).
     pub errors: BTreeMap<String, u64>,
     #[serde(skip)]
@@ -152,17 +140,7 @@ impl Default for Tally {
     fn default() -> Self {
         let h = || Histogram::new_with_bounds(1_000, 600_000_000_000, 3).expect("valid bounds");
         Tally {
-            logical: 0,
-            succeeded: 0,
-            attempts: 0,
-            failed_fast: 0,
-            lost_injected: 0,
-            lost_retried: 0,
-            resets_injected: 0,
-            refusals: 0,
-            timeouts: 0,
-            denied: 0,
-            wasted_bytes: 0,
+            counts: Counts::default(),
             errors: BTreeMap::new(),
             logical_ns: h(),
             attempt_ns: h(),
@@ -251,7 +229,7 @@ fn succeeded(shared: &RefCell<Shared>, tally: &RefCell<Tally>, start: Instant) {
         th.success();
     }
     let mut t = tally.borrow_mut();
-    t.succeeded += 1;
+    t.counts.succeeded += 1;
     let _ = t.logical_ns.record(start.elapsed().as_nanos().max(1) as u64);
 }
 
@@ -267,11 +245,11 @@ fn failed(
     let lost = matches!(struck, Some(LinkFault::LoseAnswer)) && matches!(e, ClientError::Io(_));
     {
         let mut t = tally.borrow_mut();
-        t.wasted_bytes += spent;
-        t.lost_injected += u64::from(lost);
-        t.resets_injected += u64::from(matches!(struck, Some(LinkFault::Reset)));
-        t.refusals += u64::from(matches!(e, ClientError::Refused { .. }));
-        t.timeouts += u64::from(matches!(e, ClientError::Timeout));
+        t.counts.wasted_bytes += spent;
+        t.counts.lost_injected += u64::from(lost);
+        t.counts.resets_injected += u64::from(matches!(struck, Some(LinkFault::Reset)));
+        t.counts.refusals += u64::from(matches!(e, ClientError::Refused { .. }));
+        t.counts.timeouts += u64::from(matches!(e, ClientError::Timeout));
     }
     let mut sh = shared.borrow_mut();
     if let Some(b) = sh.breaker.as_mut() {
@@ -286,7 +264,7 @@ fn failed(
     if sh.throttle.as_ref().is_some_and(|th| !th.allows())
         || sh.budget.as_mut().is_some_and(|b| !b.retry(Instant::now()))
     {
-        tally.borrow_mut().denied += 1;
+        tally.borrow_mut().counts.denied += 1;
         return Err(format!("{} (retry denied)", e.kind()));
     }
     Ok(lost)
@@ -312,12 +290,12 @@ pub async fn logical(
     if let Some(b) = shared.borrow_mut().budget.as_mut() {
         b.request(start);
     }
-    tally.borrow_mut().logical += 1;
+    tally.borrow_mut().counts.logical += 1;
     let mut tries = 0;
     let failure = loop {
         let now = Instant::now();
         if shared.borrow_mut().breaker.as_mut().is_some_and(|b| !b.admit(now)) {
-            tally.borrow_mut().failed_fast += 1;
+            tally.borrow_mut().counts.failed_fast += 1;
             break "breaker open".to_owned();
         }
         tries += 1;
@@ -330,7 +308,7 @@ pub async fn logical(
         let (result, spent, struck) = attempt(s, slot, &params, fault, timeout).await;
         {
             let mut t = tally.borrow_mut();
-            t.attempts += 1;
+            t.counts.attempts += 1;
             let _ = t.attempt_ns.record(now.elapsed().as_nanos().max(1) as u64);
         }
         let e = match result {
@@ -353,7 +331,7 @@ pub async fn logical(
         if Instant::now() + wait >= deadline {
             break format!("{} (deadline)", e.kind());
         }
-        tally.borrow_mut().lost_retried += u64::from(lost);
+        tally.borrow_mut().counts.lost_retried += u64::from(lost);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
