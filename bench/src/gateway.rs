@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use wirebench_engine::catalog::Operation;
 use wirebench_engine::clients::{PROTOCOLS, Protocol, Transport};
 
 /// How long a gateway may take to listen on every port.
@@ -99,6 +100,30 @@ impl Via {
             Some(r) => format!("{}@{r}/s", self.kind.name()),
         }
     }
+}
+
+/// The operations run through a gateway when none are named.
+const VIA_OPS: [Operation; 2] = [Operation::GetUser, Operation::ListOrders];
+
+/// The gateways `--via` names beside `direct`, and the operations run through them (the
+/// run's when `--operations` named some, else get-user and list-orders).
+pub fn vias(
+    names: &[String],
+    operations: Option<&[Operation]>,
+) -> anyhow::Result<(Vec<Via>, Vec<Operation>)> {
+    let mut vias = Vec::new();
+    for name in names {
+        match (name.as_str(), Via::parse(name)) {
+            ("direct", _) => {}
+            (_, Some(via)) if !vias.contains(&via) => vias.push(via),
+            (_, Some(_)) => {}
+            (other, None) => {
+                anyhow::bail!("--via {other}: direct, nginx or haproxy, with a rate limit as nginx@500/s")
+            }
+        }
+    }
+    let ops = operations.map_or_else(|| VIA_OPS.to_vec(), <[Operation]>::to_vec);
+    Ok((vias, ops))
 }
 
 /// The routes of the servers in `upstreams`, by kind: HTTP/1.1, HTTP/2 only, WebSocket, TCP;

@@ -209,7 +209,7 @@ impl Plan {
             bail!("--sizes: a size is at least 1 order");
         }
         let (vias, via_ops) =
-            super::via::vias(&args.via, (!args.operations.is_empty()).then_some(&operations[..]))?;
+            crate::gateway::vias(&args.via, (!args.operations.is_empty()).then_some(&operations[..]))?;
         // Operations asked for by name run for every variant.
         let compression_ops =
             if args.operations.is_empty() { profile.compression_ops.to_vec() } else { operations.clone() };

@@ -1,35 +1,8 @@
-//! The gateway dimension (`--via`): which gateways a run puts in the path, and their cells.
-
-use anyhow::bail;
+//! The gateway dimension's cells (`--via`; which gateways, `crate::gateway::vias`).
 
 use super::plan::{CellPlan, LoadPoint, Plan};
 use super::profiles::Security;
-use crate::gateway::{Via, routed};
-use wirebench_engine::catalog::Operation;
-
-/// The operations run through a gateway when none are named.
-const VIA_OPS: [Operation; 2] = [Operation::GetUser, Operation::ListOrders];
-
-/// The gateways `--via` names beside `direct`, and the operations run through them (the
-/// run's when `--operations` named some, else get-user and list-orders).
-pub fn vias(
-    names: &[String],
-    operations: Option<&[Operation]>,
-) -> anyhow::Result<(Vec<Via>, Vec<Operation>)> {
-    let mut vias = Vec::new();
-    for name in names {
-        match (name.as_str(), Via::parse(name)) {
-            ("direct", _) => {}
-            (_, Some(via)) if !vias.contains(&via) => vias.push(via),
-            (_, Some(_)) => {}
-            (other, None) => {
-                bail!("--via {other}: direct, nginx or haproxy, with a rate limit as nginx@500/s")
-            }
-        }
-    }
-    let ops = operations.map_or_else(|| VIA_OPS.to_vec(), <[Operation]>::to_vec);
-    Ok((vias, ops))
-}
+use crate::gateway::routed;
 
 impl Plan {
     /// The cells through each gateway: on loopback, warm and plain, closed loop at every
