@@ -137,15 +137,7 @@ fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Percentiles {
 }
 
 fn breaker_changes(changes: &[(Duration, guards::State)]) -> Vec<(u64, String)> {
-    changes
-        .iter()
-        .map(|(at, s)| {
-            (
-                at.as_millis() as u64,
-                serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
-            )
-        })
-        .collect()
+    changes.iter().map(|(at, s)| (at.as_millis() as u64, s.name().to_owned())).collect()
 }
 
 fn injected(c: FaultCounts) -> BTreeMap<String, u64> {

@@ -311,12 +311,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        if self.counters.fault.load(Relaxed) == FAULT_CUT {
+        // Armed before the call, so one read of it per poll is enough.
+        let fault = self.counters.fault.load(Relaxed);
+        if fault == FAULT_CUT {
             return Poll::Ready(Err(cut()));
         }
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
-            if buf.filled().len() > before && self.counters.fault.load(Relaxed) == FAULT_LOSE {
+            if buf.filled().len() > before && fault == FAULT_LOSE {
                 // The answer's first bytes: dropped, uncounted, and the connection with them.
                 buf.set_filled(before);
                 self.counters.fault.store(FAULT_CUT, Relaxed);
@@ -354,8 +356,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.counters.fault.load(Relaxed) != FAULT_NONE && self.counters.fault.load(Relaxed) != FAULT_LOSE
-        {
+        if !matches!(self.counters.fault.load(Relaxed), FAULT_NONE | FAULT_LOSE) {
             // A reset (or a cut) goes through the one-buffer path.
             let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
             return self.poll_write(cx, first);

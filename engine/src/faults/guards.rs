@@ -84,6 +84,17 @@ pub enum State {
     HalfOpen,
 }
 
+impl State {
+    /// As faults.json and the page name it (its serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+}
+
 /// A count-based circuit breaker, with every change of state it went through.
 #[derive(Debug)]
 pub struct Breaker {
@@ -239,5 +250,8 @@ mod tests {
         use State::*;
         assert_eq!(states, [Open, HalfOpen, Open, HalfOpen, Closed]);
         assert_eq!(b.changes[1].0, Duration::from_millis(103));
+        for state in [Closed, Open, HalfOpen] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.name(), "the name is the serde name");
+        }
     }
 }

@@ -77,12 +77,12 @@ fn added(direct: &[&Cell], via: &[&Cell], figure: Figure) -> (String, Option<f64
     else {
         return ("–".into(), None);
     };
-    let us =
-        |v: f64| if v >= 0.0 { format!("+{}", fmt::micros(v)) } else { format!("−{}", fmt::micros(-v)) };
     // The figures are in µs; the interval is of the change in percent of A.
     let text = match interval {
-        Some((lo, hi)) => format!("{} [{} to {}]", us(b - a), us(a * lo / 100.0), us(a * hi / 100.0)),
-        None => us(b - a),
+        Some((lo, hi)) => {
+            format!("{} [{} to {}]", signed(b - a), signed(a * lo / 100.0), signed(a * hi / 100.0))
+        }
+        None => signed(b - a),
     };
     (text, Some(b - a))
 }
