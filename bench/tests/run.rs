@@ -81,6 +81,7 @@ fn smoke_run_writes_results_for_every_protocol_and_operation() {
             for side in ["server_cpu_us_per_op", "client_cpu_us_per_op"] {
                 assert!(c["resources"][side].as_f64().unwrap() > 0.0, "{what} {side}: {}", c["flags"]);
             }
+            assert_decode_within_cpu(c, &what);
         }
     }
     let ops: std::collections::BTreeSet<_> = cells.iter().map(|c| c["operation"].as_str().unwrap()).collect();
@@ -275,6 +276,8 @@ fn tls_streams_and_sizes_are_cells_of_a_run_and_sections_of_its_report() {
             (Some(1), Some(1)),
             "{protocol}"
         );
+        // Four calls share the connection; each counts its own decoding, not its lanes'.
+        assert_decode_within_cpu(&streams, protocol);
     }
     let data = |n: u64| {
         let c = find("rest-h2", "list-orders", &|c| c["sized"] == true && c["n"] == n);
@@ -286,4 +289,12 @@ fn tls_streams_and_sizes_are_cells_of_a_run_and_sections_of_its_report() {
         assert!(page.contains(section), "{section}");
     }
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// A cell's median call decoded for no longer than the client's whole CPU time per call (the
+/// results validation refuses a file where it did; see `Results::impossible`).
+fn assert_decode_within_cpu(c: &serde_json::Value, what: &str) {
+    let decode_us = c["client_decode"]["p50_ns"].as_f64().unwrap() / 1e3;
+    let cpu_us = c["resources"]["client_cpu_us_per_op"].as_f64().unwrap();
+    assert!(decode_us > 0.0 && decode_us <= cpu_us, "{what}: decode {decode_us} µs, client CPU {cpu_us} µs");
 }

@@ -101,7 +101,38 @@ impl Results {
             results.version,
             RESULTS_VERSION
         );
+        let impossible = results.impossible();
+        anyhow::ensure!(
+            impossible.is_empty(),
+            "{} holds figures no measurement can give: {}",
+            path.display(),
+            impossible.join("; ")
+        );
         Ok(results)
+    }
+
+    /// Figures no measurement can give, one line each: a cell whose typical call spent longer
+    /// decoding its answer than the client process spent on CPU per call, all work included.
+    ///
+    /// The decode time is a clock read around each decode, so a decode the scheduler
+    /// interrupted is long on the clock, not on the CPU: the median call (not the mean, which
+    /// one interruption of a few milliseconds moves in a short cell) is held to the CPU time
+    /// per call. Counting another call's decoding as this call's, as a per-connection clock did
+    /// for calls sharing a connection, moves every call, the median with them.
+    pub fn impossible(&self) -> Vec<String> {
+        self.cells
+            .iter()
+            .filter_map(|c| {
+                let decode_us = c.client_decode.as_ref()?.p50_ns as f64 / 1e3;
+                let cpu_us = c.resources.client_cpu_us_per_op?;
+                (decode_us > cpu_us).then(|| {
+                    format!(
+                        "{}: the median call decoded for {decode_us:.2} µs, above the client's whole CPU time per call ({cpu_us:.2} µs)",
+                        repeats::key(c)
+                    )
+                })
+            })
+            .collect()
     }
 }
 
@@ -506,5 +537,42 @@ pub mod tests_support {
             "resources": {"server_cpu_us_per_op": null, "client_cpu_us_per_op": null,
                 "server_peak_rss_bytes": null, "client_peak_rss_bytes": null}
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_decode(p50_ns: u64, cpu_us: f64) -> serde_json::Value {
+        let mut cell = tests_support::cell_json();
+        cell["ops"] = 1000.into();
+        cell["client_decode"] = serde_json::json!({"count": 1000, "min_ns": 1, "mean_ns": p50_ns as f64,
+            "p50_ns": p50_ns, "p90_ns": p50_ns, "p99_ns": p50_ns, "p999_ns": p50_ns, "max_ns": p50_ns,
+            "histogram": ""});
+        cell["resources"]["client_cpu_us_per_op"] = cpu_us.into();
+        cell
+    }
+
+    #[test]
+    fn decoding_longer_than_the_clients_cpu_is_impossible_and_refused() {
+        let path = std::env::temp_dir().join(format!("wirebench-impossible-{}.json", std::process::id()));
+        let cells = serde_json::json!([with_decode(2_000, 11.8), with_decode(14_900, 11.8)]);
+        std::fs::write(&path, tests_support::results_json(cells).to_string()).unwrap();
+        let err = Results::read(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("figures no measurement can give"), "{err}");
+        assert!(err.contains("14.90 µs") && err.contains("11.80 µs"), "{err}");
+        assert!(!err.contains("2.00 µs"), "only the impossible cell is named: {err}");
+    }
+
+    #[test]
+    fn decoding_within_the_clients_cpu_is_read() {
+        let path = std::env::temp_dir().join(format!("wirebench-possible-{}.json", std::process::id()));
+        let cells = serde_json::json!([with_decode(2_000, 11.8), with_decode(11_800, 11.8)]);
+        std::fs::write(&path, tests_support::results_json(cells).to_string()).unwrap();
+        let read = Results::read(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap().cells.len(), 2);
     }
 }

@@ -29,10 +29,10 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -99,8 +99,6 @@ pub struct WireCounters {
     inner: Mutex<Inner>,
     /// The socket's descriptor, for reading the kernel's own counts; -1 when unknown.
     fd: AtomicI32,
-    /// Nanoseconds the client spent decoding answers (see [`WireCounters::decoding`]).
-    decode_ns: AtomicU64,
     /// A fault the link injects into this connection's next call (see [`LinkFault`]).
     fault: std::sync::atomic::AtomicU8,
 }
@@ -145,7 +143,6 @@ impl WireCounters {
         WireCounters {
             inner: Mutex::new(Inner { dissector, ..Inner::default() }),
             fd: AtomicI32::new(-1),
-            decode_ns: AtomicU64::new(0),
             fault: std::sync::atomic::AtomicU8::new(FAULT_NONE),
         }
     }
@@ -193,21 +190,6 @@ impl WireCounters {
     /// count; without dissection every read does.
     pub fn last_answer(&self) -> Option<Instant> {
         self.lock().last_answer
-    }
-
-    /// Runs `decode` (bytes to domain types) and adds its time to this connection's decode
-    /// clock.
-    pub fn decoding<T>(&self, decode: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let value = decode();
-        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.decode_ns.fetch_add(ns, Relaxed);
-        value
-    }
-
-    /// Time spent in [`WireCounters::decoding`] so far.
-    pub fn decode_time(&self) -> Duration {
-        Duration::from_nanos(self.decode_ns.load(Relaxed))
     }
 
     /// Whether the connection's TLS session was resumed (`None`: no TLS, or not dissected).
@@ -475,5 +457,72 @@ mod tests {
         assert_eq!((t.bytes, t.turns), ([7, 5], 3));
         // Without a dissector nothing is attributed: every byte is pending.
         assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (7, 5));
+    }
+}
+
+tokio::task_local! {
+    /// Nanoseconds spent in [`decoding`] by the call being timed ([`timing_decode`]).
+    static DECODE_NS: std::cell::Cell<u64>;
+}
+
+/// Runs `decode` (an answer's bytes to domain types) and adds its time to the decode clock of
+/// the call around it ([`timing_decode`]); outside one it only runs `decode`.
+///
+/// The clock belongs to the call, not to the connection: calls sharing a connection (HTTP/2
+/// streams, a gRPC channel, a WebSocket) each count their own decoding, since a decode runs
+/// inside the poll of the call whose answer it is.
+pub fn decoding<T>(decode: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let value = decode();
+    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    // Outside a timed call (a check, a test) there is no clock to add to.
+    let _ = DECODE_NS.try_with(|clock| clock.set(clock.get().saturating_add(ns)));
+    value
+}
+
+/// Runs `call` and returns its output with the time it spent in [`decoding`].
+pub async fn timing_decode<F: std::future::Future>(call: F) -> (F::Output, std::time::Duration) {
+    DECODE_NS
+        .scope(std::cell::Cell::new(0), async move {
+            let out = call.await;
+            (out, std::time::Duration::from_nanos(DECODE_NS.with(std::cell::Cell::get)))
+        })
+        .await
+}
+
+#[cfg(test)]
+mod decode_clock_tests {
+    use super::{decoding, timing_decode};
+    use std::time::{Duration, Instant};
+
+    /// Two calls on one thread, as lanes of one connection run: the first decodes while the
+    /// second is between polls. Each call's clock holds its own decoding only.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_calls_decode_time_is_its_own_when_calls_interleave() {
+        let spin = Duration::from_millis(2);
+        let decoder = async {
+            for _ in 0..3 {
+                decoding(|| {
+                    let start = Instant::now();
+                    while start.elapsed() < spin {}
+                });
+                tokio::task::yield_now().await;
+            }
+        };
+        let idle = async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            decoding(|| ())
+        };
+        let ((_, decoded), (_, idled)) = tokio::join!(timing_decode(decoder), timing_decode(idle));
+        assert!(decoded >= spin * 3, "{decoded:?}");
+        // A clock per connection, read around each call, gave the idle call the other's 6 ms.
+        assert!(idled < Duration::from_millis(1), "{idled:?}");
+    }
+
+    #[test]
+    fn decoding_outside_a_timed_call_only_decodes() {
+        assert_eq!(decoding(|| 7), 7);
     }
 }

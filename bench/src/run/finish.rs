@@ -18,6 +18,15 @@ pub fn finish(
     let path = out.join(stamp).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(results)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
+    let impossible = results.impossible();
+    if !impossible.is_empty() {
+        // Kept for a look, never reported: a harness that measured this is wrong.
+        bail!(
+            "{} holds figures no measurement can give, so no report was made: {}",
+            path.display(),
+            impossible.join("; ")
+        );
+    }
     let latest = out.join("latest");
     let shown = match update_latest(out, stamp) {
         Ok(()) => latest.clone(),

@@ -172,7 +172,7 @@ impl JsonRpcConnection {
             let message = String::from_utf8_lossy(&bytes).into_owned();
             return Err(ClientError::http(status.as_u16(), message, None));
         }
-        self.counters.decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))
+        wirebench_wire::decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))
     }
 
     /// One call of `method`: its result.

@@ -19,11 +19,11 @@ use crate::catalog::{OpParams, Operation};
 pub use crate::load::client::{Call, Client, ClientError, Connection, Drive, Marks, Operations, call};
 use crate::load::{CellSpec, CellStats};
 pub use wirebench_results::vocab::{Role, Transport};
-use wirebench_wire::WireCounters;
 
 pub mod floor;
 pub mod graphql;
 pub mod grpc;
+mod h1;
 mod http_conn;
 pub mod jsonrpc;
 pub mod rest;
@@ -172,7 +172,6 @@ impl<C: Client + Protocol> Drive for C {
 /// clock: inflating is part of turning the answer's bytes into domain types); a coding other
 /// than the one `asked` for is a decode error.
 pub(crate) fn inflate(
-    counters: &WireCounters,
     named: Option<&http::HeaderValue>,
     asked: Option<wirebench_servers::coding::Coding>,
     body: bytes::Bytes,
@@ -181,8 +180,7 @@ pub(crate) fn inflate(
     let coding = wirebench_servers::coding::Coding::parse(named.as_bytes())
         .filter(|c| Some(*c) == asked)
         .ok_or_else(|| ClientError::Decode(format!("an answer in Content-Encoding {named:?}")))?;
-    counters
-        .decoding(|| coding.decode(&body, usize::MAX))
+    wirebench_wire::decoding(|| coding.decode(&body, usize::MAX))
         .map(bytes::Bytes::from)
         .map_err(ClientError::decode)
 }

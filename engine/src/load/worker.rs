@@ -2,8 +2,13 @@
 //!
 //! With `streams` > 1, a connection is shared by that many workers (its lanes, see
 //! [`super::client::Client::lane`]): the first opens it and *leads* it; the others run their
-//! calls beside its on the same socket. Per-call byte counts of a shared connection would
-//! overlap, so the lead counts its connection's bytes once over the recorded window instead.
+//! calls beside its on the same socket.
+//!
+//! A warm connection's bytes are counted once, by its lead, over the recorded window (its
+//! counts when recording began on it, subtracted from its counts when it closes or the cell
+//! ends): per call they would overlap on a shared connection, and reading them around each
+//! call cost every call two copies of the connection's counts under its lock. A cold call
+//! (`fresh_connections`) counts its own connection whole, set-up included.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -73,7 +78,7 @@ pub(super) struct Worker<'a, C: Client> {
     lead: bool,
     /// The connection's kernel segment count when recording began on it.
     segs_at_start: Option<u64>,
-    /// A shared connection's counts when recording began on it (leads only).
+    /// A warm connection's counts when recording began on it (leads only).
     wire_at_start: Option<Tally>,
     /// When the first recorded call started (its intended send in open loop).
     first_recorded: Option<Instant>,
@@ -102,10 +107,6 @@ impl<'a, C: Client> Worker<'a, C> {
     /// Whether this worker opens its connection (every worker, unless connections are shared).
     pub fn leads(&self) -> bool {
         self.lead
-    }
-
-    fn shared(&self) -> bool {
-        self.spec.streams > 1
     }
 
     /// Opens a connection, retrying (with a pause) until `by`; errors are counted.
@@ -162,10 +163,10 @@ impl<'a, C: Client> Worker<'a, C> {
     }
 
     /// Runs one call on the open connection (with fresh connections: on a new one, opened
-    /// inside the call's time): its outcome, the wire between (a new connection's set-up
-    /// included), its decode time, the send time and the end (the answer's last byte, or the
-    /// timeout).
-    async fn call(&mut self) -> (Result<Call, ClientError>, Tally, Duration, Instant, Instant) {
+    /// inside the call's time): its outcome, what a new connection carried (set-up included;
+    /// a warm connection's bytes are counted over the window, see the module docs), its
+    /// decode time, the send time and the end (the answer's last byte, or the timeout).
+    async fn call(&mut self) -> (Result<Call, ClientError>, Option<Tally>, Duration, Instant, Instant) {
         let sent_at = Instant::now();
         let timeout = self.spec.call_timeout;
         let deadline = tokio::time::Instant::from_std(sent_at + timeout);
@@ -178,23 +179,19 @@ impl<'a, C: Client> Worker<'a, C> {
                     self.stats.opened(conn.counters());
                     self.conn = Some(conn);
                 }
-                Ok(Err(e)) => return (Err(e), Tally::default(), Duration::ZERO, sent_at, Instant::now()),
+                Ok(Err(e)) => return (Err(e), None, Duration::ZERO, sent_at, Instant::now()),
                 Err(_) => {
-                    return (
-                        Err(ClientError::Timeout),
-                        Tally::default(),
-                        Duration::ZERO,
-                        sent_at,
-                        sent_at + timeout,
-                    );
+                    return (Err(ClientError::Timeout), None, Duration::ZERO, sent_at, sent_at + timeout);
                 }
             }
         }
         let conn = self.conn.as_mut().expect("a worker calls only with a connection");
-        let before = if fresh { Tally::default() } else { conn.counters().snapshot() };
-        let decoded = conn.counters().decode_time();
-        let result = tokio::time::timeout_at(deadline, client::call(conn, self.spec.op, &self.params));
-        let result = result.await;
+        // The call's own decoding, even when other calls share its connection.
+        let call = wirebench_wire::timing_decode(client::call(conn, self.spec.op, &self.params));
+        let (result, decode) = match tokio::time::timeout_at(deadline, call).await {
+            Ok((result, decode)) => (Ok(result), decode),
+            Err(elapsed) => (Err(elapsed), Duration::ZERO),
+        };
         let now = Instant::now();
         let counters = conn.counters();
         let (outcome, end) = match result {
@@ -205,8 +202,9 @@ impl<'a, C: Client> Worker<'a, C> {
             Ok(Err(e)) => (Err(e), now),
             Err(_) => (Err(ClientError::Timeout), sent_at + timeout),
         };
-        let wire = counters.snapshot().since(&before);
-        (outcome, wire, counters.decode_time().saturating_sub(decoded), sent_at, end)
+        // A cold call's connection is its own: all it carried, set-up included.
+        let wire = fresh.then(|| counters.snapshot());
+        (outcome, wire, decode, sent_at, end)
     }
 
     /// Runs one call and accounts for it; false when the worker must stop. `free_at`: when the
@@ -221,7 +219,7 @@ impl<'a, C: Client> Worker<'a, C> {
         if recording && self.lead && self.segs_at_start.is_none() {
             // A connection opened by the call counts from its first segment.
             self.segs_at_start = Some(self.conn.as_ref().map_or(0, |c| segments(c.counters().kernel())));
-            if self.shared() {
+            if !self.spec.fresh_connections {
                 self.wire_at_start = self.conn.as_ref().map(|c| c.counters().snapshot());
             }
         }
@@ -237,7 +235,7 @@ impl<'a, C: Client> Worker<'a, C> {
             Ok(call) => {
                 if recording {
                     match self.inspect(&call) {
-                        Ok(()) => self.record(&call, &wire, decode, times),
+                        Ok(()) => self.record(&call, wire.as_ref(), decode, times),
                         // A wrong answer is an error of the cell, not an operation.
                         Err(why) => self.stats.count_error("check".into(), why),
                     }
@@ -300,17 +298,15 @@ impl<'a, C: Client> Worker<'a, C> {
     }
 
     /// Records one finished, successful call.
-    fn record(&mut self, call: &Call, wire: &Tally, decode: Duration, t: Times) {
+    fn record(&mut self, call: &Call, wire: Option<&Tally>, decode: Duration, t: Times) {
         self.record_latency(t);
-        // A shared connection's bytes are counted once, by its lead (see the module docs).
-        let counted_per_call = !self.shared();
         let stats = &mut self.stats;
         stats.decode.saturating_record(nanos(decode));
         for t in &call.message_times {
             stats.messages.saturating_record(nanos(*t));
         }
         stats.ops += 1;
-        if counted_per_call {
+        if let Some(wire) = wire {
             stats.wire.add(wire);
         }
         self.first_recorded.get_or_insert(t.from);

@@ -226,12 +226,12 @@ impl FloorConnection {
     }
 
     fn body<M: Message + Default>(&self) -> Result<M, ClientError> {
-        self.counters.decoding(|| M::decode(&self.frame[1..]).map_err(ClientError::decode))
+        wirebench_wire::decoding(|| M::decode(&self.frame[1..]).map_err(ClientError::decode))
     }
 
     /// Converts protobuf messages to domain types on the decode clock.
     fn convert<T>(&self, f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
-        self.counters.decoding(f)
+        wirebench_wire::decoding(f)
     }
 
     /// One request, one `OK` reply.

@@ -311,7 +311,7 @@ impl GraphqlConnection {
         let status = res.status();
         let encoded = res.headers().get(header::CONTENT_ENCODING).cloned();
         let bytes = res.into_body().collect().await.map_err(hyper_error)?.to_bytes();
-        let bytes = super::inflate(&self.counters, encoded.as_ref(), self.coding, bytes)?;
+        let bytes = super::inflate(encoded.as_ref(), self.coding, bytes)?;
         if !status.is_success() {
             return Err(ClientError::http(
                 status.as_u16(),
@@ -320,7 +320,7 @@ impl GraphqlConnection {
             ));
         }
         let response: Response<T> =
-            self.counters.decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))?;
+            wirebench_wire::decoding(|| serde_json::from_slice(&bytes).map_err(ClientError::decode))?;
         data(response)
     }
 
@@ -361,7 +361,7 @@ impl GraphqlConnection {
                 None => return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into())),
             };
             let env: Envelope<T> =
-                self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
+                wirebench_wire::decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?;
             match env.kind.as_str() {
                 "ping" => {
                     ws.send(Message::text(r#"{"type":"pong"}"#)).await.map_err(ws_error)?;
@@ -376,9 +376,9 @@ impl GraphqlConnection {
                 }
                 "next" => {
                     let payload = env.payload.ok_or_else(|| ClientError::decode("next without payload"))?;
-                    let response: Response<T> = self
-                        .counters
-                        .decoding(|| serde_json::from_value(payload).map_err(ClientError::decode))?;
+                    let response: Response<T> = wirebench_wire::decoding(|| {
+                        serde_json::from_value(payload).map_err(ClientError::decode)
+                    })?;
                     return Ok(Some(data(response)?));
                 }
                 "complete" => return Ok(None),
@@ -406,33 +406,33 @@ impl Operations for GraphqlConnection {
     async fn get_user(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let d: UserData = self.post(GET_USER, json!({ "id": p.user_id.to_string() })).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-        Ok(Call::new(Outcome::User(self.counters.decoding(|| u.into_domain())?)))
+        Ok(Call::new(Outcome::User(wirebench_wire::decoding(|| u.into_domain())?)))
     }
 
     async fn user_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let vars = json!({ "id": p.user_id.to_string(), "n": p.n });
         let d: UserOrdersData = self.post(USER_ORDERS, vars).await?;
         let u = d.user.ok_or_else(|| ClientError::decode("user is null"))?;
-        let orders = self
-            .counters
-            .decoding(|| u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>())?;
+        let orders = wirebench_wire::decoding(|| {
+            u.orders.nodes.into_iter().map(GSummary::into_domain).collect::<Result<_, _>>()
+        })?;
         Ok(Call::new(Outcome::UserOrders { name: u.name, orders }))
     }
 
     async fn users_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let d: UsersOrdersData = self.post(USERS_ORDERS, json!({ "n": p.n })).await?;
         let users = d.users.ok_or_else(|| ClientError::decode("users is null"))?;
-        let users = self
-            .counters
-            .decoding(|| users.nodes.into_iter().map(GUserOrders::into_domain).collect::<Result<_, _>>())?;
+        let users = wirebench_wire::decoding(|| {
+            users.nodes.into_iter().map(GUserOrders::into_domain).collect::<Result<_, _>>()
+        })?;
         Ok(Call::new(Outcome::UsersOrders(users)))
     }
 
     async fn list_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let d: OrdersData = self.post(&list_orders(), json!({ "n": p.n })).await?;
-        let orders = self
-            .counters
-            .decoding(|| d.orders.nodes.into_iter().map(GOrder::into_domain).collect::<Result<_, _>>())?;
+        let orders = wirebench_wire::decoding(|| {
+            d.orders.nodes.into_iter().map(GOrder::into_domain).collect::<Result<_, _>>()
+        })?;
         Ok(Call::new(Outcome::Orders(orders)))
     }
 
@@ -443,7 +443,7 @@ impl Operations for GraphqlConnection {
         let mut orders = Vec::with_capacity(p.n as usize);
         while let Some(d) = self.next_message::<StreamData>(&sid).await? {
             marks.mark(&self.counters);
-            orders.push(self.counters.decoding(|| d.stream_orders.into_domain())?);
+            orders.push(wirebench_wire::decoding(|| d.stream_orders.into_domain())?);
         }
         Ok(Call::new(Outcome::Orders(orders)).messages(marks))
     }
@@ -452,7 +452,7 @@ impl Operations for GraphqlConnection {
         let vars = json!({ "input": new_order_input(&p.new_order), "key": p.idempotency_key });
         let d: CreateData = self.post(&create_order(), vars).await?;
         let c = d.create_order.ok_or_else(|| ClientError::decode("createOrder is null"))?;
-        let order = self.counters.decoding(|| c.order.into_domain())?;
+        let order = wirebench_wire::decoding(|| c.order.into_domain())?;
         Ok(Call::new(Outcome::Created { order, replayed: c.replayed }))
     }
 
@@ -462,7 +462,7 @@ impl Operations for GraphqlConnection {
             (0..p.n as usize).map(|i| json!({ "idempotencyKey": p.item_key(i), "order": input })).collect();
         let d: ImportData = self.post(IMPORT_ORDERS, json!({ "orders": orders })).await?;
         let g = d.import_orders.ok_or_else(|| ClientError::decode("importOrders is null"))?;
-        Ok(Call::new(Outcome::Imported(self.counters.decoding(|| g.into_domain())?)))
+        Ok(Call::new(Outcome::Imported(wirebench_wire::decoding(|| g.into_domain())?)))
     }
 
     /// N queries, one after another, over one graphql-transport-ws socket.
@@ -478,7 +478,7 @@ impl Operations for GraphqlConnection {
             if end.is_some() {
                 return Err(ClientError::decode("a query answered twice"));
             }
-            orders.push(self.counters.decoding(|| order.into_domain())?);
+            orders.push(wirebench_wire::decoding(|| order.into_domain())?);
         }
         Ok(Call::new(Outcome::Orders(orders)).round_trips(p.order_ids.len() as u32))
     }

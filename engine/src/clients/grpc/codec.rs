@@ -3,15 +3,12 @@
 //! decode clock.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use wirebench_proto::json::{JsonCodec, JsonDecoder, JsonEncoder};
-
-use wirebench_wire::WireCounters;
 
 /// How a connection's messages encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +47,13 @@ impl MessageCodec {
 
 /// The codec a streaming call runs, timed.
 pub(super) struct TimedCodec<T, U> {
-    counters: Arc<WireCounters>,
     codec: MessageCodec,
     _messages: PhantomData<(T, U)>,
 }
 
 impl<T, U> TimedCodec<T, U> {
-    pub(super) fn new(counters: &Arc<WireCounters>, codec: MessageCodec) -> Self {
-        TimedCodec { counters: counters.clone(), codec, _messages: PhantomData }
+    pub(super) fn new(codec: MessageCodec) -> Self {
+        TimedCodec { codec, _messages: PhantomData }
     }
 }
 
@@ -83,7 +79,7 @@ where
             MessageCodec::Protobuf => Either::Protobuf(tonic_prost::ProstDecoder::default()),
             MessageCodec::Json => Either::Json(JsonCodec::<T, U>::default().decoder()),
         };
-        TimedDecoder { inner, counters: self.counters.clone() }
+        TimedDecoder { inner }
     }
 }
 
@@ -111,7 +107,6 @@ where
 
 pub(super) struct TimedDecoder<U> {
     inner: Either<tonic_prost::ProstDecoder<U>, JsonDecoder<U>>,
-    counters: Arc<WireCounters>,
 }
 
 impl<U: Message + Default + DeserializeOwned> Decoder for TimedDecoder<U> {
@@ -119,7 +114,7 @@ impl<U: Message + Default + DeserializeOwned> Decoder for TimedDecoder<U> {
     type Error = tonic::Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, tonic::Status> {
-        self.counters.decoding(|| match &mut self.inner {
+        wirebench_wire::decoding(|| match &mut self.inner {
             Either::Protobuf(d) => d.decode(buf),
             Either::Json(d) => d.decode(buf),
         })

@@ -404,7 +404,7 @@ impl GrpcConnection {
 
     /// Converts protobuf messages to domain types on the decode clock.
     fn convert<T>(&self, f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
-        self.counters.decoding(f)
+        wirebench_wire::decoding(f)
     }
 
     /// ListOrders, a server stream: list-orders and stream-orders alike (the latter timed
@@ -413,7 +413,7 @@ impl GrpcConnection {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
         let mut marks = Marks::start(p.n as usize);
         self.ready().await?;
-        let codec = TimedCodec::new(&self.counters, self.codec);
+        let codec = TimedCodec::new(self.codec);
         let path = PathAndQuery::from_static(path::LIST_ORDERS);
         let mut stream = self
             .grpc
@@ -508,7 +508,7 @@ impl Unary for GrpcConnection {
             return Err(ClientError::Decode(format!("not one message: {} bytes for {len}", message.len())));
         }
         // Inflating is part of turning the answer's bytes into domain types.
-        self.counters.decoding(|| match coding {
+        wirebench_wire::decoding(|| match coding {
             Some(coding) => {
                 let plain = coding.decode(&message[PREFIX..], usize::MAX).map_err(ClientError::decode)?;
                 self.codec.decode(&plain[..]).map_err(ClientError::Decode)
@@ -551,7 +551,7 @@ impl Operations for GrpcConnection {
     async fn import_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
         let reqs: Vec<_> = (0..p.n as usize).map(|i| create_request(p, p.item_key(i))).collect();
         self.ready().await?;
-        let codec = TimedCodec::<_, pb::ImportSummary>::new(&self.counters, self.codec);
+        let codec = TimedCodec::<_, pb::ImportSummary>::new(self.codec);
         let path = PathAndQuery::from_static(path::IMPORT_ORDERS);
         let request = tonic::Request::new(futures::stream::iter(reqs));
         let summary =
@@ -568,7 +568,7 @@ impl Operations for GrpcConnection {
             pb::TrackRequest { correlation_id: 0, order_id: p.order_ids.first().copied().unwrap_or(0) };
         tx.send(first).await.map_err(|_| closed())?;
         self.ready().await?;
-        let codec = TimedCodec::<_, pb::TrackReply>::new(&self.counters, self.codec);
+        let codec = TimedCodec::<_, pb::TrackReply>::new(self.codec);
         let path = PathAndQuery::from_static(path::TRACK_ORDERS);
         let mut inbound = self
             .grpc

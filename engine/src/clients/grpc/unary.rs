@@ -24,7 +24,7 @@ pub(super) trait Unary: Operations {
 /// GetUser.
 pub(super) async fn get_user(conn: &mut impl Unary, p: &OpParams) -> Result<Call, ClientError> {
     let user: pb::User = conn.unary(path::GET_USER, pb::GetUserRequest { id: p.user_id }).await?;
-    let user = conn.counters().decoding(|| user.try_into().map_err(ClientError::decode))?;
+    let user = wirebench_wire::decoding(|| user.try_into().map_err(ClientError::decode))?;
     Ok(Call::new(Outcome::User(user)))
 }
 
@@ -32,19 +32,19 @@ pub(super) async fn get_user(conn: &mut impl Unary, p: &OpParams) -> Result<Call
 pub(super) async fn get_user_orders(conn: &mut impl Unary, p: &OpParams) -> Result<Call, ClientError> {
     let req = pb::GetUserOrdersRequest { user_id: p.user_id, limit: p.n };
     let reply: pb::UserOrders = conn.unary(path::USER_ORDERS, req).await?;
-    Ok(Call::new(conn.counters().decoding(|| user_orders(reply))?))
+    Ok(Call::new(wirebench_wire::decoding(|| user_orders(reply))?))
 }
 
 /// ListUsersOrders.
 pub(super) async fn list_users_orders(conn: &mut impl Unary, p: &OpParams) -> Result<Call, ClientError> {
     let req = pb::ListUsersOrdersRequest { limit: p.n, orders_limit: p.n };
     let reply: pb::UsersOrders = conn.unary(path::USERS_ORDERS, req).await?;
-    Ok(Call::new(conn.counters().decoding(|| users_orders(reply))?))
+    Ok(Call::new(wirebench_wire::decoding(|| users_orders(reply))?))
 }
 
 /// CreateOrder, with the operation's idempotency key.
 pub(super) async fn create_order(conn: &mut impl Unary, p: &OpParams) -> Result<Call, ClientError> {
     let req = create_request(p, p.idempotency_key.clone());
     let reply: pb::CreateOrderResponse = conn.unary(path::CREATE_ORDER, req).await?;
-    Ok(Call::new(conn.counters().decoding(|| created(reply))?))
+    Ok(Call::new(wirebench_wire::decoding(|| created(reply))?))
 }

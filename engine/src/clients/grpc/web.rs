@@ -200,7 +200,7 @@ impl GrpcWebConnection {
         let req = pb::ListOrdersRequest { limit: p.n, ..Default::default() };
         let mut marks = Marks::start(p.n as usize);
         let messages = self.call(path::LIST_ORDERS, &req, &mut marks).await?;
-        let got = self.counters.decoding(|| {
+        let got = wirebench_wire::decoding(|| {
             let list: Result<Vec<pb::Order>, _> = messages.into_iter().map(pb::Order::decode).collect();
             orders(list.map_err(ClientError::decode)?)
         })?;
@@ -220,7 +220,7 @@ impl Unary for GrpcWebConnection {
         let mut messages = self.call(path, &req, &mut marks).await?;
         match (messages.pop(), messages.is_empty()) {
             (Some(message), true) => {
-                self.counters.decoding(|| U::decode(message).map_err(ClientError::decode))
+                wirebench_wire::decoding(|| U::decode(message).map_err(ClientError::decode))
             }
             _ => Err(ClientError::decode("a unary answer of other than one message")),
         }

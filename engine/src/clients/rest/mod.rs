@@ -1,4 +1,5 @@
-//! REST+JSON client (hyper) over HTTP/1.1 keep-alive or HTTP/2 cleartext, in five variants:
+//! REST+JSON client over HTTP/1.1 keep-alive (its own lean connection, `super::h1`) or HTTP/2
+//! cleartext (hyper), in five variants:
 //! the classic API (`rest`, `rest-h2`), the same API using its round-trip savers
 //! (`rest-include`: `include=orders` and the batch endpoint), user-orders' two independent
 //! GETs sent at once on one HTTP/2 connection (`rest-h2-concurrent`), and compressed bodies
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use wirebench_wire::Dial;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http::{Method, StatusCode, header};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use prost::Message;
 use serde::Deserialize;
@@ -20,6 +21,8 @@ use serde::de::DeserializeOwned;
 use wirebench_domain::{Created, ImportSummary, Order, OrderSummary, UserRecentOrders};
 use wirebench_proto::v1 as pb;
 
+use self::link::Link;
+use super::h1::{H1, Req};
 use super::http_conn::{Sender, hyper_error};
 use super::{Call, Client, ClientError, Marks, Operations, Protocol};
 use crate::catalog::{OpParams, Operation, Outcome};
@@ -27,6 +30,7 @@ use wirebench_wire::http1::Http1;
 use wirebench_wire::http2::{DocBodies, Http2};
 use wirebench_wire::{Dissector, WireCounters};
 
+mod link;
 mod media;
 mod variants;
 
@@ -113,17 +117,21 @@ impl Client for Rest {
         };
         let (stream, counters) =
             wirebench_wire::connect(&dial, dissector).await.map_err(ClientError::Connect)?;
-        let sender = Sender::handshake(stream, self.http2).await?;
         let authority = dial.addr.to_string();
         let host = http::HeaderValue::from_str(&authority).map_err(ClientError::decode)?;
-        Ok(RestConnection { sender, authority, host, uris: Vec::new(), counters, variant: self })
+        let link = if self.http2 {
+            Link::Hyper(Sender::handshake(stream, true).await?)
+        } else {
+            Link::Lean(H1::new(stream, host))
+        };
+        Ok(RestConnection { link, authority, uris: Vec::new(), counters, variant: self })
     }
 
     fn lane(&'static self, conn: &RestConnection) -> Option<RestConnection> {
+        let Link::Hyper(sender) = &conn.link else { return None };
         Some(RestConnection {
-            sender: conn.sender.lane()?,
+            link: Link::Hyper(sender.lane()?),
             authority: conn.authority.clone(),
-            host: conn.host.clone(),
             uris: Vec::new(),
             counters: conn.counters.clone(),
             variant: self,
@@ -133,10 +141,8 @@ impl Client for Rest {
 
 #[derive(Debug)]
 pub struct RestConnection {
-    sender: Sender,
+    link: Link,
     authority: String,
-    /// The `Host` header (HTTP/1.1), built once.
-    host: http::HeaderValue,
     /// Request URIs built before, by path: a cell asks for the same few again and again.
     uris: Vec<(String, http::Uri)>,
     counters: Arc<WireCounters>,
@@ -220,7 +226,7 @@ impl BatchReply {
 impl RestConnection {
     /// Decodes a JSON body, on the connection's decode clock.
     fn json<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, ClientError> {
-        self.counters.decoding(|| serde_json::from_slice(body).map_err(ClientError::decode))
+        wirebench_wire::decoding(|| serde_json::from_slice(body).map_err(ClientError::decode))
     }
 
     /// Decodes a body in the variant's media, on the decode clock: JSON straight to `T`, or
@@ -231,7 +237,7 @@ impl RestConnection {
         from_pb: impl FnOnce(P) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
         match self.variant.media {
-            Media::Protobuf => self.counters.decoding(|| from_pb(media::message(body)?)),
+            Media::Protobuf => wirebench_wire::decoding(|| from_pb(media::message(body)?)),
             Media::Json | Media::EventStream => self.json(body),
         }
     }
@@ -254,7 +260,7 @@ impl RestConnection {
         if let Some((_, uri)) = self.uris.iter().find(|(p, _)| p == path_and_query) {
             return uri.clone();
         }
-        let uri: http::Uri = if self.sender.is_h2() {
+        let uri: http::Uri = if self.is_h2() {
             format!("http://{}{path_and_query}", self.authority).parse()
         } else {
             path_and_query.parse()
@@ -267,62 +273,16 @@ impl RestConnection {
         uri
     }
 
-    fn request(
-        &mut self,
-        method: Method,
-        path_and_query: &str,
-        body: Option<(Bytes, Option<&str>)>,
-    ) -> Request<Full<Bytes>> {
-        let mut req = Request::builder().uri(self.uri(path_and_query)).method(method);
-        if !self.sender.is_h2() {
-            req = req.header(header::HOST, self.host.clone());
-        }
-        if let Some(accept) = self.variant.media.accept(false) {
-            req = req.header(header::ACCEPT, accept);
-        }
-        let body = match body {
-            None => Full::default(),
-            Some((bytes, key)) => {
-                let content_type = match self.variant.media {
-                    Media::Protobuf => media::PROTOBUF,
-                    Media::Json | Media::EventStream => "application/json",
-                };
-                req = req.header(header::CONTENT_TYPE, content_type);
-                if let Some(key) = key {
-                    req = req.header("idempotency-key", key);
-                }
-                match self.variant.coding {
-                    // Compressing is part of turning the request into bytes (client CPU).
-                    Some(coding) => {
-                        req = req.header(header::CONTENT_ENCODING, coding.name());
-                        Full::new(Bytes::from(coding.encode(&bytes)))
-                    }
-                    None => Full::new(bytes),
-                }
-            }
-        };
-        req.body(body).expect("valid request")
-    }
-
     /// One request, whole response, 2xx required; `body` is decompressed when it was
     /// compressed.
-    async fn exchange(&mut self, mut req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
-        if let Some(coding) = self.variant.coding {
-            req.headers_mut().insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static(coding.name()));
+    async fn exchange(&mut self, req: Req<'_>) -> Result<Reply, ClientError> {
+        let (status, headers, body) = self.send(req).await?;
+        let body = self.whole_body(body).await?;
+        let body = super::inflate(headers.get(header::CONTENT_ENCODING), self.variant.coding, body)?;
+        if !status.is_success() {
+            return Err(server_error(status, &headers, &body));
         }
-        let res = self.sender.send(req).await?;
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.map_err(hyper_error)?.to_bytes();
-        let body = super::inflate(
-            &self.counters,
-            parts.headers.get(header::CONTENT_ENCODING),
-            self.variant.coding,
-            body,
-        )?;
-        if !parts.status.is_success() {
-            return Err(server_error(parts.status, &parts.headers, &body));
-        }
-        Ok(Reply { status: parts.status, headers: parts.headers, body })
+        Ok(Reply { status, headers, body })
     }
 
     async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {
@@ -348,7 +308,7 @@ impl RestConnection {
     /// GETs at once on this HTTP/2 connection (all leave before any answer); the replies in
     /// order.
     async fn get_all(&mut self, paths: &[String]) -> Result<Vec<Reply>, ClientError> {
-        let Sender::H2(sender) = &mut self.sender else {
+        let Link::Hyper(Sender::H2(sender)) = &mut self.link else {
             return Err(ClientError::decode("concurrent requests need HTTP/2"));
         };
         sender.ready().await.map_err(hyper_error)?;
@@ -356,6 +316,7 @@ impl RestConnection {
         let sends = paths.iter().map(|path| {
             let mut sender = sender.clone();
             let req = self.request(Method::GET, path, None);
+            let req = self.hyper_request(req);
             async move { whole(sender.send_request(req).await.map_err(hyper_error)?).await }
         });
         futures::future::try_join_all(sends).await
@@ -477,22 +438,22 @@ impl Operations for RestConnection {
     /// One message per order (a line of NDJSON, an event, a delimited protobuf message);
     /// note when each arrives.
     async fn stream_orders(&mut self, p: &OpParams) -> Result<Call, ClientError> {
-        let mut req = self.request(Method::GET, &format!("/v1/orders/stream?limit={}", p.n), None);
+        let path = format!("/v1/orders/stream?limit={}", p.n);
+        let mut req = self.request(Method::GET, &path, None);
         let media = self.variant.media;
         // The stream's own representation, in place of the one for records.
         if let Some(accept) = media.accept(true) {
-            req.headers_mut().insert(header::ACCEPT, http::HeaderValue::from_static(accept));
+            req.headers.retain(|(name, _)| name != header::ACCEPT);
+            req.headers.insert(0, (header::ACCEPT, http::HeaderValue::from_static(accept)));
         }
         let mut marks = Marks::start(p.n as usize);
-        let res = self.sender.send(req).await?;
-        let (parts, mut body) = res.into_parts();
-        if !parts.status.is_success() {
-            let bytes = body.collect().await.map_err(hyper_error)?.to_bytes();
-            return Err(server_error(parts.status, &parts.headers, &bytes));
+        let (status, headers, mut body) = self.send(req).await?;
+        if !status.is_success() {
+            let bytes = self.whole_body(body).await?;
+            return Err(server_error(status, &headers, &bytes));
         }
         let (mut pending, mut orders) = (Vec::new(), Vec::with_capacity(p.n as usize));
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(hyper_error)?.into_data() else { continue };
+        while let Some(data) = self.data(&mut body).await? {
             pending.extend_from_slice(&data);
             while let Some(message) = media.next_message(&mut pending)? {
                 marks.mark(&self.counters);

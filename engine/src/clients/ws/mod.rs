@@ -121,11 +121,11 @@ impl Protocol for Ws {
 
 /// Inflating a message is decoding, as inflating a compressed HTTP body is.
 #[derive(Debug)]
-pub struct DecodeClock(Arc<WireCounters>);
+pub struct DecodeClock;
 
 impl Clock for DecodeClock {
     fn time<T>(&self, work: impl FnOnce() -> T) -> T {
-        self.0.decoding(work)
+        wirebench_wire::decoding(work)
     }
 }
 
@@ -147,7 +147,7 @@ impl Client for Ws {
         let stream = if self.deflate {
             let offer = HeaderValue::from_static(deflate::EXTENSION);
             request.headers_mut().insert(SEC_WEBSOCKET_EXTENSIONS, offer);
-            let clock = DecodeClock(counters.clone());
+            let clock = DecodeClock;
             Either::Right(Deflating::new(stream, Role::Client, clock, usize::MAX))
         } else {
             Either::Left(stream)
@@ -358,9 +358,9 @@ impl WsConnection {
     async fn receive<T: Data>(&mut self, id: u64) -> Result<Incoming<T>, ClientError> {
         let msg: Incoming<T> = match self.next_message(id).await? {
             Message::Text(text) => {
-                self.counters.decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?
+                wirebench_wire::decoding(|| serde_json::from_str(&text).map_err(ClientError::decode))?
             }
-            Message::Binary(bytes) => self.counters.decoding(|| protobuf::incoming(&bytes))?,
+            Message::Binary(bytes) => wirebench_wire::decoding(|| protobuf::incoming(&bytes))?,
             other => return Err(ClientError::Decode(format!("unexpected {other:?}"))),
         };
         if msg.kind == "error" {
