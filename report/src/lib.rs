@@ -32,6 +32,7 @@ pub mod compare;
 pub mod faults;
 mod findings;
 pub mod fmt;
+pub mod generator;
 mod page;
 pub mod sample;
 mod sections;
@@ -69,6 +70,8 @@ pub enum ReportError {
     Codecs(anyhow::Error),
     #[error(transparent)]
     Claims(#[from] ClaimsError),
+    #[error("the load generator's check: {0:#}")]
+    Generator(anyhow::Error),
     #[error(transparent)]
     Chart(#[from] ChartError),
     #[error("rendering the page: {0:#}")]
@@ -93,7 +96,11 @@ pub fn write(results_path: &Path, opts: &ReportOptions) -> Result<PathBuf, Repor
     let codecs = serialization::read(&opts.criterion.clone().unwrap_or_else(serialization::default_dir))
         .map_err(ReportError::Codecs)?;
     let claims = claims::load(opts.claims.as_deref())?;
-    let html = render(&results, &codecs, &claims)?;
+    let generator = match generator::beside(results_path) {
+        Some(path) => generator::read(&path).map_err(ReportError::Generator)?,
+        None => None,
+    };
+    let html = render(&results, &codecs, &claims, generator.as_ref())?;
     let out = results_path.with_file_name("index.html");
     std::fs::write(&out, html).map_err(|source| ReportError::Write { path: out.clone(), source })?;
     Ok(out)
@@ -346,7 +353,12 @@ fn judge_claims(
 }
 
 /// Builds the page.
-pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) -> Result<String, ReportError> {
+pub fn render(
+    results: &Results,
+    codecs: &CodecData,
+    claims: &claims::Claims,
+    generator: Option<&generator::GeneratorCheck>,
+) -> Result<String, ReportError> {
     // Cells through a gateway appear in their own section only; every other one reads the
     // direct cells.
     let gateway = sections::gateway::gateway_blocks(&results.cells);
@@ -404,7 +416,7 @@ pub fn render(results: &Results, codecs: &CodecData, claims: &claims::Claims) ->
         equivalence: sections::equivalence_blocks(&view),
         repeats: sections::repeat_blocks(&view),
         environment: sections::environment_rows(results),
-        method: sections::method_notes(&view),
+        method: sections::method_notes(&view, generator),
         command: results.command.clone(),
         floor: view.floor.clone(),
     };
@@ -462,7 +474,20 @@ mod tests {
 
     fn render_it(r: &Results) -> String {
         let codecs = CodecData { dir: "nowhere".into(), ..CodecData::default() };
-        render(r, &codecs, &claims::load(None).unwrap()).unwrap()
+        render(r, &codecs, &claims::load(None).unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn the_method_section_quotes_the_generators_last_check_or_says_there_is_none() {
+        let r = results(serde_json::json!([]));
+        let codecs = CodecData { dir: "nowhere".into(), ..CodecData::default() };
+        let claims = claims::load(None).unwrap();
+        let none = render(&r, &codecs, &claims, None).unwrap();
+        assert!(none.contains("It has not been run beside these reports"));
+        let check = generator::tests::check(1.56);
+        let html = render(&r, &codecs, &claims, Some(&check)).unwrap();
+        assert!(html.contains("Its last run here, 2026-12-08"), "the date");
+        assert!(html.contains("×1.56 [1.46–1.66]") && html.contains("Goals missed"));
     }
 
     #[test]

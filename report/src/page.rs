@@ -226,6 +226,8 @@ pub(crate) struct MethodNote {
     pub(crate) repeat: u32,
     /// The floor protocol's name, when it took part.
     pub(crate) floor: Option<String>,
+    /// The load generator's last check against wrk and h2load, when one was run here.
+    pub(crate) generator: Option<crate::generator::GeneratorNote>,
 }
 
 /// Everything the template shows.
