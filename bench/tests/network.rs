@@ -66,7 +66,10 @@ async fn one_exchange_at_a_40_ms_round_trip_takes_40_ms_and_connecting_one_more(
     let started = Instant::now();
     let (mut wire, _) = net::connect(addr, Some(&link)).await.unwrap();
     let connect = started.elapsed();
-    assert!(within(connect, RTT, 0.02), "the TCP handshake took {connect:?}");
+    // One sample, not a median like the exchanges below: a 2-core machine running the other
+    // tests beside it has added 0.9 ms to it (40.86 ms in a CI run); a link that took two
+    // round trips, or none, is still far outside.
+    assert!(within(connect, RTT, 0.05), "the TCP handshake took {connect:?}");
     let mut times = Vec::new();
     let mut buf = [0u8; 100];
     for _ in 0..5 {

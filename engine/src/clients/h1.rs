@@ -222,6 +222,8 @@ impl H1 {
             let Some((framing, chunk)) = self.body else { return Ok(None) };
             match (framing, chunk) {
                 (Framing::Length(n), _) => {
+                    // Room for the whole body at once: no regrowth read by read.
+                    self.read.reserve(n.saturating_sub(self.read.len()));
                     while self.read.len() < n {
                         self.fill().await?;
                     }
