@@ -513,5 +513,22 @@ mod tests {
         assert!(html.contains("Latency above the floor: the floor protocol was not part of this run"));
         assert!(html.contains("No CPU time was recorded."));
         assert!(html.contains("protocol rest was not in this run"));
+        assert!(html.contains("generator below 90 % of its cores"), "no CPU read, nothing called busy");
+    }
+
+    #[test]
+    fn the_health_line_names_the_cells_whose_generator_was_busy() {
+        // Two cores, nothing pinned: one client thread. 12 µs per call at 80,000 calls/s is 96 %
+        // of it; at 50,000 calls/s, 60 %.
+        let mut busy = cell("a", 100.0, 300.0);
+        busy["resources"]["client_cpu_us_per_op"] = 12.0.into();
+        busy["throughput_ops_s"] = 80_000.0.into();
+        let mut idle = cell("b", 50.0, 60.0);
+        idle["resources"]["client_cpu_us_per_op"] = 12.0.into();
+        idle["throughput_ops_s"] = 50_000.0.into();
+        let html = render_it(&results(serde_json::json!([busy, idle])));
+        assert!(html.contains("generator at 90 % of its cores or more in 1 cells"), "{html}");
+        let item = html.split("kept its cores 90 % busy").nth(1).unwrap().split("</li>").next().unwrap();
+        assert!(item.contains("a user-orders") && !item.contains("b user-orders"), "{item}");
     }
 }

@@ -100,8 +100,22 @@ pub(super) fn health(view: &View<'_>, all: &[wirebench_results::Cell]) -> Health
         0 => "every protocol agreed with the store".into(),
         n => format!("{n} protocol × operation pairs disagreed with the store (not timed)"),
     });
+    let busy = generator_busy(r, all);
+    parts.push(match busy.len() {
+        0 => format!("generator below {:.0} % of its cores", GENERATOR_BUSY * 100.0),
+        n => format!("generator at {:.0} % of its cores or more in {n} cells", GENERATOR_BUSY * 100.0),
+    });
     let mut items = warnings(view);
     items.extend(drift);
+    if !busy.is_empty() {
+        items.push(format!(
+            "The load generator kept its cores {:.0} % busy or more in these cells, so it, not the server, \
+             may have set their pace: their latency includes its own queueing, their throughput is what \
+             it could drive (make bench-generator compares it with wrk and h2load): {}.",
+            GENERATOR_BUSY * 100.0,
+            busy.join("; ")
+        ));
+    }
     if noisy > 0 {
         let names: Vec<String> = summaries
             .iter()
@@ -116,6 +130,27 @@ pub(super) fn health(view: &View<'_>, all: &[wirebench_results::Cell]) -> Health
     }
     let problems = items.len();
     Health { line: format!("Measurement health: {}.", parts.join(" · ")), items, problems }
+}
+
+/// The share of its cores' time above which the generator may be what limits a cell.
+const GENERATOR_BUSY: f64 = 0.9;
+
+/// The cells in which the client process used at least [`GENERATOR_BUSY`] of its threads'
+/// cores: its CPU per operation times the operations per second, over the client threads the
+/// run had (one per client core, or all cores but one when nothing was pinned).
+fn generator_busy(r: &wirebench_results::Results, cells: &[wirebench_results::Cell]) -> Vec<String> {
+    let env = &r.environment;
+    let threads =
+        if env.client_cores.is_empty() { env.cores.saturating_sub(1).max(1) } else { env.client_cores.len() };
+    cells
+        .iter()
+        .filter(|c| {
+            c.resources
+                .client_cpu_us_per_op
+                .is_some_and(|cpu| cpu * c.throughput_ops_s / 1e6 >= GENERATOR_BUSY * threads as f64)
+        })
+        .map(wirebench_results::repeats::key)
+        .collect()
 }
 
 fn mib(bytes: u64) -> String {
