@@ -1,6 +1,15 @@
 //! Numbers as the page prints them: bytes with thousands separators, durations with a unit
 //! chosen for three significant figures, ratios with a ×.
 
+/// A figure with its interval beside it when there is one: "17.0 µs [16.2 µs–17.9 µs]", each
+/// number formatted by `show`.
+pub fn with_interval(value: f64, interval: Option<(f64, f64)>, show: impl Fn(f64) -> String) -> String {
+    match interval {
+        Some((lo, hi)) => format!("{} [{}–{}]", show(value), show(lo), show(hi)),
+        None => show(value),
+    }
+}
+
 /// 1234.4 → "1,234". Fractions are kept for small means (a per-op mean of 0.5 B is real).
 pub fn int(v: f64) -> String {
     if !v.is_finite() {

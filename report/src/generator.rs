@@ -15,10 +15,7 @@ pub struct Interval {
 
 impl Interval {
     fn show(&self, digits: usize) -> String {
-        match (self.lo, self.hi) {
-            (Some(lo), Some(hi)) => format!("{:.digits$} [{lo:.digits$}–{hi:.digits$}]", self.mean),
-            _ => format!("{:.digits$}", self.mean),
-        }
+        crate::fmt::with_interval(self.mean, self.lo.zip(self.hi), |v| format!("{v:.digits$}"))
     }
 }
 

@@ -217,10 +217,7 @@ impl<'a> View<'a> {
     /// A figure as the tables print it, its interval across repeats beside it when there is one:
     /// "17.0 µs [16.2–17.9]". `show` formats a value in the figure's own unit.
     pub fn figure(&self, c: &Cell, figure: &str, value: f64, show: impl Fn(f64) -> String) -> String {
-        match self.interval(c, figure) {
-            Some((lo, hi)) => format!("{} [{}–{}]", show(value), show(lo), show(hi)),
-            None => show(value),
-        }
+        fmt::with_interval(value, self.interval(c, figure), show)
     }
 
     /// The protocols of a chart in chart-sized groups, so that no chart draws more than

@@ -35,11 +35,9 @@ fn p50(r: &Results, c: &Cell) -> String {
         .iter()
         .find(|s| repeats::key_of(s) == repeats::key(c))
         .and_then(|s| s.figures.get("p50_us"))
-        .filter(|e| e.runs > 1);
-    match interval {
-        Some(e) => format!("{} [{}–{}]", fmt::micros(us), fmt::micros(e.low), fmt::micros(e.high)),
-        None => fmt::micros(us),
-    }
+        .filter(|e| e.runs > 1)
+        .map(|e| (e.low, e.high));
+    fmt::with_interval(us, interval, fmt::micros)
 }
 
 /// The README's block of figures from `r`: the user-orders table and the get-user bytes.

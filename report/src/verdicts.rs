@@ -270,10 +270,7 @@ fn ratio_text(col: &Column, best: &Entry<'_, '_>, other: &Entry<'_, '_>) -> Stri
     if col.exact.is_some() {
         return fmt::ratio(point);
     }
-    match ratio_interval(col.measure, best, other) {
-        Some((lo, hi)) => format!("{} [{}–{}]", fmt::ratio(point), fmt::ratio(lo), fmt::ratio(hi)),
-        None => fmt::ratio(point),
-    }
+    fmt::with_interval(point, ratio_interval(col.measure, best, other), fmt::ratio)
 }
 
 /// The 95 % interval of `other ÷ best`: both cells' rounds resampled when both have two or

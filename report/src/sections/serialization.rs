@@ -156,9 +156,9 @@ fn table(data: &CodecData, cases: &[String]) -> Table {
         "× smallest (raw)",
     ]);
     let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or_else(|| td_class("–", "na"), |v| td(f(v)));
-    let timed = |v: Option<f64>, ci: Option<(f64, f64)>| match (v, ci) {
-        (Some(v), Some((lo, hi))) => td(format!("{} [{}–{}]", fmt::nanos(v), fmt::nanos(lo), fmt::nanos(hi))),
-        (v, _) => opt(v, fmt::nanos),
+    let timed = |v: Option<f64>, ci: Option<(f64, f64)>| match v {
+        Some(v) => td(fmt::with_interval(v, ci, fmt::nanos)),
+        None => opt(v, fmt::nanos),
     };
     for case in cases {
         let in_case: Vec<_> = data.figures.iter().filter(|f| f.case() == *case).collect();
