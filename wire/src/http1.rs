@@ -321,7 +321,8 @@ impl Headers {
     }
 }
 
-fn chunk_size(line: &[u8]) -> Result<usize, WireError> {
+/// The size a chunk-size line (`hex[;extensions]`, its CRLF optional) announces.
+pub fn chunk_size(line: &[u8]) -> Result<usize, WireError> {
     let hex = line.split(|b| *b == b';' || *b == b'\r').next().unwrap_or_default();
     std::str::from_utf8(hex)
         .ok()

@@ -8,6 +8,8 @@
 //! 100-continue`, upgrades, bodies delimited by the close of the connection. An answer it
 //! cannot frame is a decode error, and the connection is not used again.
 
+use std::io::Write as _;
+
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -126,9 +128,8 @@ impl H1 {
         }
         // As hyper does: a length for every body, none for an empty GET.
         if !req.body.is_empty() || req.method != Method::GET {
-            w.extend_from_slice(b"content-length: ");
-            w.extend_from_slice(req.body.len().to_string().as_bytes());
-            w.extend_from_slice(b"\r\n");
+            // Writing into a Vec cannot fail.
+            let _ = write!(w, "content-length: {}\r\n", req.body.len());
         }
         w.extend_from_slice(b"\r\n");
         w.extend_from_slice(&req.body);
@@ -289,19 +290,15 @@ impl H1 {
 
     /// Parses a chunk-size line (and, after the last chunk, the trailers) when all there.
     fn chunk_size(&mut self) -> Result<Option<Chunk>, ClientError> {
-        let Some(eol) = memchr_crlf(&self.read) else {
+        let Some(eol) = memchr::memmem::find(&self.read, b"\r\n") else {
             return if self.read.len() > MAX_HEAD {
                 Err(self.bad("a chunk-size line too long"))
             } else {
                 Ok(None)
             };
         };
-        let line = &self.read[..eol];
-        let digits = line.split(|b| *b == b';').next().unwrap_or_default();
-        let size = std::str::from_utf8(digits)
-            .ok()
-            .and_then(|d| usize::from_str_radix(d.trim(), 16).ok())
-            .filter(|n| *n <= MAX_BODY);
+        // The dissector's own reading of the line.
+        let size = wirebench_wire::http1::chunk_size(&self.read[..eol]).ok().filter(|n| *n <= MAX_BODY);
         let Some(size) = size else { return Err(self.bad("a chunk size HTTP/1.1 cannot parse")) };
         if size > 0 {
             self.read.advance(eol + 2);
@@ -327,10 +324,6 @@ impl H1 {
         self.usable = false;
         ClientError::Decode(what.into())
     }
-}
-
-fn memchr_crlf(buf: &[u8]) -> Option<usize> {
-    memchr::memmem::find(buf, b"\r\n")
 }
 
 #[cfg(test)]
