@@ -554,13 +554,19 @@ mod tests {
         cell
     }
 
+    /// Writes a results file of `cells` and reads it back.
+    fn read_back(tag: &str, cells: serde_json::Value) -> anyhow::Result<Results> {
+        let path = std::env::temp_dir().join(format!("wirebench-{tag}-{}.json", std::process::id()));
+        std::fs::write(&path, tests_support::results_json(cells).to_string()).unwrap();
+        let read = Results::read(&path);
+        std::fs::remove_file(&path).unwrap();
+        read
+    }
+
     #[test]
     fn decoding_longer_than_the_clients_cpu_is_impossible_and_refused() {
-        let path = std::env::temp_dir().join(format!("wirebench-impossible-{}.json", std::process::id()));
         let cells = serde_json::json!([with_decode(2_000, 11.8), with_decode(14_900, 11.8)]);
-        std::fs::write(&path, tests_support::results_json(cells).to_string()).unwrap();
-        let err = Results::read(&path).unwrap_err().to_string();
-        std::fs::remove_file(&path).unwrap();
+        let err = read_back("impossible", cells).unwrap_err().to_string();
         assert!(err.contains("figures no measurement can give"), "{err}");
         assert!(err.contains("14.90 µs") && err.contains("11.80 µs"), "{err}");
         assert!(!err.contains("2.00 µs"), "only the impossible cell is named: {err}");
@@ -568,11 +574,7 @@ mod tests {
 
     #[test]
     fn decoding_within_the_clients_cpu_is_read() {
-        let path = std::env::temp_dir().join(format!("wirebench-possible-{}.json", std::process::id()));
         let cells = serde_json::json!([with_decode(2_000, 11.8), with_decode(11_800, 11.8)]);
-        std::fs::write(&path, tests_support::results_json(cells).to_string()).unwrap();
-        let read = Results::read(&path);
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(read.unwrap().cells.len(), 2);
+        assert_eq!(read_back("possible", cells).unwrap().cells.len(), 2);
     }
 }

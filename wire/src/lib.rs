@@ -406,6 +406,36 @@ async fn socket(dial: &Dial, counters: &WireCounters) -> io::Result<Socket> {
     Ok(wire)
 }
 
+tokio::task_local! {
+    /// Nanoseconds spent in [`decoding`] by the call being timed ([`timing_decode`]).
+    static DECODE_NS: std::cell::Cell<u64>;
+}
+
+/// Runs `decode` (an answer's bytes to domain types) and adds its time to the decode clock of
+/// the call around it ([`timing_decode`]); outside one it only runs `decode`.
+///
+/// The clock belongs to the call, not to the connection: calls sharing a connection (HTTP/2
+/// streams, a gRPC channel, a WebSocket) each count their own decoding, since a decode runs
+/// inside the poll of the call whose answer it is.
+pub fn decoding<T>(decode: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let value = decode();
+    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    // Outside a timed call (a check, a test) there is no clock to add to.
+    let _ = DECODE_NS.try_with(|clock| clock.set(clock.get().saturating_add(ns)));
+    value
+}
+
+/// Runs `call` and returns its output with the time it spent in [`decoding`].
+pub async fn timing_decode<F: std::future::Future>(call: F) -> (F::Output, std::time::Duration) {
+    DECODE_NS
+        .scope(std::cell::Cell::new(0), async move {
+            let out = call.await;
+            (out, std::time::Duration::from_nanos(DECODE_NS.with(std::cell::Cell::get)))
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -458,36 +488,6 @@ mod tests {
         // Without a dissector nothing is attributed: every byte is pending.
         assert_eq!((t.pending(Dir::Sent), t.pending(Dir::Received)), (7, 5));
     }
-}
-
-tokio::task_local! {
-    /// Nanoseconds spent in [`decoding`] by the call being timed ([`timing_decode`]).
-    static DECODE_NS: std::cell::Cell<u64>;
-}
-
-/// Runs `decode` (an answer's bytes to domain types) and adds its time to the decode clock of
-/// the call around it ([`timing_decode`]); outside one it only runs `decode`.
-///
-/// The clock belongs to the call, not to the connection: calls sharing a connection (HTTP/2
-/// streams, a gRPC channel, a WebSocket) each count their own decoding, since a decode runs
-/// inside the poll of the call whose answer it is.
-pub fn decoding<T>(decode: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
-    let value = decode();
-    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    // Outside a timed call (a check, a test) there is no clock to add to.
-    let _ = DECODE_NS.try_with(|clock| clock.set(clock.get().saturating_add(ns)));
-    value
-}
-
-/// Runs `call` and returns its output with the time it spent in [`decoding`].
-pub async fn timing_decode<F: std::future::Future>(call: F) -> (F::Output, std::time::Duration) {
-    DECODE_NS
-        .scope(std::cell::Cell::new(0), async move {
-            let out = call.await;
-            (out, std::time::Duration::from_nanos(DECODE_NS.with(std::cell::Cell::get)))
-        })
-        .await
 }
 
 #[cfg(test)]
